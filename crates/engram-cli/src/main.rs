@@ -1,0 +1,2 @@
+//! engram CLI.
+fn main() {}

@@ -1,0 +1,219 @@
+//! The storage seam: what a backend stores and the transactions it offers.
+//!
+//! A backend is small: rows in, rows out, one atomic durable write path.
+//! All document semantics (versions, preconditions, patches, schemas, index
+//! keys, the change-log chain) live above it and are identical everywhere.
+
+use crate::changelog::{ChangeEntry, ChangeHead, Digest};
+use crate::keys::KeyRange;
+use crate::names::{CollectionName, SpaceName};
+use crate::Result;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::any::Any;
+
+/// Internal id of a space. Obtained only by looking a space up, so holding
+/// one means the space existed when it was resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SpaceId(pub i64);
+
+/// Internal id of a collection; globally unique, so it scopes its space too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CollectionId(pub i64);
+
+/// A stored space.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpaceRow {
+    pub id: SpaceId,
+    pub name: SpaceName,
+    pub created_hlc: u64,
+}
+
+/// A declared index on one or more JSON paths (compound when several).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexSpec {
+    /// Stable number within the collection, assigned at creation.
+    #[serde(default)]
+    pub id: u32,
+    pub name: String,
+    pub paths: Vec<String>,
+}
+
+/// What a collection is declared to be. Stored as JSON.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct CollectionSpec {
+    /// JSON Schema every document must satisfy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<Value>,
+    /// Time-to-live applied to documents written without their own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_ttl_seconds: Option<u64>,
+    #[serde(default)]
+    pub indexes: Vec<IndexSpec>,
+}
+
+/// A stored collection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CollectionRow {
+    pub id: CollectionId,
+    pub space: SpaceId,
+    pub name: CollectionName,
+    pub spec: CollectionSpec,
+    /// Bumped on every change of `spec`; caches key compiled forms by it.
+    pub generation: u64,
+}
+
+/// A stored document, live or expired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDoc {
+    pub id: String,
+    pub version: u64,
+    /// Canonical JSON text of the body.
+    pub body: String,
+    pub expires_at_ms: Option<u64>,
+    /// HLC timestamp of the last write.
+    pub updated_hlc: u64,
+}
+
+impl StoredDoc {
+    /// Visible to reads at wall time `now_ms`.
+    pub fn is_live(&self, now_ms: u64) -> bool {
+        self.expires_at_ms.is_none_or(|t| t > now_ms)
+    }
+}
+
+/// One index entry of a document.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct IndexEntry {
+    pub index: u32,
+    pub key: Vec<u8>,
+}
+
+/// The remembered outcome of an idempotent write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    pub request_hash: Digest,
+    /// The first response, as JSON text.
+    pub response: String,
+    pub expires_at_ms: u64,
+}
+
+/// A scan over one index: keys in `range`, after `after` (exclusive), in key
+/// then document-id order (both descending when `reverse`).
+#[derive(Debug, Clone)]
+pub struct IndexScan<'a> {
+    pub collection: CollectionId,
+    pub index: u32,
+    pub range: &'a KeyRange,
+    pub after: Option<(&'a [u8], &'a str)>,
+    pub reverse: bool,
+    pub limit: usize,
+}
+
+/// What differs between backends, declared rather than tested by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    pub name: &'static str,
+    /// Acknowledged writes survive process crash and power loss.
+    pub durable: bool,
+    /// Concurrent writes share one commit and one sync.
+    pub group_commit: bool,
+}
+
+/// Reads, either on their own or inside a write transaction.
+///
+/// # Behavior
+/// Every method reads committed state (or, inside a [`WriteTx`], the
+/// transaction's own writes). Missing things are `Ok(None)` / empty, never
+/// errors. Expired documents are returned; callers apply [`StoredDoc::is_live`].
+pub trait Reader {
+    fn spaces(&self) -> Result<Vec<SpaceRow>>;
+    fn space(&self, name: &SpaceName) -> Result<Option<SpaceRow>>;
+    fn collections(&self, space: SpaceId) -> Result<Vec<CollectionRow>>;
+    fn collection(&self, space: SpaceId, name: &CollectionName) -> Result<Option<CollectionRow>>;
+    fn collection_by_id(&self, id: CollectionId) -> Result<Option<CollectionRow>>;
+    fn doc(&self, coll: CollectionId, id: &str) -> Result<Option<StoredDoc>>;
+    /// Documents in id order strictly after `after`, at most `limit`.
+    fn scan_docs(&self, coll: CollectionId, after: Option<&str>, reverse: bool, limit: usize) -> Result<Vec<StoredDoc>>;
+    /// Index entries with their documents; see [`IndexScan`].
+    fn scan_index(&self, scan: &IndexScan<'_>) -> Result<Vec<(Vec<u8>, StoredDoc)>>;
+    /// Entries with position > `after`, ascending, at most `limit`.
+    fn changes(&self, space: SpaceId, after: u64, limit: usize) -> Result<Vec<ChangeEntry>>;
+    fn change_head(&self, space: SpaceId) -> Result<ChangeHead>;
+    /// Newest HLC timestamp stored anywhere (the clock's floor at open).
+    fn max_hlc(&self) -> Result<u64>;
+    /// Documents whose expiry is at or before `now_ms`, at most `limit`.
+    fn expired(&self, now_ms: u64, limit: usize) -> Result<Vec<(CollectionId, String)>>;
+    fn idempotency(&self, space: SpaceId, key: &str) -> Result<Option<IdempotencyRecord>>;
+}
+
+/// Writes inside one atomic transaction.
+///
+/// # Behavior
+/// Nothing is visible to other readers until the transaction commits; if the
+/// work returns an error, none of its writes happen. Deletes of missing rows
+/// succeed.
+pub trait WriteTx: Reader {
+    fn insert_space(&mut self, name: &SpaceName, hlc: u64) -> Result<SpaceId>;
+    /// Removes the space and everything in it (collections, documents,
+    /// indexes, change log, idempotency records).
+    fn delete_space(&mut self, space: SpaceId) -> Result<()>;
+    fn insert_collection(&mut self, space: SpaceId, name: &CollectionName, spec: &CollectionSpec) -> Result<CollectionId>;
+    fn update_collection(&mut self, id: CollectionId, spec: &CollectionSpec, generation: u64) -> Result<()>;
+    /// Removes the collection, its documents and index entries.
+    fn delete_collection(&mut self, id: CollectionId) -> Result<()>;
+    /// Inserts or replaces a document row as given.
+    fn put_doc(&mut self, coll: CollectionId, doc: &StoredDoc) -> Result<()>;
+    /// Writes a document without reading it first: version becomes the old
+    /// version + 1, or 1 if absent. Returns the new version.
+    fn upsert_doc(&mut self, coll: CollectionId, id: &str, body: &str, expires_at_ms: Option<u64>, hlc: u64) -> Result<u64>;
+    fn delete_doc(&mut self, coll: CollectionId, id: &str) -> Result<()>;
+    /// Replaces a document's index entries `old` by `new`.
+    fn replace_index_entries(&mut self, coll: CollectionId, doc_id: &str, old: &[IndexEntry], new: &[IndexEntry]) -> Result<()>;
+    /// Removes every entry of one index (when an index is dropped).
+    fn clear_index(&mut self, coll: CollectionId, index: u32) -> Result<()>;
+    /// Appends a sealed entry; it must follow [`Reader::change_head`].
+    fn append_change(&mut self, space: SpaceId, entry: &ChangeEntry) -> Result<()>;
+    fn put_idempotency(&mut self, space: SpaceId, key: &str, record: &IdempotencyRecord) -> Result<()>;
+    /// Deletes idempotency records expired at `now_ms`; returns how many.
+    fn purge_idempotency(&mut self, now_ms: u64, limit: usize) -> Result<usize>;
+}
+
+/// Output of a write: whatever the work returned, type-erased.
+pub type WriteOutput = Box<dyn Any + Send>;
+
+/// Work run inside a write transaction.
+pub type WriteWork = Box<dyn FnOnce(&mut dyn WriteTx) -> Result<WriteOutput> + Send>;
+
+/// A storage backend.
+pub trait Backend: Send + Sync {
+    fn capabilities(&self) -> Capabilities;
+    /// A reader over committed state.
+    fn reader(&self) -> Result<Box<dyn Reader + '_>>;
+    /// Runs `work` in its own atomic transaction and commits it durably (per
+    /// [`Capabilities::durable`]) before returning. Backends may commit the
+    /// work of concurrent callers together, but each caller's work succeeds
+    /// or fails alone.
+    fn write(&self, work: WriteWork) -> Result<WriteOutput>;
+}
+
+/// Typed convenience over [`Backend::write`].
+pub trait BackendExt {
+    fn write_with<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn WriteTx) -> Result<T> + Send + 'static;
+}
+
+impl<B: Backend + ?Sized> BackendExt for B {
+    fn write_with<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn WriteTx) -> Result<T> + Send + 'static,
+    {
+        let out = self.write(Box::new(move |tx| f(tx).map(|t| Box::new(t) as WriteOutput)))?;
+        out.downcast::<T>()
+            .map(|b| *b)
+            .map_err(|_| crate::Error::internal("write output had an unexpected type"))
+    }
+}

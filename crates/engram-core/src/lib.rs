@@ -1,0 +1,20 @@
+//! Engram's core: the types every layer shares, with no I/O.
+//!
+//! Backends implement [`backend::Backend`]; the engine drives them through the
+//! [`backend::Reader`] and [`backend::WriteTx`] seams. Everything here is pure
+//! so that it is the same whatever the storage underneath.
+
+pub mod backend;
+pub mod changelog;
+pub mod error;
+pub mod filter;
+pub mod hlc;
+pub mod json;
+pub mod keys;
+pub mod limits;
+pub mod memory;
+pub mod names;
+pub mod path;
+pub mod schema;
+
+pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,53 @@
+//! Named limits: every buffer, batch, body and result set has one (units last).
+
+/// Largest serialized JSON document accepted.
+pub const DOC_BYTES_MAX: usize = 1024 * 1024;
+/// Operations in one transaction or bulk call.
+pub const BATCH_OPS_MAX: usize = 10_000;
+/// Serialized bytes of all documents of one transaction or bulk call.
+pub const BATCH_BYTES_MAX: usize = 32 * 1024 * 1024;
+/// Documents returned by one query page.
+pub const PAGE_LIMIT_MAX: usize = 1_000;
+/// Page size when the caller gives none.
+pub const PAGE_LIMIT_DEFAULT: usize = 100;
+/// Largest `offset` for page/offset pagination (use cursors beyond it).
+pub const OFFSET_MAX: usize = 10_000;
+/// Stored rows one query page may examine before it returns a partial page
+/// with a cursor (bounded work per request, as DynamoDB's `LastEvaluatedKey`).
+pub const PAGE_SCAN_ROWS_MAX: usize = 100_000;
+/// Matching documents a sort on non-indexed fields may hold in memory.
+pub const SORT_SCAN_ROWS_MAX: usize = 100_000;
+/// Nodes in one filter expression.
+pub const FILTER_NODES_MAX: usize = 256;
+/// Nesting depth of a filter expression.
+pub const FILTER_DEPTH_MAX: usize = 16;
+/// Elements of an `$in` / `$nin` list.
+pub const FILTER_IN_VALUES_MAX: usize = 1_000;
+/// Segments in a JSON path.
+pub const PATH_SEGMENTS_MAX: usize = 16;
+/// Bytes in a JSON path.
+pub const PATH_BYTES_MAX: usize = 256;
+/// Fields in one sort specification.
+pub const SORT_FIELDS_MAX: usize = 4;
+/// Declared indexes per collection.
+pub const INDEXES_PER_COLLECTION_MAX: usize = 16;
+/// Paths in one (compound) index.
+pub const INDEX_PATHS_MAX: usize = 4;
+/// Bytes of a string (or array/object text) kept in an index key component;
+/// longer values share a key prefix and are told apart by rechecking the
+/// document, so results stay exact.
+pub const KEY_STRING_BYTES_MAX: usize = 256;
+/// Bytes of a document id.
+pub const DOC_ID_BYTES_MAX: usize = 256;
+/// Characters of a space or collection name.
+pub const NAME_CHARS_MAX: usize = 64;
+/// Change-log entries returned by one read.
+pub const CHANGES_LIMIT_MAX: usize = 10_000;
+/// Bytes of an idempotency key.
+pub const IDEMPOTENCY_KEY_BYTES_MAX: usize = 256;
+/// Bytes of a JSON Schema attached to a collection.
+pub const SCHEMA_BYTES_MAX: usize = 256 * 1024;
+/// Bytes of a pagination cursor.
+pub const CURSOR_BYTES_MAX: usize = 4 * 1024;
+/// Largest time-to-live, in seconds (100 years).
+pub const TTL_SECONDS_MAX: u64 = 100 * 365 * 24 * 3600;
