@@ -1,1 +1,17 @@
-//! engram-server.
+//! Engram's HTTP server: JSON over HTTP under `/v1/spaces/{space}/…`.
+//!
+//! The server is thin: it parses requests, maps them to engine calls (run on
+//! the blocking pool, since the engine is synchronous) and maps errors to
+//! RFC 9457 problem+json in exactly one place ([`problem`]). It holds no
+//! storage logic.
+
+pub mod config;
+mod extract;
+pub mod openapi;
+pub mod problem;
+mod routes;
+mod run;
+
+pub use config::ServerConfig;
+pub use routes::router;
+pub use run::{serve, serve_on};

@@ -1,1 +1,37 @@
-//! engram-testkit.
+//! Engram's test kit: the backend conformance suite and its fixtures.
+//!
+//! Each backend's tests call [`conformance_tests!`] with a factory; every
+//! case then runs against that backend. The in-memory backend is the
+//! reference; the suite states expected behaviour explicitly, so a backend
+//! passes by being right, not by agreeing with another backend's bugs.
+
+pub mod clock;
+pub mod conformance;
+pub mod fixture;
+
+pub use clock::ManualClock;
+pub use fixture::{Fixture, memory_fixture, sqlite_fixture};
+
+/// Generates one `#[test]` per conformance case for a fixture factory
+/// (`fn(Arc<ManualClock>) -> Fixture`).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($factory:path) => {
+        $crate::conformance_tests!(@cases $factory;
+            spaces_lifecycle, space_isolation, put_get_versions, conditional_writes,
+            merge_patch, deletes, bulk_is_atomic, transactions_span_collections,
+            ttl_hides_and_purges, default_ttl, schema_validation, filters_match_brute_force,
+            sort_and_cursor_pages, cursor_stable_under_inserts, indexes_agree_with_scans,
+            offset_pages, count_and_exists, change_log_records_every_mutation,
+            idempotency_keys, bad_input_is_rejected_cleanly, collection_ddl,
+            optimistic_concurrency, reopen_keeps_everything);
+    };
+    (@cases $factory:path; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::conformance::$case(&$factory);
+            }
+        )*
+    };
+}

@@ -1,1 +1,38 @@
-//! engram.
+//! Engram: one storage engine for everything an agent platform persists.
+//!
+//! Open an [`Engine`] on a data directory (SQLite underneath) or in memory,
+//! create a space, then read and write documents through its [`Space`]
+//! handle. Every mutation appends to the space's hash-chained change log in
+//! the same transaction.
+//!
+//! ```
+//! use engram::{Engine, WriteOptions};
+//! use serde_json::json;
+//! let engine = Engine::in_memory();
+//! engine.create_space("acme")?;
+//! let space = engine.space("acme")?;
+//! space.put("notes", "n1", json!({"text": "hello"}), WriteOptions::default())?;
+//! assert_eq!(space.get("notes", "n1")?.body["text"], "hello");
+//! # Ok::<(), engram::Error>(())
+//! ```
+
+mod apply;
+mod catalog;
+mod config;
+mod cursor;
+pub mod datadir;
+mod engine;
+mod ops;
+mod plan;
+mod purge;
+mod query;
+mod space;
+
+pub use config::{EngineConfig, Storage};
+pub use engine::{Engine, SpaceInfo};
+pub use engram_core::backend::{Capabilities, CollectionSpec, IndexSpec};
+pub use engram_core::changelog::{ChangeEntry, ChangeOp};
+pub use engram_core::{Error, ErrorKind, Result, limits};
+pub use ops::{Batch, CommitResult, Expect, Op, OpResult, WriteOptions, WriteResult};
+pub use query::{Page, Query, SortField, SortOrder};
+pub use space::{ChainReport, CollectionInfo, Document, Space};

@@ -1,0 +1,24 @@
+//! Server settings.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Default address: loopback only; expose deliberately.
+pub const LISTEN_DEFAULT: &str = "127.0.0.1:7171";
+/// Default data directory, relative to the working directory.
+pub const DATA_DIR_DEFAULT: &str = "engram-data";
+/// Largest request body: a full batch of documents plus JSON overhead.
+pub const BODY_BYTES_MAX: usize = 40 * 1024 * 1024;
+
+/// What `engram serve` runs with.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self { listen: LISTEN_DEFAULT.parse().expect("valid default address"), data_dir: PathBuf::from(DATA_DIR_DEFAULT) }
+    }
+}

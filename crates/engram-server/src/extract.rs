@@ -1,0 +1,80 @@
+//! Request extractors whose rejections are problem+json, not plain text.
+
+use crate::problem::{ApiError, ApiResult};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use engram::{Expect, ErrorKind};
+use serde::de::DeserializeOwned;
+
+/// A JSON body.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> ApiResult<Self> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Self(v)),
+            Err(e) => Err(json_rejection(e)),
+        }
+    }
+}
+
+fn json_rejection(e: JsonRejection) -> ApiError {
+    let status = e.status();
+    let kind = if status == StatusCode::PAYLOAD_TOO_LARGE { ErrorKind::TooLarge } else { ErrorKind::InvalidInput };
+    let status = if status == StatusCode::PAYLOAD_TOO_LARGE { status } else { StatusCode::BAD_REQUEST };
+    ApiError::new(status, kind.as_str(), format!("request body: {}", e.body_text()))
+}
+
+/// Path parameters.
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Self(p.0))
+            .map_err(|e: PathRejection| ApiError::invalid(format!("path: {}", e.body_text())))
+    }
+}
+
+/// Query-string parameters.
+pub struct QueryString<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryString<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Self(q.0))
+            .map_err(|e: QueryRejection| ApiError::invalid(format!("query string: {}", e.body_text())))
+    }
+}
+
+/// The precondition given by `If-Match: "<version>"` or `If-None-Match: *`.
+pub fn precondition(headers: &HeaderMap) -> ApiResult<Option<Expect>> {
+    if let Some(v) = headers.get("if-none-match") {
+        return match v.to_str() {
+            Ok("*") => Ok(Some(Expect::Absent)),
+            _ => Err(ApiError::invalid("If-None-Match: only * is supported (create if absent)")),
+        };
+    }
+    let Some(v) = headers.get("if-match") else { return Ok(None) };
+    let text = v.to_str().unwrap_or_default().trim();
+    if text == "*" {
+        return Ok(Some(Expect::Exists));
+    }
+    let version = text.trim_start_matches("W/").trim_matches('"').parse::<u64>();
+    version.map(|n| Some(Expect::Version(n))).map_err(|_| ApiError::invalid("If-Match: expected an ETag such as \"3\" or *"))
+}
+
+/// The `Idempotency-Key` header, if any.
+pub fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    match headers.get("idempotency-key") {
+        None => Ok(None),
+        Some(v) => v.to_str().map(|s| Some(s.to_owned())).map_err(|_| ApiError::invalid("Idempotency-Key must be printable ASCII")),
+    }
+}

@@ -1,0 +1,77 @@
+//! The routes: one file per resource, all under `/v1`.
+
+mod changes;
+mod collections;
+mod documents;
+mod health;
+mod queries;
+mod spaces;
+mod transactions;
+
+use crate::config::BODY_BYTES_MAX;
+use crate::problem::{ApiError, ApiResult};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use engram::{Engine, ErrorKind};
+
+pub(crate) use changes::*;
+pub(crate) use collections::*;
+pub(crate) use documents::*;
+pub(crate) use health::*;
+pub(crate) use queries::*;
+pub(crate) use spaces::*;
+pub(crate) use transactions::*;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+}
+
+/// The application: every route, with problem+json for unknown ones.
+pub fn router(engine: Engine) -> Router {
+    const COLL: &str = "/v1/spaces/{space}/collections/{collection}";
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/openapi.json", get(openapi_json))
+        .route("/v1/spaces", get(list_spaces).post(create_space))
+        .route("/v1/spaces/{space}", get(get_space).delete(delete_space))
+        .route("/v1/spaces/{space}/collections", get(list_collections))
+        .route(COLL, get(get_collection).put(put_collection).delete(drop_collection))
+        .route(&format!("{COLL}/docs"), get(list_documents).post(insert_document))
+        .route(&format!("{COLL}/docs/{{id}}"), get(get_document).put(put_document).patch(patch_document).delete(delete_document))
+        .route(&format!("{COLL}/bulk/put"), post(bulk_put))
+        .route(&format!("{COLL}/bulk/delete"), post(bulk_delete))
+        .route(&format!("{COLL}/query"), post(query_documents))
+        .route(&format!("{COLL}/count"), post(count_documents))
+        .route(&format!("{COLL}/exists"), post(exists_documents))
+        .route("/v1/spaces/{space}/transactions", post(commit_transaction))
+        .route("/v1/spaces/{space}/changes", get(list_changes))
+        .route("/v1/spaces/{space}/changes/verify", get(verify_changes))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
+        .with_state(AppState { engine })
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, ErrorKind::NotFound.as_str(), "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "this route does not support that method")
+}
+
+/// Runs synchronous engine work on the blocking pool.
+pub(crate) async fn blocking<T, F>(f: F) -> ApiResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> engram::Result<T> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(ApiError::from),
+        Err(_) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorKind::Internal.as_str(), "the request failed unexpectedly")),
+    }
+}

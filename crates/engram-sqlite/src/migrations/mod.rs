@@ -1,0 +1,219 @@
+//! Versioned schema migrations, embedded in the binary and applied at open.
+//!
+//! Invariants: migration `n` is the n-th entry of [`MIGRATIONS`] and its SQL
+//! never changes once released (a BLAKE3 checksum of it is recorded and
+//! checked at every open); each is applied in its own transaction together
+//! with its `schema_migrations` row, `user_version` and `application_id`, so
+//! a crash leaves the file at one version or the next, never in between.
+
+use crate::error::sql;
+use engram_core::{Error, ErrorKind, Result};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// `PRAGMA application_id` of every Engram data file ("Engr" in ASCII).
+pub const APPLICATION_ID: i32 = 0x456E_6772;
+
+/// The newest data format this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// One schema step.
+struct Migration {
+    version: u32,
+    name: &'static str,
+    sql: &'static str,
+}
+
+/// Every migration, in version order from 1 without gaps.
+const MIGRATIONS: &[Migration] =
+    &[Migration { version: 1, name: "0001_initial", sql: include_str!("0001_initial.sql") }];
+
+/// The ledger of applied migrations; created by the first migration's transaction.
+const LEDGER_DDL: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+    version       INTEGER PRIMARY KEY,
+    name          TEXT    NOT NULL,
+    checksum      TEXT    NOT NULL,
+    applied_at_ms INTEGER NOT NULL
+)";
+
+/// A row of `schema_migrations`.
+#[derive(Debug)]
+struct Applied {
+    version: i64,
+    checksum: String,
+}
+
+/// Refuses files that are not Engram's or are of a newer format, without
+/// writing anything (so a foreign file is left exactly as it was).
+pub(crate) fn check_identity(conn: &Connection) -> Result<()> {
+    let app_id: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0)).map_err(sql("reading the file header"))?;
+    if app_id != APPLICATION_ID && (app_id != 0 || !is_empty(conn)?) {
+        return Err(not_engram());
+    }
+    let user_version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(sql("reading the file header"))?;
+    refuse_newer(user_version)
+}
+
+/// Applies every migration not yet recorded, each in its own transaction,
+/// after checking the recorded ones against this build's.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
+    for m in MIGRATIONS {
+        // IMMEDIATE takes the write lock first, so two openers cannot both
+        // apply the same migration: the second sees the first's record.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql("starting a migration"))?;
+        check_identity(&tx)?;
+        let applied = applied(&tx)?;
+        verify(&applied)?;
+        if applied.iter().any(|a| a.version == i64::from(m.version)) {
+            continue; // dropping `tx` ends the read-only transaction
+        }
+        apply(&tx, m)?;
+        tx.commit().map_err(sql("committing a migration"))?;
+    }
+    Ok(())
+}
+
+/// The BLAKE3 checksum (hex) recorded for a migration's SQL.
+fn checksum(sql_text: &str) -> String {
+    blake3::hash(sql_text.as_bytes()).to_hex().to_string()
+}
+
+fn apply(conn: &Connection, m: &Migration) -> Result<()> {
+    let what = "applying a schema migration";
+    conn.execute_batch(LEDGER_DDL).map_err(sql(what))?;
+    conn.execute_batch(m.sql).map_err(sql(what))?;
+    conn.execute(
+        "INSERT INTO schema_migrations (version, name, checksum, applied_at_ms) VALUES (?1, ?2, ?3, ?4)",
+        (m.version, m.name, checksum(m.sql), now_ms()),
+    )
+    .map_err(sql(what))?;
+    conn.pragma_update(None, "user_version", m.version).map_err(sql(what))?;
+    conn.pragma_update(None, "application_id", APPLICATION_ID).map_err(sql(what))
+}
+
+/// Checks recorded migrations: none newer than this build, none unknown,
+/// each checksum equal to the compiled SQL's.
+fn verify(applied: &[Applied]) -> Result<()> {
+    if let Some(newest) = applied.iter().map(|a| a.version).max() {
+        refuse_newer(newest)?;
+    }
+    for a in applied {
+        let known = usize::try_from(a.version).ok().and_then(|v| v.checked_sub(1)).and_then(|i| MIGRATIONS.get(i));
+        let m = known.ok_or_else(|| Error::corrupted(format!("schema_migrations records unknown version {}", a.version)))?;
+        if a.checksum != checksum(m.sql) {
+            return Err(Error::corrupted(format!(
+                "schema migration {} ({}) was altered: its recorded checksum differs from this build's",
+                m.version, m.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn applied(conn: &Connection) -> Result<Vec<Applied>> {
+    let what = "reading schema_migrations";
+    let ledger: Option<String> = conn
+        .query_row("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'", [], |r| r.get(0))
+        .optional()
+        .map_err(sql(what))?;
+    if ledger.is_none() {
+        return if is_empty(conn)? {
+            Ok(Vec::new())
+        } else {
+            Err(Error::corrupted("the data file has no schema_migrations table"))
+        };
+    }
+    let mut stmt = conn.prepare("SELECT version, checksum FROM schema_migrations ORDER BY version").map_err(sql(what))?;
+    let rows = stmt.query_map([], |r| Ok(Applied { version: r.get(0)?, checksum: r.get(1)? })).map_err(sql(what))?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql(what))
+}
+
+fn is_empty(conn: &Connection) -> Result<bool> {
+    let n: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0)).map_err(sql("reading the schema"))?;
+    Ok(n == 0)
+}
+
+fn refuse_newer(version: i64) -> Result<()> {
+    if version <= i64::from(FORMAT_VERSION) {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::UnsupportedFormat,
+        format!("data directory was written by a newer Engram (format v{version}; this build reads up to v{FORMAT_VERSION})"),
+    ))
+}
+
+fn not_engram() -> Error {
+    Error::new(ErrorKind::UnsupportedFormat, "not an Engram data file (it is a SQLite database of another application)")
+}
+
+fn now_ms() -> i64 {
+    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fresh() -> Connection {
+        let mut conn = Connection::open_in_memory().expect("in-memory db");
+        check_identity(&conn).expect("empty db is acceptable");
+        migrate(&mut conn).expect("migrates");
+        conn
+    }
+
+    #[test]
+    fn migrations_are_numbered_without_gaps() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(usize::try_from(m.version).expect("small"), i + 1, "{}", m.name);
+        }
+        assert_eq!(MIGRATIONS.last().map(|m| m.version), Some(FORMAT_VERSION));
+    }
+
+    #[test]
+    fn fresh_db_records_every_migration_with_its_checksum() {
+        let conn = fresh();
+        let (version, name, sum): (i64, String, String) = conn
+            .query_row("SELECT version, name, checksum FROM schema_migrations", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("one row");
+        assert_eq!((version, name.as_str()), (1, "0001_initial"));
+        assert_eq!(sum, checksum(MIGRATIONS[0].sql));
+        assert_eq!(sum.len(), 64);
+        let user_version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("pragma");
+        let app_id: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0)).expect("pragma");
+        assert_eq!((user_version, app_id), (1, APPLICATION_ID));
+    }
+
+    #[test]
+    fn migrating_twice_changes_nothing() {
+        let mut conn = fresh();
+        migrate(&mut conn).expect("idempotent");
+        let n: i64 = conn.query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0)).expect("count");
+        assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn unknown_and_altered_migrations_are_refused() {
+        let mut conn = fresh();
+        conn.execute("UPDATE schema_migrations SET checksum = 'x'", []).expect("tamper");
+        let e = migrate(&mut conn).expect_err("tampered");
+        assert_eq!(e.kind(), ErrorKind::Corrupted);
+        assert!(e.message().contains("0001_initial"), "{e}");
+
+        let mut conn = fresh();
+        conn.execute("INSERT INTO schema_migrations VALUES (9, 'future', 'x', 0)", []).expect("bump");
+        let e = migrate(&mut conn).expect_err("newer");
+        assert_eq!(e.kind(), ErrorKind::UnsupportedFormat);
+        assert!(e.message().contains("format v9; this build reads up to v1"), "{e}");
+    }
+
+    #[test]
+    fn a_non_empty_db_without_our_id_is_foreign() {
+        let conn = Connection::open_in_memory().expect("in-memory db");
+        conn.execute_batch("CREATE TABLE t (x)").expect("table");
+        let e = check_identity(&conn).expect_err("foreign");
+        assert_eq!(e.kind(), ErrorKind::UnsupportedFormat);
+        assert!(e.message().contains("not an Engram data file"), "{e}");
+    }
+}

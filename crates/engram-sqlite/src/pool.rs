@@ -1,0 +1,200 @@
+//! The read pool: a bounded set of query-only connections lent as guards.
+//!
+//! Each guard holds one read transaction from its first read until it is
+//! dropped, so all reads through one guard see one consistent snapshot (as
+//! the reference backend's read lock does), while WAL lets writers go on.
+
+use crate::config::{READ_CONNECTION_WAIT_MAX, Synchronous};
+use crate::connection::{self, Role};
+use crate::error::sql;
+use crate::reader::Queries;
+use engram_core::backend::{
+    CollectionId, CollectionRow, IdempotencyRecord, IndexScan, Reader, SpaceId, SpaceRow, StoredDoc,
+};
+use engram_core::changelog::{ChangeEntry, ChangeHead};
+use engram_core::names::{CollectionName, SpaceName};
+use engram_core::{Error, ErrorKind, Result};
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+/// Read connections, opened up front and reopened on demand if one is discarded.
+pub(crate) struct ReadPool {
+    path: PathBuf,
+    synchronous: Synchronous,
+    size: usize,
+    state: Mutex<PoolState>,
+    returned: Condvar,
+}
+
+struct PoolState {
+    idle: Vec<Connection>,
+    /// Connections in existence (idle or lent); never above `size`.
+    open: usize,
+    closed: bool,
+}
+
+impl ReadPool {
+    /// Opens `size` read connections to an already migrated file.
+    pub(crate) fn open(path: &Path, size: usize, synchronous: Synchronous) -> Result<Self> {
+        let idle = (0..size).map(|_| open_reader(path, synchronous)).collect::<Result<Vec<_>>>()?;
+        let state = PoolState { idle, open: size, closed: false };
+        Ok(Self { path: path.to_owned(), synchronous, size, state: Mutex::new(state), returned: Condvar::new() })
+    }
+
+    /// Lends a connection, waiting up to [`READ_CONNECTION_WAIT_MAX`] for one.
+    pub(crate) fn get(&self) -> Result<PooledReader<'_>> {
+        let conn = self.take()?;
+        // Deferred: the snapshot is taken at the guard's first read.
+        if let Err(e) = conn.execute_batch("BEGIN") {
+            self.discard(conn);
+            return Err(sql("starting a read transaction")(e));
+        }
+        Ok(PooledReader { pool: self, conn: Some(conn) })
+    }
+
+    /// Closes idle connections and refuses further loans (at shutdown, when
+    /// no guard can be outstanding since guards borrow the backend).
+    pub(crate) fn close(&self) {
+        let mut st = self.lock();
+        st.closed = true;
+        st.open -= st.idle.len();
+        st.idle.clear();
+    }
+
+    fn take(&self) -> Result<Connection> {
+        let deadline = Instant::now() + READ_CONNECTION_WAIT_MAX;
+        let mut st = self.lock();
+        loop {
+            if st.closed {
+                return Err(Error::new(ErrorKind::Unavailable, "the storage backend is shutting down"));
+            }
+            if let Some(conn) = st.idle.pop() {
+                return Ok(conn);
+            }
+            if st.open < self.size {
+                st.open += 1;
+                drop(st);
+                return self.reopen();
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::new(
+                    ErrorKind::Unavailable,
+                    format!("all {} read connections stayed busy for {:?}", self.size, READ_CONNECTION_WAIT_MAX),
+                ));
+            }
+            st = self.returned.wait_timeout(st, deadline - now).unwrap_or_else(PoisonError::into_inner).0;
+        }
+    }
+
+    /// Opens a replacement for a discarded connection (its slot is already counted).
+    fn reopen(&self) -> Result<Connection> {
+        open_reader(&self.path, self.synchronous).inspect_err(|_| self.release_slot())
+    }
+
+    /// Takes a connection back after a loan, ending its read transaction.
+    fn give_back(&self, conn: Connection) {
+        // ROLLBACK of a read transaction only releases the snapshot; if it
+        // fails or leaves a transaction open, the connection is not reused.
+        let ended = conn.execute_batch("ROLLBACK").is_ok() && conn.is_autocommit();
+        if !ended {
+            self.discard(conn);
+            return;
+        }
+        let mut st = self.lock();
+        if st.closed {
+            st.open -= 1;
+        } else {
+            st.idle.push(conn);
+        }
+        drop(st);
+        self.returned.notify_one();
+    }
+
+    fn discard(&self, conn: Connection) {
+        drop(conn);
+        self.release_slot();
+    }
+
+    fn release_slot(&self) {
+        self.lock().open -= 1;
+        self.returned.notify_one();
+    }
+
+    /// The pool state; a panic elsewhere cannot leave it inconsistent (every
+    /// update is a single push, pop or counter step), so poisoning is ignored.
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn open_reader(path: &Path, synchronous: Synchronous) -> Result<Connection> {
+    let conn = connection::open(path, Role::Reader)?;
+    connection::configure(&conn, Role::Reader, synchronous)?;
+    Ok(conn)
+}
+
+/// A lent read connection; returns to the pool when dropped.
+pub(crate) struct PooledReader<'a> {
+    pool: &'a ReadPool,
+    /// Always `Some` until drop.
+    conn: Option<Connection>,
+}
+
+impl PooledReader<'_> {
+    fn q(&self) -> Queries<'_> {
+        Queries(self.conn.as_ref().expect("a lent connection is held until the guard drops"))
+    }
+}
+
+impl Drop for PooledReader<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.pool.give_back(conn);
+        }
+    }
+}
+
+impl Reader for PooledReader<'_> {
+    fn spaces(&self) -> Result<Vec<SpaceRow>> {
+        self.q().spaces()
+    }
+    fn space(&self, name: &SpaceName) -> Result<Option<SpaceRow>> {
+        self.q().space(name)
+    }
+    fn collections(&self, space: SpaceId) -> Result<Vec<CollectionRow>> {
+        self.q().collections(space)
+    }
+    fn collection(&self, space: SpaceId, name: &CollectionName) -> Result<Option<CollectionRow>> {
+        self.q().collection(space, name)
+    }
+    fn collection_by_id(&self, id: CollectionId) -> Result<Option<CollectionRow>> {
+        self.q().collection_by_id(id)
+    }
+    fn doc(&self, coll: CollectionId, id: &str) -> Result<Option<StoredDoc>> {
+        self.q().doc(coll, id)
+    }
+    fn scan_docs(&self, coll: CollectionId, after: Option<&str>, reverse: bool, limit: usize) -> Result<Vec<StoredDoc>> {
+        self.q().scan_docs(coll, after, reverse, limit)
+    }
+    fn scan_index(&self, scan: &IndexScan<'_>) -> Result<Vec<(Vec<u8>, StoredDoc)>> {
+        self.q().scan_index(scan)
+    }
+    fn changes(&self, space: SpaceId, after: u64, limit: usize) -> Result<Vec<ChangeEntry>> {
+        self.q().changes(space, after, limit)
+    }
+    fn change_head(&self, space: SpaceId) -> Result<ChangeHead> {
+        self.q().change_head(space)
+    }
+    fn max_hlc(&self) -> Result<u64> {
+        self.q().max_hlc()
+    }
+    fn expired(&self, now_ms: u64, limit: usize) -> Result<Vec<(CollectionId, String)>> {
+        self.q().expired(now_ms, limit)
+    }
+    fn idempotency(&self, space: SpaceId, key: &str) -> Result<Option<IdempotencyRecord>> {
+        self.q().idempotency(space, key)
+    }
+}

@@ -1,0 +1,313 @@
+//! The SQL behind [`Reader`], written once over any connection.
+//!
+//! [`Queries`] is used by pooled read connections and by the write
+//! transaction alike, so reads inside a write see that write's own rows.
+//! Orderings match the in-memory reference backend: names, ids and keys
+//! compare bytewise (SQLite's BINARY collation on UTF-8 text and memcmp on
+//! blobs, like Rust's `str` and `[u8]` ordering).
+
+use crate::convert::{bound_int, digest, from_sql_int, from_sql_opt, limit};
+use crate::error::sql;
+use engram_core::backend::{
+    CollectionId, CollectionRow, CollectionSpec, IdempotencyRecord, IndexScan, Reader, SpaceId, SpaceRow, StoredDoc,
+};
+use engram_core::changelog::{ChangeEntry, ChangeHead, ChangeOp};
+use engram_core::names::{CollectionName, SpaceName};
+use engram_core::{Error, Result};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Params, Row, params, params_from_iter};
+use std::ops::Bound;
+
+/// Reads over one connection (committed state, or the open transaction's).
+pub(crate) struct Queries<'a>(pub(crate) &'a Connection);
+
+/// A document row as stored, before checked conversion.
+struct RawDoc {
+    id: String,
+    version: i64,
+    body: String,
+    expires_at: Option<i64>,
+    updated_hlc: i64,
+}
+
+impl RawDoc {
+    /// Reads the five document columns starting at column `at`.
+    fn read(r: &Row<'_>, at: usize) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get(at)?,
+            version: r.get(at + 1)?,
+            body: r.get(at + 2)?,
+            expires_at: r.get(at + 3)?,
+            updated_hlc: r.get(at + 4)?,
+        })
+    }
+
+    fn into_doc(self) -> Result<StoredDoc> {
+        Ok(StoredDoc {
+            id: self.id,
+            version: from_sql_int(self.version, "document version")?,
+            body: self.body,
+            expires_at_ms: from_sql_opt(self.expires_at, "document expiry")?,
+            updated_hlc: from_sql_int(self.updated_hlc, "document HLC")?,
+        })
+    }
+}
+
+type RawSpace = (i64, String, i64);
+type RawCollection = (i64, i64, String, String, i64);
+
+fn space_row((id, name, hlc): RawSpace) -> Result<SpaceRow> {
+    let name = SpaceName::new(name).map_err(|_| Error::corrupted(format!("stored name of space {id} is invalid")))?;
+    Ok(SpaceRow { id: SpaceId(id), name, created_hlc: from_sql_int(hlc, "space HLC")? })
+}
+
+fn collection_row((id, space, name, spec, generation): RawCollection) -> Result<CollectionRow> {
+    let name =
+        CollectionName::new(name).map_err(|_| Error::corrupted(format!("stored name of collection {id} is invalid")))?;
+    let spec: CollectionSpec = serde_json::from_str(&spec)
+        .map_err(|e| Error::corrupted(format!("stored spec of collection {id} is not valid: {e}")))?;
+    let generation = from_sql_int(generation, "collection generation")?;
+    Ok(CollectionRow { id: CollectionId(id), space: SpaceId(space), name, spec, generation })
+}
+
+fn read_collection(r: &Row<'_>) -> rusqlite::Result<RawCollection> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+}
+
+/// A change-log row as stored.
+struct RawChange {
+    position: i64,
+    hlc: i64,
+    op: i64,
+    collection: String,
+    doc_id: String,
+    version: i64,
+    content_hash: Vec<u8>,
+    prev_hash: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+impl RawChange {
+    fn read(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            position: r.get(0)?,
+            hlc: r.get(1)?,
+            op: r.get(2)?,
+            collection: r.get(3)?,
+            doc_id: r.get(4)?,
+            version: r.get(5)?,
+            content_hash: r.get(6)?,
+            prev_hash: r.get(7)?,
+            hash: r.get(8)?,
+        })
+    }
+
+    fn into_entry(self) -> Result<ChangeEntry> {
+        let op = u8::try_from(self.op).map_err(|_| Error::corrupted(format!("stored change op {} is invalid", self.op)))?;
+        Ok(ChangeEntry {
+            position: from_sql_int(self.position, "change position")?,
+            hlc: from_sql_int(self.hlc, "change HLC")?,
+            op: ChangeOp::from_code(op)?,
+            collection: self.collection,
+            doc_id: self.doc_id,
+            version: from_sql_int(self.version, "change version")?,
+            content_hash: digest(self.content_hash, "content hash")?,
+            prev_hash: digest(self.prev_hash, "previous hash")?,
+            hash: digest(self.hash, "change hash")?,
+        })
+    }
+}
+
+impl Queries<'_> {
+    /// Runs a cached statement and collects its rows.
+    fn rows<T, P: Params>(
+        &self,
+        what: &'static str,
+        sql_text: &str,
+        params: P,
+        map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut stmt = self.0.prepare_cached(sql_text).map_err(sql(what))?;
+        let rows = stmt.query_map(params, map).map_err(sql(what))?;
+        rows.collect::<rusqlite::Result<Vec<T>>>().map_err(sql(what))
+    }
+
+    /// Runs a cached statement expected to return at most one row.
+    fn row<T, P: Params>(
+        &self,
+        what: &'static str,
+        sql_text: &str,
+        params: P,
+        map: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>> {
+        let mut stmt = self.0.prepare_cached(sql_text).map_err(sql(what))?;
+        stmt.query_row(params, map).optional().map_err(sql(what))
+    }
+
+    /// The stored HLC high-water mark (see the `meta` table).
+    pub(crate) fn hlc_high_water(&self) -> Result<u64> {
+        let value = self.row("reading the HLC high-water mark", "SELECT value FROM meta WHERE key = 'hlc_high_water'", [], |r| {
+            r.get::<_, i64>(0)
+        })?;
+        let value = value.ok_or_else(|| Error::corrupted("the meta table has no hlc_high_water row"))?;
+        from_sql_int(value, "HLC high-water mark")
+    }
+}
+
+impl Reader for Queries<'_> {
+    fn spaces(&self) -> Result<Vec<SpaceRow>> {
+        let sql_text = "SELECT id, name, created_hlc FROM spaces ORDER BY name";
+        let raw = self.rows("listing spaces", sql_text, [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        raw.into_iter().map(space_row).collect()
+    }
+
+    fn space(&self, name: &SpaceName) -> Result<Option<SpaceRow>> {
+        let sql_text = "SELECT id, name, created_hlc FROM spaces WHERE name = ?1";
+        let raw = self.row("reading a space", sql_text, [name.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        raw.map(space_row).transpose()
+    }
+
+    fn collections(&self, space: SpaceId) -> Result<Vec<CollectionRow>> {
+        let sql_text =
+            "SELECT id, space_id, name, spec, generation FROM collections WHERE space_id = ?1 ORDER BY name";
+        let raw = self.rows("listing collections", sql_text, [space.0], read_collection)?;
+        raw.into_iter().map(collection_row).collect()
+    }
+
+    fn collection(&self, space: SpaceId, name: &CollectionName) -> Result<Option<CollectionRow>> {
+        let sql_text = "SELECT id, space_id, name, spec, generation FROM collections WHERE space_id = ?1 AND name = ?2";
+        let raw = self.row("reading a collection", sql_text, params![space.0, name.as_str()], read_collection)?;
+        raw.map(collection_row).transpose()
+    }
+
+    fn collection_by_id(&self, id: CollectionId) -> Result<Option<CollectionRow>> {
+        let sql_text = "SELECT id, space_id, name, spec, generation FROM collections WHERE id = ?1";
+        let raw = self.row("reading a collection", sql_text, [id.0], read_collection)?;
+        raw.map(collection_row).transpose()
+    }
+
+    fn doc(&self, coll: CollectionId, id: &str) -> Result<Option<StoredDoc>> {
+        let sql_text = "SELECT id, version, body, expires_at, updated_hlc FROM docs WHERE coll_id = ?1 AND id = ?2";
+        let raw = self.row("reading a document", sql_text, params![coll.0, id], |r| RawDoc::read(r, 0))?;
+        raw.map(RawDoc::into_doc).transpose()
+    }
+
+    fn scan_docs(&self, coll: CollectionId, after: Option<&str>, reverse: bool, limit_n: usize) -> Result<Vec<StoredDoc>> {
+        let what = "scanning documents";
+        let n = limit(limit_n);
+        let read = |r: &Row<'_>| RawDoc::read(r, 0);
+        let raw = match (after, reverse) {
+            (None, false) => self.rows(what, SCAN_DOCS_FWD, params![coll.0, n], read)?,
+            (None, true) => self.rows(what, SCAN_DOCS_REV, params![coll.0, n], read)?,
+            (Some(a), false) => self.rows(what, SCAN_DOCS_FWD_AFTER, params![coll.0, a, n], read)?,
+            (Some(a), true) => self.rows(what, SCAN_DOCS_REV_AFTER, params![coll.0, a, n], read)?,
+        };
+        raw.into_iter().map(RawDoc::into_doc).collect()
+    }
+
+    fn scan_index(&self, scan: &IndexScan<'_>) -> Result<Vec<(Vec<u8>, StoredDoc)>> {
+        let (sql_text, values) = index_scan_sql(scan);
+        let read = |r: &Row<'_>| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Option<String>>(1)?, RawDoc::read(r, 2)));
+        let raw = self.rows("scanning an index", &sql_text, params_from_iter(values), read)?;
+        raw.into_iter()
+            .map(|(key, joined, doc)| {
+                // A LEFT JOIN finds the dangling entry instead of hiding it.
+                if joined.is_none() {
+                    return Err(Error::corrupted("an index entry points at a missing document"));
+                }
+                let doc = doc.map_err(sql("scanning an index"))?;
+                Ok((key, doc.into_doc()?))
+            })
+            .collect()
+    }
+
+    fn changes(&self, space: SpaceId, after: u64, limit_n: usize) -> Result<Vec<ChangeEntry>> {
+        let sql_text = "SELECT position, hlc, op, collection, doc_id, version, content_hash, prev_hash, hash \
+                        FROM changes WHERE space_id = ?1 AND position > ?2 ORDER BY position LIMIT ?3";
+        let args = params![space.0, bound_int(after), limit(limit_n)];
+        let raw = self.rows("reading the change log", sql_text, args, RawChange::read)?;
+        raw.into_iter().map(RawChange::into_entry).collect()
+    }
+
+    fn change_head(&self, space: SpaceId) -> Result<ChangeHead> {
+        let sql_text = "SELECT position, hash FROM changes WHERE space_id = ?1 ORDER BY position DESC LIMIT 1";
+        let raw = self.row("reading the change-log head", sql_text, [space.0], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?;
+        let Some((position, hash)) = raw else { return Ok(ChangeHead::default()) };
+        Ok(ChangeHead { position: from_sql_int(position, "change position")?, hash: digest(hash, "change hash")? })
+    }
+
+    /// The high-water mark of every HLC ever committed. It is at least the
+    /// newest timestamp stored (what the trait asks for a clock floor) and
+    /// costs one row read instead of a scan of the change log and documents.
+    fn max_hlc(&self) -> Result<u64> {
+        self.hlc_high_water()
+    }
+
+    /// Oldest expiry first (the order of the partial index on `expires_at`).
+    fn expired(&self, now_ms: u64, limit_n: usize) -> Result<Vec<(CollectionId, String)>> {
+        let sql_text = "SELECT coll_id, id FROM docs WHERE expires_at IS NOT NULL AND expires_at <= ?1 \
+                        ORDER BY expires_at LIMIT ?2";
+        let args = params![bound_int(now_ms), limit(limit_n)];
+        let raw = self.rows("listing expired documents", sql_text, args, |r| Ok((r.get::<_, i64>(0)?, r.get(1)?)))?;
+        Ok(raw.into_iter().map(|(c, id)| (CollectionId(c), id)).collect())
+    }
+
+    fn idempotency(&self, space: SpaceId, key: &str) -> Result<Option<IdempotencyRecord>> {
+        let sql_text = "SELECT request_hash, response, expires_at FROM idempotency WHERE space_id = ?1 AND key = ?2";
+        let raw = self.row("reading an idempotency record", sql_text, params![space.0, key], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+        })?;
+        let Some((hash, response, expires)) = raw else { return Ok(None) };
+        Ok(Some(IdempotencyRecord {
+            request_hash: digest(hash, "idempotency request hash")?,
+            response,
+            expires_at_ms: from_sql_int(expires, "idempotency expiry")?,
+        }))
+    }
+}
+
+const SCAN_DOCS_FWD: &str =
+    "SELECT id, version, body, expires_at, updated_hlc FROM docs WHERE coll_id = ?1 ORDER BY id LIMIT ?2";
+const SCAN_DOCS_REV: &str =
+    "SELECT id, version, body, expires_at, updated_hlc FROM docs WHERE coll_id = ?1 ORDER BY id DESC LIMIT ?2";
+const SCAN_DOCS_FWD_AFTER: &str = "SELECT id, version, body, expires_at, updated_hlc FROM docs \
+                                   WHERE coll_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
+const SCAN_DOCS_REV_AFTER: &str = "SELECT id, version, body, expires_at, updated_hlc FROM docs \
+                                   WHERE coll_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3";
+
+/// The SQL and parameters of an index scan. The text is assembled from fixed
+/// fragments only (every value is a bound parameter), so it stays among a
+/// small set of shapes that the statement cache keeps prepared.
+pub(crate) fn index_scan_sql(scan: &IndexScan<'_>) -> (String, Vec<Value>) {
+    let mut sql_text = String::from(
+        "SELECT e.key, d.id, d.id, d.version, d.body, d.expires_at, d.updated_hlc \
+         FROM index_entries e LEFT JOIN docs d ON d.coll_id = e.coll_id AND d.id = e.doc_id \
+         WHERE e.coll_id = ? AND e.idx = ?",
+    );
+    let mut values = vec![Value::Integer(scan.collection.0), Value::Integer(i64::from(scan.index))];
+    let mut bound = |b: &Bound<Vec<u8>>, incl: &str, excl: &str| match b {
+        Bound::Included(k) => {
+            sql_text.push_str(incl);
+            values.push(Value::Blob(k.clone()));
+        }
+        Bound::Excluded(k) => {
+            sql_text.push_str(excl);
+            values.push(Value::Blob(k.clone()));
+        }
+        Bound::Unbounded => {}
+    };
+    bound(&scan.range.start, " AND e.key >= ?", " AND e.key > ?");
+    bound(&scan.range.end, " AND e.key <= ?", " AND e.key < ?");
+    if let Some((key, id)) = scan.after {
+        // Keyset pagination on the (key, doc_id) row value: exclusive.
+        sql_text.push_str(if scan.reverse { " AND (e.key, e.doc_id) < (?, ?)" } else { " AND (e.key, e.doc_id) > (?, ?)" });
+        values.push(Value::Blob(key.to_vec()));
+        values.push(Value::Text(id.to_owned()));
+    }
+    sql_text.push_str(if scan.reverse { " ORDER BY e.key DESC, e.doc_id DESC" } else { " ORDER BY e.key, e.doc_id" });
+    sql_text.push_str(" LIMIT ?");
+    values.push(Value::Integer(limit(scan.limit)));
+    (sql_text, values)
+}

@@ -1,0 +1,306 @@
+//! [`WriteTx`] over the writer's open transaction.
+//!
+//! The writer runs each job inside `SAVEPOINT job` within one batch
+//! transaction; this type only issues statements. Reads go through the same
+//! connection, so a job sees its own writes and those of earlier jobs of the
+//! batch.
+
+use crate::convert::{limit, to_sql_int};
+use crate::error::{is_constraint_violation, sql};
+use crate::reader::Queries;
+use engram_core::backend::{
+    CollectionId, CollectionRow, CollectionSpec, IdempotencyRecord, IndexEntry, IndexScan, Reader, SpaceId, SpaceRow,
+    StoredDoc, WriteTx,
+};
+use engram_core::changelog::{ChangeEntry, ChangeHead};
+use engram_core::names::{CollectionName, SpaceName};
+use engram_core::{Error, ErrorKind, Result};
+use rusqlite::{Connection, params};
+use std::collections::{BTreeSet, HashMap};
+
+/// State the writer keeps for the length of one batch transaction.
+///
+/// Invariant: a cached head equals the newest change of that space as seen
+/// inside the open transaction. Only `append_change` adds changes (and
+/// updates the entry), `delete_space` drops the entry, and the writer calls
+/// [`BatchCache::forget_heads`] whenever a job's savepoint is rolled back and
+/// [`BatchCache::clear`] when the batch ends, committed or not.
+#[derive(Debug, Default)]
+pub(crate) struct BatchCache {
+    heads: HashMap<SpaceId, ChangeHead>,
+    /// Newest HLC written in this batch, flushed to `meta` before COMMIT. It
+    /// may include jobs later rolled back: a clock floor may only be too high
+    /// (harmless, those timestamps were issued), never too low.
+    hlc_high_water: u64,
+}
+
+impl BatchCache {
+    /// Drops cached change heads (after a savepoint rollback undid appends).
+    pub(crate) fn forget_heads(&mut self) {
+        self.heads.clear();
+    }
+
+    /// Resets everything at the end of a batch.
+    pub(crate) fn clear(&mut self) {
+        self.heads.clear();
+        self.hlc_high_water = 0;
+    }
+
+    fn note_hlc(&mut self, hlc: u64) {
+        self.hlc_high_water = self.hlc_high_water.max(hlc);
+    }
+}
+
+/// Writes the batch's HLC high-water mark; called just before COMMIT.
+pub(crate) fn flush_high_water(conn: &Connection, cache: &BatchCache) -> Result<()> {
+    if cache.hlc_high_water == 0 {
+        return Ok(());
+    }
+    let hlc = to_sql_int(cache.hlc_high_water, "HLC timestamp")?;
+    let sql_text = "UPDATE meta SET value = max(value, ?1) WHERE key = 'hlc_high_water'";
+    let mut stmt = conn.prepare_cached(sql_text).map_err(sql("recording the HLC high-water mark"))?;
+    stmt.execute([hlc]).map_err(sql("recording the HLC high-water mark"))?;
+    Ok(())
+}
+
+/// One job's view of the batch transaction.
+pub(crate) struct SqliteTx<'a> {
+    conn: &'a Connection,
+    cache: &'a mut BatchCache,
+}
+
+impl<'a> SqliteTx<'a> {
+    pub(crate) fn new(conn: &'a Connection, cache: &'a mut BatchCache) -> Self {
+        Self { conn, cache }
+    }
+
+    fn q(&self) -> Queries<'_> {
+        Queries(self.conn)
+    }
+
+    /// Executes a cached statement; returns the number of changed rows.
+    fn exec<P: rusqlite::Params>(&self, what: &'static str, sql_text: &str, args: P) -> Result<usize> {
+        let mut stmt = self.conn.prepare_cached(sql_text).map_err(sql(what))?;
+        stmt.execute(args).map_err(sql(what))
+    }
+
+    /// Executes a cached `... RETURNING` statement that yields one integer.
+    fn returning<P: rusqlite::Params>(&self, sql_text: &str, args: P) -> rusqlite::Result<i64> {
+        let mut stmt = self.conn.prepare_cached(sql_text)?;
+        stmt.query_row(args, |r| r.get(0))
+    }
+}
+
+/// The error for a name clash on insert, or the converted SQLite error.
+fn clash(e: rusqlite::Error, what: &'static str, message: String) -> Error {
+    if is_constraint_violation(&e) {
+        return Error::new(ErrorKind::AlreadyExists, message);
+    }
+    sql(what)(e)
+}
+
+impl Reader for SqliteTx<'_> {
+    fn spaces(&self) -> Result<Vec<SpaceRow>> {
+        self.q().spaces()
+    }
+    fn space(&self, name: &SpaceName) -> Result<Option<SpaceRow>> {
+        self.q().space(name)
+    }
+    fn collections(&self, space: SpaceId) -> Result<Vec<CollectionRow>> {
+        self.q().collections(space)
+    }
+    fn collection(&self, space: SpaceId, name: &CollectionName) -> Result<Option<CollectionRow>> {
+        self.q().collection(space, name)
+    }
+    fn collection_by_id(&self, id: CollectionId) -> Result<Option<CollectionRow>> {
+        self.q().collection_by_id(id)
+    }
+    fn doc(&self, coll: CollectionId, id: &str) -> Result<Option<StoredDoc>> {
+        self.q().doc(coll, id)
+    }
+    fn scan_docs(&self, coll: CollectionId, after: Option<&str>, reverse: bool, limit: usize) -> Result<Vec<StoredDoc>> {
+        self.q().scan_docs(coll, after, reverse, limit)
+    }
+    fn scan_index(&self, scan: &IndexScan<'_>) -> Result<Vec<(Vec<u8>, StoredDoc)>> {
+        self.q().scan_index(scan)
+    }
+    fn changes(&self, space: SpaceId, after: u64, limit: usize) -> Result<Vec<ChangeEntry>> {
+        self.q().changes(space, after, limit)
+    }
+    /// From the batch cache when this batch already appended to the space.
+    fn change_head(&self, space: SpaceId) -> Result<ChangeHead> {
+        match self.cache.heads.get(&space) {
+            Some(head) => Ok(*head),
+            None => self.q().change_head(space),
+        }
+    }
+    /// Includes timestamps written earlier in this (uncommitted) batch.
+    fn max_hlc(&self) -> Result<u64> {
+        Ok(self.q().max_hlc()?.max(self.cache.hlc_high_water))
+    }
+    fn expired(&self, now_ms: u64, limit: usize) -> Result<Vec<(CollectionId, String)>> {
+        self.q().expired(now_ms, limit)
+    }
+    fn idempotency(&self, space: SpaceId, key: &str) -> Result<Option<IdempotencyRecord>> {
+        self.q().idempotency(space, key)
+    }
+}
+
+impl WriteTx for SqliteTx<'_> {
+    fn insert_space(&mut self, name: &SpaceName, hlc: u64) -> Result<SpaceId> {
+        let sql_text = "INSERT INTO spaces (name, created_hlc) VALUES (?1, ?2) RETURNING id";
+        let id = self
+            .returning(sql_text, params![name.as_str(), to_sql_int(hlc, "HLC timestamp")?])
+            .map_err(|e| clash(e, "creating a space", format!("space {name} already exists")))?;
+        self.cache.note_hlc(hlc);
+        Ok(SpaceId(id))
+    }
+
+    fn delete_space(&mut self, space: SpaceId) -> Result<()> {
+        let what = "deleting a space";
+        let in_space = "(SELECT id FROM collections WHERE space_id = ?1)";
+        self.exec(what, &format!("DELETE FROM index_entries WHERE coll_id IN {in_space}"), [space.0])?;
+        self.exec(what, &format!("DELETE FROM docs WHERE coll_id IN {in_space}"), [space.0])?;
+        self.exec(what, "DELETE FROM collections WHERE space_id = ?1", [space.0])?;
+        self.exec(what, "DELETE FROM changes WHERE space_id = ?1", [space.0])?;
+        self.exec(what, "DELETE FROM idempotency WHERE space_id = ?1", [space.0])?;
+        self.exec(what, "DELETE FROM spaces WHERE id = ?1", [space.0])?;
+        // Its change log is gone: the cached head no longer holds.
+        self.cache.heads.remove(&space);
+        Ok(())
+    }
+
+    fn insert_collection(&mut self, space: SpaceId, name: &CollectionName, spec: &CollectionSpec) -> Result<CollectionId> {
+        let spec_json = spec_json(spec)?;
+        let sql_text = "INSERT INTO collections (space_id, name, spec, generation) VALUES (?1, ?2, ?3, 1) RETURNING id";
+        let id = self
+            .returning(sql_text, params![space.0, name.as_str(), spec_json])
+            .map_err(|e| clash(e, "creating a collection", format!("collection {name} already exists")))?;
+        Ok(CollectionId(id))
+    }
+
+    fn update_collection(&mut self, id: CollectionId, spec: &CollectionSpec, generation: u64) -> Result<()> {
+        let sql_text = "UPDATE collections SET spec = ?2, generation = ?3 WHERE id = ?1";
+        let args = params![id.0, spec_json(spec)?, to_sql_int(generation, "collection generation")?];
+        if self.exec("updating a collection", sql_text, args)? == 0 {
+            return Err(Error::not_found("collection vanished"));
+        }
+        Ok(())
+    }
+
+    fn delete_collection(&mut self, id: CollectionId) -> Result<()> {
+        let what = "deleting a collection";
+        self.exec(what, "DELETE FROM index_entries WHERE coll_id = ?1", [id.0])?;
+        self.exec(what, "DELETE FROM docs WHERE coll_id = ?1", [id.0])?;
+        self.exec(what, "DELETE FROM collections WHERE id = ?1", [id.0])?;
+        Ok(())
+    }
+
+    fn put_doc(&mut self, coll: CollectionId, doc: &StoredDoc) -> Result<()> {
+        let sql_text = "INSERT INTO docs (coll_id, id, version, body, expires_at, updated_hlc) \
+                        VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                        ON CONFLICT (coll_id, id) DO UPDATE SET version = excluded.version, body = excluded.body, \
+                        expires_at = excluded.expires_at, updated_hlc = excluded.updated_hlc";
+        let expires = doc.expires_at_ms.map(|t| to_sql_int(t, "expiry time")).transpose()?;
+        let args = params![
+            coll.0,
+            doc.id,
+            to_sql_int(doc.version, "document version")?,
+            doc.body,
+            expires,
+            to_sql_int(doc.updated_hlc, "HLC timestamp")?
+        ];
+        self.exec("writing a document", sql_text, args)?;
+        self.cache.note_hlc(doc.updated_hlc);
+        Ok(())
+    }
+
+    fn upsert_doc(&mut self, coll: CollectionId, id: &str, body: &str, expires_at_ms: Option<u64>, hlc: u64) -> Result<u64> {
+        // One statement: no read of the old row. In DO UPDATE, a bare column
+        // name is the existing row's value.
+        let sql_text = "INSERT INTO docs (coll_id, id, version, body, expires_at, updated_hlc) \
+                        VALUES (?1, ?2, 1, ?3, ?4, ?5) \
+                        ON CONFLICT (coll_id, id) DO UPDATE SET version = version + 1, body = excluded.body, \
+                        expires_at = excluded.expires_at, updated_hlc = excluded.updated_hlc \
+                        RETURNING version";
+        let expires = expires_at_ms.map(|t| to_sql_int(t, "expiry time")).transpose()?;
+        let args = params![coll.0, id, body, expires, to_sql_int(hlc, "HLC timestamp")?];
+        let version = self.returning(sql_text, args).map_err(sql("writing a document"))?;
+        self.cache.note_hlc(hlc);
+        crate::convert::from_sql_int(version, "document version")
+    }
+
+    fn delete_doc(&mut self, coll: CollectionId, id: &str) -> Result<()> {
+        self.exec("deleting a document", "DELETE FROM docs WHERE coll_id = ?1 AND id = ?2", params![coll.0, id])?;
+        Ok(())
+    }
+
+    /// Deletes `old` entries not in `new`, then inserts all of `new` (an
+    /// entry in both ends up present, as in the reference backend).
+    fn replace_index_entries(&mut self, coll: CollectionId, doc_id: &str, old: &[IndexEntry], new: &[IndexEntry]) -> Result<()> {
+        let what = "updating index entries";
+        let keep: BTreeSet<&IndexEntry> = new.iter().collect();
+        let delete = "DELETE FROM index_entries WHERE coll_id = ?1 AND idx = ?2 AND key = ?3 AND doc_id = ?4";
+        for e in old.iter().filter(|e| !keep.contains(e)) {
+            self.exec(what, delete, params![coll.0, e.index, e.key, doc_id])?;
+        }
+        let insert = "INSERT OR IGNORE INTO index_entries (coll_id, idx, key, doc_id) VALUES (?1, ?2, ?3, ?4)";
+        for e in new {
+            self.exec(what, insert, params![coll.0, e.index, e.key, doc_id])?;
+        }
+        Ok(())
+    }
+
+    fn clear_index(&mut self, coll: CollectionId, index: u32) -> Result<()> {
+        let sql_text = "DELETE FROM index_entries WHERE coll_id = ?1 AND idx = ?2";
+        self.exec("dropping an index", sql_text, params![coll.0, index])?;
+        Ok(())
+    }
+
+    fn append_change(&mut self, space: SpaceId, entry: &ChangeEntry) -> Result<()> {
+        let head = self.change_head(space)?;
+        if entry.position != head.position + 1 || entry.prev_hash != head.hash {
+            return Err(Error::internal("change appended out of order"));
+        }
+        let sql_text = "INSERT INTO changes (space_id, position, hlc, op, collection, doc_id, version, \
+                        content_hash, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+        let args = params![
+            space.0,
+            to_sql_int(entry.position, "change position")?,
+            to_sql_int(entry.hlc, "HLC timestamp")?,
+            entry.op.code(),
+            entry.collection,
+            entry.doc_id,
+            to_sql_int(entry.version, "change version")?,
+            entry.content_hash,
+            entry.prev_hash,
+            entry.hash
+        ];
+        self.exec("appending to the change log", sql_text, args)?;
+        self.cache.heads.insert(space, ChangeHead { position: entry.position, hash: entry.hash });
+        self.cache.note_hlc(entry.hlc);
+        Ok(())
+    }
+
+    fn put_idempotency(&mut self, space: SpaceId, key: &str, record: &IdempotencyRecord) -> Result<()> {
+        let sql_text = "INSERT INTO idempotency (space_id, key, request_hash, response, expires_at) \
+                        VALUES (?1, ?2, ?3, ?4, ?5) \
+                        ON CONFLICT (space_id, key) DO UPDATE SET request_hash = excluded.request_hash, \
+                        response = excluded.response, expires_at = excluded.expires_at";
+        let expires = to_sql_int(record.expires_at_ms, "expiry time")?;
+        let args = params![space.0, key, record.request_hash, record.response, expires];
+        self.exec("recording an idempotent response", sql_text, args)?;
+        Ok(())
+    }
+
+    fn purge_idempotency(&mut self, now_ms: u64, limit_n: usize) -> Result<usize> {
+        let sql_text = "DELETE FROM idempotency WHERE (space_id, key) IN \
+                        (SELECT space_id, key FROM idempotency WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2)";
+        let args = params![crate::convert::bound_int(now_ms), limit(limit_n)];
+        self.exec("purging idempotency records", sql_text, args)
+    }
+}
+
+fn spec_json(spec: &CollectionSpec) -> Result<String> {
+    serde_json::to_string(spec).map_err(|e| Error::internal(format!("collection spec could not be serialized: {e}")))
+}

@@ -1,0 +1,284 @@
+//! Group commit: one thread owns the write connection and commits the work
+//! of many concurrent callers in one transaction, with one sync.
+//!
+//! Each job runs inside its own savepoint, so a failing (or panicking) job is
+//! undone alone while the others of its batch commit. Replies are sent only
+//! after COMMIT succeeds, so an `Ok` always means durable (per `synchronous`).
+//! If BEGIN, COMMIT or any batch bookkeeping fails, the outcome on disk is
+//! not known for certain: the batch is rolled back, every job of it gets an
+//! error and the writer is poisoned (all later writes fail fast) rather than
+//! guessing, as fjall does after a failed fsync.
+
+use crate::error::{from_rusqlite, sql};
+use crate::tx::{BatchCache, SqliteTx, flush_high_water};
+use engram_core::backend::{WriteOutput, WriteWork};
+use engram_core::{Error, ErrorKind, Result};
+use rusqlite::Connection;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+
+/// Counters of the writer, for observing group commit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Batch transactions committed.
+    pub commits: u64,
+    /// Jobs (calls to `write`) in committed batches, failed jobs included.
+    pub jobs: u64,
+}
+
+/// Where a write's outcome is sent.
+type Reply = SyncSender<Result<WriteOutput>>;
+
+/// Where a checkpoint's outcome is sent.
+type CheckpointReply = SyncSender<Result<()>>;
+
+/// A request to the writer thread.
+enum Job {
+    Write { work: WriteWork, reply: Reply },
+    Checkpoint { reply: CheckpointReply },
+}
+
+/// State shared by the writer thread and its handle.
+#[derive(Default)]
+struct Shared {
+    /// Set once, by the first failed batch; never cleared (restart to recover).
+    poisoned: OnceLock<String>,
+    commits: AtomicU64,
+    jobs: AtomicU64,
+}
+
+impl Shared {
+    fn poison_error(&self) -> Option<Error> {
+        self.poisoned.get().map(|cause| {
+            Error::new(
+                ErrorKind::Unavailable,
+                format!("writes stopped after a failed commit ({cause}); restart the server to recover"),
+            )
+        })
+    }
+}
+
+/// The handle to the writer thread.
+pub(crate) struct Writer {
+    /// `None` once shut down; dropping it lets the thread drain and exit.
+    sender: Option<SyncSender<Job>>,
+    thread: Option<JoinHandle<()>>,
+    shared: Arc<Shared>,
+}
+
+impl Writer {
+    /// Starts the writer thread over a migrated, configured connection.
+    pub(crate) fn start(conn: Connection, queue_max: usize, jobs_max: usize) -> Result<Self> {
+        let (sender, receiver) = sync_channel(queue_max);
+        let shared = Arc::new(Shared::default());
+        let state = WriterLoop { conn, receiver, jobs_max, cache: BatchCache::default(), shared: Arc::clone(&shared) };
+        let thread = std::thread::Builder::new()
+            .name("engram-sqlite-writer".into())
+            .spawn(move || state.run())
+            .map_err(|e| Error::internal(format!("could not start the SQLite writer thread: {e}")))?;
+        Ok(Self { sender: Some(sender), thread: Some(thread), shared })
+    }
+
+    /// Queues `work` (blocking while the queue is full) and waits for its outcome.
+    pub(crate) fn write(&self, work: WriteWork) -> Result<WriteOutput> {
+        if let Some(e) = self.shared.poison_error() {
+            return Err(e);
+        }
+        let (reply, outcome) = sync_channel(1);
+        self.submit(Job::Write { work, reply })?;
+        outcome.recv().map_err(|_| stopped())?
+    }
+
+    /// Runs `PRAGMA wal_checkpoint(TRUNCATE)` on the writer thread.
+    pub(crate) fn checkpoint(&self) -> Result<()> {
+        if let Some(e) = self.shared.poison_error() {
+            return Err(e);
+        }
+        let (reply, outcome) = sync_channel(1);
+        self.submit(Job::Checkpoint { reply })?;
+        outcome.recv().map_err(|_| stopped())?
+    }
+
+    pub(crate) fn stats(&self) -> WriterStats {
+        WriterStats {
+            commits: self.shared.commits.load(Ordering::Relaxed),
+            jobs: self.shared.jobs.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Stops accepting work and waits for the thread to finish what is
+    /// queued, checkpoint and close its connection.
+    pub(crate) fn shutdown(&mut self) {
+        self.sender = None;
+        if let Some(thread) = self.thread.take() {
+            // A panic of the writer's own code was already reported by the
+            // panic hook; nothing more can be done from here.
+            let _ = thread.join();
+        }
+    }
+
+    fn submit(&self, job: Job) -> Result<()> {
+        let sender = self.sender.as_ref().ok_or_else(stopped)?;
+        sender.send(job).map_err(|_| stopped())
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn stopped() -> Error {
+    Error::new(ErrorKind::Unavailable, "the SQLite writer has stopped")
+}
+
+/// The writer thread's state.
+struct WriterLoop {
+    conn: Connection,
+    receiver: Receiver<Job>,
+    jobs_max: usize,
+    cache: BatchCache,
+    shared: Arc<Shared>,
+}
+
+/// A write waiting in a batch.
+type Queued = (WriteWork, Reply);
+
+/// A job of a batch after it ran: its reply channel and its own outcome.
+type Ran = (Reply, Result<WriteOutput>);
+
+/// A batch that could not commit: every reply channel of it, and why.
+struct BatchFailure {
+    replies: Vec<Reply>,
+    cause: Error,
+}
+
+impl WriterLoop {
+    fn run(mut self) {
+        // Ends when every sender is dropped and the queue is drained.
+        while let Ok(first) = self.receiver.recv() {
+            let (batch, checkpoint) = self.collect(first);
+            if !batch.is_empty() {
+                self.commit_batch(batch);
+            }
+            if let Some(reply) = checkpoint {
+                let _ = reply.send(self.checkpoint());
+            }
+        }
+        // Clean close: fold the WAL into the main file so it stands alone.
+        // Failure is harmless (SQLite replays the WAL at next open).
+        let _ = self.checkpoint();
+    }
+
+    /// Gathers queued writes after `first`, up to `jobs_max`; stops early at
+    /// a checkpoint request, which runs after the batch commits.
+    fn collect(&self, first: Job) -> (Vec<Queued>, Option<CheckpointReply>) {
+        let mut batch = Vec::new();
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            match job {
+                Job::Write { work, reply } => batch.push((work, reply)),
+                Job::Checkpoint { reply } => return (batch, Some(reply)),
+            }
+            if batch.len() < self.jobs_max {
+                next = self.receiver.try_recv().ok();
+            }
+        }
+        (batch, None)
+    }
+
+    fn commit_batch(&mut self, batch: Vec<Queued>) {
+        if let Some(e) = self.shared.poison_error() {
+            batch.into_iter().for_each(|(_, reply)| drop(reply.send(Err(e.clone()))));
+            return;
+        }
+        let jobs = batch.len() as u64;
+        let outcome = self.run_batch(batch);
+        self.cache.clear();
+        match outcome {
+            Ok(ran) => {
+                self.shared.commits.fetch_add(1, Ordering::Relaxed);
+                self.shared.jobs.fetch_add(jobs, Ordering::Relaxed);
+                // A caller that gave up waiting is not an error of the batch.
+                ran.into_iter().for_each(|(reply, result)| drop(reply.send(result)));
+            }
+            Err(BatchFailure { replies, cause }) => {
+                // The transaction may or may not be active; ROLLBACK either
+                // ends it or fails harmlessly because there is none.
+                let _ = self.conn.execute_batch("ROLLBACK");
+                let _ = self.shared.poisoned.set(cause.message().to_owned());
+                let e = self.shared.poison_error().unwrap_or(cause);
+                replies.into_iter().for_each(|reply| drop(reply.send(Err(e.clone()))));
+            }
+        }
+    }
+
+    /// BEGIN, every job in its savepoint, COMMIT. On a batch failure returns
+    /// every reply channel with the cause, for the caller to fail them all.
+    fn run_batch(&mut self, batch: Vec<Queued>) -> std::result::Result<Vec<Ran>, BatchFailure> {
+        if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
+            let cause = from_rusqlite(&e, "starting a write transaction");
+            return Err(BatchFailure { replies: batch.into_iter().map(|(_, r)| r).collect(), cause });
+        }
+        let mut ran: Vec<Ran> = Vec::with_capacity(batch.len());
+        let mut pending = batch.into_iter();
+        for (work, reply) in pending.by_ref() {
+            match self.run_job(work) {
+                Ok(result) => ran.push((reply, result)),
+                Err(cause) => {
+                    let mut replies: Vec<_> = ran.into_iter().map(|(r, _)| r).collect();
+                    replies.push(reply);
+                    replies.extend(pending.map(|(_, r)| r));
+                    return Err(BatchFailure { replies, cause });
+                }
+            }
+        }
+        let finish = flush_high_water(&self.conn, &self.cache)
+            .and_then(|()| self.conn.execute_batch("COMMIT").map_err(sql("committing a write transaction")));
+        match finish {
+            Ok(()) => Ok(ran),
+            Err(cause) => Err(BatchFailure { replies: ran.into_iter().map(|(r, _)| r).collect(), cause }),
+        }
+    }
+
+    /// Runs one job in `SAVEPOINT job`. The inner result is the job's own;
+    /// an outer error means the batch transaction can no longer be trusted.
+    fn run_job(&mut self, work: WriteWork) -> Result<Result<WriteOutput>> {
+        self.conn.execute_batch("SAVEPOINT job").map_err(sql("starting a write"))?;
+        let result = {
+            let mut tx = SqliteTx::new(&self.conn, &mut self.cache);
+            catch_unwind(AssertUnwindSafe(|| work(&mut tx)))
+                .unwrap_or_else(|_| Err(Error::internal("a write panicked; its changes were rolled back")))
+        };
+        // Some SQLite errors (I/O, disk full) roll back the whole transaction
+        // by themselves; the batch's earlier jobs are then lost too.
+        if self.conn.is_autocommit() {
+            let why = result.err().map_or_else(|| "unknown cause".to_owned(), |e| e.message().to_owned());
+            return Err(Error::new(ErrorKind::Unavailable, format!("the write transaction was aborted: {why}")));
+        }
+        if result.is_err() {
+            self.conn.execute_batch("ROLLBACK TO job").map_err(sql("undoing a failed write"))?;
+            // The rolled-back appends may have moved cached change heads.
+            self.cache.forget_heads();
+        }
+        self.conn.execute_batch("RELEASE job").map_err(sql("finishing a write"))?;
+        Ok(result)
+    }
+
+    /// Folds the WAL back into the main file and truncates it.
+    fn checkpoint(&self) -> Result<()> {
+        let what = "checkpointing the write-ahead log";
+        let (busy, _log, _done): (i64, i64, i64) = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(sql(what))?;
+        if busy != 0 {
+            return Err(Error::new(ErrorKind::Unavailable, format!("{what}: readers kept it from completing; retry later")));
+        }
+        Ok(())
+    }
+}

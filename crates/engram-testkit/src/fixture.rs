@@ -1,0 +1,51 @@
+//! Engines on each backend, with a manual clock and a way to reopen.
+
+use crate::clock::ManualClock;
+use engram::{Engine, EngineConfig};
+use engram_core::memory::MemoryBackend;
+use engram_sqlite::{SqliteBackend, SqliteOptions};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// An engine under test and how to reopen its storage.
+pub struct Fixture {
+    pub engine: Engine,
+    pub clock: Arc<ManualClock>,
+    /// Reopens the same storage (after the engine is dropped); `None` for
+    /// backends that keep nothing.
+    reopen: Option<Box<dyn Fn(Arc<ManualClock>) -> Engine>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Fixture {
+    /// Drops the engine and opens the same storage again, if possible.
+    pub fn reopen(mut self) -> Option<Self> {
+        let reopen = self.reopen.take()?;
+        drop(self.engine);
+        let engine = reopen(self.clock.clone());
+        Some(Self { engine, clock: self.clock, reopen: Some(reopen), _dir: self._dir })
+    }
+}
+
+/// Background purging is off in fixtures: tests call `purge_expired`.
+fn config() -> EngineConfig {
+    let mut c = EngineConfig::memory();
+    c.purge_interval = Duration::from_secs(3600);
+    c
+}
+
+pub fn memory_fixture(clock: Arc<ManualClock>) -> Fixture {
+    let engine = Engine::with_backend(Arc::new(MemoryBackend::new()), clock.clone(), config()).expect("memory engine");
+    Fixture { engine, clock, reopen: None, _dir: None }
+}
+
+pub fn sqlite_fixture(clock: Arc<ManualClock>) -> Fixture {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("engram.db");
+    let open = move |clock: Arc<ManualClock>| {
+        let backend = SqliteBackend::open(&path, SqliteOptions::default()).expect("open sqlite");
+        Engine::with_backend(Arc::new(backend), clock, config()).expect("sqlite engine")
+    };
+    let engine = open(clock.clone());
+    Fixture { engine, clock, reopen: Some(Box::new(open)), _dir: Some(dir) }
+}

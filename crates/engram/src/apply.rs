@@ -1,0 +1,260 @@
+//! The write path's logic, run inside one backend transaction: resolving
+//! collections, checking preconditions, patching, validating, maintaining
+//! index entries and appending the change log.
+//!
+//! Invariant: every document mutation appends exactly one change-log entry in
+//! the same transaction, so the log and the records can never disagree.
+
+use crate::catalog::{Catalog, Compiled, prepare_spec};
+use crate::ops::{Expect, Op, OpResult, check_ttl};
+use engram_core::backend::{CollectionId, CollectionRow, CollectionSpec, SpaceId, StoredDoc, WriteTx};
+use engram_core::changelog::{ChangeDraft, ChangeOp, Digest};
+use engram_core::hlc::Hlc;
+use engram_core::json::{content_hash, decode_document, encode_document, merge_patch};
+use engram_core::names::{CollectionName, DocId, SpaceName};
+use engram_core::{Error, ErrorKind, Result};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Documents read per step while backfilling a new index.
+const BACKFILL_CHUNK_ROWS: usize = 1_000;
+
+/// One transaction's view of a space, with the collections it touched.
+pub(crate) struct Writer<'a> {
+    pub tx: &'a mut dyn WriteTx,
+    pub space: SpaceId,
+    hlc: &'a Hlc,
+    catalog: &'a Catalog,
+    pub now_ms: u64,
+    colls: HashMap<String, Arc<Compiled>>,
+}
+
+impl<'a> Writer<'a> {
+    /// Starts writing to `space`, failing if it was deleted meanwhile.
+    pub fn open(tx: &'a mut dyn WriteTx, space: SpaceId, name: &SpaceName, hlc: &'a Hlc, catalog: &'a Catalog) -> Result<Self> {
+        if tx.space(name)?.map(|s| s.id) != Some(space) {
+            return Err(Error::not_found(format!("space {name:?} does not exist")));
+        }
+        let now_ms = hlc.wall_ms();
+        Ok(Self { tx, space, hlc, catalog, now_ms, colls: HashMap::new() })
+    }
+
+    /// Appends a change-log entry; returns its position.
+    pub fn log(&mut self, op: ChangeOp, collection: &str, doc_id: &str, version: u64, content: Digest) -> Result<u64> {
+        let head = self.tx.change_head(self.space)?;
+        let draft = ChangeDraft {
+            hlc: self.hlc.tick(),
+            op,
+            collection: collection.to_owned(),
+            doc_id: doc_id.to_owned(),
+            version,
+            content_hash: content,
+        };
+        let entry = draft.seal(&head);
+        self.tx.append_change(self.space, &entry)?;
+        Ok(entry.position)
+    }
+
+    /// The collection, created with defaults when `create` and missing.
+    fn collection(&mut self, name: &str, create: bool) -> Result<Arc<Compiled>> {
+        if let Some(c) = self.colls.get(name) {
+            return Ok(c.clone());
+        }
+        let cname = CollectionName::new(name)?;
+        let row = match self.tx.collection(self.space, &cname)? {
+            Some(row) => row,
+            None if create => self.create_collection(&cname, CollectionSpec::default())?,
+            None => return Err(Error::not_found(format!("collection {name:?} does not exist"))),
+        };
+        let compiled = self.catalog.get(row)?;
+        self.colls.insert(name.to_owned(), compiled.clone());
+        Ok(compiled)
+    }
+
+    pub fn create_collection(&mut self, name: &CollectionName, spec: CollectionSpec) -> Result<CollectionRow> {
+        if self.tx.collection(self.space, name)?.is_some() {
+            return Err(Error::new(ErrorKind::AlreadyExists, format!("collection {name:?} already exists")));
+        }
+        let spec = prepare_spec(spec, None)?;
+        let id = self.tx.insert_collection(self.space, name, &spec)?;
+        self.log(ChangeOp::CollectionCreate, name.as_str(), "", 0, spec_hash(&spec))?;
+        self.tx.collection_by_id(id)?.ok_or_else(|| Error::internal("created collection is missing"))
+    }
+
+    /// Replaces a collection's spec; new indexes are built from the stored
+    /// documents in this same transaction, dropped ones are cleared.
+    pub fn update_collection(&mut self, name: &CollectionName, spec: CollectionSpec) -> Result<CollectionRow> {
+        let row = self.tx.collection(self.space, name)?.ok_or_else(|| Error::not_found(format!("collection {name:?} does not exist")))?;
+        let spec = prepare_spec(spec, Some(&row.spec))?;
+        let generation = row.generation + 1;
+        self.tx.update_collection(row.id, &spec, generation)?;
+        for old in row.spec.indexes.iter().filter(|o| !spec.indexes.iter().any(|n| n.id == o.id)) {
+            self.tx.clear_index(row.id, old.id)?;
+        }
+        let updated = self.tx.collection_by_id(row.id)?.ok_or_else(|| Error::internal("updated collection is missing"))?;
+        let new_ids: Vec<u32> = spec.indexes.iter().filter(|n| !row.spec.indexes.iter().any(|o| o.id == n.id)).map(|n| n.id).collect();
+        self.backfill(&updated, &new_ids)?;
+        self.log(ChangeOp::CollectionUpdate, name.as_str(), "", 0, spec_hash(&spec))?;
+        Ok(updated)
+    }
+
+    fn backfill(&mut self, row: &CollectionRow, index_ids: &[u32]) -> Result<()> {
+        if index_ids.is_empty() {
+            return Ok(());
+        }
+        let compiled = self.catalog.get(row.clone())?;
+        let mut after: Option<String> = None;
+        loop {
+            let docs = self.tx.scan_docs(row.id, after.as_deref(), false, BACKFILL_CHUNK_ROWS)?;
+            for d in &docs {
+                let body = decode_document(&d.body)?;
+                let entries: Vec<_> = compiled.index_entries(&body).into_iter().filter(|e| index_ids.contains(&e.index)).collect();
+                self.tx.replace_index_entries(row.id, &d.id, &[], &entries)?;
+            }
+            match docs.last() {
+                Some(last) if docs.len() == BACKFILL_CHUNK_ROWS => after = Some(last.id.clone()),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    pub fn drop_collection(&mut self, name: &CollectionName) -> Result<()> {
+        let row = self.tx.collection(self.space, name)?.ok_or_else(|| Error::not_found(format!("collection {name:?} does not exist")))?;
+        self.tx.delete_collection(row.id)?;
+        self.log(ChangeOp::CollectionDrop, name.as_str(), "", 0, [0; 32])?;
+        Ok(())
+    }
+
+    /// Applies one document operation.
+    pub fn apply(&mut self, op: &Op) -> Result<OpResult> {
+        DocId::new(op.id())?;
+        check_ttl(op.ttl_seconds())?;
+        let coll = self.collection(op.collection(), matches!(op, Op::Put { .. }))?;
+        let (version, position) = match op {
+            Op::Put { id, body, expect, ttl_seconds, .. } => self.put(&coll, id, body, *expect, *ttl_seconds)?,
+            Op::Patch { id, patch, expect, ttl_seconds, .. } => self.patch(&coll, id, patch, *expect, *ttl_seconds)?,
+            Op::Delete { id, expect, .. } => self.delete(&coll, id, *expect)?,
+        };
+        Ok(OpResult { collection: op.collection().to_owned(), id: op.id().to_owned(), version, position })
+    }
+
+    fn expiry(&self, coll: &Compiled, ttl: Option<u64>) -> Option<u64> {
+        ttl.or(coll.row.spec.default_ttl_seconds).map(|t| self.now_ms.saturating_add(t.saturating_mul(1000)))
+    }
+
+    fn put(&mut self, coll: &Compiled, id: &str, body: &Value, expect: Expect, ttl: Option<u64>) -> Result<(u64, u64)> {
+        let text = encode_document(body)?;
+        if let Some(schema) = &coll.schema {
+            schema.check(body)?;
+        }
+        let expires = self.expiry(coll, ttl);
+        let hlc = self.hlc.tick();
+        let version = if expect == Expect::Any && coll.indexes.is_empty() {
+            // Fast path: nothing to check or unindex, so no read first.
+            self.tx.upsert_doc(coll.row.id, id, &text, expires, hlc)?
+        } else {
+            let old = self.tx.doc(coll.row.id, id)?;
+            check_expect(expect, live(old.as_ref(), self.now_ms), id)?;
+            let version = old.as_ref().map_or(1, |d| d.version + 1);
+            let doc = StoredDoc { id: id.to_owned(), version, body: text.clone(), expires_at_ms: expires, updated_hlc: hlc };
+            self.tx.put_doc(coll.row.id, &doc)?;
+            self.reindex(coll, id, old.as_ref(), Some(body))?;
+            version
+        };
+        let position = self.log(ChangeOp::Put, coll.row.name.as_str(), id, version, content_hash(text.as_bytes()))?;
+        Ok((version, position))
+    }
+
+    fn patch(&mut self, coll: &Compiled, id: &str, patch: &Value, expect: Expect, ttl: Option<u64>) -> Result<(u64, u64)> {
+        let old = self.tx.doc(coll.row.id, id)?;
+        let current = live(old.as_ref(), self.now_ms).ok_or_else(|| missing(coll, id))?;
+        check_expect(expect, Some(current), id)?;
+        let mut body = decode_document(&current.body)?;
+        merge_patch(&mut body, patch);
+        let text = encode_document(&body)?;
+        if let Some(schema) = &coll.schema {
+            schema.check(&body)?;
+        }
+        let expires = if ttl.is_some() { self.expiry(coll, ttl) } else { current.expires_at_ms };
+        let version = current.version + 1;
+        let doc = StoredDoc { id: id.to_owned(), version, body: text.clone(), expires_at_ms: expires, updated_hlc: self.hlc.tick() };
+        self.tx.put_doc(coll.row.id, &doc)?;
+        self.reindex(coll, id, old.as_ref(), Some(&body))?;
+        let position = self.log(ChangeOp::Patch, coll.row.name.as_str(), id, version, content_hash(text.as_bytes()))?;
+        Ok((version, position))
+    }
+
+    fn delete(&mut self, coll: &Compiled, id: &str, expect: Expect) -> Result<(u64, u64)> {
+        let old = self.tx.doc(coll.row.id, id)?;
+        let current = live(old.as_ref(), self.now_ms).ok_or_else(|| missing(coll, id))?;
+        check_expect(expect, Some(current), id)?;
+        self.remove(coll, old.as_ref(), id, ChangeOp::Delete).map(|p| (0, p))
+    }
+
+    /// Removes a stored document (live or expired) with its index entries
+    /// and logs `op`.
+    pub fn remove(&mut self, coll: &Compiled, old: Option<&StoredDoc>, id: &str, op: ChangeOp) -> Result<u64> {
+        self.tx.delete_doc(coll.row.id, id)?;
+        self.reindex(coll, id, old, None)?;
+        self.log(op, coll.row.name.as_str(), id, 0, [0; 32])
+    }
+
+    /// Purges one document if it is still expired (it may have been rewritten
+    /// since it was found). Returns whether it was purged.
+    pub fn expire(&mut self, coll_id: CollectionId, id: &str) -> Result<bool> {
+        let Some(row) = self.tx.collection_by_id(coll_id)? else { return Ok(false) };
+        let old = self.tx.doc(coll_id, id)?;
+        if old.as_ref().is_none_or(|d| d.is_live(self.now_ms)) {
+            return Ok(false);
+        }
+        let coll = self.catalog.get(row)?;
+        self.remove(&coll, old.as_ref(), id, ChangeOp::Expire).map(|_| true)
+    }
+
+    fn reindex(&mut self, coll: &Compiled, id: &str, old: Option<&StoredDoc>, new: Option<&Value>) -> Result<()> {
+        if coll.indexes.is_empty() {
+            return Ok(());
+        }
+        let old_entries = match old {
+            Some(d) => coll.index_entries(&decode_document(&d.body)?),
+            None => Vec::new(),
+        };
+        let new_entries = new.map(|b| coll.index_entries(b)).unwrap_or_default();
+        self.tx.replace_index_entries(coll.row.id, id, &old_entries, &new_entries)
+    }
+}
+
+fn live(doc: Option<&StoredDoc>, now_ms: u64) -> Option<&StoredDoc> {
+    doc.filter(|d| d.is_live(now_ms))
+}
+
+fn missing(coll: &Compiled, id: &str) -> Error {
+    Error::not_found(format!("document {id:?} does not exist in collection {:?}", coll.row.name.as_str()))
+}
+
+fn check_expect(expect: Expect, current: Option<&StoredDoc>, id: &str) -> Result<()> {
+    let found = current.map(|d| d.version);
+    let ok = match expect {
+        Expect::Any => true,
+        Expect::Absent => found.is_none(),
+        Expect::Exists => found.is_some(),
+        Expect::Version(v) => found == Some(v),
+    };
+    if ok {
+        return Ok(());
+    }
+    let state = found.map_or("it does not exist".to_owned(), |v| format!("it is at version {v}"));
+    let wanted = match expect {
+        Expect::Absent => "to be absent".to_owned(),
+        Expect::Exists => "to exist".to_owned(),
+        Expect::Version(v) => format!("version {v}"),
+        Expect::Any => unreachable!("Any always holds"),
+    };
+    Err(Error::conflict(format!("document {id:?}: expected {wanted}, but {state}")))
+}
+
+fn spec_hash(spec: &CollectionSpec) -> Digest {
+    let text = serde_json::to_string(spec).expect("a collection spec serializes");
+    content_hash(text.as_bytes())
+}

@@ -1,0 +1,46 @@
+//! Engine configuration.
+
+use engram_sqlite::SqliteOptions;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default interval of the background purge of expired documents.
+pub const PURGE_INTERVAL_MS_DEFAULT: u64 = 1_000;
+/// Default lifetime of an idempotency record.
+pub const IDEMPOTENCY_TTL_SECONDS_DEFAULT: u64 = 24 * 3600;
+
+/// Where the engine keeps its data.
+#[derive(Debug, Clone)]
+pub enum Storage {
+    /// Nothing survives the process (tests, the reference model).
+    Memory,
+    /// One local data directory, SQLite underneath.
+    Dir(PathBuf),
+}
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub storage: Storage,
+    pub sqlite: SqliteOptions,
+    /// How often expired documents are purged (they are invisible at once).
+    pub purge_interval: Duration,
+    pub idempotency_ttl_seconds: u64,
+    /// What the data-directory lock records about its holder.
+    pub holder_command: String,
+}
+
+impl EngineConfig {
+    pub fn dir(path: impl Into<PathBuf>) -> Self {
+        Self { storage: Storage::Dir(path.into()), ..Self::memory() }
+    }
+    pub fn memory() -> Self {
+        Self {
+            storage: Storage::Memory,
+            sqlite: SqliteOptions::default(),
+            purge_interval: Duration::from_millis(PURGE_INTERVAL_MS_DEFAULT),
+            idempotency_ttl_seconds: IDEMPOTENCY_TTL_SECONDS_DEFAULT,
+            holder_command: "engram (library)".into(),
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! The engine: opens storage, owns the clock and caches, manages spaces.
+
+use crate::catalog::{Catalog, Compiled};
+use crate::config::{EngineConfig, Storage};
+use crate::datadir::DataDir;
+use crate::purge::Purger;
+use crate::space::Space;
+use engram_core::backend::{Backend, BackendExt, Capabilities, SpaceId};
+use engram_core::changelog::{ChangeDraft, ChangeOp};
+use engram_core::hlc::{Clock, Hlc, SystemClock, physical_ms};
+use engram_core::memory::MemoryBackend;
+use engram_core::names::SpaceName;
+use engram_core::{Error, ErrorKind, Result};
+use engram_sqlite::SqliteBackend;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+/// Cached collection handles kept at most before the cache is cleared.
+const COLLECTION_CACHE_ENTRIES_MAX: usize = 4_096;
+
+/// A space as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SpaceInfo {
+    pub name: String,
+    pub created_at_ms: u64,
+}
+
+/// An open engine. Cheap to clone; all clones share one storage.
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub backend: Arc<dyn Backend>,
+    pub hlc: Hlc,
+    pub catalog: Catalog,
+    pub config: EngineConfig,
+    space_ids: RwLock<HashMap<String, SpaceId>>,
+    colls: RwLock<HashMap<(SpaceId, String), Arc<Compiled>>>,
+    datadir: Mutex<Option<DataDir>>,
+    purger: Mutex<Option<Purger>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("backend", &self.inner.backend.capabilities().name).finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Opens the storage the configuration names.
+    pub fn open(config: EngineConfig) -> Result<Self> {
+        let (backend, datadir): (Arc<dyn Backend>, _) = match &config.storage {
+            Storage::Memory => (Arc::new(MemoryBackend::new()), None),
+            Storage::Dir(path) => {
+                let dir = DataDir::open(path, &config.holder_command)?;
+                let backend = SqliteBackend::open(&dir.db_path(), config.sqlite.clone())?;
+                (Arc::new(backend), Some(dir))
+            }
+        };
+        Self::assemble(backend, Arc::new(SystemClock), config, datadir)
+    }
+
+    /// An engine on the in-memory reference backend.
+    pub fn in_memory() -> Self {
+        Self::open(EngineConfig::memory()).expect("an in-memory engine always opens")
+    }
+
+    /// An engine over any backend and clock (tests, other backends).
+    pub fn with_backend(backend: Arc<dyn Backend>, clock: Arc<dyn Clock>, config: EngineConfig) -> Result<Self> {
+        Self::assemble(backend, clock, config, None)
+    }
+
+    fn assemble(backend: Arc<dyn Backend>, clock: Arc<dyn Clock>, config: EngineConfig, datadir: Option<DataDir>) -> Result<Self> {
+        let floor = backend.reader()?.max_hlc()?;
+        let interval = config.purge_interval;
+        let inner = Arc::new(Inner {
+            backend,
+            hlc: Hlc::new(clock, floor),
+            catalog: Catalog::default(),
+            config,
+            space_ids: RwLock::default(),
+            colls: RwLock::default(),
+            datadir: Mutex::new(datadir),
+            purger: Mutex::new(None),
+        });
+        *lock(&inner.purger) = Some(Purger::start(Arc::downgrade(&inner), interval));
+        Ok(Self { inner })
+    }
+
+    pub fn capabilities(&self) -> Capabilities {
+        self.inner.backend.capabilities()
+    }
+
+    /// Records the HTTP address this process serves on in the data
+    /// directory's lock, so other tools can find the server.
+    pub fn set_serving_address(&self, address: &str) -> Result<()> {
+        match lock(&self.inner.datadir).as_mut() {
+            Some(dir) => dir.set_address(address),
+            None => Ok(()),
+        }
+    }
+
+    pub fn create_space(&self, name: &str) -> Result<SpaceInfo> {
+        let name = SpaceName::new(name)?;
+        let inner = self.inner.clone();
+        let info = self.inner.backend.write_with(move |tx| {
+            if tx.space(&name)?.is_some() {
+                return Err(Error::new(ErrorKind::AlreadyExists, format!("space {name:?} already exists")));
+            }
+            let hlc = inner.hlc.tick();
+            let id = tx.insert_space(&name, hlc)?;
+            let draft = ChangeDraft { hlc, op: ChangeOp::SpaceCreate, collection: String::new(), doc_id: String::new(), version: 0, content_hash: [0; 32] };
+            tx.append_change(id, &draft.seal(&tx.change_head(id)?))?;
+            Ok(SpaceInfo { name: name.to_string(), created_at_ms: physical_ms(hlc) })
+        })?;
+        Ok(info)
+    }
+
+    /// Deletes a space and everything in it.
+    pub fn delete_space(&self, name: &str) -> Result<()> {
+        let name = SpaceName::new(name)?;
+        let id = self.inner.backend.write_with(move |tx| {
+            let row = tx.space(&name)?.ok_or_else(|| Error::not_found(format!("space {name:?} does not exist")))?;
+            tx.delete_space(row.id)?;
+            Ok(row.id)
+        })?;
+        write(&self.inner.space_ids).retain(|_, v| *v != id);
+        write(&self.inner.colls).retain(|k, _| k.0 != id);
+        Ok(())
+    }
+
+    pub fn spaces(&self) -> Result<Vec<SpaceInfo>> {
+        let rows = self.inner.backend.reader()?.spaces()?;
+        Ok(rows.into_iter().map(|r| SpaceInfo { name: r.name.to_string(), created_at_ms: physical_ms(r.created_hlc) }).collect())
+    }
+
+    /// A handle on an existing space; every data operation goes through one.
+    pub fn space(&self, name: &str) -> Result<Space> {
+        let name = SpaceName::new(name)?;
+        if let Some(id) = read(&self.inner.space_ids).get(name.as_str()) {
+            return Ok(Space::new(self.inner.clone(), *id, name));
+        }
+        let row = self.inner.backend.reader()?.space(&name)?;
+        let row = row.ok_or_else(|| Error::not_found(format!("space {:?} does not exist", name.as_str())))?;
+        write(&self.inner.space_ids).insert(name.to_string(), row.id);
+        Ok(Space::new(self.inner.clone(), row.id, name))
+    }
+
+    /// Purges expired documents and idempotency records now (the background
+    /// purger does this periodically). Returns how many documents went.
+    pub fn purge_expired(&self) -> Result<usize> {
+        self.inner.purge_once()
+    }
+
+    /// Stops background work and releases storage once every clone is gone.
+    pub fn close(self) {
+        if let Some(p) = lock(&self.inner.purger).take() {
+            p.stop();
+        }
+    }
+}
+
+impl Inner {
+    /// The compiled collection for reads, cached until its spec changes
+    /// through this engine.
+    pub fn collection(&self, space: SpaceId, name: &str) -> Result<Arc<Compiled>> {
+        if let Some(c) = read(&self.colls).get(&(space, name.to_owned())) {
+            return Ok(c.clone());
+        }
+        let cname = engram_core::names::CollectionName::new(name)?;
+        let row = self.backend.reader()?.collection(space, &cname)?;
+        let row = row.ok_or_else(|| Error::not_found(format!("collection {name:?} does not exist")))?;
+        let compiled = self.catalog.get(row)?;
+        let mut cache = write(&self.colls);
+        if cache.len() >= COLLECTION_CACHE_ENTRIES_MAX {
+            cache.clear();
+        }
+        cache.insert((space, name.to_owned()), compiled.clone());
+        Ok(compiled)
+    }
+
+    pub fn forget_collection(&self, space: SpaceId, name: &str) {
+        write(&self.colls).remove(&(space, name.to_owned()));
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(p) = lock(&self.purger).take() {
+            p.stop();
+        }
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -1,0 +1,174 @@
+//! Write operations, their preconditions and results.
+
+use engram_core::limits::TTL_SECONDS_MAX;
+use engram_core::{Error, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A precondition on the document's current state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum Expect {
+    /// No condition.
+    #[default]
+    Any,
+    /// The document must not exist (create only).
+    Absent,
+    /// The document must exist.
+    Exists,
+    /// The document must exist at exactly this version.
+    Version(u64),
+}
+
+/// One operation of a transaction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum Op {
+    /// Create or replace a document.
+    Put {
+        collection: String,
+        id: String,
+        #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+        body: Value,
+        #[serde(default)]
+        expect: Expect,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ttl_seconds: Option<u64>,
+    },
+    /// Apply an RFC 7386 merge patch to an existing document.
+    Patch {
+        collection: String,
+        id: String,
+        #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+        patch: Value,
+        #[serde(default)]
+        expect: Expect,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ttl_seconds: Option<u64>,
+    },
+    /// Delete an existing document.
+    Delete {
+        collection: String,
+        id: String,
+        #[serde(default)]
+        expect: Expect,
+    },
+}
+
+impl Op {
+    pub fn collection(&self) -> &str {
+        match self {
+            Self::Put { collection, .. } | Self::Patch { collection, .. } | Self::Delete { collection, .. } => collection,
+        }
+    }
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Put { id, .. } | Self::Patch { id, .. } | Self::Delete { id, .. } => id,
+        }
+    }
+    pub(crate) fn ttl_seconds(&self) -> Option<u64> {
+        match self {
+            Self::Put { ttl_seconds, .. } | Self::Patch { ttl_seconds, .. } => *ttl_seconds,
+            Self::Delete { .. } => None,
+        }
+    }
+}
+
+/// Checks a time-to-live given by a caller.
+pub(crate) fn check_ttl(ttl: Option<u64>) -> Result<()> {
+    match ttl {
+        Some(0) => Err(Error::invalid("ttl_seconds must be at least 1")),
+        Some(t) if t > TTL_SECONDS_MAX => Err(Error::invalid(format!("ttl_seconds must be at most {TTL_SECONDS_MAX}"))),
+        _ => Ok(()),
+    }
+}
+
+/// Options of a single-document write.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteOptions {
+    pub expect: Expect,
+    pub ttl_seconds: Option<u64>,
+    /// Repeats with the same key and request return the first result.
+    pub idempotency_key: Option<String>,
+}
+
+impl WriteOptions {
+    pub fn expect(expect: Expect) -> Self {
+        Self { expect, ..Self::default() }
+    }
+    pub fn idempotent(key: impl Into<String>) -> Self {
+        Self { idempotency_key: Some(key.into()), ..Self::default() }
+    }
+}
+
+/// The outcome of one operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OpResult {
+    pub collection: String,
+    pub id: String,
+    /// Version after the operation (0 after a delete).
+    pub version: u64,
+    /// Change-log position of the operation's entry.
+    pub position: u64,
+}
+
+/// The outcome of a committed transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CommitResult {
+    pub results: Vec<OpResult>,
+    /// Position of the transaction's last change-log entry.
+    pub position: u64,
+    /// True when this is the remembered result of an earlier request with
+    /// the same idempotency key; nothing was written this time.
+    #[serde(default)]
+    pub replayed: bool,
+}
+
+/// The outcome of a single-document write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WriteResult {
+    pub collection: String,
+    pub id: String,
+    pub version: u64,
+    pub position: u64,
+    #[serde(default)]
+    pub replayed: bool,
+}
+
+impl CommitResult {
+    pub(crate) fn single(self) -> Result<WriteResult> {
+        let replayed = self.replayed;
+        let r = self.results.into_iter().next().ok_or_else(|| Error::internal("commit returned no result"))?;
+        Ok(WriteResult { collection: r.collection, id: r.id, version: r.version, position: r.position, replayed })
+    }
+}
+
+/// Operations collected by [`crate::Space::transaction`].
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub(crate) ops: Vec<Op>,
+}
+
+impl Batch {
+    pub fn put(&mut self, collection: &str, id: &str, body: Value) -> &mut Self {
+        self.push(Op::Put { collection: collection.into(), id: id.into(), body, expect: Expect::Any, ttl_seconds: None })
+    }
+    pub fn put_if(&mut self, collection: &str, id: &str, body: Value, expect: Expect) -> &mut Self {
+        self.push(Op::Put { collection: collection.into(), id: id.into(), body, expect, ttl_seconds: None })
+    }
+    pub fn patch(&mut self, collection: &str, id: &str, patch: Value) -> &mut Self {
+        self.push(Op::Patch { collection: collection.into(), id: id.into(), patch, expect: Expect::Any, ttl_seconds: None })
+    }
+    pub fn delete(&mut self, collection: &str, id: &str) -> &mut Self {
+        self.push(Op::Delete { collection: collection.into(), id: id.into(), expect: Expect::Any })
+    }
+    pub fn push(&mut self, op: Op) -> &mut Self {
+        self.ops.push(op);
+        self
+    }
+}

@@ -1,0 +1,86 @@
+//! Background purge of expired documents and idempotency records.
+//!
+//! Expired documents are already invisible to every read (reads check the
+//! expiry); purging removes them physically and logs an `expire` entry so
+//! derived indexes drop them too.
+
+use crate::apply::Writer;
+use crate::engine::Inner;
+use engram_core::backend::{BackendExt, CollectionId};
+use engram_core::Result;
+use std::sync::{Arc, Weak};
+use std::sync::mpsc::{RecvTimeoutError, Sender, channel};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Documents purged per transaction.
+const PURGE_BATCH_ROWS: usize = 1_000;
+
+/// The running purge thread.
+pub(crate) struct Purger {
+    stop: Sender<()>,
+    thread: JoinHandle<()>,
+}
+
+impl Purger {
+    pub fn start(inner: Weak<Inner>, interval: Duration) -> Self {
+        let (stop, stopped) = channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("engram-purge".into())
+            .spawn(move || {
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
+                    let Some(inner) = inner.upgrade() else { return };
+                    if let Err(e) = inner.purge_once() {
+                        tracing::warn!(error = %e, "purging expired documents failed; will retry");
+                    }
+                }
+            })
+            .expect("spawning the purge thread");
+        Self { stop, thread }
+    }
+
+    /// Stops the thread and waits for it, unless called from it.
+    pub fn stop(self) {
+        drop(self.stop);
+        if self.thread.thread().id() != std::thread::current().id() {
+            let _ = self.thread.join();
+        }
+    }
+}
+
+impl Inner {
+    /// One full purge pass. Takes the `Arc` because write work must own
+    /// what it uses (it runs on the backend's writer thread).
+    pub(crate) fn purge_once(self: &Arc<Self>) -> Result<usize> {
+        let mut total = 0;
+        loop {
+            let now = self.hlc.wall_ms();
+            let expired = self.backend.reader()?.expired(now, PURGE_BATCH_ROWS)?;
+            if expired.is_empty() {
+                break;
+            }
+            total += self.purge_batch(expired)?;
+        }
+        let now = self.hlc.wall_ms();
+        self.backend.write_with(move |tx| tx.purge_idempotency(now, PURGE_BATCH_ROWS))?;
+        Ok(total)
+    }
+
+    /// Purges documents found expired, grouped by space (each space's change
+    /// log gets its `expire` entries). Rechecks expiry inside the write.
+    fn purge_batch(self: &Arc<Self>, expired: Vec<(CollectionId, String)>) -> Result<usize> {
+        let me = self.clone();
+        let purged = self.backend.write_with(move |tx| {
+            let mut n = 0;
+            let spaces = tx.spaces()?;
+            for (coll, id) in expired {
+                let Some(row) = tx.collection_by_id(coll)? else { continue };
+                let Some(space) = spaces.iter().find(|s| s.id == row.space) else { continue };
+                let mut w = Writer::open(tx, space.id, &space.name, &me.hlc, &me.catalog)?;
+                n += usize::from(w.expire(coll, &id)?);
+            }
+            Ok(n)
+        })?;
+        Ok(purged)
+    }
+}

@@ -1,0 +1,308 @@
+//! A space handle: every data operation is scoped to one space by holding it.
+
+use crate::apply::Writer;
+
+use crate::engine::Inner;
+use crate::ops::{Batch, CommitResult, Expect, Op, OpResult, WriteOptions, WriteResult};
+use crate::plan::{for_each_match, plan, run_page};
+use crate::query::{Page, Query};
+use engram_core::backend::{BackendExt, CollectionSpec, IdempotencyRecord, SpaceId, WriteTx};
+use engram_core::changelog::{ChangeEntry, ChangeHead, verify_run};
+use engram_core::filter::Filter;
+use engram_core::json::{content_hash, decode_document, hex};
+use engram_core::limits::{BATCH_OPS_MAX, CHANGES_LIMIT_MAX};
+use engram_core::names::{CollectionName, DocId, IdempotencyKey, SpaceName};
+use engram_core::{Error, ErrorKind, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// Change-log entries read per step while verifying the chain.
+const VERIFY_CHUNK_ENTRIES: usize = 1_000;
+
+/// A document as read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Document {
+    pub id: String,
+    pub version: u64,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub body: Value,
+    /// When the document expires (ms since the Unix epoch), if it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at_ms: Option<u64>,
+}
+
+/// A collection as described to callers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CollectionInfo {
+    pub name: String,
+    /// Schema, default TTL and indexes.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub spec: CollectionSpec,
+    /// Bumped on every change of the spec.
+    pub generation: u64,
+}
+
+/// The result of verifying a space's change-log chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChainReport {
+    pub entries: u64,
+    pub head_position: u64,
+    pub head_hash: String,
+}
+
+/// A handle on one space.
+#[derive(Clone)]
+pub struct Space {
+    inner: Arc<Inner>,
+    id: SpaceId,
+    name: SpaceName,
+}
+
+impl std::fmt::Debug for Space {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Space").field("name", &self.name.as_str()).finish_non_exhaustive()
+    }
+}
+
+impl Space {
+    pub(crate) fn new(inner: Arc<Inner>, id: SpaceId, name: SpaceName) -> Self {
+        Self { inner, id, name }
+    }
+
+    pub fn name(&self) -> &str {
+        self.name.as_str()
+    }
+
+    /// Runs `f` with a [`Writer`] in one atomic, durable transaction.
+    fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Writer<'_>) -> Result<T> + Send + 'static,
+    {
+        let (inner, id, name) = (self.inner.clone(), self.id, self.name.clone());
+        self.inner.backend.write_with(move |tx: &mut dyn WriteTx| {
+            let mut w = Writer::open(tx, id, &name, &inner.hlc, &inner.catalog)?;
+            f(&mut w)
+        })
+    }
+
+    // ----- collections -------------------------------------------------
+
+    pub fn create_collection(&self, name: &str, spec: CollectionSpec) -> Result<CollectionInfo> {
+        let cname = CollectionName::new(name)?;
+        let row = self.write(move |w| w.create_collection(&cname, spec))?;
+        self.inner.forget_collection(self.id, name);
+        Ok(CollectionInfo { name: row.name.to_string(), spec: row.spec, generation: row.generation })
+    }
+
+    /// Replaces a collection's spec (schema, default TTL, indexes). New
+    /// indexes are built in the same transaction. Existing documents are
+    /// not re-validated against a new schema.
+    pub fn update_collection(&self, name: &str, spec: CollectionSpec) -> Result<CollectionInfo> {
+        let cname = CollectionName::new(name)?;
+        let row = self.write(move |w| w.update_collection(&cname, spec))?;
+        self.inner.forget_collection(self.id, name);
+        Ok(CollectionInfo { name: row.name.to_string(), spec: row.spec, generation: row.generation })
+    }
+
+    /// Deletes a collection with all its documents.
+    pub fn drop_collection(&self, name: &str) -> Result<()> {
+        let cname = CollectionName::new(name)?;
+        let res = self.write(move |w| w.drop_collection(&cname));
+        self.inner.forget_collection(self.id, name);
+        res
+    }
+
+    pub fn collection(&self, name: &str) -> Result<CollectionInfo> {
+        let c = self.inner.collection(self.id, name)?;
+        Ok(CollectionInfo { name: c.row.name.to_string(), spec: c.row.spec.clone(), generation: c.row.generation })
+    }
+
+    pub fn collections(&self) -> Result<Vec<CollectionInfo>> {
+        let rows = self.inner.backend.reader()?.collections(self.id)?;
+        Ok(rows.into_iter().map(|r| CollectionInfo { name: r.name.to_string(), spec: r.spec, generation: r.generation }).collect())
+    }
+
+    // ----- writes ------------------------------------------------------
+
+    /// Applies `ops` atomically: all succeed or none is written.
+    pub fn commit(&self, ops: Vec<Op>, idempotency_key: Option<&str>) -> Result<CommitResult> {
+        if ops.is_empty() || ops.len() > BATCH_OPS_MAX {
+            let kind = if ops.is_empty() { ErrorKind::InvalidInput } else { ErrorKind::TooLarge };
+            return Err(Error::new(kind, format!("a transaction holds 1 to {BATCH_OPS_MAX} operations, got {}", ops.len())));
+        }
+        let key = idempotency_key.map(IdempotencyKey::new).transpose()?;
+        let ttl_ms = self.inner.config.idempotency_ttl_seconds.saturating_mul(1000);
+        self.write(move |w| match key {
+            None => apply_all(w, &ops),
+            Some(key) => idempotent(w, &key, &ops, ttl_ms),
+        })
+    }
+
+    /// Collects operations with `f`, then commits them as one transaction.
+    pub fn transaction(&self, f: impl FnOnce(&mut Batch) -> Result<()>) -> Result<CommitResult> {
+        let mut batch = Batch::default();
+        f(&mut batch)?;
+        self.commit(batch.ops, None)
+    }
+
+    fn single(&self, op: Op, opts: &WriteOptions) -> Result<WriteResult> {
+        self.commit(vec![op], opts.idempotency_key.as_deref())?.single()
+    }
+
+    /// Creates or replaces a document.
+    pub fn put(&self, collection: &str, id: &str, body: Value, opts: WriteOptions) -> Result<WriteResult> {
+        let op = Op::Put { collection: collection.into(), id: id.into(), body, expect: opts.expect, ttl_seconds: opts.ttl_seconds };
+        self.single(op, &opts)
+    }
+
+    /// Creates a document under a new time-ordered id (UUIDv7).
+    pub fn insert(&self, collection: &str, body: Value, opts: WriteOptions) -> Result<WriteResult> {
+        let id = uuid::Uuid::now_v7().to_string();
+        let op = Op::Put { collection: collection.into(), id, body, expect: Expect::Absent, ttl_seconds: opts.ttl_seconds };
+        self.single(op, &opts)
+    }
+
+    /// Applies an RFC 7386 merge patch to an existing document.
+    pub fn patch(&self, collection: &str, id: &str, patch: Value, opts: WriteOptions) -> Result<WriteResult> {
+        let op = Op::Patch { collection: collection.into(), id: id.into(), patch, expect: opts.expect, ttl_seconds: opts.ttl_seconds };
+        self.single(op, &opts)
+    }
+
+    /// Deletes an existing document.
+    pub fn delete(&self, collection: &str, id: &str, opts: WriteOptions) -> Result<WriteResult> {
+        let op = Op::Delete { collection: collection.into(), id: id.into(), expect: opts.expect };
+        self.single(op, &opts)
+    }
+
+    /// Creates or replaces many documents in one transaction.
+    pub fn bulk_put(&self, collection: &str, docs: Vec<(String, Value)>, idempotency_key: Option<&str>) -> Result<CommitResult> {
+        let ops = docs
+            .into_iter()
+            .map(|(id, body)| Op::Put { collection: collection.into(), id, body, expect: Expect::Any, ttl_seconds: None })
+            .collect();
+        self.commit(ops, idempotency_key)
+    }
+
+    /// Deletes many documents in one transaction (all must exist).
+    pub fn bulk_delete(&self, collection: &str, ids: Vec<String>, idempotency_key: Option<&str>) -> Result<CommitResult> {
+        let ops = ids.into_iter().map(|id| Op::Delete { collection: collection.into(), id, expect: Expect::Any }).collect();
+        self.commit(ops, idempotency_key)
+    }
+
+    // ----- reads -------------------------------------------------------
+
+    /// A live document, or a not-found error.
+    pub fn get(&self, collection: &str, id: &str) -> Result<Document> {
+        DocId::new(id)?;
+        let coll = self.inner.collection(self.id, collection)?;
+        let stored = self.inner.backend.reader()?.doc(coll.row.id, id)?;
+        match stored.filter(|d| d.is_live(self.inner.hlc.wall_ms())) {
+            Some(d) => Ok(Document { body: decode_document(&d.body)?, id: d.id, version: d.version, expires_at_ms: d.expires_at_ms }),
+            None => Err(Error::not_found(format!("document {id:?} does not exist in collection {collection:?}"))),
+        }
+    }
+
+    /// One page of documents matching a query.
+    pub fn query(&self, collection: &str, q: &Query) -> Result<Page> {
+        let coll = self.inner.collection(self.id, collection)?;
+        let filter = Filter::parse(&q.filter)?;
+        let sort = q.sort_paths()?;
+        let fp = fingerprint(coll.row.id.0, coll.row.generation, q);
+        let plan = plan(&coll, filter, sort);
+        let reader = self.inner.backend.reader()?;
+        run_page(reader.as_ref(), &coll, &plan, q, fp, self.inner.hlc.wall_ms())
+    }
+
+    /// How many live documents match `filter`.
+    pub fn count(&self, collection: &str, filter: &Value) -> Result<u64> {
+        let coll = self.inner.collection(self.id, collection)?;
+        let plan = plan(&coll, Filter::parse(filter)?, Vec::new());
+        let reader = self.inner.backend.reader()?;
+        let mut n = 0;
+        for_each_match(reader.as_ref(), &coll, &plan, self.inner.hlc.wall_ms(), |_| {
+            n += 1;
+            Ok(())
+        })?;
+        Ok(n)
+    }
+
+    /// Whether any live document matches `filter`.
+    pub fn exists(&self, collection: &str, filter: &Value) -> Result<bool> {
+        let q = Query { filter: filter.clone(), limit: Some(1), ..Query::default() };
+        Ok(!self.query(collection, &q)?.documents.is_empty())
+    }
+
+    /// Change-log entries after `after`, at most `limit`.
+    pub fn changes(&self, after: u64, limit: usize) -> Result<Vec<ChangeEntry>> {
+        if limit == 0 || limit > CHANGES_LIMIT_MAX {
+            return Err(Error::invalid(format!("limit must be 1 to {CHANGES_LIMIT_MAX}, got {limit}")));
+        }
+        self.inner.backend.reader()?.changes(self.id, after, limit)
+    }
+
+    /// Verifies the whole change-log chain of this space.
+    pub fn verify_changes(&self) -> Result<ChainReport> {
+        let reader = self.inner.backend.reader()?;
+        let mut head = ChangeHead::default();
+        let mut entries = 0;
+        loop {
+            let run = reader.changes(self.id, head.position, VERIFY_CHUNK_ENTRIES)?;
+            if run.is_empty() {
+                break;
+            }
+            entries += run.len() as u64;
+            head = verify_run(head, &run)?;
+        }
+        if reader.change_head(self.id)? != head {
+            return Err(Error::corrupted("change log head does not match its last entry"));
+        }
+        Ok(ChainReport { entries, head_position: head.position, head_hash: hex(&head.hash) })
+    }
+}
+
+fn apply_all(w: &mut Writer<'_>, ops: &[Op]) -> Result<CommitResult> {
+    let many = ops.len() > 1;
+    let results = ops
+        .iter()
+        .enumerate()
+        .map(|(i, op)| w.apply(op).map_err(|e| if many { e.context(&format!("ops[{i}]")) } else { e }))
+        .collect::<Result<Vec<OpResult>>>()?;
+    let position = results.last().map_or(0, |r| r.position);
+    Ok(CommitResult { results, position, replayed: false })
+}
+
+/// Applies `ops` once per key: a repeat with the same request returns the
+/// first result without writing; a different request is rejected.
+fn idempotent(w: &mut Writer<'_>, key: &IdempotencyKey, ops: &[Op], ttl_ms: u64) -> Result<CommitResult> {
+    let request = serde_json::to_vec(ops).expect("operations serialize");
+    let request_hash = content_hash(&request);
+    if let Some(rec) = w.tx.idempotency(w.space, key.as_str())?.filter(|r| r.expires_at_ms > w.now_ms) {
+        if rec.request_hash != request_hash {
+            return Err(Error::new(
+                ErrorKind::IdempotencyMismatch,
+                format!("idempotency key {:?} was already used for a different request", key.as_str()),
+            ));
+        }
+        let mut first: CommitResult = serde_json::from_str(&rec.response).map_err(|e| Error::corrupted(format!("stored idempotent response: {e}")))?;
+        first.replayed = true;
+        return Ok(first);
+    }
+    let result = apply_all(w, ops)?;
+    let response = serde_json::to_string(&result).expect("results serialize");
+    let record = IdempotencyRecord { request_hash, response, expires_at_ms: w.now_ms.saturating_add(ttl_ms) };
+    w.tx.put_idempotency(w.space, key.as_str(), &record)?;
+    Ok(result)
+}
+
+/// Binds cursors to their query and to the collection's current spec.
+fn fingerprint(coll: i64, generation: u64, q: &Query) -> [u8; 8] {
+    let text = serde_json::to_vec(&(coll, generation, &q.filter, &q.sort)).expect("queries serialize");
+    let h = content_hash(&text);
+    h[..8].try_into().expect("8 bytes")
+}
+
