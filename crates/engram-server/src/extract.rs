@@ -1,31 +1,33 @@
 //! Request extractors whose rejections are problem+json, not plain text.
 
 use crate::problem::{ApiError, ApiResult};
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use crate::config::BODY_BYTES_MAX;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use engram::{Expect, ErrorKind};
 use serde::de::DeserializeOwned;
 
-/// A JSON body.
+/// A JSON body. Parsed whatever the Content-Type (curl's `-d` says form
+/// data), within the router's body limit.
 pub struct Body<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &S) -> ApiResult<Self> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(Self(v)),
-            Err(e) => Err(json_rejection(e)),
-        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e: BytesRejection| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(e.status(), ErrorKind::TooLarge.as_str(), format!("request body is larger than {BODY_BYTES_MAX} bytes"))
+            } else {
+                ApiError::invalid(format!("request body: {}", e.body_text()))
+            }
+        })?;
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let value = T::deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+        value.map(Self).map_err(|e| ApiError::invalid(format!("request body: {e}")))
     }
-}
-
-fn json_rejection(e: JsonRejection) -> ApiError {
-    let status = e.status();
-    let kind = if status == StatusCode::PAYLOAD_TOO_LARGE { ErrorKind::TooLarge } else { ErrorKind::InvalidInput };
-    let status = if status == StatusCode::PAYLOAD_TOO_LARGE { status } else { StatusCode::BAD_REQUEST };
-    ApiError::new(status, kind.as_str(), format!("request body: {}", e.body_text()))
 }
 
 /// Path parameters.

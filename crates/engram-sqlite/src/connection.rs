@@ -56,6 +56,15 @@ pub(crate) fn configure(conn: &Connection, role: Role, synchronous: Synchronous)
     Ok(())
 }
 
+/// A migrated in-memory database, for unit tests of the SQL layers.
+#[cfg(test)]
+pub(crate) fn migrated_in_memory() -> Connection {
+    let mut conn = Connection::open_in_memory().expect("in-memory database");
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+    crate::migrations::migrate(&mut conn).expect("migrations apply");
+    conn
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

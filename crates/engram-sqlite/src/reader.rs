@@ -311,3 +311,92 @@ pub(crate) fn index_scan_sql(scan: &IndexScan<'_>) -> (String, Vec<Value>) {
     values.push(Value::Integer(limit(scan.limit)));
     (sql_text, values)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connection::migrated_in_memory;
+    use engram_core::keys::KeyRange;
+
+    /// The query plan's details, one per line.
+    fn plan(conn: &Connection, sql_text: &str, values: Vec<Value>) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql_text}")).expect("explain");
+        let rows = stmt.query_map(params_from_iter(values), |r| r.get::<_, String>(3)).expect("plan rows");
+        rows.collect::<rusqlite::Result<Vec<_>>>().expect("plan").join("\n")
+    }
+
+    fn bounds() -> [Bound<Vec<u8>>; 3] {
+        [Bound::Included(vec![1]), Bound::Excluded(vec![2]), Bound::Unbounded]
+    }
+
+    #[test]
+    fn every_index_scan_shape_walks_the_primary_key_without_sorting() {
+        let conn = migrated_in_memory();
+        let mut shapes = std::collections::BTreeSet::new();
+        for start in bounds() {
+            for end in bounds() {
+                let range = KeyRange { start: start.clone(), end };
+                for after in [None, Some((&[1u8][..], "d"))] {
+                    for reverse in [false, true] {
+                        let scan = IndexScan { collection: CollectionId(1), index: 2, range: &range, after, reverse, limit: 10 };
+                        let (sql_text, values) = index_scan_sql(&scan);
+                        let p = plan(&conn, &sql_text, values);
+                        assert!(!p.contains("TEMP B-TREE"), "{sql_text}\n{p}");
+                        assert!(p.contains("SEARCH e USING PRIMARY KEY"), "{sql_text}\n{p}");
+                        shapes.insert(sql_text);
+                    }
+                }
+            }
+        }
+        assert_eq!(shapes.len(), 36, "each combination has its own statement");
+    }
+
+    #[test]
+    fn doc_change_and_expiry_scans_use_indexes() {
+        let conn = migrated_in_memory();
+        let int = Value::Integer;
+        let text = || Value::Text("d".into());
+        let cases = [
+            (SCAN_DOCS_FWD, vec![int(1), int(5)]),
+            (SCAN_DOCS_REV, vec![int(1), int(5)]),
+            (SCAN_DOCS_FWD_AFTER, vec![int(1), text(), int(5)]),
+            (SCAN_DOCS_REV_AFTER, vec![int(1), text(), int(5)]),
+        ];
+        for (sql_text, values) in cases {
+            let p = plan(&conn, sql_text, values);
+            assert!(!p.contains("TEMP B-TREE") && p.contains("PRIMARY KEY"), "{sql_text}\n{p}");
+        }
+        let expired = "SELECT coll_id, id FROM docs WHERE expires_at IS NOT NULL AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2";
+        let p = plan(&conn, expired, vec![int(5), int(5)]);
+        assert!(p.contains("docs_expires_at") && !p.contains("TEMP B-TREE"), "{p}");
+    }
+
+    #[test]
+    fn empty_database_reads_are_empty_not_errors() {
+        let conn = migrated_in_memory();
+        let q = Queries(&conn);
+        assert!(q.spaces().expect("spaces").is_empty());
+        assert_eq!(q.change_head(SpaceId(1)).expect("head"), ChangeHead::default());
+        assert_eq!(q.max_hlc().expect("max hlc"), 0);
+        assert!(q.doc(CollectionId(1), "x").expect("doc").is_none());
+        assert!(q.changes(SpaceId(1), u64::MAX, usize::MAX).expect("changes").is_empty());
+        assert!(q.expired(u64::MAX, 10).expect("expired").is_empty());
+    }
+
+    #[test]
+    fn damaged_rows_are_reported_as_corruption() {
+        let conn = migrated_in_memory();
+        conn.execute_batch(
+            "INSERT INTO spaces (name, created_hlc) VALUES ('bad name!', 1);
+             INSERT INTO changes VALUES (7, 1, 1, 99, '', '', 0, x'00', x'00', x'00');
+             INSERT INTO index_entries VALUES (3, 1, x'01', 'ghost');",
+        )
+        .expect("damage");
+        let q = Queries(&conn);
+        assert_eq!(q.spaces().expect_err("bad name").kind(), engram_core::ErrorKind::Corrupted);
+        assert_eq!(q.changes(SpaceId(7), 0, 10).expect_err("bad op").kind(), engram_core::ErrorKind::Corrupted);
+        let all = KeyRange::all();
+        let scan = IndexScan { collection: CollectionId(3), index: 1, range: &all, after: None, reverse: false, limit: 10 };
+        assert_eq!(q.scan_index(&scan).expect_err("dangling").kind(), engram_core::ErrorKind::Corrupted);
+    }
+}

@@ -304,3 +304,102 @@ impl WriteTx for SqliteTx<'_> {
 fn spec_json(spec: &CollectionSpec) -> Result<String> {
     serde_json::to_string(spec).map_err(|e| Error::internal(format!("collection spec could not be serialized: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connection::migrated_in_memory;
+    use engram_core::changelog::{ChangeDraft, ChangeOp};
+
+    fn draft(doc: &str) -> ChangeDraft {
+        ChangeDraft { hlc: 3, op: ChangeOp::Put, collection: "c".into(), doc_id: doc.into(), version: 1, content_hash: [2; 32] }
+    }
+
+    fn with_tx(f: impl FnOnce(&mut SqliteTx<'_>)) {
+        let conn = migrated_in_memory();
+        let mut cache = BatchCache::default();
+        conn.execute_batch("BEGIN").expect("begin");
+        f(&mut SqliteTx::new(&conn, &mut cache));
+    }
+
+    #[test]
+    fn append_must_follow_the_head_and_updates_the_cache() {
+        with_tx(|tx| {
+            let space = tx.insert_space(&SpaceName::new("s").expect("name"), 1).expect("space");
+            let first = draft("a").seal(&ChangeHead::default());
+            tx.append_change(space, &first).expect("first append");
+            assert_eq!(tx.cache.heads.get(&space).map(|h| h.position), Some(1));
+            // Same position again, and a wrong link: both refused.
+            let e = tx.append_change(space, &draft("b").seal(&ChangeHead::default())).expect_err("replay");
+            assert_eq!(e.kind(), ErrorKind::Internal);
+            let wrong_link = draft("b").seal(&ChangeHead { position: 1, hash: [9; 32] });
+            assert!(tx.append_change(space, &wrong_link).is_err());
+            let second = draft("b").seal(&tx.change_head(space).expect("head"));
+            tx.append_change(space, &second).expect("second append");
+            assert_eq!(tx.q().change_head(space).expect("stored head").position, 2);
+            // Deleting the space resets its head, cached or not.
+            tx.delete_space(space).expect("delete");
+            assert_eq!(tx.change_head(space).expect("head"), ChangeHead::default());
+        });
+    }
+
+    #[test]
+    fn upsert_counts_versions_and_names_clash_as_already_exists() {
+        with_tx(|tx| {
+            let name = SpaceName::new("s").expect("name");
+            let space = tx.insert_space(&name, 1).expect("space");
+            assert_eq!(tx.insert_space(&name, 2).expect_err("duplicate").kind(), ErrorKind::AlreadyExists);
+            let c = CollectionName::new("c").expect("name");
+            let coll = tx.insert_collection(space, &c, &CollectionSpec::default()).expect("collection");
+            let dup = tx.insert_collection(space, &c, &CollectionSpec::default()).expect_err("duplicate");
+            assert_eq!(dup.kind(), ErrorKind::AlreadyExists);
+            for want in 1..=3 {
+                assert_eq!(tx.upsert_doc(coll, "d", "{}", None, 10 + want).expect("upsert"), want);
+            }
+            let doc = tx.doc(coll, "d").expect("read").expect("present");
+            assert_eq!((doc.version, doc.updated_hlc), (3, 13));
+            assert_eq!(tx.max_hlc().expect("max"), 13, "the batch's own timestamps count");
+        });
+    }
+
+    #[test]
+    fn values_above_i64_max_are_refused_not_wrapped() {
+        with_tx(|tx| {
+            let e = tx.upsert_doc(CollectionId(1), "d", "{}", Some(u64::MAX), 1).expect_err("expiry too large");
+            assert_eq!(e.kind(), ErrorKind::InvalidInput);
+            assert!(tx.doc(CollectionId(1), "d").expect("read").is_none());
+        });
+    }
+
+    #[test]
+    fn replacing_index_entries_keeps_entries_in_both_lists() {
+        with_tx(|tx| {
+            let coll = CollectionId(1);
+            tx.put_doc(coll, &StoredDoc { id: "d".into(), version: 1, body: "{}".into(), expires_at_ms: None, updated_hlc: 1 })
+                .expect("doc");
+            let e = |k: u8| IndexEntry { index: 1, key: vec![k] };
+            tx.replace_index_entries(coll, "d", &[], &[e(1), e(2)]).expect("insert");
+            // e(3) was never stored but is in both lists: it ends up present,
+            // as in the reference backend (remove old, then insert new).
+            tx.replace_index_entries(coll, "d", &[e(1), e(3)], &[e(3), e(4)]).expect("replace");
+            let n: i64 = tx.conn.query_row("SELECT count(*) FROM index_entries", [], |r| r.get(0)).expect("count");
+            let keys: Vec<Vec<u8>> = {
+                let mut stmt = tx.conn.prepare("SELECT key FROM index_entries ORDER BY key").expect("prepare");
+                stmt.query_map([], |r| r.get(0)).expect("query").collect::<rusqlite::Result<_>>().expect("rows")
+            };
+            assert_eq!((n, keys), (3, vec![vec![2], vec![3], vec![4]]));
+        });
+    }
+
+    #[test]
+    fn high_water_is_flushed_as_a_maximum() {
+        let conn = migrated_in_memory();
+        let mut cache = BatchCache::default();
+        cache.note_hlc(50);
+        flush_high_water(&conn, &cache).expect("flush");
+        cache.clear();
+        cache.note_hlc(20);
+        flush_high_water(&conn, &cache).expect("flush lower");
+        assert_eq!(Queries(&conn).max_hlc().expect("max"), 50);
+    }
+}

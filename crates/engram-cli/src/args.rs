@@ -1,0 +1,123 @@
+//! Command-line arguments.
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Engram: one storage engine for AI-agent platforms.
+#[derive(Debug, Parser)]
+#[command(name = "engram", version, about)]
+pub struct Cli {
+    /// Data directory (created if missing).
+    #[arg(long, global = true, env = "ENGRAM_DATA_DIR", default_value = engram_server::config::DATA_DIR_DEFAULT)]
+    pub data_dir: PathBuf,
+    /// Talk to this server (e.g. http://127.0.0.1:7171) instead of opening
+    /// the data directory. Chosen automatically when a server holds it.
+    #[arg(long, global = true, env = "ENGRAM_SERVER")]
+    pub server: Option<String>,
+    /// Log more.
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server on the data directory.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "ENGRAM_LISTEN", default_value = engram_server::config::LISTEN_DEFAULT)]
+        listen: SocketAddr,
+    },
+    /// Create, list or delete spaces.
+    #[command(subcommand)]
+    Space(SpaceCommand),
+    /// Create or update a collection's spec (schema, default TTL, indexes).
+    Collection(CollectionArgs),
+    /// Create or replace a document.
+    Put(PutArgs),
+    /// Print a document.
+    Get(DocArgs),
+    /// Delete a document.
+    Delete(DocArgs),
+    /// Query a collection.
+    Query(QueryArgs),
+    /// Read the change log, or verify its hash chain.
+    Changes(ChangesArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SpaceCommand {
+    Create { name: String },
+    List,
+    Delete { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct CollectionArgs {
+    pub space: String,
+    pub collection: String,
+    /// The spec as JSON, e.g. '{"indexes":[{"name":"by_status","paths":["status"]}]}'.
+    #[arg(long, default_value = "{}")]
+    pub spec: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DocArgs {
+    pub space: String,
+    pub collection: String,
+    pub id: String,
+    /// Only if the document is at this version.
+    #[arg(long)]
+    pub if_version: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct PutArgs {
+    #[command(flatten)]
+    pub doc: DocArgs,
+    /// The document as JSON; '-' or absent reads standard input.
+    pub body: Option<String>,
+    /// Only create: fail if the document exists.
+    #[arg(long, conflicts_with = "if_version")]
+    pub create: bool,
+    /// Time-to-live in seconds.
+    #[arg(long)]
+    pub ttl: Option<u64>,
+    /// Idempotency key: a repeat returns the first result.
+    #[arg(long)]
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    pub space: String,
+    pub collection: String,
+    /// Filter as JSON, e.g. '{"status":"open","age":{"$gte":18}}'.
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Comma-separated sort fields; '-field' for descending.
+    #[arg(long)]
+    pub sort: Option<String>,
+    #[arg(long)]
+    pub limit: Option<usize>,
+    #[arg(long)]
+    pub cursor: Option<String>,
+    /// Print only the number of matching documents.
+    #[arg(long)]
+    pub count: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ChangesArgs {
+    pub space: String,
+    /// Entries after this position.
+    #[arg(long, default_value_t = 0)]
+    pub after: u64,
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+    /// Verify the whole chain instead of listing entries.
+    #[arg(long)]
+    pub verify: bool,
+}

@@ -1,0 +1,203 @@
+//! Where CLI commands go: the data directory itself, or a running server.
+//!
+//! A data directory belongs to one process. When a server holds it, the CLI
+//! finds the server's address in the directory's lock and talks HTTP to it
+//! instead of failing.
+
+use engram::{CollectionSpec, Engine, EngineConfig, ErrorKind, Expect, Query, WriteOptions};
+use serde_json::{Value, json};
+use std::path::Path;
+
+/// Result of a CLI operation: JSON to print, or a message.
+pub type Out = Result<Value, String>;
+
+/// Operations the commands need.
+pub trait Client {
+    fn create_space(&self, name: &str) -> Out;
+    fn list_spaces(&self) -> Out;
+    fn delete_space(&self, name: &str) -> Out;
+    fn put_collection(&self, space: &str, coll: &str, spec: Value) -> Out;
+    fn put(&self, space: &str, coll: &str, id: &str, body: Value, opts: WriteOptions) -> Out;
+    fn get(&self, space: &str, coll: &str, id: &str) -> Out;
+    fn delete(&self, space: &str, coll: &str, id: &str, opts: WriteOptions) -> Out;
+    fn query(&self, space: &str, coll: &str, q: Query) -> Out;
+    fn count(&self, space: &str, coll: &str, filter: Value) -> Out;
+    fn changes(&self, space: &str, after: u64, limit: usize) -> Out;
+    fn verify(&self, space: &str) -> Out;
+}
+
+/// Opens the data directory, or connects to the server holding it.
+pub fn connect(data_dir: &Path, server: Option<&str>, command: &str) -> Result<Box<dyn Client>, String> {
+    if let Some(url) = server {
+        return Ok(Box::new(Remote::new(url)));
+    }
+    let mut config = EngineConfig::dir(data_dir);
+    config.holder_command = format!("engram {command}");
+    match Engine::open(config) {
+        Ok(engine) => Ok(Box::new(Local(engine))),
+        Err(e) if e.kind() == ErrorKind::Locked => match engram::datadir::holder(data_dir).and_then(|h| h.address) {
+            Some(addr) => {
+                eprintln!("note: {} is held by a server; using http://{addr}", data_dir.display());
+                Ok(Box::new(Remote::new(&format!("http://{addr}"))))
+            }
+            None => Err(e.to_string()),
+        },
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The engine in this process.
+pub struct Local(pub Engine);
+
+fn json_of<T: serde::Serialize>(r: engram::Result<T>) -> Out {
+    r.map(|v| serde_json::to_value(v).expect("results serialize")).map_err(|e| e.to_string())
+}
+
+impl Client for Local {
+    fn create_space(&self, name: &str) -> Out {
+        json_of(self.0.create_space(name))
+    }
+    fn list_spaces(&self) -> Out {
+        json_of(self.0.spaces().map(|spaces| json!({ "spaces": spaces })))
+    }
+    fn delete_space(&self, name: &str) -> Out {
+        json_of(self.0.delete_space(name).map(|()| json!({ "deleted": name })))
+    }
+    fn put_collection(&self, space: &str, coll: &str, spec: Value) -> Out {
+        let spec: CollectionSpec = serde_json::from_value(spec).map_err(|e| format!("invalid collection spec: {e}"))?;
+        let space = self.0.space(space).map_err(|e| e.to_string())?;
+        json_of(match space.create_collection(coll, spec.clone()) {
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => space.update_collection(coll, spec),
+            other => other,
+        })
+    }
+    fn put(&self, space: &str, coll: &str, id: &str, body: Value, opts: WriteOptions) -> Out {
+        json_of(self.0.space(space).and_then(|s| s.put(coll, id, body, opts)))
+    }
+    fn get(&self, space: &str, coll: &str, id: &str) -> Out {
+        json_of(self.0.space(space).and_then(|s| s.get(coll, id)))
+    }
+    fn delete(&self, space: &str, coll: &str, id: &str, opts: WriteOptions) -> Out {
+        json_of(self.0.space(space).and_then(|s| s.delete(coll, id, opts)))
+    }
+    fn query(&self, space: &str, coll: &str, q: Query) -> Out {
+        json_of(self.0.space(space).and_then(|s| s.query(coll, &q)))
+    }
+    fn count(&self, space: &str, coll: &str, filter: Value) -> Out {
+        json_of(self.0.space(space).and_then(|s| s.count(coll, &filter)).map(|count| json!({ "count": count })))
+    }
+    fn changes(&self, space: &str, after: u64, limit: usize) -> Out {
+        json_of(self.0.space(space).and_then(|s| s.changes(after, limit)).map(|entries| json!({ "entries": entries })))
+    }
+    fn verify(&self, space: &str) -> Out {
+        json_of(self.0.space(space).and_then(|s| s.verify_changes()))
+    }
+}
+
+/// A server over HTTP.
+pub struct Remote {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Remote {
+    pub fn new(base: &str) -> Self {
+        let agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        Self { base: base.trim_end_matches('/').to_owned(), agent }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn doc_url(&self, space: &str, coll: &str, id: &str) -> String {
+        self.url(&format!("/v1/spaces/{}/collections/{}/docs/{}", enc(space), enc(coll), enc(id)))
+    }
+
+    fn coll_url(&self, space: &str, coll: &str, rest: &str) -> String {
+        self.url(&format!("/v1/spaces/{}/collections/{}{rest}", enc(space), enc(coll)))
+    }
+}
+
+/// Percent-encodes one path segment.
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Reads a response: JSON on success, the problem's detail otherwise.
+fn reply(res: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Out {
+    let mut res = res.map_err(|e| format!("cannot reach the server: {e}"))?;
+    let status = res.status();
+    if status.as_u16() == 204 {
+        return Ok(json!({ "status": 204 }));
+    }
+    let body: Value = res.body_mut().read_json().map_err(|e| format!("server sent an unreadable response ({status}): {e}"))?;
+    if status.is_success() {
+        return Ok(body);
+    }
+    let detail = body.get("detail").and_then(Value::as_str).unwrap_or("no detail");
+    let kind = body.get("type").and_then(Value::as_str).unwrap_or("").rsplit(':').next().unwrap_or("");
+    Err(format!("{detail} ({kind}, HTTP {})", status.as_u16()))
+}
+
+fn with_options(mut req: ureq::RequestBuilder<ureq::typestate::WithBody>, opts: &WriteOptions) -> ureq::RequestBuilder<ureq::typestate::WithBody> {
+    match opts.expect {
+        Expect::Version(v) => req = req.header("If-Match", format!("\"{v}\"")),
+        Expect::Absent => req = req.header("If-None-Match", "*"),
+        Expect::Exists => req = req.header("If-Match", "*"),
+        Expect::Any => {}
+    }
+    if let Some(k) = &opts.idempotency_key {
+        req = req.header("Idempotency-Key", k);
+    }
+    if let Some(t) = opts.ttl_seconds {
+        req = req.query("ttl_seconds", t.to_string());
+    }
+    req
+}
+
+impl Client for Remote {
+    fn create_space(&self, name: &str) -> Out {
+        reply(self.agent.post(self.url("/v1/spaces")).send_json(json!({ "name": name })))
+    }
+    fn list_spaces(&self) -> Out {
+        reply(self.agent.get(self.url("/v1/spaces")).call())
+    }
+    fn delete_space(&self, name: &str) -> Out {
+        reply(self.agent.delete(self.url(&format!("/v1/spaces/{}", enc(name)))).call()).map(|_| json!({ "deleted": name }))
+    }
+    fn put_collection(&self, space: &str, coll: &str, spec: Value) -> Out {
+        reply(self.agent.put(self.coll_url(space, coll, "")).send_json(spec))
+    }
+    fn put(&self, space: &str, coll: &str, id: &str, body: Value, opts: WriteOptions) -> Out {
+        reply(with_options(self.agent.put(self.doc_url(space, coll, id)), &opts).send_json(body))
+    }
+    fn get(&self, space: &str, coll: &str, id: &str) -> Out {
+        reply(self.agent.get(self.doc_url(space, coll, id)).call())
+    }
+    fn delete(&self, space: &str, coll: &str, id: &str, opts: WriteOptions) -> Out {
+        let mut req = self.agent.delete(self.doc_url(space, coll, id));
+        if let Expect::Version(v) = opts.expect {
+            req = req.header("If-Match", format!("\"{v}\""));
+        }
+        reply(req.call())
+    }
+    fn query(&self, space: &str, coll: &str, q: Query) -> Out {
+        reply(self.agent.post(self.coll_url(space, coll, "/query")).send_json(&q))
+    }
+    fn count(&self, space: &str, coll: &str, filter: Value) -> Out {
+        reply(self.agent.post(self.coll_url(space, coll, "/count")).send_json(json!({ "filter": filter })))
+    }
+    fn changes(&self, space: &str, after: u64, limit: usize) -> Out {
+        let url = self.url(&format!("/v1/spaces/{}/changes", enc(space)));
+        reply(self.agent.get(url).query("after", after.to_string()).query("limit", limit.to_string()).call())
+    }
+    fn verify(&self, space: &str) -> Out {
+        reply(self.agent.get(self.url(&format!("/v1/spaces/{}/changes/verify", enc(space)))).call())
+    }
+}

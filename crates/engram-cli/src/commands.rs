@@ -1,0 +1,89 @@
+//! Running each command and printing its result as JSON.
+
+use crate::args::{Cli, Command, PutArgs, QueryArgs, SpaceCommand};
+use crate::client::{Client, connect};
+use engram::{Expect, Query, SortField, WriteOptions};
+use serde_json::Value;
+use std::io::Read;
+
+/// Bytes read from standard input for a document body.
+const STDIN_BYTES_MAX: u64 = 64 * 1024 * 1024;
+
+pub fn run(cli: Cli) -> Result<(), String> {
+    if let Command::Serve { listen } = cli.command {
+        return serve(cli.data_dir, listen);
+    }
+    let name = command_name(&cli.command);
+    let client = connect(&cli.data_dir, cli.server.as_deref(), name)?;
+    let out = dispatch(client.as_ref(), cli.command)?;
+    println!("{}", serde_json::to_string_pretty(&out).expect("JSON prints"));
+    Ok(())
+}
+
+fn command_name(c: &Command) -> &'static str {
+    match c {
+        Command::Serve { .. } => "serve",
+        Command::Space(_) => "space",
+        Command::Collection(_) => "collection",
+        Command::Put(_) => "put",
+        Command::Get(_) => "get",
+        Command::Delete(_) => "delete",
+        Command::Query(_) => "query",
+        Command::Changes(_) => "changes",
+    }
+}
+
+fn serve(data_dir: std::path::PathBuf, listen: std::net::SocketAddr) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    rt.block_on(engram_server::serve(engram_server::ServerConfig { listen, data_dir })).map_err(|e| e.to_string())
+}
+
+fn dispatch(c: &dyn Client, command: Command) -> Result<Value, String> {
+    match command {
+        Command::Serve { .. } => unreachable!("handled before connecting"),
+        Command::Space(SpaceCommand::Create { name }) => c.create_space(&name),
+        Command::Space(SpaceCommand::List) => c.list_spaces(),
+        Command::Space(SpaceCommand::Delete { name }) => c.delete_space(&name),
+        Command::Collection(a) => c.put_collection(&a.space, &a.collection, parse_json("--spec", &a.spec)?),
+        Command::Put(a) => put(c, a),
+        Command::Get(a) => c.get(&a.space, &a.collection, &a.id),
+        Command::Delete(a) => {
+            let opts = WriteOptions { expect: a.if_version.map_or(Expect::Any, Expect::Version), ..WriteOptions::default() };
+            c.delete(&a.space, &a.collection, &a.id, opts)
+        }
+        Command::Query(a) => query(c, a),
+        Command::Changes(a) if a.verify => c.verify(&a.space),
+        Command::Changes(a) => c.changes(&a.space, a.after, a.limit),
+    }
+}
+
+fn parse_json(what: &str, text: &str) -> Result<Value, String> {
+    serde_json::from_str(text).map_err(|e| format!("{what} is not valid JSON: {e}"))
+}
+
+fn put(c: &dyn Client, a: PutArgs) -> Result<Value, String> {
+    let text = match a.body.as_deref() {
+        Some(t) if t != "-" => t.to_owned(),
+        _ => {
+            let mut buf = String::new();
+            std::io::stdin().take(STDIN_BYTES_MAX).read_to_string(&mut buf).map_err(|e| format!("reading standard input: {e}"))?;
+            buf
+        }
+    };
+    let expect = match (a.create, a.doc.if_version) {
+        (true, _) => Expect::Absent,
+        (false, Some(v)) => Expect::Version(v),
+        (false, None) => Expect::Any,
+    };
+    let opts = WriteOptions { expect, ttl_seconds: a.ttl, idempotency_key: a.idempotency_key };
+    c.put(&a.doc.space, &a.doc.collection, &a.doc.id, parse_json("the document", &text)?, opts)
+}
+
+fn query(c: &dyn Client, a: QueryArgs) -> Result<Value, String> {
+    let filter = a.filter.as_deref().map(|f| parse_json("--filter", f)).transpose()?.unwrap_or(Value::Null);
+    if a.count {
+        return c.count(&a.space, &a.collection, filter);
+    }
+    let sort = a.sort.as_deref().map(|s| s.split(',').filter(|f| !f.is_empty()).map(SortField::parse).collect()).unwrap_or_default();
+    c.query(&a.space, &a.collection, Query { filter, sort, limit: a.limit, cursor: a.cursor, offset: None })
+}
