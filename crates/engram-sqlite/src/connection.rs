@@ -38,9 +38,8 @@ pub(crate) fn open(path: &Path, role: Role) -> Result<Connection> {
 pub(crate) fn configure(conn: &Connection, role: Role, synchronous: Synchronous) -> Result<()> {
     let what = "configuring the connection";
     if role == Role::Writer {
-        let mode: String = conn
-            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
-            .map_err(sql(what))?;
+        let mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0)).map_err(sql(what))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(Error::internal(format!("{what}: SQLite refused WAL mode (journal_mode is {mode})")));
         }

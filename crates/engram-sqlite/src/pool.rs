@@ -176,7 +176,13 @@ impl Reader for PooledReader<'_> {
     fn doc(&self, coll: CollectionId, id: &str) -> Result<Option<StoredDoc>> {
         self.q().doc(coll, id)
     }
-    fn scan_docs(&self, coll: CollectionId, after: Option<&str>, reverse: bool, limit: usize) -> Result<Vec<StoredDoc>> {
+    fn scan_docs(
+        &self,
+        coll: CollectionId,
+        after: Option<&str>,
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<StoredDoc>> {
         self.q().scan_docs(coll, after, reverse, limit)
     }
     fn scan_index(&self, scan: &IndexScan<'_>) -> Result<Vec<(Vec<u8>, StoredDoc)>> {

@@ -62,8 +62,8 @@ fn space_row((id, name, hlc): RawSpace) -> Result<SpaceRow> {
 }
 
 fn collection_row((id, space, name, spec, generation): RawCollection) -> Result<CollectionRow> {
-    let name =
-        CollectionName::new(name).map_err(|_| Error::corrupted(format!("stored name of collection {id} is invalid")))?;
+    let name = CollectionName::new(name)
+        .map_err(|_| Error::corrupted(format!("stored name of collection {id} is invalid")))?;
     let spec: CollectionSpec = serde_json::from_str(&spec)
         .map_err(|e| Error::corrupted(format!("stored spec of collection {id} is not valid: {e}")))?;
     let generation = from_sql_int(generation, "collection generation")?;
@@ -103,7 +103,8 @@ impl RawChange {
     }
 
     fn into_entry(self) -> Result<ChangeEntry> {
-        let op = u8::try_from(self.op).map_err(|_| Error::corrupted(format!("stored change op {} is invalid", self.op)))?;
+        let op =
+            u8::try_from(self.op).map_err(|_| Error::corrupted(format!("stored change op {} is invalid", self.op)))?;
         Ok(ChangeEntry {
             position: from_sql_int(self.position, "change position")?,
             hlc: from_sql_int(self.hlc, "change HLC")?,
@@ -146,9 +147,12 @@ impl Queries<'_> {
 
     /// The stored HLC high-water mark (see the `meta` table).
     pub(crate) fn hlc_high_water(&self) -> Result<u64> {
-        let value = self.row("reading the HLC high-water mark", "SELECT value FROM meta WHERE key = 'hlc_high_water'", [], |r| {
-            r.get::<_, i64>(0)
-        })?;
+        let value = self.row(
+            "reading the HLC high-water mark",
+            "SELECT value FROM meta WHERE key = 'hlc_high_water'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )?;
         let value = value.ok_or_else(|| Error::corrupted("the meta table has no hlc_high_water row"))?;
         from_sql_int(value, "HLC high-water mark")
     }
@@ -168,8 +172,7 @@ impl Reader for Queries<'_> {
     }
 
     fn collections(&self, space: SpaceId) -> Result<Vec<CollectionRow>> {
-        let sql_text =
-            "SELECT id, space_id, name, spec, generation FROM collections WHERE space_id = ?1 ORDER BY name";
+        let sql_text = "SELECT id, space_id, name, spec, generation FROM collections WHERE space_id = ?1 ORDER BY name";
         let raw = self.rows("listing collections", sql_text, [space.0], read_collection)?;
         raw.into_iter().map(collection_row).collect()
     }
@@ -192,7 +195,13 @@ impl Reader for Queries<'_> {
         raw.map(RawDoc::into_doc).transpose()
     }
 
-    fn scan_docs(&self, coll: CollectionId, after: Option<&str>, reverse: bool, limit_n: usize) -> Result<Vec<StoredDoc>> {
+    fn scan_docs(
+        &self,
+        coll: CollectionId,
+        after: Option<&str>,
+        reverse: bool,
+        limit_n: usize,
+    ) -> Result<Vec<StoredDoc>> {
         let what = "scanning documents";
         let n = limit(limit_n);
         let read = |r: &Row<'_>| RawDoc::read(r, 0);
@@ -222,10 +231,8 @@ impl Reader for Queries<'_> {
     }
 
     fn changes(&self, space: SpaceId, after: u64, limit_n: usize) -> Result<Vec<ChangeEntry>> {
-        let sql_text = "SELECT position, hlc, op, collection, doc_id, version, content_hash, prev_hash, hash \
-                        FROM changes WHERE space_id = ?1 AND position > ?2 ORDER BY position LIMIT ?3";
         let args = params![space.0, bound_int(after), limit(limit_n)];
-        let raw = self.rows("reading the change log", sql_text, args, RawChange::read)?;
+        let raw = self.rows("reading the change log", CHANGES, args, RawChange::read)?;
         raw.into_iter().map(RawChange::into_entry).collect()
     }
 
@@ -247,10 +254,8 @@ impl Reader for Queries<'_> {
 
     /// Oldest expiry first (the order of the partial index on `expires_at`).
     fn expired(&self, now_ms: u64, limit_n: usize) -> Result<Vec<(CollectionId, String)>> {
-        let sql_text = "SELECT coll_id, id FROM docs WHERE expires_at IS NOT NULL AND expires_at <= ?1 \
-                        ORDER BY expires_at LIMIT ?2";
         let args = params![bound_int(now_ms), limit(limit_n)];
-        let raw = self.rows("listing expired documents", sql_text, args, |r| Ok((r.get::<_, i64>(0)?, r.get(1)?)))?;
+        let raw = self.rows("listing expired documents", EXPIRED, args, |r| Ok((r.get::<_, i64>(0)?, r.get(1)?)))?;
         Ok(raw.into_iter().map(|(c, id)| (CollectionId(c), id)).collect())
     }
 
@@ -268,6 +273,11 @@ impl Reader for Queries<'_> {
     }
 }
 
+const CHANGES: &str = "SELECT position, hlc, op, collection, doc_id, version, content_hash, prev_hash, hash \
+                       FROM changes WHERE space_id = ?1 AND position > ?2 ORDER BY position LIMIT ?3";
+/// `expires_at IS NOT NULL` makes the partial index usable.
+const EXPIRED: &str = "SELECT coll_id, id FROM docs WHERE expires_at IS NOT NULL AND expires_at <= ?1 \
+                       ORDER BY expires_at LIMIT ?2";
 const SCAN_DOCS_FWD: &str =
     "SELECT id, version, body, expires_at, updated_hlc FROM docs WHERE coll_id = ?1 ORDER BY id LIMIT ?2";
 const SCAN_DOCS_REV: &str =
@@ -302,7 +312,11 @@ pub(crate) fn index_scan_sql(scan: &IndexScan<'_>) -> (String, Vec<Value>) {
     bound(&scan.range.end, " AND e.key <= ?", " AND e.key < ?");
     if let Some((key, id)) = scan.after {
         // Keyset pagination on the (key, doc_id) row value: exclusive.
-        sql_text.push_str(if scan.reverse { " AND (e.key, e.doc_id) < (?, ?)" } else { " AND (e.key, e.doc_id) > (?, ?)" });
+        sql_text.push_str(if scan.reverse {
+            " AND (e.key, e.doc_id) < (?, ?)"
+        } else {
+            " AND (e.key, e.doc_id) > (?, ?)"
+        });
         values.push(Value::Blob(key.to_vec()));
         values.push(Value::Text(id.to_owned()));
     }
@@ -338,7 +352,14 @@ mod tests {
                 let range = KeyRange { start: start.clone(), end };
                 for after in [None, Some((&[1u8][..], "d"))] {
                     for reverse in [false, true] {
-                        let scan = IndexScan { collection: CollectionId(1), index: 2, range: &range, after, reverse, limit: 10 };
+                        let scan = IndexScan {
+                            collection: CollectionId(1),
+                            index: 2,
+                            range: &range,
+                            after,
+                            reverse,
+                            limit: 10,
+                        };
                         let (sql_text, values) = index_scan_sql(&scan);
                         let p = plan(&conn, &sql_text, values);
                         assert!(!p.contains("TEMP B-TREE"), "{sql_text}\n{p}");
@@ -366,9 +387,10 @@ mod tests {
             let p = plan(&conn, sql_text, values);
             assert!(!p.contains("TEMP B-TREE") && p.contains("PRIMARY KEY"), "{sql_text}\n{p}");
         }
-        let expired = "SELECT coll_id, id FROM docs WHERE expires_at IS NOT NULL AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2";
-        let p = plan(&conn, expired, vec![int(5), int(5)]);
+        let p = plan(&conn, EXPIRED, vec![int(5), int(5)]);
         assert!(p.contains("docs_expires_at") && !p.contains("TEMP B-TREE"), "{p}");
+        let p = plan(&conn, CHANGES, vec![int(1), int(0), int(5)]);
+        assert!(p.contains("PRIMARY KEY") && !p.contains("TEMP B-TREE"), "{p}");
     }
 
     #[test]
@@ -396,7 +418,8 @@ mod tests {
         assert_eq!(q.spaces().expect_err("bad name").kind(), engram_core::ErrorKind::Corrupted);
         assert_eq!(q.changes(SpaceId(7), 0, 10).expect_err("bad op").kind(), engram_core::ErrorKind::Corrupted);
         let all = KeyRange::all();
-        let scan = IndexScan { collection: CollectionId(3), index: 1, range: &all, after: None, reverse: false, limit: 10 };
+        let scan =
+            IndexScan { collection: CollectionId(3), index: 1, range: &all, after: None, reverse: false, limit: 10 };
         assert_eq!(q.scan_index(&scan).expect_err("dangling").kind(), engram_core::ErrorKind::Corrupted);
     }
 }

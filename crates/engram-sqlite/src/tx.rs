@@ -118,7 +118,13 @@ impl Reader for SqliteTx<'_> {
     fn doc(&self, coll: CollectionId, id: &str) -> Result<Option<StoredDoc>> {
         self.q().doc(coll, id)
     }
-    fn scan_docs(&self, coll: CollectionId, after: Option<&str>, reverse: bool, limit: usize) -> Result<Vec<StoredDoc>> {
+    fn scan_docs(
+        &self,
+        coll: CollectionId,
+        after: Option<&str>,
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<StoredDoc>> {
         self.q().scan_docs(coll, after, reverse, limit)
     }
     fn scan_index(&self, scan: &IndexScan<'_>) -> Result<Vec<(Vec<u8>, StoredDoc)>> {
@@ -170,7 +176,12 @@ impl WriteTx for SqliteTx<'_> {
         Ok(())
     }
 
-    fn insert_collection(&mut self, space: SpaceId, name: &CollectionName, spec: &CollectionSpec) -> Result<CollectionId> {
+    fn insert_collection(
+        &mut self,
+        space: SpaceId,
+        name: &CollectionName,
+        spec: &CollectionSpec,
+    ) -> Result<CollectionId> {
         let spec_json = spec_json(spec)?;
         let sql_text = "INSERT INTO collections (space_id, name, spec, generation) VALUES (?1, ?2, ?3, 1) RETURNING id";
         let id = self
@@ -215,7 +226,14 @@ impl WriteTx for SqliteTx<'_> {
         Ok(())
     }
 
-    fn upsert_doc(&mut self, coll: CollectionId, id: &str, body: &str, expires_at_ms: Option<u64>, hlc: u64) -> Result<u64> {
+    fn upsert_doc(
+        &mut self,
+        coll: CollectionId,
+        id: &str,
+        body: &str,
+        expires_at_ms: Option<u64>,
+        hlc: u64,
+    ) -> Result<u64> {
         // One statement: no read of the old row. In DO UPDATE, a bare column
         // name is the existing row's value.
         let sql_text = "INSERT INTO docs (coll_id, id, version, body, expires_at, updated_hlc) \
@@ -237,7 +255,13 @@ impl WriteTx for SqliteTx<'_> {
 
     /// Deletes `old` entries not in `new`, then inserts all of `new` (an
     /// entry in both ends up present, as in the reference backend).
-    fn replace_index_entries(&mut self, coll: CollectionId, doc_id: &str, old: &[IndexEntry], new: &[IndexEntry]) -> Result<()> {
+    fn replace_index_entries(
+        &mut self,
+        coll: CollectionId,
+        doc_id: &str,
+        old: &[IndexEntry],
+        new: &[IndexEntry],
+    ) -> Result<()> {
         let what = "updating index entries";
         let keep: BTreeSet<&IndexEntry> = new.iter().collect();
         let delete = "DELETE FROM index_entries WHERE coll_id = ?1 AND idx = ?2 AND key = ?3 AND doc_id = ?4";
@@ -312,7 +336,14 @@ mod tests {
     use engram_core::changelog::{ChangeDraft, ChangeOp};
 
     fn draft(doc: &str) -> ChangeDraft {
-        ChangeDraft { hlc: 3, op: ChangeOp::Put, collection: "c".into(), doc_id: doc.into(), version: 1, content_hash: [2; 32] }
+        ChangeDraft {
+            hlc: 3,
+            op: ChangeOp::Put,
+            collection: "c".into(),
+            doc_id: doc.into(),
+            version: 1,
+            content_hash: [2; 32],
+        }
     }
 
     fn with_tx(f: impl FnOnce(&mut SqliteTx<'_>)) {
@@ -375,8 +406,11 @@ mod tests {
     fn replacing_index_entries_keeps_entries_in_both_lists() {
         with_tx(|tx| {
             let coll = CollectionId(1);
-            tx.put_doc(coll, &StoredDoc { id: "d".into(), version: 1, body: "{}".into(), expires_at_ms: None, updated_hlc: 1 })
-                .expect("doc");
+            tx.put_doc(
+                coll,
+                &StoredDoc { id: "d".into(), version: 1, body: "{}".into(), expires_at_ms: None, updated_hlc: 1 },
+            )
+            .expect("doc");
             let e = |k: u8| IndexEntry { index: 1, key: vec![k] };
             tx.replace_index_entries(coll, "d", &[], &[e(1), e(2)]).expect("insert");
             // e(3) was never stored but is in both lists: it ends up present,

@@ -277,8 +277,87 @@ impl WriterLoop {
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .map_err(sql(what))?;
         if busy != 0 {
-            return Err(Error::new(ErrorKind::Unavailable, format!("{what}: readers kept it from completing; retry later")));
+            return Err(Error::new(
+                ErrorKind::Unavailable,
+                format!("{what}: readers kept it from completing; retry later"),
+            ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Synchronous;
+    use crate::connection::{self, Role};
+    use engram_core::backend::WriteTx;
+    use engram_core::names::SpaceName;
+
+    fn work(f: impl FnOnce(&mut dyn WriteTx) -> Result<()> + Send + 'static) -> WriteWork {
+        Box::new(move |tx| f(tx).map(|()| Box::new(()) as WriteOutput))
+    }
+
+    fn insert_space(name: &'static str) -> WriteWork {
+        work(move |tx| tx.insert_space(&SpaceName::new(name).expect("name"), 1).map(drop))
+    }
+
+    /// A writer whose COMMIT fails when a space named "boom" is inserted: a
+    /// trigger breaks a deferred foreign key, which SQLite checks at COMMIT.
+    fn writer_with_commit_trap(path: &std::path::Path) -> Writer {
+        let mut conn = connection::open(path, Role::Writer).expect("open");
+        connection::configure(&conn, Role::Writer, Synchronous::Off).expect("configure");
+        crate::migrations::migrate(&mut conn).expect("migrate");
+        conn.execute_batch(
+            "PRAGMA foreign_keys = ON;
+             CREATE TABLE parent (id INTEGER PRIMARY KEY);
+             CREATE TABLE child (p INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);
+             CREATE TRIGGER trap AFTER INSERT ON spaces WHEN NEW.name = 'boom'
+             BEGIN INSERT INTO child VALUES (1); END;",
+        )
+        .expect("trap");
+        Writer::start(conn, 16, 16).expect("start writer")
+    }
+
+    #[test]
+    fn a_failed_commit_fails_the_batch_and_poisons_later_writes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("db");
+        let mut writer = writer_with_commit_trap(&path);
+        writer.write(insert_space("fine")).expect("an ordinary write commits");
+
+        let e = writer.write(insert_space("boom")).expect_err("commit fails");
+        assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+        assert!(e.message().contains("writes stopped after a failed commit"), "{e}");
+        assert!(e.message().contains("committing"), "the cause is named: {e}");
+
+        let later = writer.write(insert_space("later")).expect_err("poisoned");
+        assert_eq!(later.kind(), ErrorKind::Unavailable);
+        assert!(later.message().contains("restart the server to recover"), "{later}");
+        assert_eq!(writer.checkpoint().expect_err("poisoned").kind(), ErrorKind::Unavailable);
+        assert_eq!(writer.stats(), WriterStats { commits: 1, jobs: 1 });
+        writer.shutdown();
+
+        let conn = rusqlite::Connection::open(&path).expect("reopen");
+        let names: Vec<String> = {
+            let mut stmt = conn.prepare("SELECT name FROM spaces ORDER BY name").expect("prepare");
+            stmt.query_map([], |r| r.get(0)).expect("query").collect::<rusqlite::Result<_>>().expect("rows")
+        };
+        assert_eq!(names, ["fine"], "the failed batch left nothing behind");
+    }
+
+    #[test]
+    fn stats_count_commits_and_jobs_and_checkpoint_runs_between_batches() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut writer = writer_with_commit_trap(&dir.path().join("db"));
+        for name in ["a", "b", "c"] {
+            writer.write(insert_space(name)).expect("write");
+        }
+        writer.checkpoint().expect("checkpoint");
+        let failing = writer.write(work(|_| Err(Error::conflict("no"))));
+        assert_eq!(failing.expect_err("own error").kind(), ErrorKind::Conflict);
+        assert_eq!(writer.stats(), WriterStats { commits: 4, jobs: 4 });
+        writer.shutdown();
+        assert_eq!(writer.write(insert_space("d")).expect_err("stopped").kind(), ErrorKind::Unavailable);
     }
 }

@@ -2,8 +2,8 @@
 //! across reopen, and conformance of its reads with the in-memory reference.
 
 use engram_core::backend::{
-    Backend, BackendExt, CollectionId, CollectionSpec, IdempotencyRecord, IndexEntry, IndexScan, SpaceId,
-    StoredDoc, WriteTx,
+    Backend, BackendExt, CollectionId, CollectionSpec, IdempotencyRecord, IndexEntry, IndexScan, SpaceId, StoredDoc,
+    WriteTx,
 };
 use engram_core::changelog::{ChangeDraft, ChangeEntry, ChangeHead, ChangeOp, verify_run};
 use engram_core::keys::{KeyRange, encode_value, string_prefix};
@@ -18,6 +18,9 @@ use std::sync::mpsc;
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
+
+/// One write's work, boxed so that different closures share a list.
+type Job<T> = Box<dyn FnOnce(&mut dyn WriteTx) -> Result<T> + Send>;
 
 fn db_path(dir: &tempfile::TempDir) -> PathBuf {
     dir.path().join("engram.db")
@@ -90,10 +93,7 @@ fn hold_writer(b: &Arc<SqliteBackend>) -> (mpsc::Sender<()>, thread::JoinHandle<
 
 /// Runs each closure as its own write from its own thread while the writer is
 /// held, so all of them land in one batch; returns their results in order.
-fn one_batch<T: Send + 'static>(
-    b: &Arc<SqliteBackend>,
-    jobs: Vec<Box<dyn FnOnce(&mut dyn WriteTx) -> Result<T> + Send>>,
-) -> Vec<Result<T>> {
+fn one_batch<T: Send + 'static>(b: &Arc<SqliteBackend>, jobs: Vec<Job<T>>) -> Vec<Result<T>> {
     let before = b.stats();
     let (release, holder) = hold_writer(b);
     let gate = Arc::new(Barrier::new(jobs.len() + 1));
@@ -129,7 +129,9 @@ fn fresh_file_records_format_version_and_checksum() {
     drop(open(&db_path(&dir)));
     let conn = raw(&db_path(&dir));
     let (version, name, checksum): (i64, String, String) = conn
-        .query_row("SELECT version, name, checksum FROM schema_migrations", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .query_row("SELECT version, name, checksum FROM schema_migrations", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .expect("one migration row");
     assert_eq!((version, name.as_str()), (1, "0001_initial"));
     assert_eq!(checksum, blake3::hash(include_bytes!("../src/migrations/0001_initial.sql")).to_hex().as_str());
@@ -145,7 +147,8 @@ fn reopening_is_idempotent() {
     for _ in 0..3 {
         drop(open(&db_path(&dir)));
     }
-    let n: i64 = raw(&db_path(&dir)).query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0)).expect("count");
+    let n: i64 =
+        raw(&db_path(&dir)).query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0)).expect("count");
     assert_eq!(n, 1);
 }
 
@@ -156,7 +159,10 @@ fn newer_format_is_refused() {
     raw(&db_path(&dir)).execute("INSERT INTO schema_migrations VALUES (2, '0002_future', 'abc', 0)", []).expect("bump");
     let e = open_err(&db_path(&dir));
     assert_eq!(e.kind(), ErrorKind::UnsupportedFormat, "{e}");
-    assert!(e.message().contains("data directory was written by a newer Engram (format v2; this build reads up to v1)"), "{e}");
+    assert!(
+        e.message().contains("data directory was written by a newer Engram (format v2; this build reads up to v1)"),
+        "{e}"
+    );
 
     // The header's format version alone is enough to refuse.
     let dir = tempfile::tempdir().expect("tempdir");
@@ -171,7 +177,9 @@ fn newer_format_is_refused() {
 fn tampered_migration_checksum_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     drop(open(&db_path(&dir)));
-    raw(&db_path(&dir)).execute("UPDATE schema_migrations SET checksum = 'deadbeef' WHERE version = 1", []).expect("tamper");
+    raw(&db_path(&dir))
+        .execute("UPDATE schema_migrations SET checksum = 'deadbeef' WHERE version = 1", [])
+        .expect("tamper");
     let e = open_err(&db_path(&dir));
     assert_eq!(e.kind(), ErrorKind::Corrupted, "{e}");
     assert!(e.message().contains("0001_initial"), "{e}");
@@ -184,7 +192,8 @@ fn foreign_sqlite_files_are_refused_and_left_untouched() {
         let path = db_path(&dir);
         {
             let conn = raw(&path);
-            conn.execute_batch("CREATE TABLE contacts (name TEXT); INSERT INTO contacts VALUES ('x');").expect("foreign");
+            conn.execute_batch("CREATE TABLE contacts (name TEXT); INSERT INTO contacts VALUES ('x');")
+                .expect("foreign");
             conn.pragma_update(None, "application_id", app_id).expect("app id");
         }
         let e = open_err(&path);
@@ -266,7 +275,7 @@ fn a_failing_job_is_undone_alone_within_its_batch() {
     let dir = tempfile::tempdir().expect("tempdir");
     let b = Arc::new(open(&db_path(&dir)));
     let (_, coll) = space_with_collection(b.as_ref(), "s");
-    let job = |id: &'static str, fail: bool| -> Box<dyn FnOnce(&mut dyn WriteTx) -> Result<u64> + Send> {
+    let job = |id: &'static str, fail: bool| -> Job<u64> {
         Box::new(move |tx| {
             let v = tx.upsert_doc(coll, id, "{}", None, 5)?;
             if fail {
@@ -290,10 +299,8 @@ fn a_panicking_job_fails_alone_and_the_writer_survives() {
     let dir = tempfile::tempdir().expect("tempdir");
     let b = Arc::new(open(&db_path(&dir)));
     let (_, coll) = space_with_collection(b.as_ref(), "s");
-    let ok = |id: &'static str| -> Box<dyn FnOnce(&mut dyn WriteTx) -> Result<()> + Send> {
-        Box::new(move |tx| tx.upsert_doc(coll, id, "{}", None, 5).map(drop))
-    };
-    let panics: Box<dyn FnOnce(&mut dyn WriteTx) -> Result<()> + Send> = Box::new(move |tx| {
+    let ok = |id: &'static str| -> Job<()> { Box::new(move |tx| tx.upsert_doc(coll, id, "{}", None, 5).map(drop)) };
+    let panics: Job<()> = Box::new(move |tx| {
         tx.upsert_doc(coll, "p", "{}", None, 5)?;
         panic!("job bug");
     });
@@ -314,12 +321,11 @@ fn a_rolled_back_append_does_not_leave_a_stale_change_head() {
     let (space, _) = space_with_collection(b.as_ref(), "s");
     b.write_with(move |tx| log_change(tx, space, "first", 7)).expect("first change");
 
-    let appends_then_fails: Box<dyn FnOnce(&mut dyn WriteTx) -> Result<()> + Send> = Box::new(move |tx| {
+    let appends_then_fails: Job<()> = Box::new(move |tx| {
         log_change(tx, space, "undone", 8)?;
         Err(Error::conflict("fails after appending"))
     });
-    let appends: Box<dyn FnOnce(&mut dyn WriteTx) -> Result<()> + Send> =
-        Box::new(move |tx| log_change(tx, space, "kept", 9).map(drop));
+    let appends: Job<()> = Box::new(move |tx| log_change(tx, space, "kept", 9).map(drop));
     let results = one_batch(&b, vec![appends_then_fails, appends]);
     assert_eq!(results[0].as_ref().expect_err("first job fails").kind(), ErrorKind::Conflict);
     results[1].as_ref().expect("second job commits");
@@ -453,7 +459,8 @@ fn populate(b: &dyn Backend) -> (SpaceId, CollectionId) {
         let new = [IndexEntry { index: 1, key: fixture_key(4) }, IndexEntry { index: 2, key: vec![1] }];
         tx.replace_index_entries(coll, "d07", &old, &new)?;
         tx.replace_index_entries(coll, "d14", &[IndexEntry { index: 1, key: fixture_key(2) }], &[])?;
-        let stored = StoredDoc { id: "d99".into(), version: 7, body: "{}".into(), expires_at_ms: Some(5), updated_hlc: 61 };
+        let stored =
+            StoredDoc { id: "d99".into(), version: 7, body: "{}".into(), expires_at_ms: Some(5), updated_hlc: 61 };
         tx.put_doc(coll, &stored)?;
         tx.replace_index_entries(coll, "d99", &[], &[IndexEntry { index: 1, key: fixture_key(3) }])?;
         tx.delete_doc(other, "d00")?;
@@ -480,7 +487,13 @@ fn ranges() -> Vec<KeyRange> {
 }
 
 fn afters() -> Vec<Option<(Vec<u8>, String)>> {
-    vec![None, Some((fixture_key(2), "d10".into())), Some((fixture_key(4), "d00".into())), Some((fixture_key(1), "zz".into())), Some((vec![], String::new()))]
+    vec![
+        None,
+        Some((fixture_key(2), "d10".into())),
+        Some((fixture_key(4), "d00".into())),
+        Some((fixture_key(1), "zz".into())),
+        Some((vec![], String::new())),
+    ]
 }
 
 #[test]
@@ -502,7 +515,10 @@ fn scans_match_the_memory_backend() {
                         let scan = |collection| IndexScan { collection, index, range: &range, after, reverse, limit };
                         let got = s.scan_index(&scan(s_coll)).expect("sqlite scan");
                         let want = m.scan_index(&scan(m_coll)).expect("memory scan");
-                        assert_eq!(got, want, "index {index} range {range:?} after {after:?} reverse {reverse} limit {limit}");
+                        assert_eq!(
+                            got, want,
+                            "index {index} range {range:?} after {after:?} reverse {reverse} limit {limit}"
+                        );
                         compared += usize::from(!want.is_empty());
                     }
                 }
@@ -515,14 +531,21 @@ fn scans_match_the_memory_backend() {
         for reverse in [false, true] {
             for limit in [0, 2, 1000] {
                 let got = s.scan_docs(s_coll, after, reverse, limit).expect("sqlite scan");
-                assert_eq!(got, m.scan_docs(m_coll, after, reverse, limit).expect("memory scan"), "{after:?} {reverse} {limit}");
+                assert_eq!(
+                    got,
+                    m.scan_docs(m_coll, after, reverse, limit).expect("memory scan"),
+                    "{after:?} {reverse} {limit}"
+                );
             }
         }
     }
 
     for after in [0, 1, 17, 39, 40, u64::MAX] {
         for limit in [0, 5, 1000] {
-            assert_eq!(s.changes(s_space, after, limit).expect("sqlite"), m.changes(m_space, after, limit).expect("memory"));
+            assert_eq!(
+                s.changes(s_space, after, limit).expect("sqlite"),
+                m.changes(m_space, after, limit).expect("memory")
+            );
         }
     }
     assert_eq!(s.change_head(s_space).expect("sqlite"), m.change_head(m_space).expect("memory"));
@@ -539,7 +562,11 @@ fn scans_match_the_memory_backend() {
             v.sort_by(|a, b| a.1.cmp(&b.1));
             v.into_iter().map(|(_, id)| id).collect::<Vec<_>>()
         };
-        assert_eq!(sorted(s.expired(now, 1000).expect("sqlite")), sorted(m.expired(now, 1000).expect("memory")), "now {now}");
+        assert_eq!(
+            sorted(s.expired(now, 1000).expect("sqlite")),
+            sorted(m.expired(now, 1000).expect("memory")),
+            "now {now}"
+        );
     }
 }
 

@@ -46,11 +46,13 @@ struct Applied {
 /// Refuses files that are not Engram's or are of a newer format, without
 /// writing anything (so a foreign file is left exactly as it was).
 pub(crate) fn check_identity(conn: &Connection) -> Result<()> {
-    let app_id: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0)).map_err(sql("reading the file header"))?;
+    let app_id: i32 =
+        conn.pragma_query_value(None, "application_id", |r| r.get(0)).map_err(sql("reading the file header"))?;
     if app_id != APPLICATION_ID && (app_id != 0 || !is_empty(conn)?) {
         return Err(not_engram());
     }
-    let user_version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(sql("reading the file header"))?;
+    let user_version: i64 =
+        conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(sql("reading the file header"))?;
     refuse_newer(user_version)
 }
 
@@ -99,7 +101,8 @@ fn verify(applied: &[Applied]) -> Result<()> {
     }
     for a in applied {
         let known = usize::try_from(a.version).ok().and_then(|v| v.checked_sub(1)).and_then(|i| MIGRATIONS.get(i));
-        let m = known.ok_or_else(|| Error::corrupted(format!("schema_migrations records unknown version {}", a.version)))?;
+        let m = known
+            .ok_or_else(|| Error::corrupted(format!("schema_migrations records unknown version {}", a.version)))?;
         if a.checksum != checksum(m.sql) {
             return Err(Error::corrupted(format!(
                 "schema migration {} ({}) was altered: its recorded checksum differs from this build's",
@@ -113,7 +116,9 @@ fn verify(applied: &[Applied]) -> Result<()> {
 fn applied(conn: &Connection) -> Result<Vec<Applied>> {
     let what = "reading schema_migrations";
     let ledger: Option<String> = conn
-        .query_row("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'", [], |r| r.get(0))
+        .query_row("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'", [], |r| {
+            r.get(0)
+        })
         .optional()
         .map_err(sql(what))?;
     if ledger.is_none() {
@@ -123,13 +128,15 @@ fn applied(conn: &Connection) -> Result<Vec<Applied>> {
             Err(Error::corrupted("the data file has no schema_migrations table"))
         };
     }
-    let mut stmt = conn.prepare("SELECT version, checksum FROM schema_migrations ORDER BY version").map_err(sql(what))?;
+    let mut stmt =
+        conn.prepare("SELECT version, checksum FROM schema_migrations ORDER BY version").map_err(sql(what))?;
     let rows = stmt.query_map([], |r| Ok(Applied { version: r.get(0)?, checksum: r.get(1)? })).map_err(sql(what))?;
     rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql(what))
 }
 
 fn is_empty(conn: &Connection) -> Result<bool> {
-    let n: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0)).map_err(sql("reading the schema"))?;
+    let n: i64 =
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0)).map_err(sql("reading the schema"))?;
     Ok(n == 0)
 }
 
@@ -139,7 +146,9 @@ fn refuse_newer(version: i64) -> Result<()> {
     }
     Err(Error::new(
         ErrorKind::UnsupportedFormat,
-        format!("data directory was written by a newer Engram (format v{version}; this build reads up to v{FORMAT_VERSION})"),
+        format!(
+            "data directory was written by a newer Engram (format v{version}; this build reads up to v{FORMAT_VERSION})"
+        ),
     ))
 }
 
@@ -175,7 +184,9 @@ mod tests {
     fn fresh_db_records_every_migration_with_its_checksum() {
         let conn = fresh();
         let (version, name, sum): (i64, String, String) = conn
-            .query_row("SELECT version, name, checksum FROM schema_migrations", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_row("SELECT version, name, checksum FROM schema_migrations", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
             .expect("one row");
         assert_eq!((version, name.as_str()), (1, "0001_initial"));
         assert_eq!(sum, checksum(MIGRATIONS[0].sql));

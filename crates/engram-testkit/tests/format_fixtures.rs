@@ -1,0 +1,81 @@
+//! Data directories written by released formats keep opening.
+//!
+//! `fixtures/format-v1/` was written by this test when format 1 shipped
+//! (it creates a missing fixture outside CI; in CI a missing one fails).
+//! Every later build must open a copy of it and read back the same data.
+
+use engram::{CollectionSpec, Engine, EngineConfig, IndexSpec, Query, WriteOptions};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+
+const SPACE: &str = "fixture";
+const DOCS: usize = 200;
+
+fn fixture_dir(format: u32) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/format-v{format}"))
+}
+
+fn doc(i: usize) -> Value {
+    json!({"i": i, "kind": ["a", "b", "c", "d"][i % 4], "title": format!("document {i}"), "nested": {"x": i * 3}})
+}
+
+/// Writes the fixture: a space with an indexed, schema-checked collection,
+/// documents written, patched and deleted, an idempotent write.
+fn write_fixture(dir: &Path) {
+    let engine = Engine::open(EngineConfig::dir(dir)).expect("open fixture dir");
+    engine.create_space(SPACE).expect("space");
+    let s = engine.space(SPACE).expect("space handle");
+    let spec = CollectionSpec {
+        schema: Some(json!({"type": "object", "required": ["i"]})),
+        indexes: vec![IndexSpec { id: 0, name: "by_kind".into(), paths: vec!["kind".into(), "i".into()] }],
+        ..CollectionSpec::default()
+    };
+    s.create_collection("items", spec).expect("collection");
+    let docs = (0..DOCS).map(|i| (format!("item-{i:04}"), doc(i))).collect();
+    s.bulk_put("items", docs, None).expect("bulk put");
+    s.patch("items", "item-0001", json!({"patched": true}), WriteOptions::default()).expect("patch");
+    s.delete("items", "item-0002", WriteOptions::default()).expect("delete");
+    s.put("notes", "n1", json!({"text": "kept"}), WriteOptions::idempotent("fixture-key")).expect("idempotent put");
+    engine.close();
+    std::fs::remove_file(dir.join("LOCK")).expect("remove lock file");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).expect("read fixture dir") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy fixture file");
+    }
+}
+
+fn check(dir: &Path) {
+    let engine = Engine::open(EngineConfig::dir(dir)).expect("a released format opens");
+    let s = engine.space(SPACE).expect("space");
+    assert_eq!(s.get("items", "item-0001").expect("patched").body["patched"], true);
+    assert_eq!(s.get("items", "item-0007").expect("doc").body, doc(7));
+    assert!(s.get("items", "item-0002").is_err(), "deleted stays deleted");
+    let q = Query { filter: json!({"kind": "b"}), sort: vec![engram::SortField::parse("i")], limit: Some(1000), ..Query::default() };
+    let page = s.query("items", &q).expect("indexed query");
+    let want: Vec<String> = (0..DOCS).filter(|i| i % 4 == 1).map(|i| format!("item-{i:04}")).collect();
+    assert_eq!(page.documents.iter().map(|d| d.id.clone()).collect::<Vec<_>>(), want);
+    let report = s.verify_changes().expect("chain verifies");
+    assert_eq!(report.head_position, 1 + 1 + DOCS as u64 + 2 + 2, "space, collection, docs, patch, delete, notes collection + put");
+    let replay = s.put("notes", "n1", json!({"text": "kept"}), WriteOptions::idempotent("fixture-key")).expect("replay");
+    assert!(replay.replayed, "idempotency records survive");
+    let next = s.put("items", "new", json!({"i": 1}), WriteOptions::default()).expect("writable");
+    assert_eq!(next.position, report.head_position + 1);
+    engine.close();
+}
+
+#[test]
+fn format_v1_opens() {
+    let fixture = fixture_dir(1);
+    if !fixture.join("engram.db").exists() {
+        assert!(std::env::var_os("CI").is_none(), "fixture {} is missing in CI: generate it locally and commit it", fixture.display());
+        std::fs::create_dir_all(&fixture).expect("fixture dir");
+        write_fixture(&fixture);
+        eprintln!("created {}: commit it", fixture.display());
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    copy_dir(&fixture, tmp.path());
+    check(tmp.path());
+}
