@@ -78,6 +78,8 @@ struct Candidate {
     index: u32,
     range: KeyRange,
     score: usize,
+    /// Paths in the index: on equal scores the narrower index wins.
+    width: usize,
     ordered: bool,
 }
 
@@ -99,7 +101,7 @@ fn candidate(ix: &CompiledIndex, filter: &Filter, sort: &[(JsonPath, bool)]) -> 
     let same_dir = sort.iter().all(|s| s.1 == sort[0].1);
     let rest = &ix.paths[eq_len..];
     let ordered = !sort.is_empty() && same_dir && rest.len() == sort.len() && rest.iter().zip(sort).all(|(p, s)| *p == s.0);
-    Candidate { index: ix.spec.id, range, score: eq_len * 2 + usize::from(bounded), ordered }
+    Candidate { index: ix.spec.id, range, score: eq_len * 2 + usize::from(bounded), width: ix.paths.len(), ordered }
 }
 
 /// The key range for a range or prefix condition after an equality prefix.
@@ -135,8 +137,9 @@ fn with(prefix: &[u8], v: &Value) -> Vec<u8> {
 /// Chooses the access path for a filter and sort.
 pub(crate) fn plan(coll: &Compiled, filter: Filter, sort: Vec<(JsonPath, bool)>) -> Plan {
     let cands: Vec<Candidate> = coll.indexes.iter().map(|ix| candidate(ix, &filter, &sort)).collect();
-    let best_ordered = cands.iter().filter(|c| c.ordered).max_by_key(|c| c.score);
-    let best_filter = cands.iter().filter(|c| c.score > 0).max_by_key(|c| c.score);
+    let rank = |c: &&Candidate| (c.score, std::cmp::Reverse(c.width));
+    let best_ordered = cands.iter().filter(|c| c.ordered).max_by_key(rank);
+    let best_filter = cands.iter().filter(|c| c.score > 0).max_by_key(rank);
     let reverse = sort.first().is_some_and(|s| s.1);
     let (access, ordered) = match (best_ordered, best_filter) {
         (Some(c), _) => (Access::Index { index: c.index, range: c.range.clone(), reverse }, true),
@@ -305,4 +308,74 @@ fn compare_sorted(sort: &[(JsonPath, bool)], id_desc: bool, a: (&[Vec<u8>], &str
     }
     let o = a.1.as_bytes().cmp(b.1.as_bytes());
     if id_desc { o.reverse() } else { o }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engram_core::backend::{CollectionId, CollectionRow, CollectionSpec, IndexSpec, SpaceId};
+    use engram_core::names::CollectionName;
+    use serde_json::json;
+
+    fn coll(indexes: &[(u32, &[&str])]) -> Compiled {
+        let indexes = indexes
+            .iter()
+            .map(|(id, paths)| IndexSpec { id: *id, name: format!("i{id}"), paths: paths.iter().map(|p| p.to_string()).collect() })
+            .collect();
+        let row = CollectionRow {
+            id: CollectionId(1),
+            space: SpaceId(1),
+            name: CollectionName::new("c").expect("name"),
+            spec: CollectionSpec { indexes, ..CollectionSpec::default() },
+            generation: 1,
+        };
+        Compiled::compile(row).expect("compiles")
+    }
+
+    fn planned(c: &Compiled, filter: Value, sort: &[&str]) -> Plan {
+        let sort = sort.iter().map(|s| (JsonPath::parse(s.trim_start_matches('-')).expect("path"), s.starts_with('-'))).collect();
+        plan(c, Filter::parse(&filter).expect("filter"), sort)
+    }
+
+    fn index_of(p: &Plan) -> Option<u32> {
+        match &p.access {
+            Access::Index { index, .. } => Some(*index),
+            Access::Ids => None,
+        }
+    }
+
+    #[test]
+    fn picks_the_index_with_the_longest_equality_prefix() {
+        let c = coll(&[(1, &["a"]), (2, &["a", "b"])]);
+        assert_eq!(index_of(&planned(&c, json!({"a": 1, "b": 2}), &[])), Some(2));
+        assert_eq!(index_of(&planned(&c, json!({"a": 1}), &[])), Some(1));
+        assert_eq!(index_of(&planned(&c, json!({"b": 2}), &[])), None, "no leading equality");
+        assert_eq!(index_of(&planned(&c, json!({"a": {"$gt": 1}}), &[])), Some(1), "range on the first path");
+        assert_eq!(index_of(&planned(&c, json!({"$or": [{"a": 1}, {"a": 2}]}), &[])), None, "disjunctions scan");
+    }
+
+    #[test]
+    fn a_matching_index_provides_the_sort() {
+        let c = coll(&[(1, &["status", "created"]), (2, &["score"])]);
+        let p = planned(&c, json!({"status": "open"}), &["-created"]);
+        assert_eq!(index_of(&p), Some(1));
+        assert!(p.ordered);
+        assert!(matches!(p.access, Access::Index { reverse: true, .. }));
+        let p = planned(&c, json!({}), &["score"]);
+        assert!(p.ordered && index_of(&p) == Some(2));
+        let p = planned(&c, json!({"status": "open"}), &["score", "-created"]);
+        assert!(!p.ordered, "mixed directions sort in memory");
+        let p = planned(&c, json!({}), &["name"]);
+        assert!(!p.ordered && index_of(&p).is_none());
+    }
+
+    #[test]
+    fn ranges_stay_within_the_type_class() {
+        let c = coll(&[(1, &["n"])]);
+        let Access::Index { range, .. } = planned(&c, json!({"n": {"$gte": 5}}), &[]).access else { panic!("index expected") };
+        assert!(range.contains(&encode_value(Some(&json!(5)))));
+        assert!(range.contains(&encode_value(Some(&json!(1e9)))));
+        assert!(!range.contains(&encode_value(Some(&json!("zzz")))), "strings are outside a numeric range");
+        assert!(!range.contains(&encode_value(Some(&json!(4)))));
+    }
 }
