@@ -150,7 +150,8 @@ impl Reader for State {
         Ok(last.map_or(ChangeHead::default(), |(_, e)| ChangeHead { position: e.position, hash: e.hash }))
     }
     fn max_hlc(&self) -> Result<u64> {
-        Ok(self.changes.values().map(|e| e.hlc).max().unwrap_or(0))
+        let changes = self.changes.values().map(|e| e.hlc);
+        Ok(changes.chain(self.docs.values().map(|d| d.updated_hlc)).max().unwrap_or(0))
     }
     fn expired(&self, now_ms: u64, limit: usize) -> Result<Vec<(CollectionId, String)>> {
         let it = self.docs.iter().filter(|(_, d)| !d.is_live(now_ms));
@@ -163,6 +164,9 @@ impl Reader for State {
 
 impl WriteTx for State {
     fn insert_space(&mut self, name: &SpaceName, hlc: u64) -> Result<SpaceId> {
+        if self.space(name)?.is_some() {
+            return Err(Error::new(crate::ErrorKind::AlreadyExists, format!("space {name:?} already exists")));
+        }
         self.next_id += 1;
         let id = SpaceId(self.next_id);
         self.spaces.insert(id.0, SpaceRow { id, name: name.clone(), created_hlc: hlc });
@@ -179,6 +183,9 @@ impl WriteTx for State {
         Ok(())
     }
     fn insert_collection(&mut self, space: SpaceId, name: &CollectionName, spec: &CollectionSpec) -> Result<CollectionId> {
+        if self.collection(space, name)?.is_some() {
+            return Err(Error::new(crate::ErrorKind::AlreadyExists, format!("collection {name:?} already exists")));
+        }
         self.next_id += 1;
         let id = CollectionId(self.next_id);
         let row = CollectionRow { id, space, name: name.clone(), spec: spec.clone(), generation: 1 };
