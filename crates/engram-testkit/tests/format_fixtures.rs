@@ -16,7 +16,8 @@ fn fixture_dir(format: u32) -> PathBuf {
 }
 
 fn doc(i: usize) -> Value {
-    json!({"i": i, "kind": ["a", "b", "c", "d"][i % 4], "title": format!("document {i}"), "nested": {"x": i * 3}})
+    let kind = ["a", "b", "c", "d"][i % 4];
+    json!({"i": i, "kind": kind, "title": format!("document {i}"), "nested": {"x": i * 3}})
 }
 
 /// Writes the fixture: a space with an indexed, schema-checked collection,
