@@ -98,7 +98,7 @@ pub struct QueryArgs {
     #[arg(long)]
     pub filter: Option<String>,
     /// Comma-separated sort fields; '-field' for descending.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub sort: Option<String>,
     #[arg(long)]
     pub limit: Option<usize>,

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use engram::{Expect, ErrorKind};
 use serde::de::DeserializeOwned;
 
-/// A JSON body. Parsed whatever the Content-Type (curl's `-d` says form
+/// A JSON object body. Parsed whatever the Content-Type (curl's `-d` says form
 /// data), within the router's body limit.
 pub struct Body<T>(pub T);
 
@@ -24,6 +24,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
                 ApiError::invalid(format!("request body: {}", e.body_text()))
             }
         })?;
+        // Serde accepts a struct written as an array; every body here is an
+        // object (documents and patches too), so refuse anything else.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::invalid("request body must be a JSON object"));
+        }
         let mut de = serde_json::Deserializer::from_slice(&bytes);
         let value = T::deserialize(&mut de).and_then(|v| de.end().map(|()| v));
         value.map(Self).map_err(|e| ApiError::invalid(format!("request body: {e}")))

@@ -7,7 +7,7 @@ use crate::ops::{Batch, CommitResult, Expect, Op, OpResult, WriteOptions, WriteR
 use crate::plan::{for_each_match, plan, run_page};
 use crate::query::{Page, Query};
 use engram_core::backend::{BackendExt, CollectionSpec, IdempotencyRecord, SpaceId, WriteTx};
-use engram_core::changelog::{ChangeEntry, ChangeHead, verify_run};
+use engram_core::changelog::{ChangeEntry, ChangeHead, Digest, verify_run};
 use engram_core::filter::Filter;
 use engram_core::json::{content_hash, decode_document, hex};
 use engram_core::limits::{BATCH_OPS_MAX, CHANGES_LIMIT_MAX};
@@ -131,15 +131,22 @@ impl Space {
 
     /// Applies `ops` atomically: all succeed or none is written.
     pub fn commit(&self, ops: Vec<Op>, idempotency_key: Option<&str>) -> Result<CommitResult> {
+        let request = idempotency_key.map(|_| request_hash(&ops));
+        self.commit_as(ops, idempotency_key, request)
+    }
+
+    /// Commits with the idempotency request hash given (`request` is set
+    /// exactly when a key is).
+    fn commit_as(&self, ops: Vec<Op>, idempotency_key: Option<&str>, request: Option<Digest>) -> Result<CommitResult> {
         if ops.is_empty() || ops.len() > BATCH_OPS_MAX {
             let kind = if ops.is_empty() { ErrorKind::InvalidInput } else { ErrorKind::TooLarge };
             return Err(Error::new(kind, format!("a transaction holds 1 to {BATCH_OPS_MAX} operations, got {}", ops.len())));
         }
         let key = idempotency_key.map(IdempotencyKey::new).transpose()?;
         let ttl_ms = self.inner.config.idempotency_ttl_seconds.saturating_mul(1000);
-        self.write(move |w| match key {
-            None => apply_all(w, &ops),
-            Some(key) => idempotent(w, &key, &ops, ttl_ms),
+        self.write(move |w| match (key, request) {
+            (Some(key), Some(hash)) => idempotent(w, &key, hash, &ops, ttl_ms),
+            _ => apply_all(w, &ops),
         })
     }
 
@@ -160,11 +167,16 @@ impl Space {
         self.single(op, &opts)
     }
 
-    /// Creates a document under a new time-ordered id (UUIDv7).
+    /// Creates a document under a new time-ordered id (UUIDv7). With an
+    /// idempotency key, a retry returns the first result and its id: the
+    /// request is identified without the id it was given.
     pub fn insert(&self, collection: &str, body: Value, opts: WriteOptions) -> Result<WriteResult> {
-        let id = uuid::Uuid::now_v7().to_string();
-        let op = Op::Put { collection: collection.into(), id, body, expect: Expect::Absent, ttl_seconds: opts.ttl_seconds };
-        self.single(op, &opts)
+        let mut op = Op::Put { collection: collection.into(), id: String::new(), body, expect: Expect::Absent, ttl_seconds: opts.ttl_seconds };
+        let request = opts.idempotency_key.as_ref().map(|_| request_hash(std::slice::from_ref(&op)));
+        if let Op::Put { id, .. } = &mut op {
+            *id = uuid::Uuid::now_v7().to_string();
+        }
+        self.commit_as(vec![op], opts.idempotency_key.as_deref(), request)?.single()
     }
 
     /// Applies an RFC 7386 merge patch to an existing document.
@@ -278,9 +290,7 @@ fn apply_all(w: &mut Writer<'_>, ops: &[Op]) -> Result<CommitResult> {
 
 /// Applies `ops` once per key: a repeat with the same request returns the
 /// first result without writing; a different request is rejected.
-fn idempotent(w: &mut Writer<'_>, key: &IdempotencyKey, ops: &[Op], ttl_ms: u64) -> Result<CommitResult> {
-    let request = serde_json::to_vec(ops).expect("operations serialize");
-    let request_hash = content_hash(&request);
+fn idempotent(w: &mut Writer<'_>, key: &IdempotencyKey, request_hash: Digest, ops: &[Op], ttl_ms: u64) -> Result<CommitResult> {
     if let Some(rec) = w.tx.idempotency(w.space, key.as_str())?.filter(|r| r.expires_at_ms > w.now_ms) {
         if rec.request_hash != request_hash {
             return Err(Error::new(
@@ -297,6 +307,11 @@ fn idempotent(w: &mut Writer<'_>, key: &IdempotencyKey, ops: &[Op], ttl_ms: u64)
     let record = IdempotencyRecord { request_hash, response, expires_at_ms: w.now_ms.saturating_add(ttl_ms) };
     w.tx.put_idempotency(w.space, key.as_str(), &record)?;
     Ok(result)
+}
+
+/// Identifies a request for idempotency: the hash of its operations.
+fn request_hash(ops: &[Op]) -> Digest {
+    content_hash(&serde_json::to_vec(ops).expect("operations serialize"))
 }
 
 /// Binds cursors to their query and to the collection's current spec.

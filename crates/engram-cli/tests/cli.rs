@@ -1,0 +1,183 @@
+//! The `engram` command as users run it: commands on a data directory,
+//! exit codes and JSON output, the single-owner lock with a server running,
+//! and how fast `engram serve` becomes ready.
+
+mod common;
+
+use common::{READY_TIMEOUT, ServerProcess, cli, engram};
+use serde_json::{Value, json};
+use std::io::Write;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+#[test]
+fn commands_on_a_data_directory() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("data");
+
+    let space = cli(&dir, &["space", "create", "acme"]).json("space create");
+    assert_eq!(space["name"], "acme");
+    assert!(space["created_at_ms"].as_u64().is_some_and(|t| t > 0), "created_at_ms: {space}");
+    let dup = cli(&dir, &["space", "create", "acme"]);
+    assert!(!dup.success(), "creating a space twice fails");
+    assert!(dup.stderr.starts_with("error:") && dup.stderr.contains("already exists"), "stderr: {}", dup.stderr);
+    let spaces = cli(&dir, &["space", "list"]).json("space list");
+    assert_eq!(spaces["spaces"][0]["name"], "acme");
+
+    let put = cli(&dir, &["put", "acme", "notes", "n1", r#"{"text":"hello","n":1}"#]).json("put");
+    assert_eq!((put["collection"].as_str(), put["id"].as_str(), put["version"].as_u64()), (Some("notes"), Some("n1"), Some(1)));
+    assert!(put["position"].as_u64().is_some(), "put reports its change-log position: {put}");
+    assert_eq!(put["replayed"], false);
+    let put2 = cli(&dir, &["put", "acme", "notes", "n1", r#"{"text":"hello again","n":2}"#]).json("second put");
+    assert_eq!(put2["version"], 2);
+    let stale = cli(&dir, &["put", "acme", "notes", "n1", "--if-version", "1", r#"{"text":"stale"}"#]);
+    assert!(!stale.success() && stale.stderr.contains("error:"), "a stale --if-version fails: {stale:?}");
+    let create_only = cli(&dir, &["put", "acme", "notes", "n1", "--create", "{}"]);
+    assert!(!create_only.success() && create_only.stderr.contains("error:"), "--create on an existing document fails: {create_only:?}");
+
+    // A document from standard input.
+    let mut child = engram()
+        .args(["--data-dir"])
+        .arg(&dir)
+        .args(["put", "acme", "notes", "n2", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn engram put");
+    child.stdin.take().expect("piped stdin").write_all(br#"{"text":"from stdin","n":5}"#).expect("write stdin");
+    let out: common::Run = child.wait_with_output().expect("engram put finishes").into();
+    assert_eq!(out.json("put from stdin")["version"], 1);
+
+    let got = cli(&dir, &["get", "acme", "notes", "n1"]).json("get");
+    assert_eq!(got["id"], "n1");
+    assert_eq!(got["version"], 2);
+    assert_eq!(got["body"], json!({"text": "hello again", "n": 2}));
+
+    let missing = cli(&dir, &["get", "acme", "notes", "nope"]);
+    assert_ne!(missing.code, Some(0), "getting a missing document fails");
+    assert!(missing.code.is_some(), "the process exits rather than being killed");
+    assert!(missing.stderr.starts_with("error:"), "stderr: {}", missing.stderr);
+    assert!(missing.stderr.contains("nope"), "the error names the document: {}", missing.stderr);
+    assert!(missing.stdout.is_empty(), "nothing on stdout on failure: {}", missing.stdout);
+    let no_space = cli(&dir, &["get", "nowhere", "notes", "n1"]);
+    assert!(!no_space.success() && no_space.stderr.starts_with("error:") && no_space.stderr.contains("nowhere"), "{no_space:?}");
+    let bad_json = cli(&dir, &["put", "acme", "notes", "n3", "{not json"]);
+    assert!(!bad_json.success() && bad_json.stderr.starts_with("error:") && bad_json.stderr.contains("JSON"), "{bad_json:?}");
+
+    let page = cli(&dir, &["query", "acme", "notes", "--filter", r#"{"n":{"$gte":2}}"#, "--sort=-n"]).json("query");
+    let found: Vec<&str> = page["documents"].as_array().expect("documents").iter().filter_map(|d| d["id"].as_str()).collect();
+    assert_eq!(found, vec!["n2", "n1"]);
+    assert_eq!(page["next_cursor"], Value::Null);
+    let count = cli(&dir, &["query", "acme", "notes", "--filter", r#"{"n":{"$gte":2}}"#, "--count"]).json("query --count");
+    assert_eq!(count["count"], 2);
+    let bad_filter = cli(&dir, &["query", "acme", "notes", "--filter", r#"{"n":{"$gt":{}}}"#]);
+    assert!(!bad_filter.success() && bad_filter.stderr.contains("filter.n.$gt"), "{bad_filter:?}");
+
+    let deleted = cli(&dir, &["delete", "acme", "notes", "n2"]).json("delete");
+    assert_eq!(deleted["version"], 0);
+    assert!(!cli(&dir, &["get", "acme", "notes", "n2"]).success(), "a deleted document is gone");
+
+    let changes = cli(&dir, &["changes", "acme"]).json("changes");
+    let entries = changes["entries"].as_array().expect("entries");
+    let ops: Vec<&str> = entries.iter().filter_map(|e| e["op"].as_str()).collect();
+    assert_eq!(ops, vec!["space_create", "collection_create", "put", "put", "put", "delete"]);
+    for (i, e) in entries.iter().enumerate() {
+        assert_eq!(e["position"].as_u64(), Some(i as u64 + 1), "positions count up");
+        assert_eq!(e["hash"].as_str().map(str::len), Some(64), "hashes are 32-byte hex");
+    }
+    let after = cli(&dir, &["changes", "acme", "--after", "4", "--limit", "1"]).json("changes --after");
+    assert_eq!(after["entries"].as_array().map(Vec::len), Some(1));
+    assert_eq!(after["entries"][0]["position"], 5);
+
+    let verify = cli(&dir, &["changes", "acme", "--verify"]).json("changes --verify");
+    assert_eq!(verify["entries"].as_u64(), Some(entries.len() as u64));
+    assert_eq!(verify["head_position"].as_u64(), Some(entries.len() as u64));
+    assert_eq!(verify["head_hash"], entries.last().expect("entries")["hash"]);
+
+    let usage = engram().args(["get", "only-one-arg"]).output().expect("engram runs");
+    assert!(!usage.status.success(), "a usage error exits non-zero");
+}
+
+#[test]
+fn server_holds_the_data_directory() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("data");
+    cli(&dir, &["space", "create", "acme"]).json("space create before serving");
+    cli(&dir, &["put", "acme", "notes", "before", r#"{"v":1}"#]).json("put before serving");
+
+    let server = ServerProcess::start(&dir, &tmp.path().join("serve.log"));
+
+    // CLI commands on the same directory go to the server.
+    let got = cli(&dir, &["get", "acme", "notes", "before"]);
+    assert!(got.stderr.contains(&format!("using http://{}", server.addr)), "the CLI says it uses the server: {}", got.stderr);
+    assert_eq!(got.json("get through the server")["body"], json!({"v": 1}));
+    let put = cli(&dir, &["put", "acme", "notes", "during", r#"{"v":2}"#]);
+    assert!(put.stderr.contains("using http://"), "stderr: {}", put.stderr);
+    assert_eq!(put.json("put through the server")["version"], 1);
+    let page = cli(&dir, &["query", "acme", "notes", "--filter", r#"{"v":{"$gte":1}}"#]).json("query through the server");
+    assert_eq!(page["documents"].as_array().map(Vec::len), Some(2));
+    let verify = cli(&dir, &["changes", "acme", "--verify"]).json("verify through the server");
+    assert!(verify["head_position"].as_u64().is_some_and(|p| p >= 4), "{verify}");
+    let missing = cli(&dir, &["get", "acme", "notes", "nope"]);
+    assert!(!missing.success() && missing.stderr.contains("error:") && missing.stderr.contains("nope"), "{missing:?}");
+
+    // The server sees the write the CLI sent it.
+    let agent = common::agent(Duration::from_secs(10));
+    let mut res = agent.get(format!("{}/v1/spaces/acme/collections/notes/docs/during", server.base())).call().expect("server answers");
+    assert_eq!(res.status().as_u16(), 200);
+    let doc: Value = res.body_mut().read_json().expect("document JSON");
+    assert_eq!(doc["body"], json!({"v": 2}));
+
+    // A second server on the same directory fails fast, naming the holder.
+    let started = Instant::now();
+    let mut second = engram()
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn a second server");
+    let deadline = Duration::from_secs(5);
+    let status = loop {
+        if let Some(status) = second.try_wait().expect("poll the second server") {
+            break Some(status);
+        }
+        if started.elapsed() > deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    if status.is_none() {
+        let _ = second.kill();
+        let _ = second.wait();
+        panic!("a second engram serve on a held data directory was still running after {deadline:?}");
+    }
+    let out: common::Run = second.wait_with_output().expect("second server output").into();
+    println!("second engram serve exited after {:?}", started.elapsed());
+    assert!(!out.success(), "the second server exits non-zero: {out:?}");
+    assert!(out.stderr.contains("error:"), "stderr: {}", out.stderr);
+    assert!(out.stderr.contains(&server.pid().to_string()), "the error names the holder's pid {}: {}", server.pid(), out.stderr);
+    assert!(out.stderr.contains("engram serve"), "the error names the holder's command: {}", out.stderr);
+    assert!(!out.stdout.contains("listening"), "the second server never listened: {}", out.stdout);
+
+    // The first server is unaffected.
+    let res = agent.get(format!("{}/healthz", server.base())).call().expect("first server still answers");
+    assert_eq!(res.status().as_u16(), 200);
+}
+
+#[test]
+fn serve_is_ready_in_under_a_second() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("fresh");
+    std::fs::create_dir(&dir).expect("create an empty data directory");
+    let server = ServerProcess::start(&dir, &tmp.path().join("serve.log"));
+    println!("engram serve on a fresh directory was ready after {:?}", server.ready_after);
+    assert!(server.ready_after < READY_TIMEOUT);
+    assert!(server.ready_after < Duration::from_secs(1), "engram serve took {:?} to become ready (limit 1 s)", server.ready_after);
+    let res = common::agent(Duration::from_secs(10)).get(format!("{}/healthz", server.base())).call().expect("server answers");
+    assert_eq!(res.status().as_u16(), 200, "ready means serving");
+    assert!(dir.join("engram.db").exists(), "the database was created");
+}
