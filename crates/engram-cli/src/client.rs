@@ -136,7 +136,8 @@ fn reply(res: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Out {
     if status.as_u16() == 204 {
         return Ok(json!({ "status": 204 }));
     }
-    let body: Value = res.body_mut().read_json().map_err(|e| format!("server sent an unreadable response ({status}): {e}"))?;
+    let body: Value =
+        res.body_mut().read_json().map_err(|e| format!("server sent an unreadable response ({status}): {e}"))?;
     if status.is_success() {
         return Ok(body);
     }
@@ -145,7 +146,10 @@ fn reply(res: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Out {
     Err(format!("{detail} ({kind}, HTTP {})", status.as_u16()))
 }
 
-fn with_options(mut req: ureq::RequestBuilder<ureq::typestate::WithBody>, opts: &WriteOptions) -> ureq::RequestBuilder<ureq::typestate::WithBody> {
+fn with_options(
+    mut req: ureq::RequestBuilder<ureq::typestate::WithBody>,
+    opts: &WriteOptions,
+) -> ureq::RequestBuilder<ureq::typestate::WithBody> {
     match opts.expect {
         Expect::Version(v) => req = req.header("If-Match", format!("\"{v}\"")),
         Expect::Absent => req = req.header("If-None-Match", "*"),
@@ -169,7 +173,8 @@ impl Client for Remote {
         reply(self.agent.get(self.url("/v1/spaces")).call())
     }
     fn delete_space(&self, name: &str) -> Out {
-        reply(self.agent.delete(self.url(&format!("/v1/spaces/{}", enc(name)))).call()).map(|_| json!({ "deleted": name }))
+        reply(self.agent.delete(self.url(&format!("/v1/spaces/{}", enc(name)))).call())
+            .map(|_| json!({ "deleted": name }))
     }
     fn put_collection(&self, space: &str, coll: &str, spec: Value) -> Out {
         reply(self.agent.put(self.coll_url(space, coll, "")).send_json(spec))

@@ -48,7 +48,8 @@ fn dispatch(c: &dyn Client, command: Command) -> Result<Value, String> {
         Command::Put(a) => put(c, a),
         Command::Get(a) => c.get(&a.space, &a.collection, &a.id),
         Command::Delete(a) => {
-            let opts = WriteOptions { expect: a.if_version.map_or(Expect::Any, Expect::Version), ..WriteOptions::default() };
+            let opts =
+                WriteOptions { expect: a.if_version.map_or(Expect::Any, Expect::Version), ..WriteOptions::default() };
             c.delete(&a.space, &a.collection, &a.id, opts)
         }
         Command::Query(a) => query(c, a),
@@ -66,7 +67,10 @@ fn put(c: &dyn Client, a: PutArgs) -> Result<Value, String> {
         Some(t) if t != "-" => t.to_owned(),
         _ => {
             let mut buf = String::new();
-            std::io::stdin().take(STDIN_BYTES_MAX).read_to_string(&mut buf).map_err(|e| format!("reading standard input: {e}"))?;
+            std::io::stdin()
+                .take(STDIN_BYTES_MAX)
+                .read_to_string(&mut buf)
+                .map_err(|e| format!("reading standard input: {e}"))?;
             buf
         }
     };
@@ -84,6 +88,10 @@ fn query(c: &dyn Client, a: QueryArgs) -> Result<Value, String> {
     if a.count {
         return c.count(&a.space, &a.collection, filter);
     }
-    let sort = a.sort.as_deref().map(|s| s.split(',').filter(|f| !f.is_empty()).map(SortField::parse).collect()).unwrap_or_default();
+    let sort = a
+        .sort
+        .as_deref()
+        .map(|s| s.split(',').filter(|f| !f.is_empty()).map(SortField::parse).collect())
+        .unwrap_or_default();
     c.query(&a.space, &a.collection, Query { filter, sort, limit: a.limit, cursor: a.cursor, offset: None })
 }

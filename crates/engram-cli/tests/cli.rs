@@ -25,7 +25,10 @@ fn commands_on_a_data_directory() {
     assert_eq!(spaces["spaces"][0]["name"], "acme");
 
     let put = cli(&dir, &["put", "acme", "notes", "n1", r#"{"text":"hello","n":1}"#]).json("put");
-    assert_eq!((put["collection"].as_str(), put["id"].as_str(), put["version"].as_u64()), (Some("notes"), Some("n1"), Some(1)));
+    assert_eq!(
+        (put["collection"].as_str(), put["id"].as_str(), put["version"].as_u64()),
+        (Some("notes"), Some("n1"), Some(1))
+    );
     assert!(put["position"].as_u64().is_some(), "put reports its change-log position: {put}");
     assert_eq!(put["replayed"], false);
     let put2 = cli(&dir, &["put", "acme", "notes", "n1", r#"{"text":"hello again","n":2}"#]).json("second put");
@@ -33,7 +36,10 @@ fn commands_on_a_data_directory() {
     let stale = cli(&dir, &["put", "acme", "notes", "n1", "--if-version", "1", r#"{"text":"stale"}"#]);
     assert!(!stale.success() && stale.stderr.contains("error:"), "a stale --if-version fails: {stale:?}");
     let create_only = cli(&dir, &["put", "acme", "notes", "n1", "--create", "{}"]);
-    assert!(!create_only.success() && create_only.stderr.contains("error:"), "--create on an existing document fails: {create_only:?}");
+    assert!(
+        !create_only.success() && create_only.stderr.contains("error:"),
+        "--create on an existing document fails: {create_only:?}"
+    );
 
     // A document from standard input.
     let mut child = engram()
@@ -61,15 +67,23 @@ fn commands_on_a_data_directory() {
     assert!(missing.stderr.contains("nope"), "the error names the document: {}", missing.stderr);
     assert!(missing.stdout.is_empty(), "nothing on stdout on failure: {}", missing.stdout);
     let no_space = cli(&dir, &["get", "nowhere", "notes", "n1"]);
-    assert!(!no_space.success() && no_space.stderr.starts_with("error:") && no_space.stderr.contains("nowhere"), "{no_space:?}");
+    assert!(
+        !no_space.success() && no_space.stderr.starts_with("error:") && no_space.stderr.contains("nowhere"),
+        "{no_space:?}"
+    );
     let bad_json = cli(&dir, &["put", "acme", "notes", "n3", "{not json"]);
-    assert!(!bad_json.success() && bad_json.stderr.starts_with("error:") && bad_json.stderr.contains("JSON"), "{bad_json:?}");
+    assert!(
+        !bad_json.success() && bad_json.stderr.starts_with("error:") && bad_json.stderr.contains("JSON"),
+        "{bad_json:?}"
+    );
 
     let page = cli(&dir, &["query", "acme", "notes", "--filter", r#"{"n":{"$gte":2}}"#, "--sort=-n"]).json("query");
-    let found: Vec<&str> = page["documents"].as_array().expect("documents").iter().filter_map(|d| d["id"].as_str()).collect();
+    let found: Vec<&str> =
+        page["documents"].as_array().expect("documents").iter().filter_map(|d| d["id"].as_str()).collect();
     assert_eq!(found, vec!["n2", "n1"]);
     assert_eq!(page["next_cursor"], Value::Null);
-    let count = cli(&dir, &["query", "acme", "notes", "--filter", r#"{"n":{"$gte":2}}"#, "--count"]).json("query --count");
+    let count =
+        cli(&dir, &["query", "acme", "notes", "--filter", r#"{"n":{"$gte":2}}"#, "--count"]).json("query --count");
     assert_eq!(count["count"], 2);
     let bad_filter = cli(&dir, &["query", "acme", "notes", "--filter", r#"{"n":{"$gt":{}}}"#]);
     assert!(!bad_filter.success() && bad_filter.stderr.contains("filter.n.$gt"), "{bad_filter:?}");
@@ -110,12 +124,17 @@ fn server_holds_the_data_directory() {
 
     // CLI commands on the same directory go to the server.
     let got = cli(&dir, &["get", "acme", "notes", "before"]);
-    assert!(got.stderr.contains(&format!("using http://{}", server.addr)), "the CLI says it uses the server: {}", got.stderr);
+    assert!(
+        got.stderr.contains(&format!("using http://{}", server.addr)),
+        "the CLI says it uses the server: {}",
+        got.stderr
+    );
     assert_eq!(got.json("get through the server")["body"], json!({"v": 1}));
     let put = cli(&dir, &["put", "acme", "notes", "during", r#"{"v":2}"#]);
     assert!(put.stderr.contains("using http://"), "stderr: {}", put.stderr);
     assert_eq!(put.json("put through the server")["version"], 1);
-    let page = cli(&dir, &["query", "acme", "notes", "--filter", r#"{"v":{"$gte":1}}"#]).json("query through the server");
+    let page =
+        cli(&dir, &["query", "acme", "notes", "--filter", r#"{"v":{"$gte":1}}"#]).json("query through the server");
     assert_eq!(page["documents"].as_array().map(Vec::len), Some(2));
     let verify = cli(&dir, &["changes", "acme", "--verify"]).json("verify through the server");
     assert!(verify["head_position"].as_u64().is_some_and(|p| p >= 4), "{verify}");
@@ -124,7 +143,10 @@ fn server_holds_the_data_directory() {
 
     // The server sees the write the CLI sent it.
     let agent = common::agent(Duration::from_secs(10));
-    let mut res = agent.get(format!("{}/v1/spaces/acme/collections/notes/docs/during", server.base())).call().expect("server answers");
+    let mut res = agent
+        .get(format!("{}/v1/spaces/acme/collections/notes/docs/during", server.base()))
+        .call()
+        .expect("server answers");
     assert_eq!(res.status().as_u16(), 200);
     let doc: Value = res.body_mut().read_json().expect("document JSON");
     assert_eq!(doc["body"], json!({"v": 2}));
@@ -159,7 +181,12 @@ fn server_holds_the_data_directory() {
     println!("second engram serve exited after {:?}", started.elapsed());
     assert!(!out.success(), "the second server exits non-zero: {out:?}");
     assert!(out.stderr.contains("error:"), "stderr: {}", out.stderr);
-    assert!(out.stderr.contains(&server.pid().to_string()), "the error names the holder's pid {}: {}", server.pid(), out.stderr);
+    assert!(
+        out.stderr.contains(&server.pid().to_string()),
+        "the error names the holder's pid {}: {}",
+        server.pid(),
+        out.stderr
+    );
     assert!(out.stderr.contains("engram serve"), "the error names the holder's command: {}", out.stderr);
     assert!(!out.stdout.contains("listening"), "the second server never listened: {}", out.stdout);
 
@@ -176,8 +203,15 @@ fn serve_is_ready_in_under_a_second() {
     let server = ServerProcess::start(&dir, &tmp.path().join("serve.log"));
     println!("engram serve on a fresh directory was ready after {:?}", server.ready_after);
     assert!(server.ready_after < READY_TIMEOUT);
-    assert!(server.ready_after < Duration::from_secs(1), "engram serve took {:?} to become ready (limit 1 s)", server.ready_after);
-    let res = common::agent(Duration::from_secs(10)).get(format!("{}/healthz", server.base())).call().expect("server answers");
+    assert!(
+        server.ready_after < Duration::from_secs(1),
+        "engram serve took {:?} to become ready (limit 1 s)",
+        server.ready_after
+    );
+    let res = common::agent(Duration::from_secs(10))
+        .get(format!("{}/healthz", server.base()))
+        .call()
+        .expect("server answers");
     assert_eq!(res.status().as_u16(), 200, "ready means serving");
     assert!(dir.join("engram.db").exists(), "the database was created");
 }

@@ -200,7 +200,12 @@ fn writer(base: String, cycle: usize, w: usize, seed: u64, stop: Arc<AtomicBool>
                         .iter()
                         .zip(&ops)
                         .zip(&results)
-                        .map(|(((c, d), op), res)| Acked { coll: (*c).into(), id: d.clone(), version: res["version"].as_u64().unwrap_or(0), body: op["body"].clone() })
+                        .map(|(((c, d), op), res)| Acked {
+                            coll: (*c).into(),
+                            id: d.clone(),
+                            version: res["version"].as_u64().unwrap_or(0),
+                            body: op["body"].clone(),
+                        })
                         .collect();
                     report.acked_txs.push(acked);
                 }
@@ -227,7 +232,9 @@ fn writer(base: String, cycle: usize, w: usize, seed: u64, stop: Arc<AtomicBool>
                                     report.unexpected.push(format!("idempotent retry of {id}: {again}"));
                                 }
                             }
-                            Outcome::Refused(s, t) => report.unexpected.push(format!("idempotent retry of {id}: {s} {t}")),
+                            Outcome::Refused(s, t) => {
+                                report.unexpected.push(format!("idempotent retry of {id}: {s} {t}"))
+                            }
                             Outcome::Unknown => break,
                         }
                     }
@@ -282,7 +289,9 @@ fn verify(server: &ServerProcess, ledger: &Ledger, rng: &mut StdRng) -> Vec<Stri
     for ((coll, id), a) in &ledger.latest {
         match stored.get(&(coll.clone(), id.clone())) {
             None => losses.push(format!("{coll}/{id}: acknowledged at version {} but missing", a.version)),
-            Some((v, _)) if *v < a.version => losses.push(format!("{coll}/{id}: acknowledged at version {} but stored at {v}", a.version)),
+            Some((v, _)) if *v < a.version => {
+                losses.push(format!("{coll}/{id}: acknowledged at version {} but stored at {v}", a.version))
+            }
             Some((v, body)) if *v == a.version && *body != a.body => {
                 losses.push(format!("{coll}/{id}: version {v} has body {body}, acknowledged {}", a.body));
             }
@@ -290,7 +299,11 @@ fn verify(server: &ServerProcess, ledger: &Ledger, rng: &mut StdRng) -> Vec<Stri
         }
     }
     for tx in &ledger.acked_txs {
-        let missing: Vec<String> = tx.iter().filter(|a| !stored.contains_key(&(a.coll.clone(), a.id.clone()))).map(|a| format!("{}/{}", a.coll, a.id)).collect();
+        let missing: Vec<String> = tx
+            .iter()
+            .filter(|a| !stored.contains_key(&(a.coll.clone(), a.id.clone())))
+            .map(|a| format!("{}/{}", a.coll, a.id))
+            .collect();
         if !missing.is_empty() {
             losses.push(format!("acknowledged transaction lost {missing:?}"));
         }
@@ -307,7 +320,9 @@ fn verify(server: &ServerProcess, ledger: &Ledger, rng: &mut StdRng) -> Vec<Stri
         let url = format!("{base}/v1/spaces/{SPACE}/collections/{IDEM}/docs/{}", w.id);
         match send(&agent, "PUT", &url, &[("Idempotency-Key", &w.key)], &w.body) {
             Outcome::Acked(_, r) if r["replayed"] == true && r["version"].as_u64() == Some(w.version) => {}
-            Outcome::Acked(_, r) => losses.push(format!("idempotent write {} re-sent after restart was not a replay: {r}", w.id)),
+            Outcome::Acked(_, r) => {
+                losses.push(format!("idempotent write {} re-sent after restart was not a replay: {r}", w.id))
+            }
             Outcome::Refused(s, t) => losses.push(format!("idempotent write {} re-sent after restart: {s} {t}", w.id)),
             Outcome::Unknown => panic!("re-sending an idempotent write: no response"),
         }
@@ -316,7 +331,10 @@ fn verify(server: &ServerProcess, ledger: &Ledger, rng: &mut StdRng) -> Vec<Stri
         Outcome::Acked(_, report) => {
             let entries = report["entries"].as_u64().unwrap_or(0);
             if entries < ledger.acked_writes as u64 {
-                losses.push(format!("change log holds {entries} entries but {} writes were acknowledged", ledger.acked_writes));
+                losses.push(format!(
+                    "change log holds {entries} entries but {} writes were acknowledged",
+                    ledger.acked_writes
+                ));
             }
         }
         Outcome::Refused(s, t) => losses.push(format!("change-log verification failed after restart: {s} {t}")),
@@ -334,7 +352,12 @@ fn setup(server: &ServerProcess) {
     }
     // DOCS is indexed so its writes take the read-check-reindex path; the
     // others take the fast upsert path.
-    let specs = [(DOCS, json!({"indexes": [{"name": "by_writer", "paths": ["writer", "seq"]}]})), (TX_A, json!({})), (TX_B, json!({})), (IDEM, json!({}))];
+    let specs = [
+        (DOCS, json!({"indexes": [{"name": "by_writer", "paths": ["writer", "seq"]}]})),
+        (TX_A, json!({})),
+        (TX_B, json!({})),
+        (IDEM, json!({})),
+    ];
     for (coll, spec) in specs {
         match send(&agent, "PUT", &format!("{base}/v1/spaces/{SPACE}/collections/{coll}"), &[], &spec) {
             Outcome::Acked(201, _) => {}
@@ -414,7 +437,11 @@ fn acknowledged_writes_survive_sigkill() {
             println!("  LOST: {l}");
         }
         total_losses += losses.len();
-        assert!(acked_now > 0, "cycle {cycle}: no write was acknowledged in {delay} ms; server log:\n{}", server.log_text());
+        assert!(
+            acked_now > 0,
+            "cycle {cycle}: no write was acknowledged in {delay} ms; server log:\n{}",
+            server.log_text()
+        );
     }
     println!(
         "kill9: {CYCLES} cycles, {} acknowledged writes, {} acknowledged transactions, {} unknown outcomes, {total_losses} losses, {:?}",
@@ -424,6 +451,11 @@ fn acknowledged_writes_survive_sigkill() {
         started.elapsed()
     );
     assert!(ledger.unknown_writes > 0, "the kills never caught a writer mid-request");
-    assert!(unexpected.is_empty(), "writers saw {} unexpected responses, first: {:#?}", unexpected.len(), &unexpected[..unexpected.len().min(10)]);
+    assert!(
+        unexpected.is_empty(),
+        "writers saw {} unexpected responses, first: {:#?}",
+        unexpected.len(),
+        &unexpected[..unexpected.len().min(10)]
+    );
     assert_eq!(total_losses, 0, "acknowledged writes were lost after SIGKILL (seed {seed})");
 }

@@ -4,10 +4,10 @@
 //! All document semantics (versions, preconditions, patches, schemas, index
 //! keys, the change-log chain) live above it and are identical everywhere.
 
+use crate::Result;
 use crate::changelog::{ChangeEntry, ChangeHead, Digest};
 use crate::keys::KeyRange;
 use crate::names::{CollectionName, SpaceName};
-use crate::Result;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::any::Any;
@@ -134,7 +134,8 @@ pub trait Reader {
     fn collection_by_id(&self, id: CollectionId) -> Result<Option<CollectionRow>>;
     fn doc(&self, coll: CollectionId, id: &str) -> Result<Option<StoredDoc>>;
     /// Documents in id order strictly after `after`, at most `limit`.
-    fn scan_docs(&self, coll: CollectionId, after: Option<&str>, reverse: bool, limit: usize) -> Result<Vec<StoredDoc>>;
+    fn scan_docs(&self, coll: CollectionId, after: Option<&str>, reverse: bool, limit: usize)
+    -> Result<Vec<StoredDoc>>;
     /// Index entries with their documents; see [`IndexScan`].
     fn scan_index(&self, scan: &IndexScan<'_>) -> Result<Vec<(Vec<u8>, StoredDoc)>>;
     /// Entries with position > `after`, ascending, at most `limit`.
@@ -158,7 +159,12 @@ pub trait WriteTx: Reader {
     /// Removes the space and everything in it (collections, documents,
     /// indexes, change log, idempotency records).
     fn delete_space(&mut self, space: SpaceId) -> Result<()>;
-    fn insert_collection(&mut self, space: SpaceId, name: &CollectionName, spec: &CollectionSpec) -> Result<CollectionId>;
+    fn insert_collection(
+        &mut self,
+        space: SpaceId,
+        name: &CollectionName,
+        spec: &CollectionSpec,
+    ) -> Result<CollectionId>;
     fn update_collection(&mut self, id: CollectionId, spec: &CollectionSpec, generation: u64) -> Result<()>;
     /// Removes the collection, its documents and index entries.
     fn delete_collection(&mut self, id: CollectionId) -> Result<()>;
@@ -166,10 +172,23 @@ pub trait WriteTx: Reader {
     fn put_doc(&mut self, coll: CollectionId, doc: &StoredDoc) -> Result<()>;
     /// Writes a document without reading it first: version becomes the old
     /// version + 1, or 1 if absent. Returns the new version.
-    fn upsert_doc(&mut self, coll: CollectionId, id: &str, body: &str, expires_at_ms: Option<u64>, hlc: u64) -> Result<u64>;
+    fn upsert_doc(
+        &mut self,
+        coll: CollectionId,
+        id: &str,
+        body: &str,
+        expires_at_ms: Option<u64>,
+        hlc: u64,
+    ) -> Result<u64>;
     fn delete_doc(&mut self, coll: CollectionId, id: &str) -> Result<()>;
     /// Replaces a document's index entries `old` by `new`.
-    fn replace_index_entries(&mut self, coll: CollectionId, doc_id: &str, old: &[IndexEntry], new: &[IndexEntry]) -> Result<()>;
+    fn replace_index_entries(
+        &mut self,
+        coll: CollectionId,
+        doc_id: &str,
+        old: &[IndexEntry],
+        new: &[IndexEntry],
+    ) -> Result<()>;
     /// Removes every entry of one index (when an index is dropped).
     fn clear_index(&mut self, coll: CollectionId, index: u32) -> Result<()>;
     /// Appends a sealed entry; it must follow [`Reader::change_head`].
@@ -212,8 +231,6 @@ impl<B: Backend + ?Sized> BackendExt for B {
         F: FnOnce(&mut dyn WriteTx) -> Result<T> + Send + 'static,
     {
         let out = self.write(Box::new(move |tx| f(tx).map(|t| Box::new(t) as WriteOutput)))?;
-        out.downcast::<T>()
-            .map(|b| *b)
-            .map_err(|_| crate::Error::internal("write output had an unexpected type"))
+        out.downcast::<T>().map(|b| *b).map_err(|_| crate::Error::internal("write output had an unexpected type"))
     }
 }

@@ -41,9 +41,7 @@ impl ChangeOp {
             ChangeOp::Delete,
             ChangeOp::Expire,
         ];
-        ALL.get(usize::from(code))
-            .copied()
-            .ok_or_else(|| Error::corrupted(format!("unknown change op code {code}")))
+        ALL.get(usize::from(code)).copied().ok_or_else(|| Error::corrupted(format!("unknown change op code {code}")))
     }
 }
 
@@ -129,10 +127,7 @@ pub fn entry_hash(e: &ChangeEntry) -> Digest {
 pub fn verify_run(before: ChangeHead, entries: &[ChangeEntry]) -> Result<ChangeHead> {
     entries.iter().try_fold(before, |head, e| {
         if e.position != head.position + 1 {
-            return Err(Error::corrupted(format!(
-                "change log gap: position {} follows {}",
-                e.position, head.position
-            )));
+            return Err(Error::corrupted(format!("change log gap: position {} follows {}", e.position, head.position)));
         }
         if e.prev_hash != head.hash {
             return Err(Error::corrupted(format!("change {}: previous-hash link broken", e.position)));
@@ -149,7 +144,14 @@ mod tests {
     use super::*;
 
     fn draft(doc: &str) -> ChangeDraft {
-        ChangeDraft { hlc: 7, op: ChangeOp::Put, collection: "c".into(), doc_id: doc.into(), version: 1, content_hash: [1; 32] }
+        ChangeDraft {
+            hlc: 7,
+            op: ChangeOp::Put,
+            collection: "c".into(),
+            doc_id: doc.into(),
+            version: 1,
+            content_hash: [1; 32],
+        }
     }
 
     #[test]

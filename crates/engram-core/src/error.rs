@@ -60,10 +60,7 @@ impl ErrorKind {
 
     /// True for errors caused by the request rather than by the service.
     pub fn is_user_error(self) -> bool {
-        !matches!(
-            self,
-            Self::Unavailable | Self::Corrupted | Self::Internal | Self::Locked | Self::UnsupportedFormat
-        )
+        !matches!(self, Self::Unavailable | Self::Corrupted | Self::Internal | Self::Locked | Self::UnsupportedFormat)
     }
 }
 

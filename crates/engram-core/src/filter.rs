@@ -37,11 +37,28 @@ pub enum Filter {
     And(Vec<Filter>),
     Or(Vec<Filter>),
     Not(Box<Filter>),
-    Cmp { path: JsonPath, op: CmpOp, value: Value },
-    In { path: JsonPath, values: Vec<Value>, negated: bool },
-    Exists { path: JsonPath, exists: bool },
-    Prefix { path: JsonPath, prefix: String },
-    Contains { path: JsonPath, value: Value },
+    Cmp {
+        path: JsonPath,
+        op: CmpOp,
+        value: Value,
+    },
+    In {
+        path: JsonPath,
+        values: Vec<Value>,
+        negated: bool,
+    },
+    Exists {
+        path: JsonPath,
+        exists: bool,
+    },
+    Prefix {
+        path: JsonPath,
+        prefix: String,
+    },
+    Contains {
+        path: JsonPath,
+        value: Value,
+    },
 }
 
 impl Filter {
@@ -112,7 +129,9 @@ impl Parser<'_> {
                 "$and" | "$or" => self.list(key, value, &here, depth + 1)?,
                 "$not" => Filter::Not(Box::new(self.object(value, &here, depth + 1)?)),
                 k if k.starts_with('$') => {
-                    return Err(Error::invalid(format!("{here}: unknown operator {k:?} (fields cannot start with '$')")));
+                    return Err(Error::invalid(format!(
+                        "{here}: unknown operator {k:?} (fields cannot start with '$')"
+                    )));
                 }
                 field => self.field(field, value, &here, depth + 1)?,
             });
@@ -141,9 +160,9 @@ impl Parser<'_> {
             Value::Object(ops) if !ops.is_empty() && ops.keys().all(|k| k.starts_with('$')) => {
                 self.operators(&path, ops, at, depth)
             }
-            Value::Object(ops) if ops.keys().any(|k| k.starts_with('$')) => Err(Error::invalid(format!(
-                "{at}: cannot mix operators and fields in one object"
-            ))),
+            Value::Object(ops) if ops.keys().any(|k| k.starts_with('$')) => {
+                Err(Error::invalid(format!("{at}: cannot mix operators and fields in one object")))
+            }
             _ => Ok(Filter::Cmp { path, op: CmpOp::Eq, value: value.clone() }),
         }
     }
@@ -192,10 +211,9 @@ fn operator(path: JsonPath, op: &str, v: &Value, at: &str) -> Result<Filter> {
 fn in_values(v: &Value, at: &str) -> Result<Vec<Value>> {
     match v {
         Value::Array(a) if a.len() <= FILTER_IN_VALUES_MAX => Ok(a.clone()),
-        Value::Array(a) => Err(Error::invalid(format!(
-            "{at}: list has {} values; the limit is {FILTER_IN_VALUES_MAX}",
-            a.len()
-        ))),
+        Value::Array(a) => {
+            Err(Error::invalid(format!("{at}: list has {} values; the limit is {FILTER_IN_VALUES_MAX}", a.len())))
+        }
         _ => Err(Error::invalid(format!("{at}: expects an array, got {}", type_name(v)))),
     }
 }

@@ -134,7 +134,18 @@ mod tests {
 
     #[test]
     fn type_order() {
-        let order = [encode_value(None), k(json!(null)), k(json!(false)), k(json!(true)), k(json!(-5)), k(json!(3.5)), k(json!("")), k(json!("a")), k(json!([])), k(json!({}))];
+        let order = [
+            encode_value(None),
+            k(json!(null)),
+            k(json!(false)),
+            k(json!(true)),
+            k(json!(-5)),
+            k(json!(3.5)),
+            k(json!("")),
+            k(json!("a")),
+            k(json!([])),
+            k(json!({})),
+        ];
         assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
     }
 

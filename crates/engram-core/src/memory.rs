@@ -116,7 +116,13 @@ impl Reader for State {
     fn doc(&self, coll: CollectionId, id: &str) -> Result<Option<StoredDoc>> {
         Ok(self.docs.get(&(coll.0, id.to_owned())).cloned())
     }
-    fn scan_docs(&self, coll: CollectionId, after: Option<&str>, reverse: bool, limit: usize) -> Result<Vec<StoredDoc>> {
+    fn scan_docs(
+        &self,
+        coll: CollectionId,
+        after: Option<&str>,
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<StoredDoc>> {
         let range = self.docs.range((coll.0, String::new())..(coll.0 + 1, String::new()));
         let it = range
             .filter(|((_, id), _)| after.is_none_or(|a| if reverse { id.as_str() < a } else { id.as_str() > a }))
@@ -182,7 +188,12 @@ impl WriteTx for State {
         self.spaces.remove(&space.0);
         Ok(())
     }
-    fn insert_collection(&mut self, space: SpaceId, name: &CollectionName, spec: &CollectionSpec) -> Result<CollectionId> {
+    fn insert_collection(
+        &mut self,
+        space: SpaceId,
+        name: &CollectionName,
+        spec: &CollectionSpec,
+    ) -> Result<CollectionId> {
         if self.collection(space, name)?.is_some() {
             return Err(Error::new(crate::ErrorKind::AlreadyExists, format!("collection {name:?} already exists")));
         }
@@ -208,7 +219,14 @@ impl WriteTx for State {
         self.docs.insert((coll.0, doc.id.clone()), doc.clone());
         Ok(())
     }
-    fn upsert_doc(&mut self, coll: CollectionId, id: &str, body: &str, expires_at_ms: Option<u64>, hlc: u64) -> Result<u64> {
+    fn upsert_doc(
+        &mut self,
+        coll: CollectionId,
+        id: &str,
+        body: &str,
+        expires_at_ms: Option<u64>,
+        hlc: u64,
+    ) -> Result<u64> {
         let version = self.docs.get(&(coll.0, id.to_owned())).map_or(1, |d| d.version + 1);
         let doc = StoredDoc { id: id.to_owned(), version, body: body.to_owned(), expires_at_ms, updated_hlc: hlc };
         self.put_doc(coll, &doc)?;
@@ -218,7 +236,13 @@ impl WriteTx for State {
         self.docs.remove(&(coll.0, id.to_owned()));
         Ok(())
     }
-    fn replace_index_entries(&mut self, coll: CollectionId, doc_id: &str, old: &[IndexEntry], new: &[IndexEntry]) -> Result<()> {
+    fn replace_index_entries(
+        &mut self,
+        coll: CollectionId,
+        doc_id: &str,
+        old: &[IndexEntry],
+        new: &[IndexEntry],
+    ) -> Result<()> {
         for e in old {
             self.index.remove(&(coll.0, e.index, e.key.clone(), doc_id.to_owned()));
         }
@@ -252,4 +276,3 @@ impl WriteTx for State {
         Ok(dead.len())
     }
 }
-

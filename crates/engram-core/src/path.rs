@@ -18,9 +18,7 @@ pub struct JsonPath {
 impl JsonPath {
     pub fn parse(raw: &str) -> Result<Self> {
         if raw.is_empty() || raw.len() > PATH_BYTES_MAX {
-            return Err(Error::invalid(format!(
-                "invalid path {raw:?}: must be 1 to {PATH_BYTES_MAX} bytes"
-            )));
+            return Err(Error::invalid(format!("invalid path {raw:?}: must be 1 to {PATH_BYTES_MAX} bytes")));
         }
         if raw.starts_with('$') {
             return Err(Error::invalid(format!(

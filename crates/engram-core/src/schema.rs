@@ -19,8 +19,8 @@ impl CompiledSchema {
         if size > SCHEMA_BYTES_MAX {
             return Err(Error::too_large(format!("schema is {size} bytes; the limit is {SCHEMA_BYTES_MAX}")));
         }
-        let validator = jsonschema::validator_for(schema)
-            .map_err(|e| Error::invalid(format!("invalid JSON Schema: {e}")))?;
+        let validator =
+            jsonschema::validator_for(schema).map_err(|e| Error::invalid(format!("invalid JSON Schema: {e}")))?;
         Ok(Self { validator })
     }
 

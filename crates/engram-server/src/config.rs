@@ -19,6 +19,9 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { listen: LISTEN_DEFAULT.parse().expect("valid default address"), data_dir: PathBuf::from(DATA_DIR_DEFAULT) }
+        Self {
+            listen: LISTEN_DEFAULT.parse().expect("valid default address"),
+            data_dir: PathBuf::from(DATA_DIR_DEFAULT),
+        }
     }
 }

@@ -1,13 +1,13 @@
 //! Request extractors whose rejections are problem+json, not plain text.
 
-use crate::problem::{ApiError, ApiResult};
 use crate::config::BODY_BYTES_MAX;
+use crate::problem::{ApiError, ApiResult};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
-use engram::{Expect, ErrorKind};
+use engram::{ErrorKind, Expect};
 use serde::de::DeserializeOwned;
 
 /// A JSON object body. Parsed whatever the Content-Type (curl's `-d` says form
@@ -19,7 +19,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     async fn from_request(req: Request, state: &S) -> ApiResult<Self> {
         let bytes = Bytes::from_request(req, state).await.map_err(|e: BytesRejection| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(e.status(), ErrorKind::TooLarge.as_str(), format!("request body is larger than {BODY_BYTES_MAX} bytes"))
+                ApiError::new(
+                    e.status(),
+                    ErrorKind::TooLarge.as_str(),
+                    format!("request body is larger than {BODY_BYTES_MAX} bytes"),
+                )
             } else {
                 ApiError::invalid(format!("request body: {}", e.body_text()))
             }
@@ -75,13 +79,18 @@ pub fn precondition(headers: &HeaderMap) -> ApiResult<Option<Expect>> {
         return Ok(Some(Expect::Exists));
     }
     let version = text.trim_start_matches("W/").trim_matches('"').parse::<u64>();
-    version.map(|n| Some(Expect::Version(n))).map_err(|_| ApiError::invalid("If-Match: expected an ETag such as \"3\" or *"))
+    version
+        .map(|n| Some(Expect::Version(n)))
+        .map_err(|_| ApiError::invalid("If-Match: expected an ETag such as \"3\" or *"))
 }
 
 /// The `Idempotency-Key` header, if any.
 pub fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
     match headers.get("idempotency-key") {
         None => Ok(None),
-        Some(v) => v.to_str().map(|s| Some(s.to_owned())).map_err(|_| ApiError::invalid("Idempotency-Key must be printable ASCII")),
+        Some(v) => v
+            .to_str()
+            .map(|s| Some(s.to_owned()))
+            .map_err(|_| ApiError::invalid("Idempotency-Key must be printable ASCII")),
     }
 }

@@ -5,15 +5,35 @@ use utoipa::OpenApi;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Engram", description = "One storage engine for AI-agent platforms. Errors are RFC 9457 problem+json with a stable `type` (urn:engram:problem:<kind>)."),
+    info(
+        title = "Engram",
+        description = "One storage engine for AI-agent platforms. Errors are RFC 9457 problem+json with a stable `type` (urn:engram:problem:<kind>)."
+    ),
     paths(
-        healthz, openapi_json,
-        list_spaces, create_space, get_space, delete_space,
-        list_collections, get_collection, put_collection, drop_collection,
-        get_document, put_document, patch_document, delete_document, insert_document, list_documents, bulk_put, bulk_delete,
-        query_documents, count_documents, exists_documents,
+        healthz,
+        openapi_json,
+        list_spaces,
+        create_space,
+        get_space,
+        delete_space,
+        list_collections,
+        get_collection,
+        put_collection,
+        drop_collection,
+        get_document,
+        put_document,
+        patch_document,
+        delete_document,
+        insert_document,
+        list_documents,
+        bulk_put,
+        bulk_delete,
+        query_documents,
+        count_documents,
+        exists_documents,
         commit_transaction,
-        list_changes, verify_changes,
+        list_changes,
+        verify_changes,
     ),
     components(schemas(crate::problem::Problem, engram::Expect, engram::Op, engram::SortField, engram::SortOrder))
 )]

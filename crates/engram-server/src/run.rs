@@ -22,7 +22,11 @@ pub async fn serve(config: ServerConfig) -> io::Result<()> {
 }
 
 /// Serves `engine` on a bound listener until `shutdown` completes.
-pub async fn serve_on(listener: TcpListener, engine: Engine, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
+pub async fn serve_on(
+    listener: TcpListener,
+    engine: Engine,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
     axum::serve(listener, router(engine)).with_graceful_shutdown(shutdown).await
 }
 

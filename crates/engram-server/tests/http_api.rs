@@ -44,12 +44,14 @@ fn spaces_lifecycle() {
     assert!(r.json["created_at_ms"].as_u64().is_some_and(|t| t > 0), "created_at_ms: {}", r.text);
     srv.post("/v1/spaces", &json!({"name": "other"})).expect_status(201, "create second space");
 
-    let detail = srv.post("/v1/spaces", &json!({"name": "acme"})).expect_problem(409, "already-exists", "duplicate space");
+    let detail =
+        srv.post("/v1/spaces", &json!({"name": "acme"})).expect_problem(409, "already-exists", "duplicate space");
     assert!(detail.contains("acme"), "detail names the space: {detail}");
 
     let list = srv.get("/v1/spaces");
     list.expect_status(200, "list spaces");
-    let names: BTreeSet<&str> = list.json["spaces"].as_array().expect("spaces array").iter().filter_map(|s| s["name"].as_str()).collect();
+    let names: BTreeSet<&str> =
+        list.json["spaces"].as_array().expect("spaces array").iter().filter_map(|s| s["name"].as_str()).collect();
     assert_eq!(names, BTreeSet::from(["acme", "other"]));
 
     let got = srv.get("/v1/spaces/acme");
@@ -63,7 +65,12 @@ fn spaces_lifecycle() {
     srv.delete("/v1/spaces/other").expect_problem(404, "not-found", "deleting a deleted space");
     let detail = srv.get("/v1/spaces/nope").expect_problem(404, "not-found", "unknown space");
     assert!(detail.contains("nope"), "detail names the space: {detail}");
-    let names: Vec<Value> = srv.get("/v1/spaces").json["spaces"].as_array().expect("spaces array").iter().map(|s| s["name"].clone()).collect();
+    let names: Vec<Value> = srv.get("/v1/spaces").json["spaces"]
+        .as_array()
+        .expect("spaces array")
+        .iter()
+        .map(|s| s["name"].clone())
+        .collect();
     assert_eq!(names, vec![json!("acme")]);
 }
 
@@ -91,7 +98,8 @@ fn collections_and_documents() {
     assert!(list.json["collections"].as_array().expect("collections").iter().any(|c| c["name"] == "tasks"));
 
     // The schema is enforced.
-    let detail = srv.put(&doc_path("tasks", "bad"), &json!({"title": 5})).expect_problem(422, "schema-violation", "schema");
+    let detail =
+        srv.put(&doc_path("tasks", "bad"), &json!({"title": 5})).expect_problem(422, "schema-violation", "schema");
     assert!(detail.contains("title"), "detail names the field: {detail}");
 
     // Create, replace, read.
@@ -99,7 +107,10 @@ fn collections_and_documents() {
     let r = srv.put(&doc_path("tasks", "t1"), &v1);
     r.expect_status(201, "create document");
     assert_eq!(r.header("etag"), Some("\"1\""));
-    assert_eq!((r.json["version"].as_u64(), r.json["id"].as_str(), r.json["collection"].as_str()), (Some(1), Some("t1"), Some("tasks")));
+    assert_eq!(
+        (r.json["version"].as_u64(), r.json["id"].as_str(), r.json["collection"].as_str()),
+        (Some(1), Some("t1"), Some("tasks"))
+    );
     let v2 = json!({"title": "write more tests", "status": "open", "n": 2, "tags": ["a"]});
     let r = srv.put(&doc_path("tasks", "t1"), &v2);
     r.expect_status(200, "replace document");
@@ -119,17 +130,34 @@ fn collections_and_documents() {
 
     // Preconditions.
     let head = srv.head(SPACE);
-    let detail = srv.send("PUT", &doc_path("tasks", "t1"), &[("If-Match", "\"1\"")], &v1).expect_problem(412, "precondition-failed", "stale If-Match");
+    let detail = srv.send("PUT", &doc_path("tasks", "t1"), &[("If-Match", "\"1\"")], &v1).expect_problem(
+        412,
+        "precondition-failed",
+        "stale If-Match",
+    );
     assert!(detail.contains("version 3"), "detail says the current version: {detail}");
-    srv.send("PATCH", &doc_path("tasks", "t1"), &[("If-Match", "\"2\"")], &json!({"n": 9})).expect_problem(412, "precondition-failed", "stale If-Match patch");
-    srv.request("DELETE", &doc_path("tasks", "t1"), &[("If-Match", "\"2\"")], None).expect_problem(412, "precondition-failed", "stale If-Match delete");
-    srv.send("PUT", &doc_path("tasks", "t1"), &[("If-None-Match", "*")], &v1).expect_problem(412, "precondition-failed", "If-None-Match on existing");
+    srv.send("PATCH", &doc_path("tasks", "t1"), &[("If-Match", "\"2\"")], &json!({"n": 9})).expect_problem(
+        412,
+        "precondition-failed",
+        "stale If-Match patch",
+    );
+    srv.request("DELETE", &doc_path("tasks", "t1"), &[("If-Match", "\"2\"")], None).expect_problem(
+        412,
+        "precondition-failed",
+        "stale If-Match delete",
+    );
+    srv.send("PUT", &doc_path("tasks", "t1"), &[("If-None-Match", "*")], &v1).expect_problem(
+        412,
+        "precondition-failed",
+        "If-None-Match on existing",
+    );
     assert_eq!(srv.head(SPACE), head, "failed preconditions write nothing");
     assert_eq!(srv.get(&doc_path("tasks", "t1")).json["version"], 3);
     let r = srv.send("PUT", &doc_path("tasks", "t1"), &[("If-Match", "\"3\"")], &v1);
     r.expect_status(200, "current If-Match");
     assert_eq!(r.header("etag"), Some("\"4\""));
-    srv.send("PUT", &doc_path("tasks", "t2"), &[("If-None-Match", "*")], &v1).expect_status(201, "If-None-Match on absent");
+    srv.send("PUT", &doc_path("tasks", "t2"), &[("If-None-Match", "*")], &v1)
+        .expect_status(201, "If-None-Match on absent");
 
     // Delete.
     let r = srv.request("DELETE", &doc_path("tasks", "t1"), &[("If-Match", "\"4\"")], None);
@@ -137,7 +165,11 @@ fn collections_and_documents() {
     assert_eq!(r.json["version"], 0);
     srv.get(&doc_path("tasks", "t1")).expect_problem(404, "not-found", "deleted document");
     srv.delete(&doc_path("tasks", "t1")).expect_problem(404, "not-found", "deleting a deleted document");
-    srv.send("PATCH", &doc_path("tasks", "t1"), &[], &json!({"n": 1})).expect_problem(404, "not-found", "patching a deleted document");
+    srv.send("PATCH", &doc_path("tasks", "t1"), &[], &json!({"n": 1})).expect_problem(
+        404,
+        "not-found",
+        "patching a deleted document",
+    );
 
     // Dropping a collection drops its documents.
     srv.delete(&coll_path("tasks", "")).expect_status(204, "drop collection");
@@ -161,7 +193,11 @@ fn idempotent_writes_replay() {
     assert_eq!(again.header("etag"), Some("\"1\""));
     assert_eq!(srv.head(SPACE), head, "a replay writes nothing to the change log");
 
-    let detail = srv.send("PUT", &doc_path("notes", "k1"), &key, &json!({"text": "twice"})).expect_problem(422, "idempotency-mismatch", "same key, other body");
+    let detail = srv.send("PUT", &doc_path("notes", "k1"), &key, &json!({"text": "twice"})).expect_problem(
+        422,
+        "idempotency-mismatch",
+        "same key, other body",
+    );
     assert!(detail.contains("req-0001"), "detail names the key: {detail}");
     assert_eq!(srv.head(SPACE), head, "a mismatch writes nothing");
     assert_eq!(srv.get(&doc_path("notes", "k1")).json["body"], json!({"text": "once"}));
@@ -189,7 +225,12 @@ fn idempotent_insert_replays() {
     first.expect_status(201, "first idempotent insert");
     let head = srv.head(SPACE);
     let again = srv.send("POST", &coll_path("notes", "/docs"), &key, &json!({"text": "hi"}));
-    assert!((200..300).contains(&again.status), "retrying an idempotent insert must succeed, got {} {}", again.status, again.text);
+    assert!(
+        (200..300).contains(&again.status),
+        "retrying an idempotent insert must succeed, got {} {}",
+        again.status,
+        again.text
+    );
     assert_eq!(again.json["replayed"], true);
     assert_eq!(again.json["id"], first.json["id"], "the retry returns the id of the first insert");
     assert_eq!(srv.head(SPACE), head, "a replayed insert writes nothing");
@@ -232,7 +273,11 @@ fn insert_and_bulk_writes() {
 
     // A bulk delete naming a missing document deletes nothing.
     let head = srv.head(SPACE);
-    srv.post(&coll_path("bulk", "/bulk/delete"), &json!({"ids": ["b2", "missing"]})).expect_problem(404, "not-found", "bulk delete with a missing id");
+    srv.post(&coll_path("bulk", "/bulk/delete"), &json!({"ids": ["b2", "missing"]})).expect_problem(
+        404,
+        "not-found",
+        "bulk delete with a missing id",
+    );
     srv.get(&doc_path("bulk", "b2")).expect_status(200, "b2 survives the failed bulk delete");
     assert_eq!(srv.head(SPACE), head);
     let count = srv.post(&coll_path("bulk", "/count"), &json!({}));
@@ -270,7 +315,8 @@ fn assert_each_once(got: &[String], expected: &BTreeSet<String>, what: &str) {
 #[test]
 fn queries_and_cursors() {
     let srv = started();
-    srv.put(&coll_path("items", ""), &json!({"indexes": [{"name": "by_kind", "paths": ["kind"]}]})).expect_status(201, "collection");
+    srv.put(&coll_path("items", ""), &json!({"indexes": [{"name": "by_kind", "paths": ["kind"]}]}))
+        .expect_status(201, "collection");
     const N: i64 = 300;
     let kinds = ["a", "b", "c"];
     let docs: Vec<Value> = (0..N)
@@ -287,8 +333,10 @@ fn queries_and_cursors() {
     assert!(ns.windows(2).all(|w| w[0] > w[1]), "sorted by n descending: {ns:?}");
 
     // Unindexed filter in id order, odd page size.
-    let got = query_all(&srv, "items", json!({"filter": {"n": {"$lt": 200}, "title": {"$prefix": "item 1"}}, "limit": 13}));
-    let expected: BTreeSet<String> = (0..200).filter(|i| format!("item {i}").starts_with("item 1")).map(|i| format!("item-{i:04}")).collect();
+    let got =
+        query_all(&srv, "items", json!({"filter": {"n": {"$lt": 200}, "title": {"$prefix": "item 1"}}, "limit": 13}));
+    let expected: BTreeSet<String> =
+        (0..200).filter(|i| format!("item {i}").starts_with("item 1")).map(|i| format!("item-{i:04}")).collect();
     assert_each_once(&ids(&got), &expected, "unindexed query");
 
     // $or / $in over everything, sorted ascending on two fields.
@@ -301,13 +349,19 @@ fn queries_and_cursors() {
     let filter = enc(r#"{"kind":"c"}"#);
     let r = srv.get(&format!("{}?filter={filter}&sort=-n&limit=5", coll_path("items", "/docs")));
     r.expect_status(200, "GET listing");
-    let first: Vec<i64> = r.json["documents"].as_array().expect("documents").iter().map(|d| d["body"]["n"].as_i64().expect("n")).collect();
+    let first: Vec<i64> = r.json["documents"]
+        .as_array()
+        .expect("documents")
+        .iter()
+        .map(|d| d["body"]["n"].as_i64().expect("n"))
+        .collect();
     assert_eq!(first, vec![299, 296, 293, 290, 287]);
     let mut listed = ids(r.json["documents"].as_array().expect("documents"));
     let mut cursor = r.json["next_cursor"].as_str().map(str::to_owned);
     assert!(cursor.is_some(), "a first page of 5 out of 100 has a cursor");
     while let Some(c) = cursor {
-        let r = srv.get(&format!("{}?filter={filter}&sort=-n&limit=40&cursor={}", coll_path("items", "/docs"), enc(&c)));
+        let r =
+            srv.get(&format!("{}?filter={filter}&sort=-n&limit=40&cursor={}", coll_path("items", "/docs"), enc(&c)));
         r.expect_status(200, "GET listing page");
         listed.extend(ids(r.json["documents"].as_array().expect("documents")));
         cursor = r.json["next_cursor"].as_str().map(str::to_owned);
@@ -316,11 +370,15 @@ fn queries_and_cursors() {
     assert_each_once(&listed, &expected, "GET listing");
 
     // count and exists.
-    let count = |f: Value| srv.post(&coll_path("items", "/count"), &json!({"filter": f})).json["count"].as_u64().expect("count");
+    let count = |f: Value| {
+        srv.post(&coll_path("items", "/count"), &json!({"filter": f})).json["count"].as_u64().expect("count")
+    };
     assert_eq!(count(json!({"kind": "a"})), 100);
     assert_eq!(count(json!({"n": {"$gte": 250}})), 50);
     assert_eq!(srv.post(&coll_path("items", "/count"), &json!({})).json["count"], 300);
-    let exists = |f: Value| srv.post(&coll_path("items", "/exists"), &json!({"filter": f})).json["exists"].as_bool().expect("exists");
+    let exists = |f: Value| {
+        srv.post(&coll_path("items", "/exists"), &json!({"filter": f})).json["exists"].as_bool().expect("exists")
+    };
     assert!(exists(json!({"n": 299})));
     assert!(!exists(json!({"n": 300})));
     assert!(!exists(json!({"kind": "z"})));
@@ -400,7 +458,9 @@ fn transactions_are_atomic_and_logged() {
     }
     let tx_entries: Vec<(&str, &str, &str)> = entries[entries.len() - 2..]
         .iter()
-        .map(|e| (e["op"].as_str().unwrap_or(""), e["collection"].as_str().unwrap_or(""), e["doc_id"].as_str().unwrap_or("")))
+        .map(|e| {
+            (e["op"].as_str().unwrap_or(""), e["collection"].as_str().unwrap_or(""), e["doc_id"].as_str().unwrap_or(""))
+        })
         .collect();
     assert_eq!(tx_entries, vec![("put", "orders", "o1"), ("patch", "stock", "s1")]);
     assert_eq!(r.json["position"].as_u64(), Some(after), "the transaction's position is the head");
@@ -423,7 +483,15 @@ struct Bad {
     detail: &'static str,
 }
 
-fn bad(what: &'static str, method: &'static str, path: String, body: Option<&str>, status: u16, kind: &'static str, detail: &'static str) -> Bad {
+fn bad(
+    what: &'static str,
+    method: &'static str,
+    path: String,
+    body: Option<&str>,
+    status: u16,
+    kind: &'static str,
+    detail: &'static str,
+) -> Bad {
     Bad { what, method, path, headers: Vec::new(), body: body.map(|b| b.as_bytes().to_vec()), status, kind, detail }
 }
 
@@ -445,74 +513,464 @@ fn bad_input_gets_problem_json_and_writes_nothing() {
     let tx = format!("/v1/spaces/{SPACE}/transactions");
     let mut cases = vec![
         bad("malformed JSON body", "PUT", doc_path("c", "d1"), Some(r#"{"n": "#), 400, "invalid-input", "request body"),
-        bad("trailing garbage after JSON", "PUT", doc_path("c", "d1"), Some(r#"{"n": 1} x"#), 400, "invalid-input", "request body"),
-        bad("array instead of object (document)", "PUT", doc_path("c", "d1"), Some("[1, 2]"), 400, "invalid-input", "JSON object"),
-        bad("array instead of object (space)", "POST", "/v1/spaces".into(), Some(r#"["x"]"#), 400, "invalid-input", "request body"),
+        bad(
+            "trailing garbage after JSON",
+            "PUT",
+            doc_path("c", "d1"),
+            Some(r#"{"n": 1} x"#),
+            400,
+            "invalid-input",
+            "request body",
+        ),
+        bad(
+            "array instead of object (document)",
+            "PUT",
+            doc_path("c", "d1"),
+            Some("[1, 2]"),
+            400,
+            "invalid-input",
+            "JSON object",
+        ),
+        bad(
+            "array instead of object (space)",
+            "POST",
+            "/v1/spaces".into(),
+            Some(r#"["x"]"#),
+            400,
+            "invalid-input",
+            "request body",
+        ),
         bad("array instead of object (query)", "POST", query.clone(), Some("[]"), 400, "invalid-input", "request body"),
-        bad("array instead of object (transaction)", "POST", tx.clone(), Some(r#"[[{"op":"put","collection":"c","id":"from-array","body":{}}]]"#), 400, "invalid-input", "request body"),
-        bad("array instead of object (patch)", "PATCH", doc_path("c", "existing"), Some("[1]"), 400, "invalid-input", "JSON object"),
+        bad(
+            "array instead of object (transaction)",
+            "POST",
+            tx.clone(),
+            Some(r#"[[{"op":"put","collection":"c","id":"from-array","body":{}}]]"#),
+            400,
+            "invalid-input",
+            "request body",
+        ),
+        bad(
+            "array instead of object (patch)",
+            "PATCH",
+            doc_path("c", "existing"),
+            Some("[1]"),
+            400,
+            "invalid-input",
+            "JSON object",
+        ),
         bad("empty body", "PUT", doc_path("c", "d1"), Some(""), 400, "invalid-input", "request body"),
-        bad("unknown space (put)", "PUT", "/v1/spaces/nope/collections/c/docs/d1".into(), Some("{}"), 404, "not-found", "nope"),
-        bad("unknown space (query)", "POST", "/v1/spaces/nope/collections/c/query".into(), Some("{}"), 404, "not-found", "nope"),
-        bad("unknown space (transaction)", "POST", "/v1/spaces/nope/transactions".into(), Some(r#"{"ops":[{"op":"put","collection":"c","id":"x","body":{}}]}"#), 404, "not-found", "nope"),
+        bad(
+            "unknown space (put)",
+            "PUT",
+            "/v1/spaces/nope/collections/c/docs/d1".into(),
+            Some("{}"),
+            404,
+            "not-found",
+            "nope",
+        ),
+        bad(
+            "unknown space (query)",
+            "POST",
+            "/v1/spaces/nope/collections/c/query".into(),
+            Some("{}"),
+            404,
+            "not-found",
+            "nope",
+        ),
+        bad(
+            "unknown space (transaction)",
+            "POST",
+            "/v1/spaces/nope/transactions".into(),
+            Some(r#"{"ops":[{"op":"put","collection":"c","id":"x","body":{}}]}"#),
+            404,
+            "not-found",
+            "nope",
+        ),
         bad("unknown space (changes)", "GET", "/v1/spaces/nope/changes".into(), None, 404, "not-found", "nope"),
-        bad("invalid space name", "POST", "/v1/spaces".into(), Some(r#"{"name": "no spaces"}"#), 400, "invalid-input", "no spaces"),
-        bad("unknown field creating a space", "POST", "/v1/spaces".into(), Some(r#"{"name": "ok", "owner": "me"}"#), 400, "invalid-input", "owner"),
-        bad("collection name with a space", "PUT", format!("/v1/spaces/{SPACE}/collections/bad%20name/docs/d1"), Some("{}"), 400, "invalid-input", "bad name"),
-        bad("collection name with a dot", "PUT", format!("/v1/spaces/{SPACE}/collections/a.b/docs/d1"), Some("{}"), 400, "invalid-input", "a.b"),
-        bad("collection name with a dot (create)", "PUT", format!("/v1/spaces/{SPACE}/collections/a.b"), Some("{}"), 400, "invalid-input", "a.b"),
-        bad("collection name in a transaction", "POST", tx.clone(), Some(r#"{"ops":[{"op":"put","collection":"a.b","id":"x","body":{}}]}"#), 400, "invalid-input", "a.b"),
-        bad("document id of 300 bytes", "PUT", doc_path("c", &long_id), Some("{}"), 400, "invalid-input", "document id"),
-        bad("document id of 300 bytes (get)", "GET", doc_path("c", &long_id), None, 400, "invalid-input", "document id"),
-        bad("document id with a control character", "PUT", doc_path("c", "a\u{1}b"), Some("{}"), 400, "invalid-input", "document id"),
-        bad("$gt with an object", "POST", query.clone(), Some(r#"{"filter": {"n": {"$gt": {}}}}"#), 400, "invalid-input", "filter.n.$gt"),
-        bad("$in with a number", "POST", query.clone(), Some(r#"{"filter": {"n": {"$in": 5}}}"#), 400, "invalid-input", "filter.n.$in"),
-        bad("unknown operator", "POST", query.clone(), Some(r#"{"filter": {"n": {"$regex": "x"}}}"#), 400, "invalid-input", "filter.n.$regex"),
-        bad("unknown top-level operator", "POST", query.clone(), Some(r#"{"filter": {"$nor": []}}"#), 400, "invalid-input", "filter.$nor"),
-        bad("$or with an object", "POST", query.clone(), Some(r#"{"filter": {"$or": {"n": 1}}}"#), 400, "invalid-input", "filter.$or"),
-        bad("$exists with a string", "POST", coll_path("c", "/count"), Some(r#"{"filter": {"n": {"$exists": "yes"}}}"#), 400, "invalid-input", "filter.n.$exists"),
-        bad("filter that is not an object", "POST", coll_path("c", "/exists"), Some(r#"{"filter": 5}"#), 400, "invalid-input", "filter"),
-        bad("wrong filter type in a GET listing", "GET", format!("{list}?filter={}", enc(r#"{"n":{"$in":5}}"#)), None, 400, "invalid-input", "filter.n.$in"),
-        bad("malformed filter in a GET listing", "GET", format!("{list}?filter={}", enc(r#"{"n":"#)), None, 400, "invalid-input", "filter"),
-        bad("sort on an empty path segment", "POST", query.clone(), Some(r#"{"sort": [{"field": "a..b"}]}"#), 400, "invalid-input", "sort[0]"),
-        bad("sort on an operator-like path", "POST", query.clone(), Some(r#"{"sort": [{"field": "n"}, {"field": "$x"}]}"#), 400, "invalid-input", "sort[1]"),
-        bad("sort with an unknown order", "POST", query.clone(), Some(r#"{"sort": [{"field": "n", "order": "up"}]}"#), 400, "invalid-input", "request body"),
-        bad("sort on an invalid path (GET)", "GET", format!("{list}?sort=-a..b"), None, 400, "invalid-input", "sort[0]"),
+        bad(
+            "invalid space name",
+            "POST",
+            "/v1/spaces".into(),
+            Some(r#"{"name": "no spaces"}"#),
+            400,
+            "invalid-input",
+            "no spaces",
+        ),
+        bad(
+            "unknown field creating a space",
+            "POST",
+            "/v1/spaces".into(),
+            Some(r#"{"name": "ok", "owner": "me"}"#),
+            400,
+            "invalid-input",
+            "owner",
+        ),
+        bad(
+            "collection name with a space",
+            "PUT",
+            format!("/v1/spaces/{SPACE}/collections/bad%20name/docs/d1"),
+            Some("{}"),
+            400,
+            "invalid-input",
+            "bad name",
+        ),
+        bad(
+            "collection name with a dot",
+            "PUT",
+            format!("/v1/spaces/{SPACE}/collections/a.b/docs/d1"),
+            Some("{}"),
+            400,
+            "invalid-input",
+            "a.b",
+        ),
+        bad(
+            "collection name with a dot (create)",
+            "PUT",
+            format!("/v1/spaces/{SPACE}/collections/a.b"),
+            Some("{}"),
+            400,
+            "invalid-input",
+            "a.b",
+        ),
+        bad(
+            "collection name in a transaction",
+            "POST",
+            tx.clone(),
+            Some(r#"{"ops":[{"op":"put","collection":"a.b","id":"x","body":{}}]}"#),
+            400,
+            "invalid-input",
+            "a.b",
+        ),
+        bad(
+            "document id of 300 bytes",
+            "PUT",
+            doc_path("c", &long_id),
+            Some("{}"),
+            400,
+            "invalid-input",
+            "document id",
+        ),
+        bad(
+            "document id of 300 bytes (get)",
+            "GET",
+            doc_path("c", &long_id),
+            None,
+            400,
+            "invalid-input",
+            "document id",
+        ),
+        bad(
+            "document id with a control character",
+            "PUT",
+            doc_path("c", "a\u{1}b"),
+            Some("{}"),
+            400,
+            "invalid-input",
+            "document id",
+        ),
+        bad(
+            "$gt with an object",
+            "POST",
+            query.clone(),
+            Some(r#"{"filter": {"n": {"$gt": {}}}}"#),
+            400,
+            "invalid-input",
+            "filter.n.$gt",
+        ),
+        bad(
+            "$in with a number",
+            "POST",
+            query.clone(),
+            Some(r#"{"filter": {"n": {"$in": 5}}}"#),
+            400,
+            "invalid-input",
+            "filter.n.$in",
+        ),
+        bad(
+            "unknown operator",
+            "POST",
+            query.clone(),
+            Some(r#"{"filter": {"n": {"$regex": "x"}}}"#),
+            400,
+            "invalid-input",
+            "filter.n.$regex",
+        ),
+        bad(
+            "unknown top-level operator",
+            "POST",
+            query.clone(),
+            Some(r#"{"filter": {"$nor": []}}"#),
+            400,
+            "invalid-input",
+            "filter.$nor",
+        ),
+        bad(
+            "$or with an object",
+            "POST",
+            query.clone(),
+            Some(r#"{"filter": {"$or": {"n": 1}}}"#),
+            400,
+            "invalid-input",
+            "filter.$or",
+        ),
+        bad(
+            "$exists with a string",
+            "POST",
+            coll_path("c", "/count"),
+            Some(r#"{"filter": {"n": {"$exists": "yes"}}}"#),
+            400,
+            "invalid-input",
+            "filter.n.$exists",
+        ),
+        bad(
+            "filter that is not an object",
+            "POST",
+            coll_path("c", "/exists"),
+            Some(r#"{"filter": 5}"#),
+            400,
+            "invalid-input",
+            "filter",
+        ),
+        bad(
+            "wrong filter type in a GET listing",
+            "GET",
+            format!("{list}?filter={}", enc(r#"{"n":{"$in":5}}"#)),
+            None,
+            400,
+            "invalid-input",
+            "filter.n.$in",
+        ),
+        bad(
+            "malformed filter in a GET listing",
+            "GET",
+            format!("{list}?filter={}", enc(r#"{"n":"#)),
+            None,
+            400,
+            "invalid-input",
+            "filter",
+        ),
+        bad(
+            "sort on an empty path segment",
+            "POST",
+            query.clone(),
+            Some(r#"{"sort": [{"field": "a..b"}]}"#),
+            400,
+            "invalid-input",
+            "sort[0]",
+        ),
+        bad(
+            "sort on an operator-like path",
+            "POST",
+            query.clone(),
+            Some(r#"{"sort": [{"field": "n"}, {"field": "$x"}]}"#),
+            400,
+            "invalid-input",
+            "sort[1]",
+        ),
+        bad(
+            "sort with an unknown order",
+            "POST",
+            query.clone(),
+            Some(r#"{"sort": [{"field": "n", "order": "up"}]}"#),
+            400,
+            "invalid-input",
+            "request body",
+        ),
+        bad(
+            "sort on an invalid path (GET)",
+            "GET",
+            format!("{list}?sort=-a..b"),
+            None,
+            400,
+            "invalid-input",
+            "sort[0]",
+        ),
         bad("limit=0", "GET", format!("{list}?limit=0"), None, 400, "invalid-input", "limit"),
         bad("limit=100000", "GET", format!("{list}?limit=100000"), None, 400, "invalid-input", "limit"),
-        bad("limit=100000 (POST query)", "POST", query.clone(), Some(r#"{"limit": 100000}"#), 400, "invalid-input", "limit"),
+        bad(
+            "limit=100000 (POST query)",
+            "POST",
+            query.clone(),
+            Some(r#"{"limit": 100000}"#),
+            400,
+            "invalid-input",
+            "limit",
+        ),
         bad("limit that is not a number", "GET", format!("{list}?limit=ten"), None, 400, "invalid-input", "limit"),
         bad("negative limit", "POST", query.clone(), Some(r#"{"limit": -1}"#), 400, "invalid-input", "request body"),
-        bad("changes limit=0", "GET", format!("/v1/spaces/{SPACE}/changes?limit=0"), None, 400, "invalid-input", "limit"),
-        bad("changes limit=100000", "GET", format!("/v1/spaces/{SPACE}/changes?limit=100000"), None, 400, "invalid-input", "limit"),
-        bad("unknown query-string parameter", "GET", format!("{list}?colour=red"), None, 400, "invalid-input", "colour"),
+        bad(
+            "changes limit=0",
+            "GET",
+            format!("/v1/spaces/{SPACE}/changes?limit=0"),
+            None,
+            400,
+            "invalid-input",
+            "limit",
+        ),
+        bad(
+            "changes limit=100000",
+            "GET",
+            format!("/v1/spaces/{SPACE}/changes?limit=100000"),
+            None,
+            400,
+            "invalid-input",
+            "limit",
+        ),
+        bad(
+            "unknown query-string parameter",
+            "GET",
+            format!("{list}?colour=red"),
+            None,
+            400,
+            "invalid-input",
+            "colour",
+        ),
         bad("garbage cursor", "GET", format!("{list}?cursor=not-a-cursor!!"), None, 400, "invalid-input", "cursor"),
-        bad("garbage cursor (POST query)", "POST", query.clone(), Some(r#"{"cursor": "AAAAAAAAAAAAAAAAAAAAAA"}"#), 400, "invalid-input", "cursor"),
-        bad("cursor and offset together", "POST", query.clone(), Some(r#"{"cursor": "AAAA", "offset": 1}"#), 400, "invalid-input", "cursor"),
+        bad(
+            "garbage cursor (POST query)",
+            "POST",
+            query.clone(),
+            Some(r#"{"cursor": "AAAAAAAAAAAAAAAAAAAAAA"}"#),
+            400,
+            "invalid-input",
+            "cursor",
+        ),
+        bad(
+            "cursor and offset together",
+            "POST",
+            query.clone(),
+            Some(r#"{"cursor": "AAAA", "offset": 1}"#),
+            400,
+            "invalid-input",
+            "cursor",
+        ),
         bad("document over 1 MiB", "PUT", doc_path("c", "big"), Some(&too_big_doc), 413, "too-large", "limit"),
         bad("document over 1 MiB (insert)", "POST", list.clone(), Some(&too_big_doc), 413, "too-large", "limit"),
         bad("body over 40 MiB", "PUT", doc_path("c", "huge"), Some(&body_over_limit), 413, "too-large", "larger than"),
-        bad("unknown field in a transaction op", "POST", tx.clone(), Some(r#"{"ops":[{"op":"put","collection":"c","id":"x","body":{},"colour":"red"}]}"#), 400, "invalid-input", "colour"),
-        bad("unknown op in a transaction", "POST", tx.clone(), Some(r#"{"ops":[{"op":"upsert","collection":"c","id":"x","body":{}}]}"#), 400, "invalid-input", "upsert"),
-        bad("unknown field in a transaction", "POST", tx.clone(), Some(r#"{"ops":[], "atomic": true}"#), 400, "invalid-input", "atomic"),
-        bad("unknown field in a bulk put", "POST", coll_path("c", "/bulk/put"), Some(r#"{"documents":[{"id":"x","body":{},"ttl":5}]}"#), 400, "invalid-input", "ttl"),
-        bad("non-object in a bulk put", "POST", coll_path("c", "/bulk/put"), Some(r#"{"documents":[{"id":"x","body":{}},{"id":"y","body":7}]}"#), 400, "invalid-input", "JSON object"),
-        bad("invalid index path", "PUT", coll_path("c2", ""), Some(r#"{"indexes":[{"name":"i","paths":["a..b"]}]}"#), 400, "invalid-input", "indexes[0].paths"),
-        bad("invalid JSON schema", "PUT", coll_path("c2", ""), Some(r#"{"schema":{"type":"no-such-type"}}"#), 400, "invalid-input", "schema"),
-        bad("ttl_seconds=0", "PUT", format!("{}?ttl_seconds=0", doc_path("c", "d1")), Some("{}"), 400, "invalid-input", "ttl_seconds"),
+        bad(
+            "unknown field in a transaction op",
+            "POST",
+            tx.clone(),
+            Some(r#"{"ops":[{"op":"put","collection":"c","id":"x","body":{},"colour":"red"}]}"#),
+            400,
+            "invalid-input",
+            "colour",
+        ),
+        bad(
+            "unknown op in a transaction",
+            "POST",
+            tx.clone(),
+            Some(r#"{"ops":[{"op":"upsert","collection":"c","id":"x","body":{}}]}"#),
+            400,
+            "invalid-input",
+            "upsert",
+        ),
+        bad(
+            "unknown field in a transaction",
+            "POST",
+            tx.clone(),
+            Some(r#"{"ops":[], "atomic": true}"#),
+            400,
+            "invalid-input",
+            "atomic",
+        ),
+        bad(
+            "unknown field in a bulk put",
+            "POST",
+            coll_path("c", "/bulk/put"),
+            Some(r#"{"documents":[{"id":"x","body":{},"ttl":5}]}"#),
+            400,
+            "invalid-input",
+            "ttl",
+        ),
+        bad(
+            "non-object in a bulk put",
+            "POST",
+            coll_path("c", "/bulk/put"),
+            Some(r#"{"documents":[{"id":"x","body":{}},{"id":"y","body":7}]}"#),
+            400,
+            "invalid-input",
+            "JSON object",
+        ),
+        bad(
+            "invalid index path",
+            "PUT",
+            coll_path("c2", ""),
+            Some(r#"{"indexes":[{"name":"i","paths":["a..b"]}]}"#),
+            400,
+            "invalid-input",
+            "indexes[0].paths",
+        ),
+        bad(
+            "invalid JSON schema",
+            "PUT",
+            coll_path("c2", ""),
+            Some(r#"{"schema":{"type":"no-such-type"}}"#),
+            400,
+            "invalid-input",
+            "schema",
+        ),
+        bad(
+            "ttl_seconds=0",
+            "PUT",
+            format!("{}?ttl_seconds=0", doc_path("c", "d1")),
+            Some("{}"),
+            400,
+            "invalid-input",
+            "ttl_seconds",
+        ),
         bad("wrong method on /v1/spaces", "DELETE", "/v1/spaces".into(), None, 405, "method-not-allowed", "method"),
-        bad("wrong method on a document", "POST", doc_path("c", "existing"), Some("{}"), 405, "method-not-allowed", "method"),
+        bad(
+            "wrong method on a document",
+            "POST",
+            doc_path("c", "existing"),
+            Some("{}"),
+            405,
+            "method-not-allowed",
+            "method",
+        ),
         bad("unknown route", "GET", "/v2/whatever".into(), None, 404, "not-found", "route"),
-        bad("unknown route under a space", "GET", format!("/v1/spaces/{SPACE}/nothing"), None, 404, "not-found", "route"),
+        bad(
+            "unknown route under a space",
+            "GET",
+            format!("/v1/spaces/{SPACE}/nothing"),
+            None,
+            404,
+            "not-found",
+            "route",
+        ),
     ];
-    let mut with_headers = |what, method, path: String, headers: Vec<(&'static str, &'static str)>, body: Option<&str>, detail| {
-        let mut b = bad(what, method, path, body, 400, "invalid-input", detail);
-        b.headers = headers;
-        cases.push(b);
-    };
-    with_headers("If-Match that is not an ETag", "PUT", doc_path("c", "existing"), vec![("If-Match", "three")], Some("{}"), "If-Match");
-    with_headers("If-None-Match other than *", "PUT", doc_path("c", "existing"), vec![("If-None-Match", "\"1\"")], Some("{}"), "If-None-Match");
-    with_headers("Idempotency-Key with a space", "PUT", doc_path("c", "d1"), vec![("Idempotency-Key", "a b")], Some("{}"), "idempotency key");
+    let mut with_headers =
+        |what, method, path: String, headers: Vec<(&'static str, &'static str)>, body: Option<&str>, detail| {
+            let mut b = bad(what, method, path, body, 400, "invalid-input", detail);
+            b.headers = headers;
+            cases.push(b);
+        };
+    with_headers(
+        "If-Match that is not an ETag",
+        "PUT",
+        doc_path("c", "existing"),
+        vec![("If-Match", "three")],
+        Some("{}"),
+        "If-Match",
+    );
+    with_headers(
+        "If-None-Match other than *",
+        "PUT",
+        doc_path("c", "existing"),
+        vec![("If-None-Match", "\"1\"")],
+        Some("{}"),
+        "If-None-Match",
+    );
+    with_headers(
+        "Idempotency-Key with a space",
+        "PUT",
+        doc_path("c", "d1"),
+        vec![("Idempotency-Key", "a b")],
+        Some("{}"),
+        "idempotency key",
+    );
 
     // Every case is checked even when an earlier one fails; failures are
     // listed together at the end.
@@ -540,7 +998,8 @@ fn bad_input_gets_problem_json_and_writes_nothing() {
     assert!(failures.is_empty(), "bad input not rejected cleanly (see the panics above): {failures:#?}");
 
     // Nothing was created by any of them.
-    let names: Vec<Value> = srv.get("/v1/spaces").json["spaces"].as_array().expect("spaces").iter().map(|s| s["name"].clone()).collect();
+    let names: Vec<Value> =
+        srv.get("/v1/spaces").json["spaces"].as_array().expect("spaces").iter().map(|s| s["name"].clone()).collect();
     assert_eq!(names, vec![json!("acme"), json!("other")]);
     let colls: Vec<Value> = srv.get(&format!("/v1/spaces/{SPACE}/collections")).json["collections"]
         .as_array()
@@ -587,7 +1046,13 @@ fn openapi_document_lists_every_route() {
     let paths = r.json["paths"].as_object().expect("paths object");
     for (path, methods) in &expected {
         let item = paths.get(path).unwrap_or_else(|| panic!("OpenAPI lacks path {path}"));
-        let documented: BTreeSet<&str> = item.as_object().expect("path item").keys().map(String::as_str).filter(|k| HTTP_METHODS.contains(k)).collect();
+        let documented: BTreeSet<&str> = item
+            .as_object()
+            .expect("path item")
+            .keys()
+            .map(String::as_str)
+            .filter(|k| HTTP_METHODS.contains(k))
+            .collect();
         assert_eq!(&documented, methods, "methods documented for {path}");
     }
     let extra: Vec<&String> = paths.keys().filter(|p| !expected.contains_key(*p)).collect();

@@ -46,7 +46,11 @@ pub fn spaces_lifecycle(make: &Make) {
     e.delete_space("a").expect("delete");
     assert_eq!(kind(e.space("a")), ErrorKind::NotFound);
     assert_eq!(kind(a.get("c", "1")), ErrorKind::NotFound, "a stale handle reads nothing");
-    assert_eq!(kind(a.put("c", "2", json!({}), WriteOptions::default())), ErrorKind::NotFound, "a stale handle writes nothing");
+    assert_eq!(
+        kind(a.put("c", "2", json!({}), WriteOptions::default())),
+        ErrorKind::NotFound,
+        "a stale handle writes nothing"
+    );
     e.create_space("a").expect("recreate");
     let a2 = e.space("a").expect("handle");
     assert_eq!(kind(a2.get("c", "1")), ErrorKind::NotFound, "a recreated space starts empty");
@@ -116,11 +120,17 @@ pub fn conditional_writes(make: &Make) {
 pub fn merge_patch(make: &Make) {
     let (_fx, s) = setup(make);
     s.put("c", "d", json!({"a": 1, "b": {"x": 1, "y": 2}, "keep": true}), WriteOptions::default()).expect("put");
-    let r = s.patch("c", "d", json!({"a": null, "b": {"y": null, "z": 3}, "c": [1]}), WriteOptions::default()).expect("patch");
+    let r = s
+        .patch("c", "d", json!({"a": null, "b": {"y": null, "z": 3}, "c": [1]}), WriteOptions::default())
+        .expect("patch");
     assert_eq!(r.version, 2);
     assert_eq!(s.get("c", "d").expect("get").body, json!({"b": {"x": 1, "z": 3}, "c": [1], "keep": true}));
     assert_eq!(kind(s.patch("c", "missing", json!({"a": 1}), WriteOptions::default())), ErrorKind::NotFound);
-    assert_eq!(kind(s.patch("c", "d", json!([1]), WriteOptions::default())), ErrorKind::InvalidInput, "a patch that makes a non-object is refused");
+    assert_eq!(
+        kind(s.patch("c", "d", json!([1]), WriteOptions::default())),
+        ErrorKind::InvalidInput,
+        "a patch that makes a non-object is refused"
+    );
 }
 
 pub fn deletes(make: &Make) {
@@ -152,7 +162,8 @@ pub fn bulk_is_atomic(make: &Make) {
     s.bulk_delete("c", (0..10).map(|i| format!("d{i:02}")).collect(), None).expect("bulk delete");
     assert_eq!(s.count("c", &Value::Null).expect("count"), 40);
     assert_eq!(kind(s.commit(vec![], None)), ErrorKind::InvalidInput);
-    let too_many: Vec<Op> = (0..engram::limits::BATCH_OPS_MAX + 1).map(|i| put_op("c", &format!("x{i}"), json!({}))).collect();
+    let too_many: Vec<Op> =
+        (0..engram::limits::BATCH_OPS_MAX + 1).map(|i| put_op("c", &format!("x{i}"), json!({}))).collect();
     assert_eq!(kind(s.commit(too_many, None)), ErrorKind::TooLarge);
 }
 
@@ -199,7 +210,10 @@ pub fn ttl_hides_and_purges(make: &Make) {
     let last = s.changes(put.position, 100).expect("changes");
     assert!(last.iter().any(|e| e.op == engram::ChangeOp::Expire && e.doc_id == "t"), "purge is logged");
     assert_eq!(fx.engine.purge_expired().expect("purge again"), 0);
-    assert_eq!(kind(s.put("c", "t", json!({}), WriteOptions { ttl_seconds: Some(0), ..WriteOptions::default() })), ErrorKind::InvalidInput);
+    assert_eq!(
+        kind(s.put("c", "t", json!({}), WriteOptions { ttl_seconds: Some(0), ..WriteOptions::default() })),
+        ErrorKind::InvalidInput
+    );
 }
 
 pub fn default_ttl(make: &Make) {
@@ -207,11 +221,13 @@ pub fn default_ttl(make: &Make) {
     let spec = CollectionSpec { default_ttl_seconds: Some(60), ..CollectionSpec::default() };
     s.create_collection("sessions", spec).expect("create");
     s.put("sessions", "a", json!({}), WriteOptions::default()).expect("default ttl");
-    s.put("sessions", "b", json!({}), WriteOptions { ttl_seconds: Some(600), ..WriteOptions::default() }).expect("own ttl");
+    s.put("sessions", "b", json!({}), WriteOptions { ttl_seconds: Some(600), ..WriteOptions::default() })
+        .expect("own ttl");
     fx.clock.advance_ms(61_000);
     assert_eq!(kind(s.get("sessions", "a")), ErrorKind::NotFound);
     s.get("sessions", "b").expect("own ttl outlives the default");
-    s.put("sessions", "a", json!({"new": true}), WriteOptions::expect(Expect::Absent)).expect("expired counts as absent");
+    s.put("sessions", "a", json!({"new": true}), WriteOptions::expect(Expect::Absent))
+        .expect("expired counts as absent");
 }
 
 pub fn schema_validation(make: &Make) {
@@ -224,9 +240,17 @@ pub fn schema_validation(make: &Make) {
     assert_eq!(err.kind(), ErrorKind::SchemaViolation);
     assert!(err.message().contains("/n"), "error names the field: {}", err.message());
     assert_eq!(kind(s.put("docs", "bad", json!({"n": 1}), WriteOptions::default())), ErrorKind::SchemaViolation);
-    assert_eq!(kind(s.patch("docs", "ok", json!({"title": null}), WriteOptions::default())), ErrorKind::SchemaViolation);
+    assert_eq!(
+        kind(s.patch("docs", "ok", json!({"title": null}), WriteOptions::default())),
+        ErrorKind::SchemaViolation
+    );
     assert_eq!(head(&s), before, "rejected writes leave no trace");
-    assert_eq!(kind(s.create_collection("x", CollectionSpec { schema: Some(json!({"type": 12})), ..CollectionSpec::default() })), ErrorKind::InvalidInput);
+    assert_eq!(
+        kind(
+            s.create_collection("x", CollectionSpec { schema: Some(json!({"type": 12})), ..CollectionSpec::default() })
+        ),
+        ErrorKind::InvalidInput
+    );
 }
 
 /// Documents with varied shapes for query tests.
@@ -330,7 +354,11 @@ pub fn sort_and_cursor_pages(make: &Make) {
         let want: Vec<String> = want.into_iter().map(|w| w.1).collect();
         assert_eq!(got, want, "sort by {field} desc={desc}");
     }
-    let q = Query { sort: vec![SortField::parse("group"), SortField::parse("-score")], limit: Some(50), ..Query::default() };
+    let q = Query {
+        sort: vec![SortField::parse("group"), SortField::parse("-score")],
+        limit: Some(50),
+        ..Query::default()
+    };
     let got = all_pages(&s, "c", q);
     assert_eq!(got.len(), 200);
     for w in got.windows(2) {
@@ -338,7 +366,10 @@ pub fn sort_and_cursor_pages(make: &Make) {
         let g = sort_key(a, "group").cmp(&sort_key(b, "group"));
         assert!(g.is_lt() || (g.is_eq() && sort_key(a, "score") >= sort_key(b, "score")), "mixed-direction order");
     }
-    assert_eq!(kind(s.query("c", &Query { cursor: Some("garbage".into()), ..Query::default() })), ErrorKind::InvalidInput);
+    assert_eq!(
+        kind(s.query("c", &Query { cursor: Some("garbage".into()), ..Query::default() })),
+        ErrorKind::InvalidInput
+    );
     let first = s.query("c", &Query { limit: Some(5), ..Query::default() }).expect("page");
     let other = Query { filter: json!({"group": "red"}), cursor: first.next_cursor, ..Query::default() };
     assert_eq!(kind(s.query("c", &other)), ErrorKind::InvalidInput, "a cursor is bound to its query");
@@ -346,7 +377,10 @@ pub fn sort_and_cursor_pages(make: &Make) {
 
 pub fn cursor_stable_under_inserts(make: &Make) {
     let (_fx, s) = setup(make);
-    let spec = CollectionSpec { indexes: vec![IndexSpec { id: 0, name: "by_score".into(), paths: vec!["score".into()] }], ..CollectionSpec::default() };
+    let spec = CollectionSpec {
+        indexes: vec![IndexSpec { id: 0, name: "by_score".into(), paths: vec!["score".into()] }],
+        ..CollectionSpec::default()
+    };
     s.create_collection("c", spec).expect("create");
     let docs = corpus(&s, "c", 150, 3);
     for sort in [vec![], vec![SortField::parse("score")], vec![SortField::parse("name")]] {
@@ -357,7 +391,8 @@ pub fn cursor_stable_under_inserts(make: &Make) {
             let page = s.query("c", &q).expect("page");
             seen.extend(ids(&page));
             let fresh = format!("new{extra:03}-{}", sort.len());
-            s.put("c", &fresh, json!({"score": extra % 100, "name": format!("n{extra:03}")}), WriteOptions::default()).expect("concurrent insert");
+            s.put("c", &fresh, json!({"score": extra % 100, "name": format!("n{extra:03}")}), WriteOptions::default())
+                .expect("concurrent insert");
             extra += 1;
             match page.next_cursor {
                 Some(c) => q.cursor = Some(c),
@@ -374,13 +409,21 @@ pub fn cursor_stable_under_inserts(make: &Make) {
 
 pub fn indexes_agree_with_scans(make: &Make) {
     let (_fx, s) = setup(make);
-    let idx = |name: &str, paths: &[&str]| IndexSpec { id: 0, name: name.into(), paths: paths.iter().map(|p| p.to_string()).collect() };
-    let spec = CollectionSpec { indexes: vec![idx("g_s", &["group", "score"]), idx("name", &["name"]), idx("score", &["score"])], ..CollectionSpec::default() };
+    let idx = |name: &str, paths: &[&str]| IndexSpec {
+        id: 0,
+        name: name.into(),
+        paths: paths.iter().map(|p| p.to_string()).collect(),
+    };
+    let spec = CollectionSpec {
+        indexes: vec![idx("g_s", &["group", "score"]), idx("name", &["name"]), idx("score", &["score"])],
+        ..CollectionSpec::default()
+    };
     s.create_collection("indexed", spec).expect("create indexed");
     let a = corpus(&s, "plain", 250, 5);
     let b = corpus(&s, "indexed", 250, 5);
     assert_eq!(a, b);
-    let sorts = [vec![], vec![SortField::parse("score")], vec![SortField::parse("-score")], vec![SortField::parse("name")]];
+    let sorts =
+        [vec![], vec![SortField::parse("score")], vec![SortField::parse("-score")], vec![SortField::parse("name")]];
     for f in filters() {
         for sort in &sorts {
             let q = Query { filter: f.clone(), sort: sort.clone(), limit: Some(31), ..Query::default() };
@@ -415,13 +458,19 @@ pub fn offset_pages(make: &Make) {
     let bad = Query { offset: Some(engram::limits::OFFSET_MAX + 1), ..Query::default() };
     assert_eq!(kind(s.query("c", &bad)), ErrorKind::InvalidInput);
     assert_eq!(kind(s.query("c", &Query { limit: Some(0), ..Query::default() })), ErrorKind::InvalidInput);
-    assert_eq!(kind(s.query("c", &Query { limit: Some(engram::limits::PAGE_LIMIT_MAX + 1), ..Query::default() })), ErrorKind::InvalidInput);
+    assert_eq!(
+        kind(s.query("c", &Query { limit: Some(engram::limits::PAGE_LIMIT_MAX + 1), ..Query::default() })),
+        ErrorKind::InvalidInput
+    );
 }
 
 pub fn count_and_exists(make: &Make) {
     let (_fx, s) = setup(make);
     let docs = corpus(&s, "c", 120, 9);
-    assert_eq!(s.count("c", &json!({"group": "red"})).expect("count"), brute(&docs, &json!({"group": "red"})).len() as u64);
+    assert_eq!(
+        s.count("c", &json!({"group": "red"})).expect("count"),
+        brute(&docs, &json!({"group": "red"})).len() as u64
+    );
     assert!(s.exists("c", &json!({"group": "red"})).expect("exists"));
     assert!(!s.exists("c", &json!({"group": "purple"})).expect("exists"));
     assert_eq!(kind(s.count("missing", &Value::Null)), ErrorKind::NotFound);
@@ -493,15 +542,23 @@ pub fn collection_ddl(make: &Make) {
     s.create_collection("c", CollectionSpec::default()).expect("create");
     assert_eq!(kind(s.create_collection("c", CollectionSpec::default())), ErrorKind::AlreadyExists);
     corpus(&s, "c", 80, 2);
-    let spec = CollectionSpec { indexes: vec![IndexSpec { id: 0, name: "g".into(), paths: vec!["group".into()] }], ..CollectionSpec::default() };
+    let spec = CollectionSpec {
+        indexes: vec![IndexSpec { id: 0, name: "g".into(), paths: vec!["group".into()] }],
+        ..CollectionSpec::default()
+    };
     let info = s.update_collection("c", spec.clone()).expect("add index");
     assert_eq!(info.spec.indexes[0].id, 1);
     assert!(info.generation > 1);
     let reds = s.count("c", &json!({"group": "red"})).expect("count via new index");
-    let brute_reds = s.query("c", &Query { filter: json!({"group": "red"}), limit: Some(1000), ..Query::default() }).expect("q").documents.len();
+    let brute_reds = s
+        .query("c", &Query { filter: json!({"group": "red"}), limit: Some(1000), ..Query::default() })
+        .expect("q")
+        .documents
+        .len();
     assert_eq!(reds, brute_reds as u64);
     assert!(reds > 0);
-    let dup = CollectionSpec { indexes: vec![spec.indexes[0].clone(), spec.indexes[0].clone()], ..CollectionSpec::default() };
+    let dup =
+        CollectionSpec { indexes: vec![spec.indexes[0].clone(), spec.indexes[0].clone()], ..CollectionSpec::default() };
     assert_eq!(kind(s.update_collection("c", dup)), ErrorKind::InvalidInput);
     let names: Vec<String> = s.collections().expect("list").into_iter().map(|c| c.name).collect();
     assert_eq!(names, ["c"]);
@@ -525,7 +582,12 @@ pub fn optimistic_concurrency(make: &Make) {
                     for _ in 0..25 {
                         let d = s.get("c", "counter").expect("get");
                         let n = d.body["n"].as_u64().expect("n");
-                        let r = s.put("c", "counter", json!({"n": n + 1}), WriteOptions::expect(Expect::Version(d.version)));
+                        let r = s.put(
+                            "c",
+                            "counter",
+                            json!({"n": n + 1}),
+                            WriteOptions::expect(Expect::Version(d.version)),
+                        );
                         match r {
                             Ok(_) => wins += 1,
                             Err(e) => assert_eq!(e.kind(), ErrorKind::Conflict),
@@ -544,7 +606,10 @@ pub fn optimistic_concurrency(make: &Make) {
 
 pub fn reopen_keeps_everything(make: &Make) {
     let (fx, s) = setup(make);
-    let spec = CollectionSpec { indexes: vec![IndexSpec { id: 0, name: "g".into(), paths: vec!["group".into()] }], ..CollectionSpec::default() };
+    let spec = CollectionSpec {
+        indexes: vec![IndexSpec { id: 0, name: "g".into(), paths: vec!["group".into()] }],
+        ..CollectionSpec::default()
+    };
     s.create_collection("c", spec).expect("create");
     let docs = corpus(&s, "c", 50, 4);
     s.put("c", "k", json!({"v": 1}), WriteOptions::idempotent("key")).expect("idempotent");
@@ -554,10 +619,12 @@ pub fn reopen_keeps_everything(make: &Make) {
     let Some(fx) = fx.reopen() else { return }; // nothing persists in memory
     let s = fx.engine.space("s1").expect("space survives");
     assert_eq!(s.verify_changes().expect("verify"), report);
-    assert_eq!(s.count("c", &json!({"group": "red"})).expect("count"), brute(&docs, &json!({"group": "red"})).len() as u64);
+    assert_eq!(
+        s.count("c", &json!({"group": "red"})).expect("count"),
+        brute(&docs, &json!({"group": "red"})).len() as u64
+    );
     assert!(s.put("c", "k", json!({"v": 1}), WriteOptions::idempotent("key")).expect("replay").replayed);
     let next = s.put("c", "z", json!({}), WriteOptions::default()).expect("write after reopen");
     let entry = s.changes(next.position - 1, 1).expect("entry");
     assert!(entry[0].hlc > max_hlc, "the clock never goes back across a reopen");
 }
-

@@ -54,13 +54,23 @@ fn check(dir: &Path) {
     assert_eq!(s.get("items", "item-0001").expect("patched").body["patched"], true);
     assert_eq!(s.get("items", "item-0007").expect("doc").body, doc(7));
     assert!(s.get("items", "item-0002").is_err(), "deleted stays deleted");
-    let q = Query { filter: json!({"kind": "b"}), sort: vec![engram::SortField::parse("i")], limit: Some(1000), ..Query::default() };
+    let q = Query {
+        filter: json!({"kind": "b"}),
+        sort: vec![engram::SortField::parse("i")],
+        limit: Some(1000),
+        ..Query::default()
+    };
     let page = s.query("items", &q).expect("indexed query");
     let want: Vec<String> = (0..DOCS).filter(|i| i % 4 == 1).map(|i| format!("item-{i:04}")).collect();
     assert_eq!(page.documents.iter().map(|d| d.id.clone()).collect::<Vec<_>>(), want);
     let report = s.verify_changes().expect("chain verifies");
-    assert_eq!(report.head_position, 1 + 1 + DOCS as u64 + 2 + 2, "space, collection, docs, patch, delete, notes collection + put");
-    let replay = s.put("notes", "n1", json!({"text": "kept"}), WriteOptions::idempotent("fixture-key")).expect("replay");
+    assert_eq!(
+        report.head_position,
+        1 + 1 + DOCS as u64 + 2 + 2,
+        "space, collection, docs, patch, delete, notes collection + put"
+    );
+    let replay =
+        s.put("notes", "n1", json!({"text": "kept"}), WriteOptions::idempotent("fixture-key")).expect("replay");
     assert!(replay.replayed, "idempotency records survive");
     let next = s.put("items", "new", json!({"i": 1}), WriteOptions::default()).expect("writable");
     assert_eq!(next.position, report.head_position + 1);
@@ -71,7 +81,11 @@ fn check(dir: &Path) {
 fn format_v1_opens() {
     let fixture = fixture_dir(1);
     if !fixture.join("engram.db").exists() {
-        assert!(std::env::var_os("CI").is_none(), "fixture {} is missing in CI: generate it locally and commit it", fixture.display());
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "fixture {} is missing in CI: generate it locally and commit it",
+            fixture.display()
+        );
         std::fs::create_dir_all(&fixture).expect("fixture dir");
         write_fixture(&fixture);
         eprintln!("created {}: commit it", fixture.display());

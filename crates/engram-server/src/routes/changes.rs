@@ -33,9 +33,14 @@ pub struct ChangesPage {
 
 #[utoipa::path(get, path = "/v1/spaces/{space}/changes", tag = "changes", params(("space" = String, Path), ChangesParams),
     responses((status = 200, body = ChangesPage), (status = 400, body = Problem), (status = 404, body = Problem)))]
-pub async fn list_changes(State(s): State<AppState>, Params(space): Params<String>, QueryString(p): QueryString<ChangesParams>) -> ApiResult<Json<ChangesPage>> {
+pub async fn list_changes(
+    State(s): State<AppState>,
+    Params(space): Params<String>,
+    QueryString(p): QueryString<ChangesParams>,
+) -> ApiResult<Json<ChangesPage>> {
     let after = p.after.unwrap_or(0);
-    let entries = blocking(move || s.engine.space(&space)?.changes(after, p.limit.unwrap_or(CHANGES_LIMIT_DEFAULT))).await?;
+    let entries =
+        blocking(move || s.engine.space(&space)?.changes(after, p.limit.unwrap_or(CHANGES_LIMIT_DEFAULT))).await?;
     let next_after = entries.last().map_or(after, |e| e.position);
     let entries = entries.iter().map(|e| serde_json::to_value(e).expect("entries serialize")).collect();
     Ok(Json(ChangesPage { entries, next_after }))

@@ -17,7 +17,10 @@ pub struct CollectionList {
 
 #[utoipa::path(get, path = "/v1/spaces/{space}/collections", tag = "collections", params(("space" = String, Path)),
     responses((status = 200, body = CollectionList), (status = 404, body = Problem)))]
-pub async fn list_collections(State(s): State<AppState>, Params(space): Params<String>) -> ApiResult<Json<CollectionList>> {
+pub async fn list_collections(
+    State(s): State<AppState>,
+    Params(space): Params<String>,
+) -> ApiResult<Json<CollectionList>> {
     let collections = blocking(move || s.engine.space(&space)?.collections()).await?;
     Ok(Json(CollectionList { collections }))
 }
@@ -25,7 +28,10 @@ pub async fn list_collections(State(s): State<AppState>, Params(space): Params<S
 #[utoipa::path(get, path = "/v1/spaces/{space}/collections/{collection}", tag = "collections",
     params(("space" = String, Path), ("collection" = String, Path)),
     responses((status = 200, body = CollectionInfo), (status = 404, body = Problem)))]
-pub async fn get_collection(State(s): State<AppState>, Params((space, coll)): Params<(String, String)>) -> ApiResult<Json<CollectionInfo>> {
+pub async fn get_collection(
+    State(s): State<AppState>,
+    Params((space, coll)): Params<(String, String)>,
+) -> ApiResult<Json<CollectionInfo>> {
     Ok(Json(blocking(move || s.engine.space(&space)?.collection(&coll)).await?))
 }
 
@@ -43,7 +49,9 @@ pub async fn put_collection(
     let out = blocking(move || {
         let space = s.engine.space(&space)?;
         match space.create_collection(&coll, spec.clone()) {
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok((StatusCode::OK, space.update_collection(&coll, spec)?)),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                Ok((StatusCode::OK, space.update_collection(&coll, spec)?))
+            }
             other => other.map(|info| (StatusCode::CREATED, info)),
         }
     })
@@ -54,8 +62,10 @@ pub async fn put_collection(
 #[utoipa::path(delete, path = "/v1/spaces/{space}/collections/{collection}", tag = "collections",
     params(("space" = String, Path), ("collection" = String, Path)),
     responses((status = 204, description = "Dropped with its documents"), (status = 404, body = Problem)))]
-pub async fn drop_collection(State(s): State<AppState>, Params((space, coll)): Params<(String, String)>) -> ApiResult<StatusCode> {
+pub async fn drop_collection(
+    State(s): State<AppState>,
+    Params((space, coll)): Params<(String, String)>,
+) -> ApiResult<StatusCode> {
     blocking(move || s.engine.space(&space)?.drop_collection(&coll)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
-

@@ -36,7 +36,11 @@ fn written(status: StatusCode, r: WriteResult) -> Response {
 /// Options from headers; a failed `If-Match` is 412, not 409.
 fn options(headers: &HeaderMap, ttl: Option<u64>) -> ApiResult<(WriteOptions, bool)> {
     let pre = precondition(headers)?;
-    let opts = WriteOptions { expect: pre.unwrap_or(Expect::Any), ttl_seconds: ttl, idempotency_key: idempotency_key(headers)? };
+    let opts = WriteOptions {
+        expect: pre.unwrap_or(Expect::Any),
+        ttl_seconds: ttl,
+        idempotency_key: idempotency_key(headers)?,
+    };
     Ok((opts, pre.is_some()))
 }
 
@@ -77,7 +81,9 @@ pub async fn put_document(
     Body(body): Body<Value>,
 ) -> ApiResult<Response> {
     let (opts, from_header) = options(&headers, p.ttl_seconds)?;
-    let r = blocking(move || s.engine.space(&space)?.put(&coll, &id, body, opts)).await.map_err(precondition_failed(from_header))?;
+    let r = blocking(move || s.engine.space(&space)?.put(&coll, &id, body, opts))
+        .await
+        .map_err(precondition_failed(from_header))?;
     let status = if r.version == 1 { StatusCode::CREATED } else { StatusCode::OK };
     Ok(written(status, r))
 }
@@ -96,7 +102,9 @@ pub async fn patch_document(
     Body(patch): Body<Value>,
 ) -> ApiResult<Response> {
     let (opts, from_header) = options(&headers, p.ttl_seconds)?;
-    let r = blocking(move || s.engine.space(&space)?.patch(&coll, &id, patch, opts)).await.map_err(precondition_failed(from_header))?;
+    let r = blocking(move || s.engine.space(&space)?.patch(&coll, &id, patch, opts))
+        .await
+        .map_err(precondition_failed(from_header))?;
     Ok(written(StatusCode::OK, r))
 }
 
@@ -104,9 +112,15 @@ pub async fn patch_document(
     params(("space" = String, Path), ("collection" = String, Path), ("id" = String, Path),
         ("If-Match" = Option<String>, Header), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = WriteResult), (status = 404, body = Problem), (status = 412, body = Problem)))]
-pub async fn delete_document(State(s): State<AppState>, Params((space, coll, id)): DocPath, headers: HeaderMap) -> ApiResult<Json<WriteResult>> {
+pub async fn delete_document(
+    State(s): State<AppState>,
+    Params((space, coll, id)): DocPath,
+    headers: HeaderMap,
+) -> ApiResult<Json<WriteResult>> {
     let (opts, from_header) = options(&headers, None)?;
-    let r = blocking(move || s.engine.space(&space)?.delete(&coll, &id, opts)).await.map_err(precondition_failed(from_header))?;
+    let r = blocking(move || s.engine.space(&space)?.delete(&coll, &id, opts))
+        .await
+        .map_err(precondition_failed(from_header))?;
     Ok(Json(r))
 }
 
@@ -148,12 +162,22 @@ pub struct ListParams {
 #[utoipa::path(get, path = "/v1/spaces/{space}/collections/{collection}/docs", tag = "documents",
     params(("space" = String, Path), ("collection" = String, Path), ListParams),
     responses((status = 200, body = Page), (status = 400, body = Problem), (status = 404, body = Problem)))]
-pub async fn list_documents(State(s): State<AppState>, Params((space, coll)): CollPath, QueryString(p): QueryString<ListParams>) -> ApiResult<Json<Page>> {
+pub async fn list_documents(
+    State(s): State<AppState>,
+    Params((space, coll)): CollPath,
+    QueryString(p): QueryString<ListParams>,
+) -> ApiResult<Json<Page>> {
     let filter = match p.filter.as_deref() {
-        Some(text) => serde_json::from_str(text).map_err(|e| ApiError::invalid(format!("filter: not valid JSON: {e}")))?,
+        Some(text) => {
+            serde_json::from_str(text).map_err(|e| ApiError::invalid(format!("filter: not valid JSON: {e}")))?
+        }
         None => Value::Null,
     };
-    let sort = p.sort.as_deref().map(|s| s.split(',').filter(|f| !f.is_empty()).map(SortField::parse).collect()).unwrap_or_default();
+    let sort = p
+        .sort
+        .as_deref()
+        .map(|s| s.split(',').filter(|f| !f.is_empty()).map(SortField::parse).collect())
+        .unwrap_or_default();
     let q = Query { filter, sort, limit: p.limit, cursor: p.cursor, offset: p.offset };
     Ok(Json(blocking(move || s.engine.space(&space)?.query(&coll, &q)).await?))
 }
@@ -185,7 +209,12 @@ pub struct BulkDelete {
 #[utoipa::path(post, path = "/v1/spaces/{space}/collections/{collection}/bulk/put", tag = "documents",
     params(("space" = String, Path), ("collection" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
     request_body = BulkPut, responses((status = 200, body = CommitResult), (status = 400, body = Problem), (status = 413, body = Problem)))]
-pub async fn bulk_put(State(s): State<AppState>, Params((space, coll)): CollPath, headers: HeaderMap, Body(b): Body<BulkPut>) -> ApiResult<Json<CommitResult>> {
+pub async fn bulk_put(
+    State(s): State<AppState>,
+    Params((space, coll)): CollPath,
+    headers: HeaderMap,
+    Body(b): Body<BulkPut>,
+) -> ApiResult<Json<CommitResult>> {
     let key = idempotency_key(&headers)?;
     let docs = b.documents.into_iter().map(|d| (d.id, d.body)).collect();
     Ok(Json(blocking(move || s.engine.space(&space)?.bulk_put(&coll, docs, key.as_deref())).await?))
@@ -195,7 +224,12 @@ pub async fn bulk_put(State(s): State<AppState>, Params((space, coll)): CollPath
 #[utoipa::path(post, path = "/v1/spaces/{space}/collections/{collection}/bulk/delete", tag = "documents",
     params(("space" = String, Path), ("collection" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
     request_body = BulkDelete, responses((status = 200, body = CommitResult), (status = 404, body = Problem)))]
-pub async fn bulk_delete(State(s): State<AppState>, Params((space, coll)): CollPath, headers: HeaderMap, Body(b): Body<BulkDelete>) -> ApiResult<Json<CommitResult>> {
+pub async fn bulk_delete(
+    State(s): State<AppState>,
+    Params((space, coll)): CollPath,
+    headers: HeaderMap,
+    Body(b): Body<BulkDelete>,
+) -> ApiResult<Json<CommitResult>> {
     let key = idempotency_key(&headers)?;
     Ok(Json(blocking(move || s.engine.space(&space)?.bulk_delete(&coll, b.ids, key.as_deref())).await?))
 }

@@ -41,7 +41,10 @@ pub fn router(engine: Engine) -> Router {
         .route("/v1/spaces/{space}/collections", get(list_collections))
         .route(COLL, get(get_collection).put(put_collection).delete(drop_collection))
         .route(&format!("{COLL}/docs"), get(list_documents).post(insert_document))
-        .route(&format!("{COLL}/docs/{{id}}"), get(get_document).put(put_document).patch(patch_document).delete(delete_document))
+        .route(
+            &format!("{COLL}/docs/{{id}}"),
+            get(get_document).put(put_document).patch(patch_document).delete(delete_document),
+        )
         .route(&format!("{COLL}/bulk/put"), post(bulk_put))
         .route(&format!("{COLL}/bulk/delete"), post(bulk_delete))
         .route(&format!("{COLL}/query"), post(query_documents))
@@ -72,6 +75,10 @@ where
 {
     match tokio::task::spawn_blocking(f).await {
         Ok(r) => r.map_err(ApiError::from),
-        Err(_) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorKind::Internal.as_str(), "the request failed unexpectedly")),
+        Err(_) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::Internal.as_str(),
+            "the request failed unexpectedly",
+        )),
     }
 }

@@ -33,14 +33,22 @@ pub struct ExistsResult {
 #[utoipa::path(post, path = "/v1/spaces/{space}/collections/{collection}/query", tag = "queries",
     params(("space" = String, Path), ("collection" = String, Path)), request_body = Query,
     responses((status = 200, body = Page), (status = 400, body = Problem), (status = 404, body = Problem)))]
-pub async fn query_documents(State(s): State<AppState>, Params((space, coll)): CollPath, Body(q): Body<Query>) -> ApiResult<Json<Page>> {
+pub async fn query_documents(
+    State(s): State<AppState>,
+    Params((space, coll)): CollPath,
+    Body(q): Body<Query>,
+) -> ApiResult<Json<Page>> {
     Ok(Json(blocking(move || s.engine.space(&space)?.query(&coll, &q)).await?))
 }
 
 #[utoipa::path(post, path = "/v1/spaces/{space}/collections/{collection}/count", tag = "queries",
     params(("space" = String, Path), ("collection" = String, Path)), request_body = FilterBody,
     responses((status = 200, body = CountResult), (status = 400, body = Problem), (status = 404, body = Problem)))]
-pub async fn count_documents(State(s): State<AppState>, Params((space, coll)): CollPath, Body(b): Body<FilterBody>) -> ApiResult<Json<CountResult>> {
+pub async fn count_documents(
+    State(s): State<AppState>,
+    Params((space, coll)): CollPath,
+    Body(b): Body<FilterBody>,
+) -> ApiResult<Json<CountResult>> {
     let count = blocking(move || s.engine.space(&space)?.count(&coll, &b.filter)).await?;
     Ok(Json(CountResult { count }))
 }
@@ -48,7 +56,11 @@ pub async fn count_documents(State(s): State<AppState>, Params((space, coll)): C
 #[utoipa::path(post, path = "/v1/spaces/{space}/collections/{collection}/exists", tag = "queries",
     params(("space" = String, Path), ("collection" = String, Path)), request_body = FilterBody,
     responses((status = 200, body = ExistsResult), (status = 400, body = Problem), (status = 404, body = Problem)))]
-pub async fn exists_documents(State(s): State<AppState>, Params((space, coll)): CollPath, Body(b): Body<FilterBody>) -> ApiResult<Json<ExistsResult>> {
+pub async fn exists_documents(
+    State(s): State<AppState>,
+    Params((space, coll)): CollPath,
+    Body(b): Body<FilterBody>,
+) -> ApiResult<Json<ExistsResult>> {
     let exists = blocking(move || s.engine.space(&space)?.exists(&coll, &b.filter)).await?;
     Ok(Json(ExistsResult { exists }))
 }

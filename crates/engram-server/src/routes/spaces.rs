@@ -30,7 +30,10 @@ pub async fn list_spaces(State(s): State<AppState>) -> ApiResult<Json<SpaceList>
 
 #[utoipa::path(post, path = "/v1/spaces", tag = "spaces", request_body = NewSpace,
     responses((status = 201, body = SpaceInfo), (status = 400, body = Problem), (status = 409, body = Problem)))]
-pub async fn create_space(State(s): State<AppState>, Body(body): Body<NewSpace>) -> ApiResult<(StatusCode, Json<SpaceInfo>)> {
+pub async fn create_space(
+    State(s): State<AppState>,
+    Body(body): Body<NewSpace>,
+) -> ApiResult<(StatusCode, Json<SpaceInfo>)> {
     let info = blocking(move || s.engine.create_space(&body.name)).await?;
     Ok((StatusCode::CREATED, Json(info)))
 }
@@ -41,7 +44,9 @@ pub async fn get_space(State(s): State<AppState>, Params(space): Params<String>)
     let info = blocking(move || {
         s.engine.space(&space)?;
         let all = s.engine.spaces()?;
-        all.into_iter().find(|i| i.name == space).ok_or_else(|| engram::Error::not_found(format!("space {space:?} does not exist")))
+        all.into_iter()
+            .find(|i| i.name == space)
+            .ok_or_else(|| engram::Error::not_found(format!("space {space:?} does not exist")))
     })
     .await?;
     Ok(Json(info))

@@ -22,7 +22,12 @@ pub struct Transaction {
     params(("space" = String, Path), ("Idempotency-Key" = Option<String>, Header)), request_body = Transaction,
     responses((status = 200, body = CommitResult), (status = 400, body = Problem), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
-pub async fn commit_transaction(State(s): State<AppState>, Params(space): Params<String>, headers: HeaderMap, Body(t): Body<Transaction>) -> ApiResult<Json<CommitResult>> {
+pub async fn commit_transaction(
+    State(s): State<AppState>,
+    Params(space): Params<String>,
+    headers: HeaderMap,
+    Body(t): Body<Transaction>,
+) -> ApiResult<Json<CommitResult>> {
     let key = idempotency_key(&headers)?;
     Ok(Json(blocking(move || s.engine.space(&space)?.commit(t.ops, key.as_deref())).await?))
 }

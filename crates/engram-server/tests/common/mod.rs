@@ -48,8 +48,17 @@ impl Reply {
         let ty = self.json["type"].as_str().unwrap_or_default();
         assert!(ty.starts_with(PROBLEM_PREFIX), "{what}: problem type {ty:?} lacks the prefix");
         assert_eq!(ty, format!("{PROBLEM_PREFIX}{kind}"), "{what}: problem type; body: {}", self.text);
-        assert_eq!(self.json["status"].as_u64(), Some(u64::from(status)), "{what}: problem status member; body: {}", self.text);
-        assert!(self.json["title"].as_str().is_some_and(|t| !t.is_empty()), "{what}: problem title; body: {}", self.text);
+        assert_eq!(
+            self.json["status"].as_u64(),
+            Some(u64::from(status)),
+            "{what}: problem status member; body: {}",
+            self.text
+        );
+        assert!(
+            self.json["title"].as_str().is_some_and(|t| !t.is_empty()),
+            "{what}: problem title; body: {}",
+            self.text
+        );
         let detail = self.json["detail"].as_str().unwrap_or_default().to_owned();
         assert!(!detail.is_empty(), "{what}: problem detail is empty");
         detail
@@ -63,7 +72,11 @@ impl TestServer {
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime");
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
                 addr_tx.send(listener.local_addr().expect("bound address")).expect("test waits for the address");
