@@ -148,21 +148,20 @@ impl<'a> Writer<'a> {
         if let Some(schema) = &coll.schema {
             schema.check(body)?;
         }
+        let hash = content_hash(text.as_bytes());
         let expires = self.expiry(coll, ttl);
         let hlc = self.hlc.tick();
-        let version = if expect == Expect::Any && coll.indexes.is_empty() {
-            // Fast path: nothing to check or unindex, so no read first.
-            self.tx.upsert_doc(coll.row.id, id, &text, expires, hlc)?
-        } else {
-            let old = self.tx.doc(coll.row.id, id)?;
-            check_expect(expect, live(old.as_ref(), self.now_ms), id)?;
-            let version = old.as_ref().map_or(1, |d| d.version + 1);
-            let doc = StoredDoc { id: id.to_owned(), version, body: text.clone(), expires_at_ms: expires, updated_hlc: hlc };
-            self.tx.put_doc(coll.row.id, &doc)?;
-            self.reindex(coll, id, old.as_ref(), Some(body))?;
-            version
-        };
-        let position = self.log(ChangeOp::Put, coll.row.name.as_str(), id, version, content_hash(text.as_bytes()))?;
+        // Always read the old row, then write: the single-statement
+        // `upsert_doc` (`INSERT .. ON CONFLICT .. RETURNING` on SQLite) costs
+        // more, since SQLite builds an ephemeral table for every RETURNING
+        // (engram-bench measured 12.8 against 9.6 µs of CPU per bulk-put doc).
+        let old = self.tx.doc(coll.row.id, id)?;
+        check_expect(expect, live(old.as_ref(), self.now_ms), id)?;
+        let version = old.as_ref().map_or(1, |d| d.version + 1);
+        let doc = StoredDoc { id: id.to_owned(), version, body: text, expires_at_ms: expires, updated_hlc: hlc };
+        self.tx.put_doc(coll.row.id, &doc)?;
+        self.reindex(coll, id, old.as_ref(), Some(body))?;
+        let position = self.log(ChangeOp::Put, coll.row.name.as_str(), id, version, hash)?;
         Ok((version, position))
     }
 
