@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod changelog;
+pub mod cursor;
 pub mod error;
 pub mod filter;
 pub mod hlc;

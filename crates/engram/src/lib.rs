@@ -19,7 +19,6 @@
 mod apply;
 mod catalog;
 mod config;
-mod cursor;
 pub mod datadir;
 mod engine;
 mod ops;

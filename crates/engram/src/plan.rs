@@ -8,7 +8,7 @@
 //! loses. Work per page is bounded by [`PAGE_SCAN_ROWS_MAX`].
 
 use crate::catalog::{Compiled, CompiledIndex};
-use crate::cursor::{self, Position};
+use engram_core::cursor::{self, Position};
 use crate::query::{Page, Query};
 use crate::space::Document;
 use engram_core::backend::{IndexScan, Reader, StoredDoc};

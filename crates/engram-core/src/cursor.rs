@@ -6,8 +6,8 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use engram_core::limits::CURSOR_BYTES_MAX;
-use engram_core::{Error, Result};
+use crate::limits::CURSOR_BYTES_MAX;
+use crate::{Error, Result};
 
 const CURSOR_VERSION: u8 = 1;
 /// Key components a cursor may carry (one per sort field).
@@ -15,7 +15,7 @@ const CURSOR_PARTS_MAX: usize = 8;
 
 /// Where a page ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Position {
+pub enum Position {
     /// After this document id (scans in id order).
     Id(String),
     /// After this index key and document id.
@@ -24,7 +24,7 @@ pub(crate) enum Position {
     Sort(Vec<Vec<u8>>, String),
 }
 
-pub(crate) fn encode(fingerprint: [u8; 8], pos: &Position) -> String {
+pub fn encode(fingerprint: [u8; 8], pos: &Position) -> String {
     let mut out = vec![CURSOR_VERSION];
     out.extend_from_slice(&fingerprint);
     match pos {
@@ -57,7 +57,7 @@ fn bad() -> Error {
 }
 
 /// Decodes a cursor made for the query with `fingerprint`.
-pub(crate) fn decode(fingerprint: [u8; 8], text: &str) -> Result<Position> {
+pub fn decode(fingerprint: [u8; 8], text: &str) -> Result<Position> {
     if text.len() > CURSOR_BYTES_MAX {
         return Err(bad());
     }
