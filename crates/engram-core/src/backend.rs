@@ -141,7 +141,9 @@ pub trait Reader {
     /// Entries with position > `after`, ascending, at most `limit`.
     fn changes(&self, space: SpaceId, after: u64, limit: usize) -> Result<Vec<ChangeEntry>>;
     fn change_head(&self, space: SpaceId) -> Result<ChangeHead>;
-    /// Newest HLC timestamp stored anywhere (the clock's floor at open).
+    /// Newest HLC timestamp of any change-log entry (the clock's floor at
+    /// open). The engine stamps every stored row with the timestamp of the
+    /// entry that logs it, so nothing stored is newer than this.
     fn max_hlc(&self) -> Result<u64>;
     /// Documents whose expiry is at or before `now_ms`, at most `limit`.
     fn expired(&self, now_ms: u64, limit: usize) -> Result<Vec<(CollectionId, String)>>;

@@ -156,8 +156,7 @@ impl Reader for State {
         Ok(last.map_or(ChangeHead::default(), |(_, e)| ChangeHead { position: e.position, hash: e.hash }))
     }
     fn max_hlc(&self) -> Result<u64> {
-        let changes = self.changes.values().map(|e| e.hlc);
-        Ok(changes.chain(self.docs.values().map(|d| d.updated_hlc)).max().unwrap_or(0))
+        Ok(self.changes.values().map(|e| e.hlc).max().unwrap_or(0))
     }
     fn expired(&self, now_ms: u64, limit: usize) -> Result<Vec<(CollectionId, String)>> {
         let it = self.docs.iter().filter(|(_, d)| !d.is_live(now_ms));

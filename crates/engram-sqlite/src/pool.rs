@@ -32,6 +32,8 @@ struct PoolState {
     idle: Vec<Connection>,
     /// Connections in existence (idle or lent); never above `size`.
     open: usize,
+    /// Threads waiting for a connection (so returns wake only when needed).
+    waiting: usize,
     closed: bool,
 }
 
@@ -39,7 +41,7 @@ impl ReadPool {
     /// Opens `size` read connections to an already migrated file.
     pub(crate) fn open(path: &Path, size: usize, synchronous: Synchronous) -> Result<Self> {
         let idle = (0..size).map(|_| open_reader(path, synchronous)).collect::<Result<Vec<_>>>()?;
-        let state = PoolState { idle, open: size, closed: false };
+        let state = PoolState { idle, open: size, waiting: 0, closed: false };
         Ok(Self { path: path.to_owned(), synchronous, size, state: Mutex::new(state), returned: Condvar::new() })
     }
 
@@ -47,7 +49,7 @@ impl ReadPool {
     pub(crate) fn get(&self) -> Result<PooledReader<'_>> {
         let conn = self.take()?;
         // Deferred: the snapshot is taken at the guard's first read.
-        if let Err(e) = conn.execute_batch("BEGIN") {
+        if let Err(e) = run(&conn, "BEGIN") {
             self.discard(conn);
             return Err(sql("starting a read transaction")(e));
         }
@@ -64,8 +66,11 @@ impl ReadPool {
     }
 
     fn take(&self) -> Result<Connection> {
-        let deadline = Instant::now() + READ_CONNECTION_WAIT_MAX;
         let mut st = self.lock();
+        if let Some(conn) = st.idle.pop() {
+            return Ok(conn); // the common case: no clock read, no waiting
+        }
+        let deadline = Instant::now() + READ_CONNECTION_WAIT_MAX;
         loop {
             if st.closed {
                 return Err(Error::new(ErrorKind::Unavailable, "the storage backend is shutting down"));
@@ -85,7 +90,9 @@ impl ReadPool {
                     format!("all {} read connections stayed busy for {:?}", self.size, READ_CONNECTION_WAIT_MAX),
                 ));
             }
+            st.waiting += 1;
             st = self.returned.wait_timeout(st, deadline - now).unwrap_or_else(PoisonError::into_inner).0;
+            st.waiting -= 1;
         }
     }
 
@@ -98,7 +105,7 @@ impl ReadPool {
     fn give_back(&self, conn: Connection) {
         // ROLLBACK of a read transaction only releases the snapshot; if it
         // fails or leaves a transaction open, the connection is not reused.
-        let ended = conn.execute_batch("ROLLBACK").is_ok() && conn.is_autocommit();
+        let ended = run(&conn, "ROLLBACK").is_ok() && conn.is_autocommit();
         if !ended {
             self.discard(conn);
             return;
@@ -109,8 +116,11 @@ impl ReadPool {
         } else {
             st.idle.push(conn);
         }
+        let wake = st.waiting > 0;
         drop(st);
-        self.returned.notify_one();
+        if wake {
+            self.returned.notify_one();
+        }
     }
 
     fn discard(&self, conn: Connection) {
@@ -128,6 +138,11 @@ impl ReadPool {
     fn lock(&self) -> MutexGuard<'_, PoolState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Runs a transaction-control statement, prepared once per connection.
+fn run(conn: &Connection, sql_text: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql_text)?.execute([]).map(drop)
 }
 
 fn open_reader(path: &Path, synchronous: Synchronous) -> Result<Connection> {

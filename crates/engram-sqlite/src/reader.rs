@@ -11,7 +11,7 @@ use crate::error::sql;
 use engram_core::backend::{
     CollectionId, CollectionRow, CollectionSpec, IdempotencyRecord, IndexScan, Reader, SpaceId, SpaceRow, StoredDoc,
 };
-use engram_core::changelog::{ChangeEntry, ChangeHead, ChangeOp};
+use engram_core::changelog::{ChangeEntry, ChangeHead, ChangeOp, Digest};
 use engram_core::names::{CollectionName, SpaceName};
 use engram_core::{Error, Result};
 use rusqlite::types::Value;
@@ -83,7 +83,6 @@ struct RawChange {
     doc_id: String,
     version: i64,
     content_hash: Vec<u8>,
-    prev_hash: Vec<u8>,
     hash: Vec<u8>,
 }
 
@@ -97,12 +96,13 @@ impl RawChange {
             doc_id: r.get(4)?,
             version: r.get(5)?,
             content_hash: r.get(6)?,
-            prev_hash: r.get(7)?,
-            hash: r.get(8)?,
+            hash: r.get(7)?,
         })
     }
 
-    fn into_entry(self) -> Result<ChangeEntry> {
+    /// The entry, linked after `prev_hash` (the previous row's hash: it is
+    /// not stored twice, and the chain check recomputes every hash from it).
+    fn into_entry(self, prev_hash: Digest) -> Result<ChangeEntry> {
         let op =
             u8::try_from(self.op).map_err(|_| Error::corrupted(format!("stored change op {} is invalid", self.op)))?;
         Ok(ChangeEntry {
@@ -113,7 +113,7 @@ impl RawChange {
             doc_id: self.doc_id,
             version: from_sql_int(self.version, "change version")?,
             content_hash: digest(self.content_hash, "content hash")?,
-            prev_hash: digest(self.prev_hash, "previous hash")?,
+            prev_hash,
             hash: digest(self.hash, "change hash")?,
         })
     }
@@ -143,18 +143,6 @@ impl Queries<'_> {
     ) -> Result<Option<T>> {
         let mut stmt = self.0.prepare_cached(sql_text).map_err(sql(what))?;
         stmt.query_row(params, map).optional().map_err(sql(what))
-    }
-
-    /// The stored HLC high-water mark (see the `meta` table).
-    pub(crate) fn hlc_high_water(&self) -> Result<u64> {
-        let value = self.row(
-            "reading the HLC high-water mark",
-            "SELECT value FROM meta WHERE key = 'hlc_high_water'",
-            [],
-            |r| r.get::<_, i64>(0),
-        )?;
-        let value = value.ok_or_else(|| Error::corrupted("the meta table has no hlc_high_water row"))?;
-        from_sql_int(value, "HLC high-water mark")
     }
 }
 
@@ -230,10 +218,22 @@ impl Reader for Queries<'_> {
             .collect()
     }
 
+    /// Reads from the entry at `after` itself (when there is one) to learn
+    /// the hash the first returned entry links to.
     fn changes(&self, space: SpaceId, after: u64, limit_n: usize) -> Result<Vec<ChangeEntry>> {
-        let args = params![space.0, bound_int(after), limit(limit_n)];
+        let args = params![space.0, bound_int(after), limit(limit_n.saturating_add(1))];
         let raw = self.rows("reading the change log", CHANGES, args, RawChange::read)?;
-        raw.into_iter().map(RawChange::into_entry).collect()
+        let mut prev: Digest = [0; 32];
+        let mut out = Vec::with_capacity(raw.len());
+        for row in raw {
+            let hash = digest(row.hash.clone(), "change hash")?;
+            if from_sql_int(row.position, "change position")? > after {
+                out.push(row.into_entry(prev)?);
+            }
+            prev = hash;
+        }
+        out.truncate(limit_n);
+        Ok(out)
     }
 
     fn change_head(&self, space: SpaceId) -> Result<ChangeHead> {
@@ -245,11 +245,11 @@ impl Reader for Queries<'_> {
         Ok(ChangeHead { position: from_sql_int(position, "change position")?, hash: digest(hash, "change hash")? })
     }
 
-    /// The high-water mark of every HLC ever committed. It is at least the
-    /// newest timestamp stored (what the trait asks for a clock floor) and
-    /// costs one row read instead of a scan of the change log and documents.
+    /// The newest entry of each space, found by its primary key: one probe
+    /// per space, never a scan.
     fn max_hlc(&self) -> Result<u64> {
-        self.hlc_high_water()
+        let raw = self.row("reading the newest HLC", MAX_HLC, [], |r| r.get::<_, Option<i64>>(0))?;
+        from_sql_int(raw.flatten().unwrap_or(0), "change HLC")
     }
 
     /// Oldest expiry first (the order of the partial index on `expires_at`).
@@ -273,8 +273,10 @@ impl Reader for Queries<'_> {
     }
 }
 
-const CHANGES: &str = "SELECT position, hlc, op, collection, doc_id, version, content_hash, prev_hash, hash \
-                       FROM changes WHERE space_id = ?1 AND position > ?2 ORDER BY position LIMIT ?3";
+const CHANGES: &str = "SELECT position, hlc, op, collection, doc_id, version, content_hash, hash \
+                       FROM changes WHERE space_id = ?1 AND position >= ?2 ORDER BY position LIMIT ?3";
+const MAX_HLC: &str = "SELECT max(c.hlc) FROM spaces s JOIN changes c ON c.space_id = s.id \
+                       AND c.position = (SELECT max(position) FROM changes WHERE space_id = s.id)";
 /// `expires_at IS NOT NULL` makes the partial index usable.
 const EXPIRED: &str = "SELECT coll_id, id FROM docs WHERE expires_at IS NOT NULL AND expires_at <= ?1 \
                        ORDER BY expires_at LIMIT ?2";
@@ -410,7 +412,7 @@ mod tests {
         let conn = migrated_in_memory();
         conn.execute_batch(
             "INSERT INTO spaces (name, created_hlc) VALUES ('bad name!', 1);
-             INSERT INTO changes VALUES (7, 1, 1, 99, '', '', 0, x'00', x'00', x'00');
+             INSERT INTO changes VALUES (7, 1, 1, 99, '', '', 0, x'00', x'00');
              INSERT INTO index_entries VALUES (3, 1, x'01', 'ghost');",
         )
         .expect("damage");

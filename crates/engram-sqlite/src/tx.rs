@@ -28,10 +28,6 @@ use std::collections::{BTreeSet, HashMap};
 #[derive(Debug, Default)]
 pub(crate) struct BatchCache {
     heads: HashMap<SpaceId, ChangeHead>,
-    /// Newest HLC written in this batch, flushed to `meta` before COMMIT. It
-    /// may include jobs later rolled back: a clock floor may only be too high
-    /// (harmless, those timestamps were issued), never too low.
-    hlc_high_water: u64,
 }
 
 impl BatchCache {
@@ -43,24 +39,7 @@ impl BatchCache {
     /// Resets everything at the end of a batch.
     pub(crate) fn clear(&mut self) {
         self.heads.clear();
-        self.hlc_high_water = 0;
     }
-
-    fn note_hlc(&mut self, hlc: u64) {
-        self.hlc_high_water = self.hlc_high_water.max(hlc);
-    }
-}
-
-/// Writes the batch's HLC high-water mark; called just before COMMIT.
-pub(crate) fn flush_high_water(conn: &Connection, cache: &BatchCache) -> Result<()> {
-    if cache.hlc_high_water == 0 {
-        return Ok(());
-    }
-    let hlc = to_sql_int(cache.hlc_high_water, "HLC timestamp")?;
-    let sql_text = "UPDATE meta SET value = max(value, ?1) WHERE key = 'hlc_high_water'";
-    let mut stmt = conn.prepare_cached(sql_text).map_err(sql("recording the HLC high-water mark"))?;
-    stmt.execute([hlc]).map_err(sql("recording the HLC high-water mark"))?;
-    Ok(())
 }
 
 /// One job's view of the batch transaction.
@@ -142,7 +121,7 @@ impl Reader for SqliteTx<'_> {
     }
     /// Includes timestamps written earlier in this (uncommitted) batch.
     fn max_hlc(&self) -> Result<u64> {
-        Ok(self.q().max_hlc()?.max(self.cache.hlc_high_water))
+        self.q().max_hlc()
     }
     fn expired(&self, now_ms: u64, limit: usize) -> Result<Vec<(CollectionId, String)>> {
         self.q().expired(now_ms, limit)
@@ -158,7 +137,6 @@ impl WriteTx for SqliteTx<'_> {
         let id = self
             .returning(sql_text, params![name.as_str(), to_sql_int(hlc, "HLC timestamp")?])
             .map_err(|e| clash(e, "creating a space", format!("space {name} already exists")))?;
-        self.cache.note_hlc(hlc);
         Ok(SpaceId(id))
     }
 
@@ -222,7 +200,6 @@ impl WriteTx for SqliteTx<'_> {
             to_sql_int(doc.updated_hlc, "HLC timestamp")?
         ];
         self.exec("writing a document", sql_text, args)?;
-        self.cache.note_hlc(doc.updated_hlc);
         Ok(())
     }
 
@@ -244,7 +221,6 @@ impl WriteTx for SqliteTx<'_> {
         let expires = expires_at_ms.map(|t| to_sql_int(t, "expiry time")).transpose()?;
         let args = params![coll.0, id, body, expires, to_sql_int(hlc, "HLC timestamp")?];
         let version = self.returning(sql_text, args).map_err(sql("writing a document"))?;
-        self.cache.note_hlc(hlc);
         crate::convert::from_sql_int(version, "document version")
     }
 
@@ -287,7 +263,7 @@ impl WriteTx for SqliteTx<'_> {
             return Err(Error::internal("change appended out of order"));
         }
         let sql_text = "INSERT INTO changes (space_id, position, hlc, op, collection, doc_id, version, \
-                        content_hash, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+                        content_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
         let args = params![
             space.0,
             to_sql_int(entry.position, "change position")?,
@@ -297,12 +273,10 @@ impl WriteTx for SqliteTx<'_> {
             entry.doc_id,
             to_sql_int(entry.version, "change version")?,
             entry.content_hash,
-            entry.prev_hash,
             entry.hash
         ];
         self.exec("appending to the change log", sql_text, args)?;
         self.cache.heads.insert(space, ChangeHead { position: entry.position, hash: entry.hash });
-        self.cache.note_hlc(entry.hlc);
         Ok(())
     }
 
@@ -389,7 +363,7 @@ mod tests {
             }
             let doc = tx.doc(coll, "d").expect("read").expect("present");
             assert_eq!((doc.version, doc.updated_hlc), (3, 13));
-            assert_eq!(tx.max_hlc().expect("max"), 13, "the batch's own timestamps count");
+            assert_eq!(tx.max_hlc().expect("max"), 0, "only change-log entries stamp the clock floor");
         });
     }
 
@@ -425,15 +399,4 @@ mod tests {
         });
     }
 
-    #[test]
-    fn high_water_is_flushed_as_a_maximum() {
-        let conn = migrated_in_memory();
-        let mut cache = BatchCache::default();
-        cache.note_hlc(50);
-        flush_high_water(&conn, &cache).expect("flush");
-        cache.clear();
-        cache.note_hlc(20);
-        flush_high_water(&conn, &cache).expect("flush lower");
-        assert_eq!(Queries(&conn).max_hlc().expect("max"), 50);
-    }
 }

@@ -20,10 +20,27 @@ use std::sync::Arc;
 /// Documents read per step while backfilling a new index.
 const BACKFILL_CHUNK_ROWS: usize = 1_000;
 
+/// A document body serialized and hashed before the transaction, on the
+/// caller's thread, so the single writer thread does less per write.
+pub(crate) struct Encoded {
+    pub text: String,
+    pub hash: Digest,
+}
+
+impl Encoded {
+    pub fn of(body: &Value) -> Result<Self> {
+        let text = encode_document(body)?;
+        let hash = content_hash(text.as_bytes());
+        Ok(Self { text, hash })
+    }
+}
+
 /// One transaction's view of a space, with the collections it touched.
 pub(crate) struct Writer<'a> {
     pub tx: &'a mut dyn WriteTx,
     pub space: SpaceId,
+    name: &'a SpaceName,
+    space_checked: bool,
     hlc: &'a Hlc,
     catalog: &'a Catalog,
     pub now_ms: u64,
@@ -31,20 +48,37 @@ pub(crate) struct Writer<'a> {
 }
 
 impl<'a> Writer<'a> {
-    /// Starts writing to `space`, failing if it was deleted meanwhile.
-    pub fn open(tx: &'a mut dyn WriteTx, space: SpaceId, name: &SpaceName, hlc: &'a Hlc, catalog: &'a Catalog) -> Result<Self> {
-        if tx.space(name)?.map(|s| s.id) != Some(space) {
-            return Err(Error::not_found(format!("space {name:?} does not exist")));
-        }
+    /// Starts writing to `space`.
+    ///
+    /// Invariant: deleting a space deletes its collections in the same
+    /// transaction, so finding a collection of `space` proves the space
+    /// still exists; only creating a collection must check the space itself.
+    pub fn open(tx: &'a mut dyn WriteTx, space: SpaceId, name: &'a SpaceName, hlc: &'a Hlc, catalog: &'a Catalog) -> Self {
         let now_ms = hlc.wall_ms();
-        Ok(Self { tx, space, hlc, catalog, now_ms, colls: HashMap::new() })
+        Self { tx, space, name, space_checked: false, hlc, catalog, now_ms, colls: HashMap::new() }
+    }
+
+    /// Fails when the space was deleted after the handle was obtained.
+    fn check_space(&mut self) -> Result<()> {
+        if !self.space_checked && self.tx.space(self.name)?.map(|s| s.id) != Some(self.space) {
+            return Err(Error::not_found(format!("space {:?} does not exist", self.name.as_str())));
+        }
+        self.space_checked = true;
+        Ok(())
     }
 
     /// Appends a change-log entry; returns its position.
     pub fn log(&mut self, op: ChangeOp, collection: &str, doc_id: &str, version: u64, content: Digest) -> Result<u64> {
+        let hlc = self.hlc.tick();
+        self.log_at(hlc, op, collection, doc_id, version, content)
+    }
+
+    /// Appends a change-log entry stamped `hlc` (the document's own stamp,
+    /// so no stored timestamp is newer than its space's newest entry).
+    fn log_at(&mut self, hlc: u64, op: ChangeOp, collection: &str, doc_id: &str, version: u64, content: Digest) -> Result<u64> {
         let head = self.tx.change_head(self.space)?;
         let draft = ChangeDraft {
-            hlc: self.hlc.tick(),
+            hlc,
             op,
             collection: collection.to_owned(),
             doc_id: doc_id.to_owned(),
@@ -73,6 +107,7 @@ impl<'a> Writer<'a> {
     }
 
     pub fn create_collection(&mut self, name: &CollectionName, spec: CollectionSpec) -> Result<CollectionRow> {
+        self.check_space()?;
         if self.tx.collection(self.space, name)?.is_some() {
             return Err(Error::new(ErrorKind::AlreadyExists, format!("collection {name:?} already exists")));
         }
@@ -126,13 +161,19 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
-    /// Applies one document operation.
-    pub fn apply(&mut self, op: &Op) -> Result<OpResult> {
+    /// Applies one document operation; a put's body comes encoded.
+    pub fn apply(&mut self, op: &Op, encoded: Option<Encoded>) -> Result<OpResult> {
         DocId::new(op.id())?;
         check_ttl(op.ttl_seconds())?;
         let coll = self.collection(op.collection(), matches!(op, Op::Put { .. }))?;
         let (version, position) = match op {
-            Op::Put { id, body, expect, ttl_seconds, .. } => self.put(&coll, id, body, *expect, *ttl_seconds)?,
+            Op::Put { id, body, expect, ttl_seconds, .. } => {
+                let encoded = match encoded {
+                    Some(e) => e,
+                    None => Encoded::of(body)?,
+                };
+                self.put(&coll, id, body, encoded, *expect, *ttl_seconds)?
+            }
             Op::Patch { id, patch, expect, ttl_seconds, .. } => self.patch(&coll, id, patch, *expect, *ttl_seconds)?,
             Op::Delete { id, expect, .. } => self.delete(&coll, id, *expect)?,
         };
@@ -143,12 +184,11 @@ impl<'a> Writer<'a> {
         ttl.or(coll.row.spec.default_ttl_seconds).map(|t| self.now_ms.saturating_add(t.saturating_mul(1000)))
     }
 
-    fn put(&mut self, coll: &Compiled, id: &str, body: &Value, expect: Expect, ttl: Option<u64>) -> Result<(u64, u64)> {
-        let text = encode_document(body)?;
+    fn put(&mut self, coll: &Compiled, id: &str, body: &Value, encoded: Encoded, expect: Expect, ttl: Option<u64>) -> Result<(u64, u64)> {
         if let Some(schema) = &coll.schema {
             schema.check(body)?;
         }
-        let hash = content_hash(text.as_bytes());
+        let Encoded { text, hash } = encoded;
         let expires = self.expiry(coll, ttl);
         let hlc = self.hlc.tick();
         // Always read the old row, then write: the single-statement
@@ -161,7 +201,7 @@ impl<'a> Writer<'a> {
         let doc = StoredDoc { id: id.to_owned(), version, body: text, expires_at_ms: expires, updated_hlc: hlc };
         self.tx.put_doc(coll.row.id, &doc)?;
         self.reindex(coll, id, old.as_ref(), Some(body))?;
-        let position = self.log(ChangeOp::Put, coll.row.name.as_str(), id, version, hash)?;
+        let position = self.log_at(hlc, ChangeOp::Put, coll.row.name.as_str(), id, version, hash)?;
         Ok((version, position))
     }
 
@@ -177,10 +217,11 @@ impl<'a> Writer<'a> {
         }
         let expires = if ttl.is_some() { self.expiry(coll, ttl) } else { current.expires_at_ms };
         let version = current.version + 1;
-        let doc = StoredDoc { id: id.to_owned(), version, body: text.clone(), expires_at_ms: expires, updated_hlc: self.hlc.tick() };
+        let (hlc, hash) = (self.hlc.tick(), content_hash(text.as_bytes()));
+        let doc = StoredDoc { id: id.to_owned(), version, body: text, expires_at_ms: expires, updated_hlc: hlc };
         self.tx.put_doc(coll.row.id, &doc)?;
         self.reindex(coll, id, old.as_ref(), Some(&body))?;
-        let position = self.log(ChangeOp::Patch, coll.row.name.as_str(), id, version, content_hash(text.as_bytes()))?;
+        let position = self.log_at(hlc, ChangeOp::Patch, coll.row.name.as_str(), id, version, hash)?;
         Ok((version, position))
     }
 

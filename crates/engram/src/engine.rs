@@ -39,7 +39,8 @@ pub(crate) struct Inner {
     pub catalog: Catalog,
     pub config: EngineConfig,
     space_ids: RwLock<HashMap<String, SpaceId>>,
-    colls: RwLock<HashMap<(SpaceId, String), Arc<Compiled>>>,
+    /// Per space, by name: looked up without allocating.
+    colls: RwLock<HashMap<SpaceId, HashMap<String, Arc<Compiled>>>>,
     datadir: Mutex<Option<DataDir>>,
     purger: Mutex<Option<Purger>>,
 }
@@ -129,7 +130,7 @@ impl Engine {
             Ok(row.id)
         })?;
         write(&self.inner.space_ids).retain(|_, v| *v != id);
-        write(&self.inner.colls).retain(|k, _| k.0 != id);
+        write(&self.inner.colls).remove(&id);
         Ok(())
     }
 
@@ -168,7 +169,7 @@ impl Inner {
     /// The compiled collection for reads, cached until its spec changes
     /// through this engine.
     pub fn collection(&self, space: SpaceId, name: &str) -> Result<Arc<Compiled>> {
-        if let Some(c) = read(&self.colls).get(&(space, name.to_owned())) {
+        if let Some(c) = read(&self.colls).get(&space).and_then(|m| m.get(name)) {
             return Ok(c.clone());
         }
         let cname = engram_core::names::CollectionName::new(name)?;
@@ -176,15 +177,17 @@ impl Inner {
         let row = row.ok_or_else(|| Error::not_found(format!("collection {name:?} does not exist")))?;
         let compiled = self.catalog.get(row)?;
         let mut cache = write(&self.colls);
-        if cache.len() >= COLLECTION_CACHE_ENTRIES_MAX {
+        if cache.values().map(HashMap::len).sum::<usize>() >= COLLECTION_CACHE_ENTRIES_MAX {
             cache.clear();
         }
-        cache.insert((space, name.to_owned()), compiled.clone());
+        cache.entry(space).or_default().insert(name.to_owned(), compiled.clone());
         Ok(compiled)
     }
 
     pub fn forget_collection(&self, space: SpaceId, name: &str) {
-        write(&self.colls).remove(&(space, name.to_owned()));
+        if let Some(m) = write(&self.colls).get_mut(&space) {
+            m.remove(name);
+        }
     }
 }
 

@@ -76,7 +76,7 @@ impl Inner {
             for (coll, id) in expired {
                 let Some(row) = tx.collection_by_id(coll)? else { continue };
                 let Some(space) = spaces.iter().find(|s| s.id == row.space) else { continue };
-                let mut w = Writer::open(tx, space.id, &space.name, &me.hlc, &me.catalog)?;
+                let mut w = Writer::open(tx, space.id, &space.name, &me.hlc, &me.catalog);
                 n += usize::from(w.expire(coll, &id)?);
             }
             Ok(n)

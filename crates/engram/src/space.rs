@@ -1,6 +1,6 @@
 //! A space handle: every data operation is scoped to one space by holding it.
 
-use crate::apply::Writer;
+use crate::apply::{Encoded, Writer};
 
 use crate::engine::Inner;
 use crate::ops::{Batch, CommitResult, Expect, Op, OpResult, WriteOptions, WriteResult};
@@ -10,7 +10,7 @@ use engram_core::backend::{BackendExt, CollectionSpec, IdempotencyRecord, SpaceI
 use engram_core::changelog::{ChangeEntry, ChangeHead, Digest, verify_run};
 use engram_core::filter::Filter;
 use engram_core::json::{content_hash, decode_document, hex};
-use engram_core::limits::{BATCH_OPS_MAX, CHANGES_LIMIT_MAX};
+use engram_core::limits::{BATCH_BYTES_MAX, BATCH_OPS_MAX, CHANGES_LIMIT_MAX};
 use engram_core::names::{CollectionName, DocId, IdempotencyKey, SpaceName};
 use engram_core::{Error, ErrorKind, Result};
 use serde::{Deserialize, Serialize};
@@ -85,7 +85,7 @@ impl Space {
     {
         let (inner, id, name) = (self.inner.clone(), self.id, self.name.clone());
         self.inner.backend.write_with(move |tx: &mut dyn WriteTx| {
-            let mut w = Writer::open(tx, id, &name, &inner.hlc, &inner.catalog)?;
+            let mut w = Writer::open(tx, id, &name, &inner.hlc, &inner.catalog);
             f(&mut w)
         })
     }
@@ -143,10 +143,11 @@ impl Space {
             return Err(Error::new(kind, format!("a transaction holds 1 to {BATCH_OPS_MAX} operations, got {}", ops.len())));
         }
         let key = idempotency_key.map(IdempotencyKey::new).transpose()?;
+        let encoded = encode_puts(&ops)?;
         let ttl_ms = self.inner.config.idempotency_ttl_seconds.saturating_mul(1000);
         self.write(move |w| match (key, request) {
-            (Some(key), Some(hash)) => idempotent(w, &key, hash, &ops, ttl_ms),
-            _ => apply_all(w, &ops),
+            (Some(key), Some(hash)) => idempotent(w, &key, hash, &ops, encoded, ttl_ms),
+            _ => apply_all(w, &ops, encoded),
         })
     }
 
@@ -277,12 +278,37 @@ impl Space {
     }
 }
 
-fn apply_all(w: &mut Writer<'_>, ops: &[Op]) -> Result<CommitResult> {
+/// Names the failing operation of a multi-operation transaction.
+fn op_context(many: bool, i: usize) -> impl Fn(Error) -> Error {
+    move |e| if many { e.context(&format!("ops[{i}]")) } else { e }
+}
+
+/// Serializes and hashes every put's body on the caller's thread.
+fn encode_puts(ops: &[Op]) -> Result<Vec<Option<Encoded>>> {
+    let many = ops.len() > 1;
+    let mut total = 0usize;
+    let mut out = Vec::with_capacity(ops.len());
+    for (i, op) in ops.iter().enumerate() {
+        let encoded = match op {
+            Op::Put { body, .. } => Some(Encoded::of(body).map_err(op_context(many, i))?),
+            _ => None,
+        };
+        total += encoded.as_ref().map_or(0, |e| e.text.len());
+        if total > BATCH_BYTES_MAX {
+            return Err(Error::too_large(format!("a transaction's documents exceed {BATCH_BYTES_MAX} bytes")));
+        }
+        out.push(encoded);
+    }
+    Ok(out)
+}
+
+fn apply_all(w: &mut Writer<'_>, ops: &[Op], encoded: Vec<Option<Encoded>>) -> Result<CommitResult> {
     let many = ops.len() > 1;
     let results = ops
         .iter()
+        .zip(encoded)
         .enumerate()
-        .map(|(i, op)| w.apply(op).map_err(|e| if many { e.context(&format!("ops[{i}]")) } else { e }))
+        .map(|(i, (op, enc))| w.apply(op, enc).map_err(op_context(many, i)))
         .collect::<Result<Vec<OpResult>>>()?;
     let position = results.last().map_or(0, |r| r.position);
     Ok(CommitResult { results, position, replayed: false })
@@ -290,7 +316,14 @@ fn apply_all(w: &mut Writer<'_>, ops: &[Op]) -> Result<CommitResult> {
 
 /// Applies `ops` once per key: a repeat with the same request returns the
 /// first result without writing; a different request is rejected.
-fn idempotent(w: &mut Writer<'_>, key: &IdempotencyKey, request_hash: Digest, ops: &[Op], ttl_ms: u64) -> Result<CommitResult> {
+fn idempotent(
+    w: &mut Writer<'_>,
+    key: &IdempotencyKey,
+    request_hash: Digest,
+    ops: &[Op],
+    encoded: Vec<Option<Encoded>>,
+    ttl_ms: u64,
+) -> Result<CommitResult> {
     if let Some(rec) = w.tx.idempotency(w.space, key.as_str())?.filter(|r| r.expires_at_ms > w.now_ms) {
         if rec.request_hash != request_hash {
             return Err(Error::new(
@@ -302,7 +335,7 @@ fn idempotent(w: &mut Writer<'_>, key: &IdempotencyKey, request_hash: Digest, op
         first.replayed = true;
         return Ok(first);
     }
-    let result = apply_all(w, ops)?;
+    let result = apply_all(w, ops, encoded)?;
     let response = serde_json::to_string(&result).expect("results serialize");
     let record = IdempotencyRecord { request_hash, response, expires_at_ms: w.now_ms.saturating_add(ttl_ms) };
     w.tx.put_idempotency(w.space, key.as_str(), &record)?;

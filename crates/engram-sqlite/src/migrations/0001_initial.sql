@@ -49,7 +49,8 @@ CREATE TABLE changes (
     doc_id       TEXT    NOT NULL,
     version      INTEGER NOT NULL,
     content_hash BLOB    NOT NULL,
-    prev_hash    BLOB    NOT NULL,
+    -- The previous entry's hash is this space's row at position - 1's
+    -- `hash`; it is not stored twice.
     hash         BLOB    NOT NULL,
     PRIMARY KEY (space_id, position)
 ) WITHOUT ROWID;
@@ -64,13 +65,3 @@ CREATE TABLE idempotency (
 ) WITHOUT ROWID;
 
 CREATE INDEX idempotency_expires_at ON idempotency (expires_at);
-
--- Small named values. `hlc_high_water` is the newest HLC timestamp ever
--- committed (documents, spaces, change entries): the clock's floor at open,
--- kept here so that open does not scan every table.
-CREATE TABLE meta (
-    key   TEXT    PRIMARY KEY,
-    value INTEGER NOT NULL
-) WITHOUT ROWID;
-
-INSERT INTO meta (key, value) VALUES ('hlc_high_water', 0);
