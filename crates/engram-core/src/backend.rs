@@ -211,6 +211,11 @@ pub trait Backend: Send + Sync {
     fn capabilities(&self) -> Capabilities;
     /// A reader over committed state.
     fn reader(&self) -> Result<Box<dyn Reader + '_>>;
+    /// One document by id: a single read, so a backend may skip the snapshot
+    /// set-up that a multi-read [`Reader`] needs.
+    fn read_doc(&self, coll: CollectionId, id: &str) -> Result<Option<StoredDoc>> {
+        self.reader()?.doc(coll, id)
+    }
     /// Runs `work` in its own atomic transaction and commits it durably (per
     /// [`Capabilities::durable`]) before returning. Backends may commit the
     /// work of concurrent callers together, but each caller's work succeeds

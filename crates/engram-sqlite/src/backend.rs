@@ -6,7 +6,8 @@ use crate::migrations;
 use crate::pool::ReadPool;
 use crate::writer::{Writer, WriterStats};
 use engram_core::Result;
-use engram_core::backend::{Backend, Capabilities, Reader, WriteOutput, WriteWork};
+use crate::reader::Queries;
+use engram_core::backend::{Backend, Capabilities, CollectionId, Reader, StoredDoc, WriteOutput, WriteWork};
 use std::path::Path;
 
 /// Engram's embedded SQLite backend: one writer thread with group commit
@@ -59,6 +60,11 @@ impl Backend for SqliteBackend {
 
     fn reader(&self) -> Result<Box<dyn Reader + '_>> {
         Ok(Box::new(self.pool.get()?))
+    }
+
+    /// One statement is its own consistent snapshot: no BEGIN/ROLLBACK.
+    fn read_doc(&self, coll: CollectionId, id: &str) -> Result<Option<StoredDoc>> {
+        self.pool.with_conn(|conn| Queries(conn).doc(coll, id))
     }
 
     fn write(&self, work: WriteWork) -> Result<WriteOutput> {

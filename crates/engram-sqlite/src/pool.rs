@@ -56,6 +56,19 @@ impl ReadPool {
         Ok(PooledReader { pool: self, conn: Some(conn) })
     }
 
+    /// Runs `f` on a connection outside any explicit transaction (for a
+    /// single statement, which SQLite runs on one snapshot by itself).
+    pub(crate) fn with_conn<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.take()?;
+        let out = f(&conn);
+        if conn.is_autocommit() {
+            self.put_back(conn);
+        } else {
+            self.discard(conn);
+        }
+        out
+    }
+
     /// Closes idle connections and refuses further loans (at shutdown, when
     /// no guard can be outstanding since guards borrow the backend).
     pub(crate) fn close(&self) {
@@ -110,6 +123,11 @@ impl ReadPool {
             self.discard(conn);
             return;
         }
+        self.put_back(conn);
+    }
+
+    /// Returns an idle connection (no transaction open) to the pool.
+    fn put_back(&self, conn: Connection) {
         let mut st = self.lock();
         if st.closed {
             st.open -= 1;

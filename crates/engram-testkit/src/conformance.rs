@@ -628,3 +628,23 @@ pub fn reopen_keeps_everything(make: &Make) {
     let entry = s.changes(next.position - 1, 1).expect("entry");
     assert!(entry[0].hlc > max_hlc, "the clock never goes back across a reopen");
 }
+
+/// Regression (found by the model-based test): a transaction that
+/// auto-created a collection and then failed left a compiled spec cached
+/// under the collection's id; the backend reused the id for the next
+/// collection, which was then served with the rolled-back one's name and spec.
+pub fn rolled_back_collection_leaves_no_stale_spec(make: &Make) {
+    let (_fx, s) = setup(make);
+    let failed = s.transaction(|tx| {
+        tx.put("ghost", "a", json!({"x": 1}));
+        tx.put_if("ghost", "b", json!({"x": 2}), Expect::Exists);
+        Ok(())
+    });
+    assert_eq!(kind(failed), ErrorKind::Conflict);
+    let schema = json!({"type": "object", "required": ["must"]});
+    s.create_collection("real", CollectionSpec { schema: Some(schema), ..CollectionSpec::default() }).expect("create");
+    assert_eq!(s.collection("real").expect("info").name, "real");
+    let err = s.put("real", "d", json!({"x": 1}), WriteOptions::default()).expect_err("the real schema applies");
+    assert_eq!(err.kind(), ErrorKind::SchemaViolation);
+    assert_eq!(kind(s.collection("ghost")), ErrorKind::NotFound);
+}

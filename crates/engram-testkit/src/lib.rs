@@ -24,7 +24,7 @@ macro_rules! conformance_tests {
             sort_and_cursor_pages, cursor_stable_under_inserts, indexes_agree_with_scans,
             offset_pages, count_and_exists, change_log_records_every_mutation,
             idempotency_keys, bad_input_is_rejected_cleanly, collection_ddl,
-            optimistic_concurrency, reopen_keeps_everything);
+            optimistic_concurrency, reopen_keeps_everything, rolled_back_collection_leaves_no_stale_spec);
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
         $(

@@ -59,6 +59,10 @@ impl Compiled {
 }
 
 /// Cache of compiled collections.
+///
+/// Entries may come from transactions that later rolled back, and a backend
+/// may then reuse the rolled-back id, so a hit counts only when the whole
+/// stored row (name, space, spec) is the one given.
 #[derive(Default)]
 pub(crate) struct Catalog {
     cache: Mutex<HashMap<(CollectionId, u64), Arc<Compiled>>>,
@@ -68,7 +72,7 @@ impl Catalog {
     pub fn get(&self, row: CollectionRow) -> Result<Arc<Compiled>> {
         let key = (row.id, row.generation);
         let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(c) = cache.get(&key) {
+        if let Some(c) = cache.get(&key).filter(|c| c.row == row) {
             return Ok(c.clone());
         }
         let compiled = Arc::new(Compiled::compile(row)?);

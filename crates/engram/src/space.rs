@@ -213,7 +213,7 @@ impl Space {
     pub fn get(&self, collection: &str, id: &str) -> Result<Document> {
         DocId::new(id)?;
         let coll = self.inner.collection(self.id, collection)?;
-        let stored = self.inner.backend.reader()?.doc(coll.row.id, id)?;
+        let stored = self.inner.backend.read_doc(coll.row.id, id)?;
         match stored.filter(|d| d.is_live(self.inner.hlc.wall_ms())) {
             Some(d) => Ok(Document { body: decode_document(&d.body)?, id: d.id, version: d.version, expires_at_ms: d.expires_at_ms }),
             None => Err(Error::not_found(format!("document {id:?} does not exist in collection {collection:?}"))),
