@@ -24,3 +24,17 @@ pub use config::{
 };
 pub use migrations::{APPLICATION_ID, FORMAT_VERSION};
 pub use writer::WriterStats;
+
+/// Names of this crate's failpoints (active with the `failpoints` feature):
+/// every step of the commit path and of the read path.
+pub const FAILPOINTS: &[&str] = &[
+    "sqlite.begin",
+    "sqlite.savepoint",
+    "sqlite.job",
+    "sqlite.write",
+    "sqlite.release",
+    "sqlite.rollback",
+    "sqlite.commit",
+    "sqlite.reply",
+    "sqlite.read",
+];

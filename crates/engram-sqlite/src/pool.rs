@@ -79,6 +79,7 @@ impl ReadPool {
     }
 
     fn take(&self) -> Result<Connection> {
+        fail::fail_point!("sqlite.read", |_| Err(Error::new(ErrorKind::Unavailable, "reading: injected failure")));
         let mut st = self.lock();
         if let Some(conn) = st.idle.pop() {
             return Ok(conn); // the common case: no clock read, no waiting

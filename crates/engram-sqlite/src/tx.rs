@@ -59,6 +59,7 @@ impl<'a> SqliteTx<'a> {
 
     /// Executes a cached statement; returns the number of changed rows.
     fn exec<P: rusqlite::Params>(&self, what: &'static str, sql_text: &str, args: P) -> Result<usize> {
+        fail::fail_point!("sqlite.write", |_| Err(Error::new(ErrorKind::Unavailable, format!("{what}: injected failure"))));
         let mut stmt = self.conn.prepare_cached(sql_text).map_err(sql(what))?;
         stmt.execute(args).map_err(sql(what))
     }

@@ -132,6 +132,18 @@ impl Drop for Writer {
     }
 }
 
+/// The failpoint of a transaction-control statement.
+#[cfg_attr(not(feature = "failpoints"), allow(dead_code))]
+fn control_failpoint(sql_text: &str) -> &'static str {
+    match sql_text.split_whitespace().next() {
+        Some("BEGIN") => "sqlite.begin",
+        Some("SAVEPOINT") => "sqlite.savepoint",
+        Some("RELEASE") => "sqlite.release",
+        Some("COMMIT") => "sqlite.commit",
+        _ => "sqlite.rollback",
+    }
+}
+
 /// The error when SQLite itself ended the transaction mid-batch.
 fn aborted(result: Result<WriteOutput>) -> Error {
     let why = result.err().map_or_else(|| "unknown cause".to_owned(), |e| e.message().to_owned());
@@ -209,6 +221,9 @@ impl WriterLoop {
             Ok(ran) => {
                 self.shared.commits.fetch_add(1, Ordering::Relaxed);
                 self.shared.jobs.fetch_add(jobs, Ordering::Relaxed);
+                // Committed but not yet acknowledged: a failure here must
+                // leave callers with an unknown outcome, never a false "ok".
+                fail::fail_point!("sqlite.reply", |_| ());
                 // A caller that gave up waiting is not an error of the batch.
                 ran.into_iter().for_each(|(reply, result)| drop(reply.send(result)));
             }
@@ -294,12 +309,17 @@ impl WriterLoop {
     /// Runs a job's work; a panic becomes that job's error.
     fn run_work(&mut self, work: WriteWork) -> Result<WriteOutput> {
         let mut tx = SqliteTx::new(&self.conn, &mut self.cache);
-        catch_unwind(AssertUnwindSafe(|| work(&mut tx)))
+        catch_unwind(AssertUnwindSafe(|| {
+            fail::fail_point!("sqlite.job", |_| Err(Error::internal("injected failure before a write")));
+            work(&mut tx)
+        }))
             .unwrap_or_else(|_| Err(Error::internal("a write panicked; its changes were rolled back")))
     }
 
-    /// Runs a transaction-control statement, prepared once.
+    /// Runs a transaction-control statement, prepared once. Each kind of
+    /// statement is a failpoint (`sqlite.begin`, `sqlite.commit`, …).
     fn control(&self, sql_text: &str, what: &'static str) -> Result<()> {
+        fail::fail_point!(control_failpoint(sql_text), |_| Err(Error::new(ErrorKind::Unavailable, format!("{what}: injected failure"))));
         let mut stmt = self.conn.prepare_cached(sql_text).map_err(sql(what))?;
         stmt.execute([]).map(drop).map_err(sql(what))
     }

@@ -7,6 +7,7 @@
 
 pub mod clock;
 pub mod conformance;
+pub mod consistency;
 pub mod fixture;
 
 pub use clock::ManualClock;

@@ -76,6 +76,7 @@ impl<'a> Writer<'a> {
     /// Appends a change-log entry stamped `hlc` (the document's own stamp,
     /// so no stored timestamp is newer than its space's newest entry).
     fn log_at(&mut self, hlc: u64, op: ChangeOp, collection: &str, doc_id: &str, version: u64, content: Digest) -> Result<u64> {
+        fail::fail_point!("engram.log", |_| Err(Error::internal("injected failure appending to the change log")));
         let head = self.tx.change_head(self.space)?;
         let draft = ChangeDraft {
             hlc,
@@ -163,6 +164,7 @@ impl<'a> Writer<'a> {
 
     /// Applies one document operation; a put's body comes encoded.
     pub fn apply(&mut self, op: &Op, encoded: Option<Encoded>) -> Result<OpResult> {
+        fail::fail_point!("engram.apply", |_| Err(Error::internal("injected failure applying an operation")));
         DocId::new(op.id())?;
         check_ttl(op.ttl_seconds())?;
         let coll = self.collection(op.collection(), matches!(op, Op::Put { .. }))?;

@@ -28,6 +28,10 @@ mod query;
 mod space;
 
 pub use config::{EngineConfig, Storage};
+
+/// Names of the engine's failpoints (active with the `failpoints` feature):
+/// the write path's steps and each background worker.
+pub const FAILPOINTS: &[&str] = &["engram.apply", "engram.log", "engram.purge.documents", "engram.purge.idempotency"];
 pub use engine::{Engine, SpaceInfo};
 pub use engram_core::backend::{Capabilities, CollectionSpec, IndexSpec};
 pub use engram_core::changelog::{ChangeEntry, ChangeOp};

@@ -62,7 +62,10 @@ impl Inner {
             total += self.purge_batch(expired)?;
         }
         let now = self.hlc.wall_ms();
-        self.backend.write_with(move |tx| tx.purge_idempotency(now, PURGE_BATCH_ROWS))?;
+        self.backend.write_with(move |tx| {
+            fail::fail_point!("engram.purge.idempotency", |_| Err(engram_core::Error::internal("injected failure purging")));
+            tx.purge_idempotency(now, PURGE_BATCH_ROWS)
+        })?;
         Ok(total)
     }
 
@@ -71,6 +74,7 @@ impl Inner {
     fn purge_batch(self: &Arc<Self>, expired: Vec<(CollectionId, String)>) -> Result<usize> {
         let me = self.clone();
         let purged = self.backend.write_with(move |tx| {
+            fail::fail_point!("engram.purge.documents", |_| Err(engram_core::Error::internal("injected failure purging")));
             let mut n = 0;
             let spaces = tx.spaces()?;
             for (coll, id) in expired {
