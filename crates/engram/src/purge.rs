@@ -55,7 +55,10 @@ impl Inner {
         let mut total = 0;
         loop {
             let now = self.hlc.wall_ms();
-            let expired = self.backend.reader()?.expired(now, PURGE_BATCH_ROWS)?;
+            let mut expired = self.backend.reader()?.expired(now, PURGE_BATCH_ROWS)?;
+            // Backends list expired documents in their own order; the log
+            // must not depend on the backend, so purge in (collection, id) order.
+            expired.sort();
             if expired.is_empty() {
                 break;
             }
