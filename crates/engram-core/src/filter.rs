@@ -163,7 +163,11 @@ impl Parser<'_> {
             Value::Object(ops) if ops.keys().any(|k| k.starts_with('$')) => {
                 Err(Error::invalid(format!("{at}: cannot mix operators and fields in one object")))
             }
-            _ => Ok(Filter::Cmp { path, op: CmpOp::Eq, value: value.clone() }),
+            _ => {
+                // An implicit `$eq` is a condition like any other.
+                self.node(at, depth)?;
+                Ok(Filter::Cmp { path, op: CmpOp::Eq, value: value.clone() })
+            }
         }
     }
 
