@@ -1,16 +1,15 @@
 //! Shared helpers: running the `engram` binary, and a server process that
-//! is always killed, even when a test panics.
+//! is always killed, even when a test panics (the crash loop's guard).
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
-
-/// How long a server may take to print its listening line before the test gives up.
-pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
+/// An HTTP agent that reports every status as a response, not an error.
+pub use engram_crashloop::http::agent;
+pub use engram_crashloop::server::READY_TIMEOUT;
+use engram_crashloop::server::Server;
+use std::ops::Deref;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 
 /// The `engram` binary with a clean environment (no inherited ENGRAM_* settings).
 pub fn engram() -> Command {
@@ -58,96 +57,22 @@ pub fn cli(data_dir: &Path, args: &[&str]) -> Run {
     engram().arg("--data-dir").arg(data_dir).args(args).output().expect("the engram binary runs").into()
 }
 
-/// A running `engram serve`. Dropping it kills the process (SIGKILL) and reaps it.
-pub struct ServerProcess {
-    child: Child,
-    /// `host:port` the server printed.
-    pub addr: String,
-    /// Time from spawning to the listening line.
-    pub ready_after: Duration,
-    log: PathBuf,
-}
+/// A running `engram serve`: the crash loop's server guard (SIGKILL and
+/// reap on drop), started on this crate's binary.
+pub struct ServerProcess(Server);
 
 impl ServerProcess {
     /// Starts `engram serve` on `data_dir` on a free loopback port; its
     /// standard error goes to `log`. Panics if it is not ready in time.
     pub fn start(data_dir: &Path, log: &Path) -> Self {
-        let log_file = std::fs::File::create(log).expect("create the server log file");
-        let started = Instant::now();
-        let mut child = engram()
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log_file))
-            .spawn()
-            .expect("spawn engram serve");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut sent = false;
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if !sent && let Some(addr) = parse_listening(&line) {
-                    let _ = tx.send(addr);
-                    sent = true;
-                }
-            }
-        });
-        let mut server = Self { child, addr: String::new(), ready_after: Duration::ZERO, log: log.to_owned() };
-        match rx.recv_timeout(READY_TIMEOUT) {
-            Ok(addr) => {
-                server.ready_after = started.elapsed();
-                server.addr = addr;
-                server
-            }
-            Err(_) => {
-                server.kill();
-                panic!("engram serve did not print its listening line; its log:\n{}", server.log_text());
-            }
-        }
-    }
-
-    pub fn base(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Kills the process with SIGKILL and reaps it.
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Whether the process has exited.
-    pub fn exited(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(Some(_)))
-    }
-
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        let bin = Path::new(env!("CARGO_BIN_EXE_engram"));
+        Self(Server::start(bin, data_dir, log).unwrap_or_else(|e| panic!("{e}")))
     }
 }
 
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        self.kill();
+impl Deref for ServerProcess {
+    type Target = Server;
+    fn deref(&self) -> &Server {
+        &self.0
     }
-}
-
-/// The address in `engram listening on http://ADDR (…)`.
-pub fn parse_listening(line: &str) -> Option<String> {
-    let rest = line.strip_prefix("engram listening on http://")?;
-    let addr = rest.split_whitespace().next()?;
-    (!addr.is_empty()).then(|| addr.to_owned())
-}
-
-/// An HTTP agent that reports every status as a response, not an error.
-pub fn agent(timeout: Duration) -> ureq::Agent {
-    ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(timeout)).build().into()
 }

@@ -1,0 +1,288 @@
+//! Crash loop: starts `engram serve` on a fresh data directory, drives a
+//! mixed concurrent workload (puts, conditional updates, merge patches,
+//! deletes, transactions over several collections, idempotent requests),
+//! records every acknowledged operation, kills the server with SIGKILL at a
+//! random moment, verifies the data directory, restarts, and again.
+//!
+//! After each kill, before the restart, the data directory is opened
+//! directly ([`verify`]): the change-log chain verifies, every record
+//! matches its newest log entry, every declared index finds what the records
+//! hold, no acknowledged write is lost, and no transaction of unknown
+//! outcome is visible in part. Everything is accumulated in a [`Report`].
+//!
+//! Runs are seeded: the seed fixes every choice of the workload and every
+//! kill delay. What is in flight at the moment of the kill still depends on
+//! timing, so a seed reproduces the run's shape, not its exact interleaving.
+//!
+//! Currently the engine stores documents, transactions and idempotency
+//! records; vectors, edges, events and objects join the workload when they
+//! exist.
+
+pub mod http;
+pub mod ledger;
+pub mod report;
+pub mod server;
+pub mod verify;
+pub mod workload;
+
+pub use report::Report;
+
+use http::{Outcome, Request, agent, send};
+use ledger::{IdemRecord, Ledger, SPACE, Unknown, collection_specs};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use report::CycleStats;
+use serde_json::json;
+use server::Server;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use workload::{WriterInput, WriterReport, run_writer};
+
+/// Acknowledged idempotent requests re-sent per cycle.
+const REPLAYS_PER_CYCLE: usize = 16;
+/// Share of cycles that first kill a server while it starts (opens the
+/// data directory), before starting the one that takes the load.
+const STARTUP_KILL_SHARE: f64 = 0.1;
+/// Longest delay of such a kill after the spawn (a debug server is ready
+/// in some 10–40 ms).
+const STARTUP_KILL_MAX_MS: u64 = 40;
+/// Timeout of the setup requests.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The `engram` binary.
+    pub engram_bin: PathBuf,
+    /// Kill-verify-restart cycles.
+    pub cycles: usize,
+    pub seed: u64,
+    /// Concurrent client threads.
+    pub writers: usize,
+    /// The data directory (must not exist or be empty; kept afterwards);
+    /// by default a fresh temporary directory, removed afterwards.
+    pub data_dir: Option<PathBuf>,
+    /// The server is killed this many milliseconds after the writers start.
+    pub kill_after_ms: RangeInclusive<u64>,
+    /// Prints a progress line every this many cycles (0: never).
+    pub progress_every: usize,
+}
+
+impl Config {
+    /// 100 cycles of 16 writers, killed 30–300 ms in, seed 0, silent.
+    pub fn new(engram_bin: impl Into<PathBuf>) -> Self {
+        Self {
+            engram_bin: engram_bin.into(),
+            cycles: 100,
+            seed: 0,
+            writers: 16,
+            data_dir: None,
+            kill_after_ms: 30..=300,
+            progress_every: 0,
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.cycles == 0 || self.writers == 0 {
+            return Err("cycles and writers must be at least 1".into());
+        }
+        if self.kill_after_ms.is_empty() {
+            return Err(format!("the kill delay range {:?} is empty", self.kill_after_ms));
+        }
+        if !self.engram_bin.is_file() {
+            return Err(format!(
+                "no engram binary at {} (build it: cargo build -p engram-cli)",
+                self.engram_bin.display()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Runs the crash loop. Problems found are in the report; an error means
+/// the loop itself could not go on (no binary, a server that does not
+/// start, a data directory that does not open).
+pub fn run(config: Config) -> Result<Report, String> {
+    config.check()?;
+    let dirs = Dirs::prepare(config.data_dir.as_deref())?;
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    let mut ledger = Ledger::new(config.writers);
+    let mut report = Report { seed: config.seed, ..Report::default() };
+    let started = Instant::now();
+    for cycle in 0..config.cycles {
+        let stats = run_cycle(&config, &dirs, cycle, &mut rng, &mut ledger, &mut report)
+            .map_err(|e| format!("cycle {cycle} (seed {}): {e}", config.seed))?;
+        report.cycles += 1;
+        report.seconds = started.elapsed().as_secs_f64();
+        let due = config.progress_every > 0 && ((cycle + 1) % config.progress_every == 0 || stats.problems > 0);
+        if due {
+            println!("{}", stats.line(config.cycles, &report));
+        }
+    }
+    Ok(report)
+}
+
+/// Where the data and the server's log go.
+struct Dirs {
+    _tmp: Option<tempfile::TempDir>,
+    data: PathBuf,
+    log: PathBuf,
+}
+
+impl Dirs {
+    fn prepare(given: Option<&Path>) -> Result<Self, String> {
+        let Some(data) = given else {
+            let tmp = tempfile::Builder::new()
+                .prefix("engram-crashloop-")
+                .tempdir()
+                .map_err(|e| format!("temporary directory: {e}"))?;
+            let (data, log) = (tmp.path().join("data"), tmp.path().join("serve.log"));
+            return Ok(Self { _tmp: Some(tmp), data, log });
+        };
+        let fresh = std::fs::read_dir(data).map_or(true, |mut d| d.next().is_none());
+        if !fresh {
+            return Err(format!("{} is not empty: the crash loop starts from a fresh data directory", data.display()));
+        }
+        std::fs::create_dir_all(data).map_err(|e| format!("creating {}: {e}", data.display()))?;
+        let log = PathBuf::from(format!("{}.serve.log", data.display()));
+        Ok(Self { _tmp: None, data: data.to_owned(), log })
+    }
+}
+
+/// One cycle: start, (set up,) write, kill, verify.
+fn run_cycle(
+    config: &Config,
+    dirs: &Dirs,
+    cycle: usize,
+    rng: &mut StdRng,
+    ledger: &mut Ledger,
+    report: &mut Report,
+) -> Result<CycleStats, String> {
+    let mut server = start(config, dirs, rng, report)?;
+    if cycle == 0 {
+        setup(&server.base())?;
+    }
+    let delay = Duration::from_millis(rng.random_range(config.kill_after_ms.clone()));
+    let reports = drive(&mut server, cycle, delay, rng, ledger)?;
+    let mut stats = CycleStats { cycle, killed_after: delay, ready_after: server.ready_after, ..CycleStats::default() };
+    drop(server);
+    for r in reports {
+        stats.acknowledged += r.acknowledged;
+        stats.problems += r.lost.len() + r.anomalies.len();
+        report.add_writer(cycle, &r);
+        absorb(ledger, r);
+    }
+    stats.unknown = ledger.unknown.len();
+    check(dirs, cycle, ledger, report, &mut stats)?;
+    Ok(stats)
+}
+
+/// Starts the server that takes the load; sometimes kills one while it
+/// starts first.
+fn start(config: &Config, dirs: &Dirs, rng: &mut StdRng, report: &mut Report) -> Result<Server, String> {
+    if rng.random_bool(STARTUP_KILL_SHARE) {
+        let after = Duration::from_millis(rng.random_range(0..=STARTUP_KILL_MAX_MS));
+        Server::kill_while_starting(&config.engram_bin, &dirs.data, &dirs.log, after)?;
+        report.startup_kills += 1;
+    }
+    Server::start(&config.engram_bin, &dirs.data, &dirs.log)
+}
+
+/// Verifies the data directory of the dead server against the ledger, then
+/// takes what is stored as the next cycle's baseline.
+fn check(
+    dirs: &Dirs,
+    cycle: usize,
+    ledger: &mut Ledger,
+    report: &mut Report,
+    stats: &mut CycleStats,
+) -> Result<(), String> {
+    let t = Instant::now();
+    let verdict = verify::verify_dir(&dirs.data, ledger)?;
+    stats.verified_in = t.elapsed();
+    (stats.documents, stats.entries) = (verdict.documents, verdict.entries);
+    stats.problems += verdict.lost.len() + verdict.divergences.len() + verdict.partial.len();
+    report.add_verdict(cycle, &verdict);
+    ledger.settle(&verdict.stored, &verdict.applied, &verdict.splits);
+    Ok(())
+}
+
+/// Creates the space and its collections (with their indexes).
+fn setup(base: &str) -> Result<(), String> {
+    let agent = agent(SETUP_TIMEOUT);
+    let mut requests = vec![Request::new("POST", "/v1/spaces".into(), Some(json!({"name": SPACE})))];
+    for (coll, spec) in collection_specs() {
+        requests.push(Request::new("PUT", format!("/v1/spaces/{SPACE}/collections/{coll}"), Some(spec)));
+    }
+    for r in &requests {
+        match send(&agent, base, r) {
+            Outcome::Acked(..) => {}
+            other => return Err(format!("setup: {} {}: {}", r.method, r.path, other.describe())),
+        }
+    }
+    Ok(())
+}
+
+/// Runs the writers, kills the server after `delay`, and collects what the
+/// writers saw.
+fn drive(
+    server: &mut Server,
+    cycle: usize,
+    delay: Duration,
+    rng: &mut StdRng,
+    ledger: &mut Ledger,
+) -> Result<Vec<WriterReport>, String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut replays = pick_replays(ledger, rng);
+    let mut retries = std::mem::take(&mut ledger.retries);
+    let base = server.base();
+    let handles: Vec<_> = (0..ledger.writers)
+        .map(|w| {
+            let input = WriterInput {
+                base: base.clone(),
+                cycle,
+                writer: w,
+                seed: rng.random(),
+                state: ledger.owned_by(w),
+                retries: take_where(&mut retries, |u: &Unknown| u.writer == w),
+                replays: take_where(&mut replays, |r: &IdemRecord| r.writer == w),
+                stop: stop.clone(),
+            };
+            std::thread::spawn(move || run_writer(input))
+        })
+        .collect();
+    std::thread::sleep(delay);
+    server.kill(); // SIGKILL, with the writers in flight
+    stop.store(true, Ordering::SeqCst);
+    handles.into_iter().map(|h| h.join().map_err(|_| "a writer thread panicked".to_owned())).collect()
+}
+
+/// A random sample of the acknowledged idempotent requests.
+fn pick_replays(ledger: &Ledger, rng: &mut StdRng) -> Vec<IdemRecord> {
+    let n = ledger.idempotent.len().min(REPLAYS_PER_CYCLE);
+    rand::seq::index::sample(rng, ledger.idempotent.len(), n)
+        .into_iter()
+        .map(|i| ledger.idempotent[i].clone())
+        .collect()
+}
+
+/// Removes and returns the items matching `f`.
+fn take_where<T>(items: &mut Vec<T>, f: impl Fn(&T) -> bool) -> Vec<T> {
+    let (yes, no) = std::mem::take(items).into_iter().partition(|x| f(x));
+    *items = no;
+    yes
+}
+
+/// Takes one writer's cycle into the ledger.
+fn absorb(ledger: &mut Ledger, r: WriterReport) {
+    ledger.owned.extend(r.state);
+    for (k, d) in r.hot {
+        ledger.ack_hot(k, d);
+    }
+    ledger.unknown.extend(r.unknown);
+    ledger.log.extend(r.log);
+    r.idempotent.into_iter().for_each(|rec| ledger.remember(rec));
+}

@@ -1,0 +1,169 @@
+//! The server under test: `engram serve` as a child process on a free
+//! loopback port, killed with SIGKILL on demand and always on drop.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long a server may take to print its listening line.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Bytes of the server log quoted when it fails to start.
+const LOG_TAIL_BYTES: usize = 4_000;
+
+/// Environment variables of the `engram` binary that must not leak in from
+/// the caller's environment.
+const ENGRAM_VARS: [&str; 4] = ["ENGRAM_DATA_DIR", "ENGRAM_SERVER", "ENGRAM_LISTEN", "ENGRAM_LOG"];
+
+/// A running `engram serve`. Dropping it kills the process and reaps it.
+#[derive(Debug)]
+pub struct Server {
+    child: Child,
+    /// `host:port` the server printed.
+    pub addr: String,
+    /// Time from spawning to the listening line.
+    pub ready_after: Duration,
+    log: PathBuf,
+}
+
+impl Server {
+    /// Starts `bin serve` on `data_dir`, listening on a free loopback port;
+    /// its standard error is appended to `log`.
+    pub fn start(bin: &Path, data_dir: &Path, log: &Path) -> Result<Self, String> {
+        let started = Instant::now();
+        let (mut server, rx) = Self::spawn(bin, data_dir, log)?;
+        match rx.recv_timeout(READY_TIMEOUT) {
+            Ok(addr) => {
+                server.addr = addr;
+                server.ready_after = started.elapsed();
+                Ok(server)
+            }
+            Err(_) => {
+                server.kill();
+                Err(format!(
+                    "engram serve did not print its listening line; the end of its log:\n{}",
+                    server.log_tail()
+                ))
+            }
+        }
+    }
+
+    /// Starts `bin serve` like [`Server::start`] and kills it with SIGKILL
+    /// `after` the spawn, ready or not: a crash while opening the data
+    /// directory. Returns whether it was ready before the kill.
+    pub fn kill_while_starting(bin: &Path, data_dir: &Path, log: &Path, after: Duration) -> Result<bool, String> {
+        let (mut server, rx) = Self::spawn(bin, data_dir, log)?;
+        std::thread::sleep(after);
+        server.kill();
+        Ok(rx.try_recv().is_ok())
+    }
+
+    /// Spawns the process; the receiver gets the address it listens on.
+    fn spawn(bin: &Path, data_dir: &Path, log: &Path) -> Result<(Self, mpsc::Receiver<String>), String> {
+        let log_file = File::options()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(|e| format!("opening {}: {e}", log.display()))?;
+        let mut cmd = Command::new(bin);
+        ENGRAM_VARS.iter().for_each(|v| {
+            cmd.env_remove(v);
+        });
+        let mut child = cmd
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log_file))
+            .spawn()
+            .map_err(|e| format!("spawning {} serve: {e}", bin.display()))?;
+        let stdout = child.stdout.take().ok_or("the child's stdout is not piped")?;
+        let rx = watch_stdout(stdout);
+        Ok((Self { child, addr: String::new(), ready_after: Duration::ZERO, log: log.to_owned() }, rx))
+    }
+
+    /// `http://host:port`.
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the process with SIGKILL and waits for it to be gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Whether the process has exited.
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// The last few kilobytes of the server's log.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let cut = text.len().saturating_sub(LOG_TAIL_BYTES);
+        let start = (cut..text.len()).find(|i| text.is_char_boundary(*i)).unwrap_or(text.len());
+        text[start..].to_owned()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Reads the child's standard output on a thread (to the end, so the child
+/// never blocks on a full pipe) and sends the first listening address.
+fn watch_stdout(stdout: std::process::ChildStdout) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if !sent && let Some(addr) = parse_listening(&line) {
+                let _ = tx.send(addr);
+                sent = true;
+            }
+        }
+    });
+    rx
+}
+
+/// The address in `engram listening on http://ADDR (…)`.
+pub fn parse_listening(line: &str) -> Option<String> {
+    let rest = line.strip_prefix("engram listening on http://")?;
+    let addr = rest.split_whitespace().next()?;
+    (!addr.is_empty()).then(|| addr.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listening_line_is_parsed() {
+        let line = "engram listening on http://127.0.0.1:40123 (data directory: /tmp/x)";
+        assert_eq!(parse_listening(line).as_deref(), Some("127.0.0.1:40123"));
+        assert_eq!(parse_listening("engram listening on http://"), None);
+        assert_eq!(parse_listening("something else"), None);
+    }
+
+    #[test]
+    fn a_missing_binary_is_an_error() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let err = Server::start(&tmp.path().join("no-such-engram"), &tmp.path().join("data"), &tmp.path().join("log"))
+            .expect_err("there is no binary");
+        assert!(err.contains("spawning"), "{err}");
+    }
+}
