@@ -4,10 +4,10 @@
 //! kind byte, then length-prefixed fields. Decoding checks every length, so
 //! a forged or truncated cursor is an input error, never a panic.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crate::limits::CURSOR_BYTES_MAX;
 use crate::{Error, Result};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 const CURSOR_VERSION: u8 = 1;
 /// Key components a cursor may carry (one per sort field).

@@ -4,9 +4,9 @@ use crate::config::SqliteOptions;
 use crate::connection::{self, Role};
 use crate::migrations;
 use crate::pool::ReadPool;
+use crate::reader::Queries;
 use crate::writer::{Writer, WriterStats};
 use engram_core::Result;
-use crate::reader::Queries;
 use engram_core::backend::{Backend, Capabilities, CollectionId, Reader, StoredDoc, WriteOutput, WriteWork};
 use std::path::Path;
 

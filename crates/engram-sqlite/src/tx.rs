@@ -59,7 +59,10 @@ impl<'a> SqliteTx<'a> {
 
     /// Executes a cached statement; returns the number of changed rows.
     fn exec<P: rusqlite::Params>(&self, what: &'static str, sql_text: &str, args: P) -> Result<usize> {
-        fail::fail_point!("sqlite.write", |_| Err(Error::new(ErrorKind::Unavailable, format!("{what}: injected failure"))));
+        fail::fail_point!("sqlite.write", |_| Err(Error::new(
+            ErrorKind::Unavailable,
+            format!("{what}: injected failure")
+        )));
         let mut stmt = self.conn.prepare_cached(sql_text).map_err(sql(what))?;
         stmt.execute(args).map_err(sql(what))
     }
@@ -406,5 +409,4 @@ mod tests {
             assert_eq!((n, keys), (3, vec![vec![2], vec![3], vec![4]]));
         });
     }
-
 }

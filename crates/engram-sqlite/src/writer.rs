@@ -313,13 +313,16 @@ impl WriterLoop {
             fail::fail_point!("sqlite.job", |_| Err(Error::internal("injected failure before a write")));
             work(&mut tx)
         }))
-            .unwrap_or_else(|_| Err(Error::internal("a write panicked; its changes were rolled back")))
+        .unwrap_or_else(|_| Err(Error::internal("a write panicked; its changes were rolled back")))
     }
 
     /// Runs a transaction-control statement, prepared once. Each kind of
     /// statement is a failpoint (`sqlite.begin`, `sqlite.commit`, …).
     fn control(&self, sql_text: &str, what: &'static str) -> Result<()> {
-        fail::fail_point!(control_failpoint(sql_text), |_| Err(Error::new(ErrorKind::Unavailable, format!("{what}: injected failure"))));
+        fail::fail_point!(control_failpoint(sql_text), |_| Err(Error::new(
+            ErrorKind::Unavailable,
+            format!("{what}: injected failure")
+        )));
         let mut stmt = self.conn.prepare_cached(sql_text).map_err(sql(what))?;
         stmt.execute([]).map(drop).map_err(sql(what))
     }

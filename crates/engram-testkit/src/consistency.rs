@@ -81,12 +81,17 @@ fn all_documents(space: &Space, coll: &str) -> Result<Vec<Document>, String> {
 }
 
 fn matches_log(newest: &HashMap<(String, String), ChangeEntry>, coll: &str, d: &Document) -> Result<(), String> {
-    let e = newest.get(&(coll.to_owned(), d.id.clone())).ok_or_else(|| format!("{coll}/{}: stored but never logged", d.id))?;
+    let e = newest
+        .get(&(coll.to_owned(), d.id.clone()))
+        .ok_or_else(|| format!("{coll}/{}: stored but never logged", d.id))?;
     if !matches!(e.op, ChangeOp::Put | ChangeOp::Patch) {
         return Err(format!("{coll}/{}: visible, but its newest entry is {:?}", d.id, e.op));
     }
     if e.version != d.version || e.content_hash != content_hash(canonical(&d.body).as_bytes()) {
-        return Err(format!("{coll}/{}: version {} / content differ from entry {} (version {})", d.id, d.version, e.position, e.version));
+        return Err(format!(
+            "{coll}/{}: version {} / content differ from entry {} (version {})",
+            d.id, d.version, e.position, e.version
+        ));
     }
     Ok(())
 }
@@ -100,7 +105,8 @@ fn probe_index(space: &Space, coll: &str, paths: &[String], docs: &[Document]) -
     for d in docs {
         let Some(v) = path.lookup(&d.body).filter(|v| !v.is_array() && !v.is_object()) else { continue };
         let filter = json!({ first.as_str(): { "$eq": v } });
-        let want = docs.iter().filter(|o| path.lookup(&o.body).is_some_and(|x| engram_core::filter::json_eq(x, v))).count();
+        let want =
+            docs.iter().filter(|o| path.lookup(&o.body).is_some_and(|x| engram_core::filter::json_eq(x, v))).count();
         let found = space.count(coll, &filter).map_err(|e| e.to_string())?;
         if found != want as u64 {
             return Err(format!("{coll}: index on {first} finds {found} documents for {v}, the records hold {want}"));
@@ -109,4 +115,3 @@ fn probe_index(space: &Space, coll: &str, paths: &[String], docs: &[Document]) -
     }
     Ok(probes)
 }
-

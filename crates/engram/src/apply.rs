@@ -53,7 +53,13 @@ impl<'a> Writer<'a> {
     /// Invariant: deleting a space deletes its collections in the same
     /// transaction, so finding a collection of `space` proves the space
     /// still exists; only creating a collection must check the space itself.
-    pub fn open(tx: &'a mut dyn WriteTx, space: SpaceId, name: &'a SpaceName, hlc: &'a Hlc, catalog: &'a Catalog) -> Self {
+    pub fn open(
+        tx: &'a mut dyn WriteTx,
+        space: SpaceId,
+        name: &'a SpaceName,
+        hlc: &'a Hlc,
+        catalog: &'a Catalog,
+    ) -> Self {
         let now_ms = hlc.wall_ms();
         Self { tx, space, name, space_checked: false, hlc, catalog, now_ms, colls: HashMap::new() }
     }
@@ -75,7 +81,15 @@ impl<'a> Writer<'a> {
 
     /// Appends a change-log entry stamped `hlc` (the document's own stamp,
     /// so no stored timestamp is newer than its space's newest entry).
-    fn log_at(&mut self, hlc: u64, op: ChangeOp, collection: &str, doc_id: &str, version: u64, content: Digest) -> Result<u64> {
+    fn log_at(
+        &mut self,
+        hlc: u64,
+        op: ChangeOp,
+        collection: &str,
+        doc_id: &str,
+        version: u64,
+        content: Digest,
+    ) -> Result<u64> {
         fail::fail_point!("engram.log", |_| Err(Error::internal("injected failure appending to the change log")));
         let head = self.tx.change_head(self.space)?;
         let draft = ChangeDraft {
@@ -121,15 +135,20 @@ impl<'a> Writer<'a> {
     /// Replaces a collection's spec; new indexes are built from the stored
     /// documents in this same transaction, dropped ones are cleared.
     pub fn update_collection(&mut self, name: &CollectionName, spec: CollectionSpec) -> Result<CollectionRow> {
-        let row = self.tx.collection(self.space, name)?.ok_or_else(|| Error::not_found(format!("collection {name:?} does not exist")))?;
+        let row = self
+            .tx
+            .collection(self.space, name)?
+            .ok_or_else(|| Error::not_found(format!("collection {name:?} does not exist")))?;
         let spec = prepare_spec(spec, Some(&row.spec))?;
         let generation = row.generation + 1;
         self.tx.update_collection(row.id, &spec, generation)?;
         for old in row.spec.indexes.iter().filter(|o| !spec.indexes.iter().any(|n| n.id == o.id)) {
             self.tx.clear_index(row.id, old.id)?;
         }
-        let updated = self.tx.collection_by_id(row.id)?.ok_or_else(|| Error::internal("updated collection is missing"))?;
-        let new_ids: Vec<u32> = spec.indexes.iter().filter(|n| !row.spec.indexes.iter().any(|o| o.id == n.id)).map(|n| n.id).collect();
+        let updated =
+            self.tx.collection_by_id(row.id)?.ok_or_else(|| Error::internal("updated collection is missing"))?;
+        let new_ids: Vec<u32> =
+            spec.indexes.iter().filter(|n| !row.spec.indexes.iter().any(|o| o.id == n.id)).map(|n| n.id).collect();
         self.backfill(&updated, &new_ids)?;
         self.log(ChangeOp::CollectionUpdate, name.as_str(), "", 0, spec_hash(&spec))?;
         Ok(updated)
@@ -145,7 +164,8 @@ impl<'a> Writer<'a> {
             let docs = self.tx.scan_docs(row.id, after.as_deref(), false, BACKFILL_CHUNK_ROWS)?;
             for d in &docs {
                 let body = decode_document(&d.body)?;
-                let entries: Vec<_> = compiled.index_entries(&body).into_iter().filter(|e| index_ids.contains(&e.index)).collect();
+                let entries: Vec<_> =
+                    compiled.index_entries(&body).into_iter().filter(|e| index_ids.contains(&e.index)).collect();
                 self.tx.replace_index_entries(row.id, &d.id, &[], &entries)?;
             }
             match docs.last() {
@@ -156,7 +176,10 @@ impl<'a> Writer<'a> {
     }
 
     pub fn drop_collection(&mut self, name: &CollectionName) -> Result<()> {
-        let row = self.tx.collection(self.space, name)?.ok_or_else(|| Error::not_found(format!("collection {name:?} does not exist")))?;
+        let row = self
+            .tx
+            .collection(self.space, name)?
+            .ok_or_else(|| Error::not_found(format!("collection {name:?} does not exist")))?;
         self.tx.delete_collection(row.id)?;
         self.log(ChangeOp::CollectionDrop, name.as_str(), "", 0, [0; 32])?;
         Ok(())
@@ -186,7 +209,15 @@ impl<'a> Writer<'a> {
         ttl.or(coll.row.spec.default_ttl_seconds).map(|t| self.now_ms.saturating_add(t.saturating_mul(1000)))
     }
 
-    fn put(&mut self, coll: &Compiled, id: &str, body: &Value, encoded: Encoded, expect: Expect, ttl: Option<u64>) -> Result<(u64, u64)> {
+    fn put(
+        &mut self,
+        coll: &Compiled,
+        id: &str,
+        body: &Value,
+        encoded: Encoded,
+        expect: Expect,
+        ttl: Option<u64>,
+    ) -> Result<(u64, u64)> {
         if let Some(schema) = &coll.schema {
             schema.check(body)?;
         }
@@ -210,7 +241,14 @@ impl<'a> Writer<'a> {
         Ok((version, position))
     }
 
-    fn patch(&mut self, coll: &Compiled, id: &str, patch: &Value, expect: Expect, ttl: Option<u64>) -> Result<(u64, u64)> {
+    fn patch(
+        &mut self,
+        coll: &Compiled,
+        id: &str,
+        patch: &Value,
+        expect: Expect,
+        ttl: Option<u64>,
+    ) -> Result<(u64, u64)> {
         let old = self.tx.doc(coll.row.id, id)?;
         let current = live(old.as_ref(), self.now_ms).ok_or_else(|| missing(coll, id))?;
         check_expect(expect, Some(current), id)?;

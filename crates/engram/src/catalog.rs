@@ -3,7 +3,7 @@
 
 use engram_core::backend::{CollectionId, CollectionRow, CollectionSpec, IndexEntry, IndexSpec};
 use engram_core::keys::encode_component;
-use engram_core::limits::{INDEXES_PER_COLLECTION_MAX, INDEX_PATHS_MAX, TTL_SECONDS_MAX};
+use engram_core::limits::{INDEX_PATHS_MAX, INDEXES_PER_COLLECTION_MAX, TTL_SECONDS_MAX};
 use engram_core::names::CollectionName;
 use engram_core::path::JsonPath;
 use engram_core::schema::CompiledSchema;

@@ -78,7 +78,11 @@ impl DataDir {
     fn write_holder(&mut self) -> Result<()> {
         let text = serde_json::to_string(&self.holder).expect("holder serializes");
         let lock_path = self.path.join(LOCK_FILE);
-        let res = self.lock.set_len(0).and_then(|()| self.lock.seek(SeekFrom::Start(0))).and_then(|_| self.lock.write_all(text.as_bytes()));
+        let res = self
+            .lock
+            .set_len(0)
+            .and_then(|()| self.lock.seek(SeekFrom::Start(0)))
+            .and_then(|_| self.lock.write_all(text.as_bytes()));
         res.map_err(|e| io_error(&lock_path, "write", &e))
     }
 }

@@ -75,7 +75,12 @@ impl Engine {
         Self::assemble(backend, clock, config, None)
     }
 
-    fn assemble(backend: Arc<dyn Backend>, clock: Arc<dyn Clock>, config: EngineConfig, datadir: Option<DataDir>) -> Result<Self> {
+    fn assemble(
+        backend: Arc<dyn Backend>,
+        clock: Arc<dyn Clock>,
+        config: EngineConfig,
+        datadir: Option<DataDir>,
+    ) -> Result<Self> {
         let floor = backend.reader()?.max_hlc()?;
         let interval = config.purge_interval;
         let inner = Arc::new(Inner {
@@ -114,7 +119,14 @@ impl Engine {
             }
             let hlc = inner.hlc.tick();
             let id = tx.insert_space(&name, hlc)?;
-            let draft = ChangeDraft { hlc, op: ChangeOp::SpaceCreate, collection: String::new(), doc_id: String::new(), version: 0, content_hash: [0; 32] };
+            let draft = ChangeDraft {
+                hlc,
+                op: ChangeOp::SpaceCreate,
+                collection: String::new(),
+                doc_id: String::new(),
+                version: 0,
+                content_hash: [0; 32],
+            };
             tx.append_change(id, &draft.seal(&tx.change_head(id)?))?;
             Ok(SpaceInfo { name: name.to_string(), created_at_ms: physical_ms(hlc) })
         })?;
@@ -136,7 +148,10 @@ impl Engine {
 
     pub fn spaces(&self) -> Result<Vec<SpaceInfo>> {
         let rows = self.inner.backend.reader()?.spaces()?;
-        Ok(rows.into_iter().map(|r| SpaceInfo { name: r.name.to_string(), created_at_ms: physical_ms(r.created_hlc) }).collect())
+        Ok(rows
+            .into_iter()
+            .map(|r| SpaceInfo { name: r.name.to_string(), created_at_ms: physical_ms(r.created_hlc) })
+            .collect())
     }
 
     /// A handle on an existing space; every data operation goes through one.

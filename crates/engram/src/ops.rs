@@ -60,7 +60,9 @@ pub enum Op {
 impl Op {
     pub fn collection(&self) -> &str {
         match self {
-            Self::Put { collection, .. } | Self::Patch { collection, .. } | Self::Delete { collection, .. } => collection,
+            Self::Put { collection, .. } | Self::Patch { collection, .. } | Self::Delete { collection, .. } => {
+                collection
+            }
         }
     }
     pub fn id(&self) -> &str {
@@ -156,13 +158,25 @@ pub struct Batch {
 
 impl Batch {
     pub fn put(&mut self, collection: &str, id: &str, body: Value) -> &mut Self {
-        self.push(Op::Put { collection: collection.into(), id: id.into(), body, expect: Expect::Any, ttl_seconds: None })
+        self.push(Op::Put {
+            collection: collection.into(),
+            id: id.into(),
+            body,
+            expect: Expect::Any,
+            ttl_seconds: None,
+        })
     }
     pub fn put_if(&mut self, collection: &str, id: &str, body: Value, expect: Expect) -> &mut Self {
         self.push(Op::Put { collection: collection.into(), id: id.into(), body, expect, ttl_seconds: None })
     }
     pub fn patch(&mut self, collection: &str, id: &str, patch: Value) -> &mut Self {
-        self.push(Op::Patch { collection: collection.into(), id: id.into(), patch, expect: Expect::Any, ttl_seconds: None })
+        self.push(Op::Patch {
+            collection: collection.into(),
+            id: id.into(),
+            patch,
+            expect: Expect::Any,
+            ttl_seconds: None,
+        })
     }
     pub fn delete(&mut self, collection: &str, id: &str) -> &mut Self {
         self.push(Op::Delete { collection: collection.into(), id: id.into(), expect: Expect::Any })

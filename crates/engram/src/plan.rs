@@ -8,10 +8,10 @@
 //! loses. Work per page is bounded by [`PAGE_SCAN_ROWS_MAX`].
 
 use crate::catalog::{Compiled, CompiledIndex};
-use engram_core::cursor::{self, Position};
 use crate::query::{Page, Query};
 use crate::space::Document;
 use engram_core::backend::{IndexScan, Reader, StoredDoc};
+use engram_core::cursor::{self, Position};
 use engram_core::filter::{CmpOp, Filter};
 use engram_core::json::decode_document;
 use engram_core::keys::{KeyRange, encode_component, encode_value, prefix_successor, string_prefix};
@@ -100,7 +100,8 @@ fn candidate(ix: &CompiledIndex, filter: &Filter, sort: &[(JsonPath, bool)]) -> 
     };
     let same_dir = sort.iter().all(|s| s.1 == sort[0].1);
     let rest = &ix.paths[eq_len..];
-    let ordered = !sort.is_empty() && same_dir && rest.len() == sort.len() && rest.iter().zip(sort).all(|(p, s)| *p == s.0);
+    let ordered =
+        !sort.is_empty() && same_dir && rest.len() == sort.len() && rest.iter().zip(sort).all(|(p, s)| *p == s.0);
     Candidate { index: ix.spec.id, range, score: eq_len * 2 + usize::from(bounded), width: ix.paths.len(), ordered }
 }
 
@@ -178,7 +179,14 @@ impl Scanner<'_> {
                     Some(Position::Key(k, id)) => Some((k.as_slice(), id.as_str())),
                     _ => None,
                 };
-                let scan = IndexScan { collection: self.coll.row.id, index: *index, range, after, reverse: *reverse, limit: SCAN_CHUNK_ROWS };
+                let scan = IndexScan {
+                    collection: self.coll.row.id,
+                    index: *index,
+                    range,
+                    after,
+                    reverse: *reverse,
+                    limit: SCAN_CHUNK_ROWS,
+                };
                 let rows = self.reader.scan_index(&scan)?;
                 rows.into_iter().map(|(k, d)| (Position::Key(k, d.id.clone()), d)).collect()
             }
@@ -202,7 +210,14 @@ fn accept(doc: StoredDoc, filter: &Filter, now_ms: u64) -> Result<Option<Documen
 }
 
 /// Runs one page of a planned query.
-pub(crate) fn run_page(reader: &dyn Reader, coll: &Compiled, plan: &Plan, q: &Query, fp: [u8; 8], now_ms: u64) -> Result<Page> {
+pub(crate) fn run_page(
+    reader: &dyn Reader,
+    coll: &Compiled,
+    plan: &Plan,
+    q: &Query,
+    fp: [u8; 8],
+    now_ms: u64,
+) -> Result<Page> {
     let limit = q.page_limit()?;
     let offset = q.page_offset()?;
     let after = q.cursor.as_deref().map(|c| cursor::decode(fp, c)).transpose()?;
@@ -214,8 +229,22 @@ pub(crate) fn run_page(reader: &dyn Reader, coll: &Compiled, plan: &Plan, q: &Qu
 }
 
 #[allow(clippy::too_many_arguments)]
-fn stream_page(reader: &dyn Reader, coll: &Compiled, plan: &Plan, after: Option<Position>, limit: usize, mut offset: usize, fp: [u8; 8], now_ms: u64) -> Result<Page> {
-    if matches!((&after, &plan.access), (Some(Position::Sort(..)), _) | (Some(Position::Key(..)), Access::Ids) | (Some(Position::Id(_)), Access::Index { .. })) {
+fn stream_page(
+    reader: &dyn Reader,
+    coll: &Compiled,
+    plan: &Plan,
+    after: Option<Position>,
+    limit: usize,
+    mut offset: usize,
+    fp: [u8; 8],
+    now_ms: u64,
+) -> Result<Page> {
+    if matches!(
+        (&after, &plan.access),
+        (Some(Position::Sort(..)), _)
+            | (Some(Position::Key(..)), Access::Ids)
+            | (Some(Position::Id(_)), Access::Index { .. })
+    ) {
         return Err(Error::invalid("cursor does not fit this query; start again without a cursor"));
     }
     let mut scanner = Scanner { reader, coll, access: &plan.access, after, done: false };
@@ -248,7 +277,13 @@ fn stream_page(reader: &dyn Reader, coll: &Compiled, plan: &Plan, after: Option<
 }
 
 /// Every live match, for counting or sorting in memory.
-pub(crate) fn for_each_match(reader: &dyn Reader, coll: &Compiled, plan: &Plan, now_ms: u64, mut f: impl FnMut(Document) -> Result<()>) -> Result<()> {
+pub(crate) fn for_each_match(
+    reader: &dyn Reader,
+    coll: &Compiled,
+    plan: &Plan,
+    now_ms: u64,
+    mut f: impl FnMut(Document) -> Result<()>,
+) -> Result<()> {
     let mut scanner = Scanner { reader, coll, access: &plan.access, after: None, done: false };
     loop {
         let chunk = scanner.next_chunk()?;
@@ -264,7 +299,16 @@ pub(crate) fn for_each_match(reader: &dyn Reader, coll: &Compiled, plan: &Plan, 
 }
 
 #[allow(clippy::too_many_arguments)]
-fn sorted_page(reader: &dyn Reader, coll: &Compiled, plan: &Plan, after: Option<Position>, limit: usize, offset: usize, fp: [u8; 8], now_ms: u64) -> Result<Page> {
+fn sorted_page(
+    reader: &dyn Reader,
+    coll: &Compiled,
+    plan: &Plan,
+    after: Option<Position>,
+    limit: usize,
+    offset: usize,
+    fp: [u8; 8],
+    now_ms: u64,
+) -> Result<Page> {
     let after = match after {
         None => None,
         Some(Position::Sort(parts, id)) if parts.len() == plan.sort.len() => Some((parts, id)),
@@ -320,7 +364,11 @@ mod tests {
     fn coll(indexes: &[(u32, &[&str])]) -> Compiled {
         let indexes = indexes
             .iter()
-            .map(|(id, paths)| IndexSpec { id: *id, name: format!("i{id}"), paths: paths.iter().map(|p| p.to_string()).collect() })
+            .map(|(id, paths)| IndexSpec {
+                id: *id,
+                name: format!("i{id}"),
+                paths: paths.iter().map(|p| p.to_string()).collect(),
+            })
             .collect();
         let row = CollectionRow {
             id: CollectionId(1),
@@ -333,7 +381,10 @@ mod tests {
     }
 
     fn planned(c: &Compiled, filter: Value, sort: &[&str]) -> Plan {
-        let sort = sort.iter().map(|s| (JsonPath::parse(s.trim_start_matches('-')).expect("path"), s.starts_with('-'))).collect();
+        let sort = sort
+            .iter()
+            .map(|s| (JsonPath::parse(s.trim_start_matches('-')).expect("path"), s.starts_with('-')))
+            .collect();
         plan(c, Filter::parse(&filter).expect("filter"), sort)
     }
 
@@ -372,7 +423,9 @@ mod tests {
     #[test]
     fn ranges_stay_within_the_type_class() {
         let c = coll(&[(1, &["n"])]);
-        let Access::Index { range, .. } = planned(&c, json!({"n": {"$gte": 5}}), &[]).access else { panic!("index expected") };
+        let Access::Index { range, .. } = planned(&c, json!({"n": {"$gte": 5}}), &[]).access else {
+            panic!("index expected")
+        };
         assert!(range.contains(&encode_value(Some(&json!(5)))));
         assert!(range.contains(&encode_value(Some(&json!(1e9)))));
         assert!(!range.contains(&encode_value(Some(&json!("zzz")))), "strings are outside a numeric range");

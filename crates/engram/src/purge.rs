@@ -6,10 +6,10 @@
 
 use crate::apply::Writer;
 use crate::engine::Inner;
-use engram_core::backend::{BackendExt, CollectionId};
 use engram_core::Result;
-use std::sync::{Arc, Weak};
+use engram_core::backend::{BackendExt, CollectionId};
 use std::sync::mpsc::{RecvTimeoutError, Sender, channel};
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -66,7 +66,9 @@ impl Inner {
         }
         let now = self.hlc.wall_ms();
         self.backend.write_with(move |tx| {
-            fail::fail_point!("engram.purge.idempotency", |_| Err(engram_core::Error::internal("injected failure purging")));
+            fail::fail_point!("engram.purge.idempotency", |_| Err(engram_core::Error::internal(
+                "injected failure purging"
+            )));
             tx.purge_idempotency(now, PURGE_BATCH_ROWS)
         })?;
         Ok(total)
@@ -77,7 +79,9 @@ impl Inner {
     fn purge_batch(self: &Arc<Self>, expired: Vec<(CollectionId, String)>) -> Result<usize> {
         let me = self.clone();
         let purged = self.backend.write_with(move |tx| {
-            fail::fail_point!("engram.purge.documents", |_| Err(engram_core::Error::internal("injected failure purging")));
+            fail::fail_point!("engram.purge.documents", |_| Err(engram_core::Error::internal(
+                "injected failure purging"
+            )));
             let mut n = 0;
             let spaces = tx.spaces()?;
             for (coll, id) in expired {

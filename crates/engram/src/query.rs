@@ -78,7 +78,9 @@ impl Query {
     pub(crate) fn page_offset(&self) -> Result<usize> {
         match self.offset {
             Some(_) if self.cursor.is_some() => Err(Error::invalid("give either cursor or offset, not both")),
-            Some(o) if o > OFFSET_MAX => Err(Error::invalid(format!("offset must be at most {OFFSET_MAX}; use cursors to go further"))),
+            Some(o) if o > OFFSET_MAX => {
+                Err(Error::invalid(format!("offset must be at most {OFFSET_MAX}; use cursors to go further")))
+            }
             o => Ok(o.unwrap_or(0)),
         }
     }

@@ -124,7 +124,10 @@ impl Space {
 
     pub fn collections(&self) -> Result<Vec<CollectionInfo>> {
         let rows = self.inner.backend.reader()?.collections(self.id)?;
-        Ok(rows.into_iter().map(|r| CollectionInfo { name: r.name.to_string(), spec: r.spec, generation: r.generation }).collect())
+        Ok(rows
+            .into_iter()
+            .map(|r| CollectionInfo { name: r.name.to_string(), spec: r.spec, generation: r.generation })
+            .collect())
     }
 
     // ----- writes ------------------------------------------------------
@@ -140,7 +143,10 @@ impl Space {
     fn commit_as(&self, ops: Vec<Op>, idempotency_key: Option<&str>, request: Option<Digest>) -> Result<CommitResult> {
         if ops.is_empty() || ops.len() > BATCH_OPS_MAX {
             let kind = if ops.is_empty() { ErrorKind::InvalidInput } else { ErrorKind::TooLarge };
-            return Err(Error::new(kind, format!("a transaction holds 1 to {BATCH_OPS_MAX} operations, got {}", ops.len())));
+            return Err(Error::new(
+                kind,
+                format!("a transaction holds 1 to {BATCH_OPS_MAX} operations, got {}", ops.len()),
+            ));
         }
         let key = idempotency_key.map(IdempotencyKey::new).transpose()?;
         let encoded = encode_puts(&ops)?;
@@ -164,7 +170,13 @@ impl Space {
 
     /// Creates or replaces a document.
     pub fn put(&self, collection: &str, id: &str, body: Value, opts: WriteOptions) -> Result<WriteResult> {
-        let op = Op::Put { collection: collection.into(), id: id.into(), body, expect: opts.expect, ttl_seconds: opts.ttl_seconds };
+        let op = Op::Put {
+            collection: collection.into(),
+            id: id.into(),
+            body,
+            expect: opts.expect,
+            ttl_seconds: opts.ttl_seconds,
+        };
         self.single(op, &opts)
     }
 
@@ -172,7 +184,13 @@ impl Space {
     /// idempotency key, a retry returns the first result and its id: the
     /// request is identified without the id it was given.
     pub fn insert(&self, collection: &str, body: Value, opts: WriteOptions) -> Result<WriteResult> {
-        let mut op = Op::Put { collection: collection.into(), id: String::new(), body, expect: Expect::Absent, ttl_seconds: opts.ttl_seconds };
+        let mut op = Op::Put {
+            collection: collection.into(),
+            id: String::new(),
+            body,
+            expect: Expect::Absent,
+            ttl_seconds: opts.ttl_seconds,
+        };
         let request = opts.idempotency_key.as_ref().map(|_| request_hash(std::slice::from_ref(&op)));
         if let Op::Put { id, .. } = &mut op {
             *id = uuid::Uuid::now_v7().to_string();
@@ -182,7 +200,13 @@ impl Space {
 
     /// Applies an RFC 7386 merge patch to an existing document.
     pub fn patch(&self, collection: &str, id: &str, patch: Value, opts: WriteOptions) -> Result<WriteResult> {
-        let op = Op::Patch { collection: collection.into(), id: id.into(), patch, expect: opts.expect, ttl_seconds: opts.ttl_seconds };
+        let op = Op::Patch {
+            collection: collection.into(),
+            id: id.into(),
+            patch,
+            expect: opts.expect,
+            ttl_seconds: opts.ttl_seconds,
+        };
         self.single(op, &opts)
     }
 
@@ -193,17 +217,34 @@ impl Space {
     }
 
     /// Creates or replaces many documents in one transaction.
-    pub fn bulk_put(&self, collection: &str, docs: Vec<(String, Value)>, idempotency_key: Option<&str>) -> Result<CommitResult> {
+    pub fn bulk_put(
+        &self,
+        collection: &str,
+        docs: Vec<(String, Value)>,
+        idempotency_key: Option<&str>,
+    ) -> Result<CommitResult> {
         let ops = docs
             .into_iter()
-            .map(|(id, body)| Op::Put { collection: collection.into(), id, body, expect: Expect::Any, ttl_seconds: None })
+            .map(|(id, body)| Op::Put {
+                collection: collection.into(),
+                id,
+                body,
+                expect: Expect::Any,
+                ttl_seconds: None,
+            })
             .collect();
         self.commit(ops, idempotency_key)
     }
 
     /// Deletes many documents in one transaction (all must exist).
-    pub fn bulk_delete(&self, collection: &str, ids: Vec<String>, idempotency_key: Option<&str>) -> Result<CommitResult> {
-        let ops = ids.into_iter().map(|id| Op::Delete { collection: collection.into(), id, expect: Expect::Any }).collect();
+    pub fn bulk_delete(
+        &self,
+        collection: &str,
+        ids: Vec<String>,
+        idempotency_key: Option<&str>,
+    ) -> Result<CommitResult> {
+        let ops =
+            ids.into_iter().map(|id| Op::Delete { collection: collection.into(), id, expect: Expect::Any }).collect();
         self.commit(ops, idempotency_key)
     }
 
@@ -215,7 +256,12 @@ impl Space {
         let coll = self.inner.collection(self.id, collection)?;
         let stored = self.inner.backend.read_doc(coll.row.id, id)?;
         match stored.filter(|d| d.is_live(self.inner.hlc.wall_ms())) {
-            Some(d) => Ok(Document { body: decode_document(&d.body)?, id: d.id, version: d.version, expires_at_ms: d.expires_at_ms }),
+            Some(d) => Ok(Document {
+                body: decode_document(&d.body)?,
+                id: d.id,
+                version: d.version,
+                expires_at_ms: d.expires_at_ms,
+            }),
             None => Err(Error::not_found(format!("document {id:?} does not exist in collection {collection:?}"))),
         }
     }
@@ -331,7 +377,8 @@ fn idempotent(
                 format!("idempotency key {:?} was already used for a different request", key.as_str()),
             ));
         }
-        let mut first: CommitResult = serde_json::from_str(&rec.response).map_err(|e| Error::corrupted(format!("stored idempotent response: {e}")))?;
+        let mut first: CommitResult = serde_json::from_str(&rec.response)
+            .map_err(|e| Error::corrupted(format!("stored idempotent response: {e}")))?;
         first.replayed = true;
         return Ok(first);
     }
@@ -353,4 +400,3 @@ fn fingerprint(coll: i64, generation: u64, q: &Query) -> [u8; 8] {
     let h = content_hash(&text);
     h[..8].try_into().expect("8 bytes")
 }
-
