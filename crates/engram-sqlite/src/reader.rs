@@ -275,8 +275,10 @@ impl Reader for Queries<'_> {
 
 const CHANGES: &str = "SELECT position, hlc, op, collection, doc_id, version, content_hash, hash \
                        FROM changes WHERE space_id = ?1 AND position >= ?2 ORDER BY position LIMIT ?3";
-const MAX_HLC: &str = "SELECT max(c.hlc) FROM spaces s JOIN changes c ON c.space_id = s.id \
-                       AND c.position = (SELECT max(position) FROM changes WHERE space_id = s.id)";
+/// One primary-key probe per space (the join form made SQLite scan the
+/// whole change log: 0.76 s at open with 2.4M entries).
+const MAX_HLC: &str = "SELECT max((SELECT hlc FROM changes WHERE space_id = s.id ORDER BY position DESC LIMIT 1)) \
+                       FROM spaces s";
 /// `expires_at IS NOT NULL` makes the partial index usable.
 const EXPIRED: &str = "SELECT coll_id, id FROM docs WHERE expires_at IS NOT NULL AND expires_at <= ?1 \
                        ORDER BY expires_at LIMIT ?2";
