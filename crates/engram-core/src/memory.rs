@@ -60,22 +60,25 @@ impl Backend for MemoryBackend {
 
 struct ReadGuard<'a>(RwLockReadGuard<'a, State>);
 
+/// Implements [`Reader`] for a type by forwarding every method to an
+/// expression that yields a `Reader` (used by backends' read guards).
+#[macro_export]
 macro_rules! delegate_reader {
     ($t:ty, $s:ident => $e:expr) => {
-        impl Reader for $t {
-            fn spaces(&$s) -> Result<Vec<SpaceRow>> { $e.spaces() }
-            fn space(&$s, n: &SpaceName) -> Result<Option<SpaceRow>> { $e.space(n) }
-            fn collections(&$s, s: SpaceId) -> Result<Vec<CollectionRow>> { $e.collections(s) }
-            fn collection(&$s, s: SpaceId, n: &CollectionName) -> Result<Option<CollectionRow>> { $e.collection(s, n) }
-            fn collection_by_id(&$s, id: CollectionId) -> Result<Option<CollectionRow>> { $e.collection_by_id(id) }
-            fn doc(&$s, c: CollectionId, id: &str) -> Result<Option<StoredDoc>> { $e.doc(c, id) }
-            fn scan_docs(&$s, c: CollectionId, a: Option<&str>, r: bool, l: usize) -> Result<Vec<StoredDoc>> { $e.scan_docs(c, a, r, l) }
-            fn scan_index(&$s, s: &IndexScan<'_>) -> Result<Vec<(Vec<u8>, StoredDoc)>> { $e.scan_index(s) }
-            fn changes(&$s, s: SpaceId, a: u64, l: usize) -> Result<Vec<ChangeEntry>> { $e.changes(s, a, l) }
-            fn change_head(&$s, s: SpaceId) -> Result<ChangeHead> { $e.change_head(s) }
-            fn max_hlc(&$s) -> Result<u64> { $e.max_hlc() }
-            fn expired(&$s, n: u64, l: usize) -> Result<Vec<(CollectionId, String)>> { $e.expired(n, l) }
-            fn idempotency(&$s, s: SpaceId, k: &str) -> Result<Option<IdempotencyRecord>> { $e.idempotency(s, k) }
+        impl $crate::backend::Reader for $t {
+            fn spaces(&$s) -> $crate::Result<Vec<$crate::backend::SpaceRow>> { $e.spaces() }
+            fn space(&$s, n: &$crate::names::SpaceName) -> $crate::Result<Option<$crate::backend::SpaceRow>> { $e.space(n) }
+            fn collections(&$s, s: $crate::backend::SpaceId) -> $crate::Result<Vec<$crate::backend::CollectionRow>> { $e.collections(s) }
+            fn collection(&$s, s: $crate::backend::SpaceId, n: &$crate::names::CollectionName) -> $crate::Result<Option<$crate::backend::CollectionRow>> { $e.collection(s, n) }
+            fn collection_by_id(&$s, id: $crate::backend::CollectionId) -> $crate::Result<Option<$crate::backend::CollectionRow>> { $e.collection_by_id(id) }
+            fn doc(&$s, c: $crate::backend::CollectionId, id: &str) -> $crate::Result<Option<$crate::backend::StoredDoc>> { $e.doc(c, id) }
+            fn scan_docs(&$s, c: $crate::backend::CollectionId, a: Option<&str>, r: bool, l: usize) -> $crate::Result<Vec<$crate::backend::StoredDoc>> { $e.scan_docs(c, a, r, l) }
+            fn scan_index(&$s, s: &$crate::backend::IndexScan<'_>) -> $crate::Result<Vec<(Vec<u8>, $crate::backend::StoredDoc)>> { $e.scan_index(s) }
+            fn changes(&$s, s: $crate::backend::SpaceId, a: u64, l: usize) -> $crate::Result<Vec<$crate::changelog::ChangeEntry>> { $e.changes(s, a, l) }
+            fn change_head(&$s, s: $crate::backend::SpaceId) -> $crate::Result<$crate::changelog::ChangeHead> { $e.change_head(s) }
+            fn max_hlc(&$s) -> $crate::Result<u64> { $e.max_hlc() }
+            fn expired(&$s, n: u64, l: usize) -> $crate::Result<Vec<($crate::backend::CollectionId, String)>> { $e.expired(n, l) }
+            fn idempotency(&$s, s: $crate::backend::SpaceId, k: &str) -> $crate::Result<Option<$crate::backend::IdempotencyRecord>> { $e.idempotency(s, k) }
         }
     };
 }

@@ -8,11 +8,6 @@ use crate::config::{READ_CONNECTION_WAIT_MAX, Synchronous};
 use crate::connection::{self, Role};
 use crate::error::sql;
 use crate::reader::Queries;
-use engram_core::backend::{
-    CollectionId, CollectionRow, IdempotencyRecord, IndexScan, Reader, SpaceId, SpaceRow, StoredDoc,
-};
-use engram_core::changelog::{ChangeEntry, ChangeHead};
-use engram_core::names::{CollectionName, SpaceName};
 use engram_core::{Error, ErrorKind, Result};
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
@@ -191,50 +186,4 @@ impl Drop for PooledReader<'_> {
     }
 }
 
-impl Reader for PooledReader<'_> {
-    fn spaces(&self) -> Result<Vec<SpaceRow>> {
-        self.q().spaces()
-    }
-    fn space(&self, name: &SpaceName) -> Result<Option<SpaceRow>> {
-        self.q().space(name)
-    }
-    fn collections(&self, space: SpaceId) -> Result<Vec<CollectionRow>> {
-        self.q().collections(space)
-    }
-    fn collection(&self, space: SpaceId, name: &CollectionName) -> Result<Option<CollectionRow>> {
-        self.q().collection(space, name)
-    }
-    fn collection_by_id(&self, id: CollectionId) -> Result<Option<CollectionRow>> {
-        self.q().collection_by_id(id)
-    }
-    fn doc(&self, coll: CollectionId, id: &str) -> Result<Option<StoredDoc>> {
-        self.q().doc(coll, id)
-    }
-    fn scan_docs(
-        &self,
-        coll: CollectionId,
-        after: Option<&str>,
-        reverse: bool,
-        limit: usize,
-    ) -> Result<Vec<StoredDoc>> {
-        self.q().scan_docs(coll, after, reverse, limit)
-    }
-    fn scan_index(&self, scan: &IndexScan<'_>) -> Result<Vec<(Vec<u8>, StoredDoc)>> {
-        self.q().scan_index(scan)
-    }
-    fn changes(&self, space: SpaceId, after: u64, limit: usize) -> Result<Vec<ChangeEntry>> {
-        self.q().changes(space, after, limit)
-    }
-    fn change_head(&self, space: SpaceId) -> Result<ChangeHead> {
-        self.q().change_head(space)
-    }
-    fn max_hlc(&self) -> Result<u64> {
-        self.q().max_hlc()
-    }
-    fn expired(&self, now_ms: u64, limit: usize) -> Result<Vec<(CollectionId, String)>> {
-        self.q().expired(now_ms, limit)
-    }
-    fn idempotency(&self, space: SpaceId, key: &str) -> Result<Option<IdempotencyRecord>> {
-        self.q().idempotency(space, key)
-    }
-}
+engram_core::delegate_reader!(PooledReader<'_>, self => self.q());
