@@ -1,0 +1,1 @@
+//! Engram full-text index (BM25).

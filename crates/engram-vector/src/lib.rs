@@ -1,0 +1,1 @@
+//! Engram vector index (HNSW and exact scan).
