@@ -14,12 +14,17 @@ mod engram_side;
 mod measure;
 mod peer;
 mod report;
+mod search;
 
 use args::{Args, Workload};
 use clap::Parser;
 use std::path::Path;
 
 fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("search") {
+        return search::main(argv[1..].to_vec());
+    }
     let args = Args::parse();
     if let Err(e) = args.validate() {
         eprintln!("engram-bench: {e}");

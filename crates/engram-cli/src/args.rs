@@ -45,6 +45,45 @@ pub enum Command {
     Query(QueryArgs),
     /// Read the change log, or verify its hash chain.
     Changes(ChangesArgs),
+    /// Search a collection by text, vector, or both (hybrid).
+    Search(SearchArgs),
+    /// Operate a space's search index: status, check, rebuild.
+    #[command(subcommand)]
+    Index(IndexCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    pub space: String,
+    pub collection: String,
+    /// Full-text query: words (OR), +required, -excluded, "a phrase", pre*, field:word.
+    #[arg(long)]
+    pub text: Option<String>,
+    /// Query vector as a JSON array, e.g. '[0.1, 0.2, 0.3]'.
+    #[arg(long)]
+    pub vector: Option<String>,
+    /// Vector field (the collection's default when omitted).
+    #[arg(long)]
+    pub vector_field: Option<String>,
+    /// Filter as JSON.
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Results wanted (default 10).
+    #[arg(long, short)]
+    pub k: Option<usize>,
+    /// The whole request as JSON instead of the options above.
+    #[arg(long, conflicts_with_all = ["text", "vector", "vector_field", "filter", "k"])]
+    pub request: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IndexCommand {
+    /// Documents and vectors indexed for one collection, and the log position covered.
+    Status { space: String, collection: String },
+    /// Compare the space's search index with the records; report divergences.
+    Check { space: String },
+    /// Drop the space's search index and build it again from the records.
+    Rebuild { space: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,7 +4,7 @@
 //! finds the server's address in the directory's lock and talks HTTP to it
 //! instead of failing.
 
-use engram::{CollectionSpec, Engine, EngineConfig, ErrorKind, Expect, Query, WriteOptions};
+use engram::{CollectionSpec, Engine, EngineConfig, ErrorKind, Expect, Query, SearchRequest, WriteOptions};
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -24,6 +24,10 @@ pub trait Client {
     fn count(&self, space: &str, coll: &str, filter: Value) -> Out;
     fn changes(&self, space: &str, after: u64, limit: usize) -> Out;
     fn verify(&self, space: &str) -> Out;
+    fn search(&self, space: &str, coll: &str, req: SearchRequest) -> Out;
+    fn index_status(&self, space: &str, coll: &str) -> Out;
+    fn index_check(&self, space: &str) -> Out;
+    fn index_rebuild(&self, space: &str) -> Out;
 }
 
 /// Opens the data directory, or connects to the server holding it.
@@ -91,6 +95,18 @@ impl Client for Local {
     }
     fn verify(&self, space: &str) -> Out {
         json_of(self.0.space(space).and_then(|s| s.verify_changes()))
+    }
+    fn search(&self, space: &str, coll: &str, req: SearchRequest) -> Out {
+        json_of(self.0.space(space).and_then(|s| s.search(coll, &req)))
+    }
+    fn index_status(&self, space: &str, coll: &str) -> Out {
+        json_of(self.0.space(space).and_then(|s| s.search_index_status(coll)))
+    }
+    fn index_check(&self, space: &str) -> Out {
+        json_of(self.0.space(space).and_then(|s| s.check_search_index()))
+    }
+    fn index_rebuild(&self, space: &str) -> Out {
+        json_of(self.0.space(space).and_then(|s| s.rebuild_search_index()))
     }
 }
 
@@ -204,5 +220,17 @@ impl Client for Remote {
     }
     fn verify(&self, space: &str) -> Out {
         reply(self.agent.get(self.url(&format!("/v1/spaces/{}/changes/verify", enc(space)))).call())
+    }
+    fn search(&self, space: &str, coll: &str, req: SearchRequest) -> Out {
+        reply(self.agent.post(self.coll_url(space, coll, "/search")).send_json(&req))
+    }
+    fn index_status(&self, space: &str, coll: &str) -> Out {
+        reply(self.agent.get(self.coll_url(space, coll, "/search-index")).call())
+    }
+    fn index_check(&self, space: &str) -> Out {
+        reply(self.agent.post(self.url(&format!("/v1/spaces/{}/search-index/check", enc(space)))).send_empty())
+    }
+    fn index_rebuild(&self, space: &str) -> Out {
+        reply(self.agent.post(self.url(&format!("/v1/spaces/{}/search-index/rebuild", enc(space)))).send_empty())
     }
 }

@@ -1,6 +1,6 @@
 //! Running each command and printing its result as JSON.
 
-use crate::args::{Cli, Command, PutArgs, QueryArgs, SpaceCommand};
+use crate::args::{Cli, Command, IndexCommand, PutArgs, QueryArgs, SearchArgs, SpaceCommand};
 use crate::client::{Client, connect};
 use engram::{Expect, Query, SortField, WriteOptions};
 use serde_json::Value;
@@ -30,6 +30,8 @@ fn command_name(c: &Command) -> &'static str {
         Command::Delete(_) => "delete",
         Command::Query(_) => "query",
         Command::Changes(_) => "changes",
+        Command::Search(_) => "search",
+        Command::Index(_) => "index",
     }
 }
 
@@ -55,7 +57,30 @@ fn dispatch(c: &dyn Client, command: Command) -> Result<Value, String> {
         Command::Query(a) => query(c, a),
         Command::Changes(a) if a.verify => c.verify(&a.space),
         Command::Changes(a) => c.changes(&a.space, a.after, a.limit),
+        Command::Search(a) => search(c, a),
+        Command::Index(IndexCommand::Status { space, collection }) => c.index_status(&space, &collection),
+        Command::Index(IndexCommand::Check { space }) => c.index_check(&space),
+        Command::Index(IndexCommand::Rebuild { space }) => c.index_rebuild(&space),
     }
+}
+
+fn search(c: &dyn Client, a: SearchArgs) -> Result<Value, String> {
+    let req: engram::SearchRequest = match &a.request {
+        Some(text) => serde_json::from_value(parse_json("--request", text)?).map_err(|e| format!("--request: {e}"))?,
+        None => engram::SearchRequest {
+            text: a.text.clone(),
+            vector: a
+                .vector
+                .as_deref()
+                .map(|v| serde_json::from_value(parse_json("--vector", v)?).map_err(|e| format!("--vector: {e}")))
+                .transpose()?,
+            vector_field: a.vector_field.clone(),
+            filter: a.filter.as_deref().map(|f| parse_json("--filter", f)).transpose()?,
+            k: a.k,
+            ..engram::SearchRequest::default()
+        },
+    };
+    c.search(&a.space, &a.collection, req)
 }
 
 fn parse_json(what: &str, text: &str) -> Result<Value, String> {

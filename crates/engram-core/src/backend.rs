@@ -8,6 +8,7 @@ use crate::Result;
 use crate::changelog::{ChangeEntry, ChangeHead, Digest};
 use crate::keys::KeyRange;
 use crate::names::{CollectionName, SpaceName};
+use crate::search_spec::SearchSpec;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::any::Any;
@@ -50,6 +51,9 @@ pub struct CollectionSpec {
     pub default_ttl_seconds: Option<u64>,
     #[serde(default)]
     pub indexes: Vec<IndexSpec>,
+    /// Text and vector fields kept in the search index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<SearchSpec>,
 }
 
 /// A stored collection.

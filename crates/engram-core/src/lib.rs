@@ -17,5 +17,6 @@ pub mod memory;
 pub mod names;
 pub mod path;
 pub mod schema;
+pub mod search_spec;
 
 pub use error::{Error, ErrorKind, Result};

@@ -51,3 +51,17 @@ pub const SCHEMA_BYTES_MAX: usize = 256 * 1024;
 pub const CURSOR_BYTES_MAX: usize = 4 * 1024;
 /// Largest time-to-live, in seconds (100 years).
 pub const TTL_SECONDS_MAX: u64 = 100 * 365 * 24 * 3600;
+/// Dimensions of a declared vector field.
+pub const VECTOR_DIMS_MAX: u32 = 4_096;
+/// Vector fields per collection (room for an old and a new embedding model).
+pub const VECTOR_FIELDS_MAX: usize = 4;
+/// Text fields per collection.
+pub const TEXT_FIELDS_MAX: usize = 16;
+/// Results one search returns.
+pub const SEARCH_K_MAX: usize = 1_000;
+/// Bytes of a full-text query string.
+pub const SEARCH_TEXT_BYTES_MAX: usize = 4 * 1024;
+/// Candidate-list width (`ef`) a k-NN search may ask for.
+pub const SEARCH_EF_MAX: usize = 10_000;
+/// Bytes of a name or version of an embedding model.
+pub const MODEL_NAME_BYTES_MAX: usize = 128;

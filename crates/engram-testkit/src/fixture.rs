@@ -14,6 +14,8 @@ pub struct Fixture {
     /// Reopens the same storage (after the engine is dropped); `None` for
     /// backends that keep nothing.
     reopen: Option<Box<dyn Fn(Arc<ManualClock>) -> Engine>>,
+    /// Where the engine saves search index files, when it does.
+    pub search_dir: Option<std::path::PathBuf>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -23,7 +25,7 @@ impl Fixture {
         let reopen = self.reopen.take()?;
         drop(self.engine);
         let engine = reopen(self.clock.clone());
-        Some(Self { engine, clock: self.clock, reopen: Some(reopen), _dir: self._dir })
+        Some(Self { engine, clock: self.clock, reopen: Some(reopen), search_dir: self.search_dir, _dir: self._dir })
     }
 }
 
@@ -36,16 +38,19 @@ fn config() -> EngineConfig {
 
 pub fn memory_fixture(clock: Arc<ManualClock>) -> Fixture {
     let engine = Engine::with_backend(Arc::new(MemoryBackend::new()), clock.clone(), config()).expect("memory engine");
-    Fixture { engine, clock, reopen: None, _dir: None }
+    Fixture { engine, clock, reopen: None, search_dir: None, _dir: None }
 }
 
 pub fn sqlite_fixture(clock: Arc<ManualClock>) -> Fixture {
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("engram.db");
+    let search = dir.path().join("search");
+    let search_dir = Some(search.clone());
     let open = move |clock: Arc<ManualClock>| {
         let backend = SqliteBackend::open(&path, SqliteOptions::default()).expect("open sqlite");
-        Engine::with_backend(Arc::new(backend), clock, config()).expect("sqlite engine")
+        let config = EngineConfig { search_index_dir: Some(search.clone()), ..config() };
+        Engine::with_backend(Arc::new(backend), clock, config).expect("sqlite engine")
     };
     let engine = open(clock.clone());
-    Fixture { engine, clock, reopen: Some(Box::new(open)), _dir: Some(dir) }
+    Fixture { engine, clock, reopen: Some(Box::new(open)), search_dir, _dir: Some(dir) }
 }

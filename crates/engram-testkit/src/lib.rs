@@ -9,6 +9,7 @@ pub mod clock;
 pub mod conformance;
 pub mod consistency;
 pub mod fixture;
+pub mod search_conformance;
 
 pub use clock::ManualClock;
 pub use fixture::{Fixture, memory_fixture, sqlite_fixture};
@@ -25,7 +26,11 @@ macro_rules! conformance_tests {
             sort_and_cursor_pages, cursor_stable_under_inserts, indexes_agree_with_scans,
             offset_pages, count_and_exists, change_log_records_every_mutation,
             idempotency_keys, bad_input_is_rejected_cleanly, collection_ddl,
-            optimistic_concurrency, reopen_keeps_everything, rolled_back_collection_leaves_no_stale_spec);
+            optimistic_concurrency, reopen_keeps_everything, rolled_back_collection_leaves_no_stale_spec,
+            search_text_ranks_filters_and_highlights, search_never_returns_deleted_or_stale,
+            search_filtered_knn_equals_exact, search_hybrid_fuses_text_and_vectors, search_rejects_bad_input,
+            search_switches_embedding_models, search_index_survives_reopen_check_and_rebuild,
+            search_hides_expired_documents);
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
         $(

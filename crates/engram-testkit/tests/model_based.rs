@@ -569,6 +569,7 @@ fn build_spec(g: &SpecGen) -> CollectionSpec {
                 paths: INDEX_PATHS[paths].iter().map(|p| (*p).to_owned()).collect(),
             })
             .collect(),
+        search: None,
     }
 }
 

@@ -218,9 +218,7 @@ impl<'a> Writer<'a> {
         expect: Expect,
         ttl: Option<u64>,
     ) -> Result<(u64, u64)> {
-        if let Some(schema) = &coll.schema {
-            schema.check(body)?;
-        }
+        coll.check(body)?;
         let Encoded { text, hash } = encoded;
         let expires = self.expiry(coll, ttl);
         let hlc = self.hlc.tick();
@@ -255,9 +253,7 @@ impl<'a> Writer<'a> {
         let mut body = decode_document(&current.body)?;
         merge_patch(&mut body, patch);
         let text = encode_document(&body)?;
-        if let Some(schema) = &coll.schema {
-            schema.check(&body)?;
-        }
+        coll.check(&body)?;
         let expires = if ttl.is_some() { self.expiry(coll, ttl) } else { current.expires_at_ms };
         let version = current.version + 1;
         let (hlc, hash) = (self.hlc.tick(), content_hash(text.as_bytes()));

@@ -1,6 +1,7 @@
 //! Compiled collection specs (schema validators, index paths), cached by
 //! collection id and generation so a spec change is never served stale.
 
+use crate::search::fields::CompiledSearch;
 use engram_core::backend::{CollectionId, CollectionRow, CollectionSpec, IndexEntry, IndexSpec};
 use engram_core::keys::encode_component;
 use engram_core::limits::{INDEX_PATHS_MAX, INDEXES_PER_COLLECTION_MAX, TTL_SECONDS_MAX};
@@ -26,6 +27,8 @@ pub(crate) struct Compiled {
     pub row: CollectionRow,
     pub schema: Option<CompiledSchema>,
     pub indexes: Vec<CompiledIndex>,
+    /// Text and vector fields, when the collection declares any.
+    pub search: Option<CompiledSearch>,
 }
 
 impl Compiled {
@@ -40,7 +43,19 @@ impl Compiled {
                 Ok(CompiledIndex { spec: spec.clone(), paths })
             })
             .collect::<Result<_>>()?;
-        Ok(Self { row, schema, indexes })
+        let search = CompiledSearch::compile(row.spec.search.as_ref())?;
+        Ok(Self { row, schema, indexes, search })
+    }
+
+    /// Checks a body against the schema and the search declarations.
+    pub fn check(&self, body: &Value) -> Result<()> {
+        if let Some(schema) = &self.schema {
+            schema.check(body)?;
+        }
+        if let Some(search) = &self.search {
+            search.check_doc(body)?;
+        }
+        Ok(())
     }
 
     /// The index entries of a document body, one per declared index.
@@ -98,6 +113,9 @@ pub(crate) fn prepare_spec(mut spec: CollectionSpec, previous: Option<&Collectio
         _ => {}
     }
     check_indexes(&spec.indexes)?;
+    if let Some(search) = &spec.search {
+        search.validate()?;
+    }
     let old = previous.map(|p| p.indexes.as_slice()).unwrap_or_default();
     let mut next_id = old.iter().map(|i| i.id).max().unwrap_or(0) + 1;
     for ix in &mut spec.indexes {

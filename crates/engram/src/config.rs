@@ -6,6 +6,8 @@ use std::time::Duration;
 
 /// Default interval of the background purge of expired documents.
 pub const PURGE_INTERVAL_MS_DEFAULT: u64 = 1_000;
+/// Default interval of the background search indexer.
+pub const INDEX_INTERVAL_MS_DEFAULT: u64 = 200;
 /// Default lifetime of an idempotency record.
 pub const IDEMPOTENCY_TTL_SECONDS_DEFAULT: u64 = 24 * 3600;
 
@@ -25,7 +27,14 @@ pub struct EngineConfig {
     pub sqlite: SqliteOptions,
     /// How often expired documents are purged (they are invisible at once).
     pub purge_interval: Duration,
+    /// How often the background indexer catches search indexes up with the
+    /// change log (searches also catch up themselves before answering).
+    pub index_interval: Duration,
     pub idempotency_ttl_seconds: u64,
+    /// Where search index files are saved. Defaults to `search/` in the
+    /// data directory; `None` with in-memory storage keeps them in memory
+    /// only (rebuilt from the records at each open).
+    pub search_index_dir: Option<PathBuf>,
     /// What the data-directory lock records about its holder.
     pub holder_command: String,
 }
@@ -39,7 +48,9 @@ impl EngineConfig {
             storage: Storage::Memory,
             sqlite: SqliteOptions::default(),
             purge_interval: Duration::from_millis(PURGE_INTERVAL_MS_DEFAULT),
+            index_interval: Duration::from_millis(INDEX_INTERVAL_MS_DEFAULT),
             idempotency_ttl_seconds: IDEMPOTENCY_TTL_SECONDS_DEFAULT,
+            search_index_dir: None,
             holder_command: "engram (library)".into(),
         }
     }

@@ -4,6 +4,8 @@ use crate::catalog::{Catalog, Compiled};
 use crate::config::{EngineConfig, Storage};
 use crate::datadir::DataDir;
 use crate::purge::Purger;
+use crate::search::indexer::Indexer;
+use crate::search::manager::SearchIndexes;
 use crate::space::Space;
 use engram_core::backend::{Backend, BackendExt, Capabilities, SpaceId};
 use engram_core::changelog::{ChangeDraft, ChangeOp};
@@ -16,6 +18,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
+/// Subdirectory of the data directory holding search index files.
+const SEARCH_DIR: &str = "search";
 /// Cached collection handles kept at most before the cache is cleared.
 const COLLECTION_CACHE_ENTRIES_MAX: usize = 4_096;
 
@@ -41,8 +45,11 @@ pub(crate) struct Inner {
     space_ids: RwLock<HashMap<String, SpaceId>>,
     /// Per space, by name: looked up without allocating.
     colls: RwLock<HashMap<SpaceId, HashMap<String, Arc<Compiled>>>>,
+    /// Search indexes derived from the change logs.
+    pub search: SearchIndexes,
     datadir: Mutex<Option<DataDir>>,
     purger: Mutex<Option<Purger>>,
+    indexer: Mutex<Option<Indexer>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -83,6 +90,9 @@ impl Engine {
     ) -> Result<Self> {
         let floor = backend.reader()?.max_hlc()?;
         let interval = config.purge_interval;
+        let index_interval = config.index_interval;
+        let search_dir =
+            config.search_index_dir.clone().or_else(|| datadir.as_ref().map(|d: &DataDir| d.path().join(SEARCH_DIR)));
         let inner = Arc::new(Inner {
             backend,
             hlc: Hlc::new(clock, floor),
@@ -90,10 +100,13 @@ impl Engine {
             config,
             space_ids: RwLock::default(),
             colls: RwLock::default(),
+            search: SearchIndexes::new(search_dir),
             datadir: Mutex::new(datadir),
             purger: Mutex::new(None),
+            indexer: Mutex::new(None),
         });
         *lock(&inner.purger) = Some(Purger::start(Arc::downgrade(&inner), interval));
+        *lock(&inner.indexer) = Some(Indexer::start(Arc::downgrade(&inner), index_interval));
         Ok(Self { inner })
     }
 
@@ -143,7 +156,7 @@ impl Engine {
         })?;
         write(&self.inner.space_ids).retain(|_, v| *v != id);
         write(&self.inner.colls).remove(&id);
-        Ok(())
+        self.inner.search.forget(id)
     }
 
     pub fn spaces(&self) -> Result<Vec<SpaceInfo>> {
@@ -172,11 +185,10 @@ impl Engine {
         self.inner.purge_once()
     }
 
-    /// Stops background work and releases storage once every clone is gone.
+    /// Stops background work, saves the search indexes, and releases
+    /// storage once every clone is gone.
     pub fn close(self) {
-        if let Some(p) = lock(&self.inner.purger).take() {
-            p.stop();
-        }
+        self.inner.stop_workers();
     }
 }
 
@@ -206,11 +218,25 @@ impl Inner {
     }
 }
 
-impl Drop for Inner {
-    fn drop(&mut self) {
+impl Inner {
+    /// Stops the background threads and saves the search indexes (they
+    /// would otherwise be replayed from an older position at next open).
+    fn stop_workers(&self) {
         if let Some(p) = lock(&self.purger).take() {
             p.stop();
         }
+        if let Some(i) = lock(&self.indexer).take() {
+            i.stop();
+        }
+        if let Err(e) = self.search.save_all() {
+            tracing::warn!(error = %e, "saving the search indexes failed; they will be replayed at next open");
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop_workers();
     }
 }
 

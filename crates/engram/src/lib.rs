@@ -25,6 +25,7 @@ mod ops;
 mod plan;
 mod purge;
 mod query;
+mod search;
 mod space;
 
 pub use config::{EngineConfig, Storage};
@@ -35,7 +36,13 @@ pub const FAILPOINTS: &[&str] = &["engram.apply", "engram.log", "engram.purge.do
 pub use engine::{Engine, SpaceInfo};
 pub use engram_core::backend::{Capabilities, CollectionSpec, IndexSpec};
 pub use engram_core::changelog::{ChangeEntry, ChangeOp};
+pub use engram_core::search_spec::{
+    EmbeddingModel, HnswSpec, SearchSpec, TextFieldSpec, VectorFieldSpec, VectorMetric,
+};
 pub use engram_core::{Error, ErrorKind, Result, limits};
 pub use ops::{Batch, CommitResult, Expect, Op, OpResult, WriteOptions, WriteResult};
 pub use query::{Page, Query, SortField, SortOrder};
+pub use search::api::{IndexStatus, RebuildReport};
+pub use search::check::{CollectionCheck, IndexCheck};
+pub use search::request::{Fusion, SearchHit, SearchPlan, SearchRequest, SearchResults, Snippet, VectorPlan};
 pub use space::{ChainReport, CollectionInfo, Document, Space};

@@ -57,8 +57,8 @@ pub struct ChainReport {
 /// A handle on one space.
 #[derive(Clone)]
 pub struct Space {
-    inner: Arc<Inner>,
-    id: SpaceId,
+    pub(crate) inner: Arc<Inner>,
+    pub(crate) id: SpaceId,
     name: SpaceName,
 }
 

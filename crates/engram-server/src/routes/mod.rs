@@ -5,6 +5,7 @@ mod collections;
 mod documents;
 mod health;
 mod queries;
+mod search;
 mod spaces;
 mod transactions;
 
@@ -21,6 +22,7 @@ pub(crate) use collections::*;
 pub(crate) use documents::*;
 pub(crate) use health::*;
 pub(crate) use queries::*;
+pub(crate) use search::*;
 pub(crate) use spaces::*;
 pub(crate) use transactions::*;
 
@@ -50,6 +52,10 @@ pub fn router(engine: Engine) -> Router {
         .route(&format!("{COLL}/query"), post(query_documents))
         .route(&format!("{COLL}/count"), post(count_documents))
         .route(&format!("{COLL}/exists"), post(exists_documents))
+        .route(&format!("{COLL}/search"), post(search_collection))
+        .route(&format!("{COLL}/search-index"), get(search_index_status))
+        .route("/v1/spaces/{space}/search-index/check", post(check_search_index))
+        .route("/v1/spaces/{space}/search-index/rebuild", post(rebuild_search_index))
         .route("/v1/spaces/{space}/transactions", post(commit_transaction))
         .route("/v1/spaces/{space}/changes", get(list_changes))
         .route("/v1/spaces/{space}/changes/verify", get(verify_changes))

@@ -1,0 +1,177 @@
+//! What a collection declares searchable: text fields (full-text, BM25) and
+//! named vector fields (k-NN), stored as part of its spec.
+//!
+//! Both are read from the documents themselves at declared paths, so a
+//! document, its text and its vectors change in one transaction by
+//! construction. The search index built from them is derived state.
+
+use crate::limits::{MODEL_NAME_BYTES_MAX, TEXT_FIELDS_MAX, VECTOR_DIMS_MAX, VECTOR_FIELDS_MAX};
+use crate::names::CollectionName;
+use crate::path::JsonPath;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// Searchable fields of a collection.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchSpec {
+    /// Fields indexed for full-text search.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub text: Vec<TextFieldSpec>,
+    /// Named vector fields indexed for k-NN search.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vectors: Vec<VectorFieldSpec>,
+    /// The vector field a query uses when it names none (the first declared
+    /// one when unset). Switching embedding models is changing this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_vector: Option<String>,
+}
+
+/// One full-text field: a string (or array of strings) at `path`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextFieldSpec {
+    pub path: String,
+    /// Weight of this field's BM25 score (default 1).
+    #[serde(default = "one")]
+    pub boost: f32,
+}
+
+fn one() -> f32 {
+    1.0
+}
+
+/// Distance between vectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VectorMetric {
+    /// 1 - cosine similarity (vectors are normalized).
+    Cosine,
+    /// Negative dot product.
+    Dot,
+    /// Squared Euclidean distance.
+    L2,
+}
+
+/// The embedding model that produced a field's vectors.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddingModel {
+    pub name: String,
+    pub version: String,
+}
+
+/// HNSW graph parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HnswSpec {
+    /// Links per node (level 0 keeps twice as many).
+    #[serde(default = "default_m")]
+    pub m: u32,
+    /// Candidate-list width while building.
+    #[serde(default = "default_ef_construction")]
+    pub ef_construction: u32,
+}
+
+impl Default for HnswSpec {
+    fn default() -> Self {
+        Self { m: default_m(), ef_construction: default_ef_construction() }
+    }
+}
+
+fn default_m() -> u32 {
+    16
+}
+
+fn default_ef_construction() -> u32 {
+    200
+}
+
+/// One named vector field: an array of `dims` numbers at `path`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VectorFieldSpec {
+    /// Name used by queries (a collection-name-like identifier).
+    pub name: String,
+    /// Where the vector sits in documents (defaults to `name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    pub dims: u32,
+    pub metric: VectorMetric,
+    pub model: EmbeddingModel,
+    #[serde(default)]
+    pub hnsw: HnswSpec,
+}
+
+impl VectorFieldSpec {
+    /// The document path holding the vector.
+    pub fn path(&self) -> &str {
+        self.path.as_deref().unwrap_or(&self.name)
+    }
+}
+
+impl SearchSpec {
+    /// True when nothing is declared.
+    pub fn is_empty(&self) -> bool {
+        self.text.is_empty() && self.vectors.is_empty()
+    }
+
+    /// The vector field queries use by default.
+    pub fn default_vector(&self) -> Option<&VectorFieldSpec> {
+        match &self.default_vector {
+            Some(name) => self.vectors.iter().find(|v| &v.name == name),
+            None => self.vectors.first(),
+        }
+    }
+
+    /// Checks every declaration, naming the first problem.
+    pub fn validate(&self) -> Result<()> {
+        if self.text.len() > TEXT_FIELDS_MAX {
+            return Err(Error::invalid(format!("search.text: at most {TEXT_FIELDS_MAX} text fields")));
+        }
+        for (i, t) in self.text.iter().enumerate() {
+            JsonPath::parse(&t.path).map_err(|e| e.context(&format!("search.text[{i}].path")))?;
+            if !(t.boost.is_finite() && t.boost > 0.0 && t.boost <= 1000.0) {
+                return Err(Error::invalid(format!("search.text[{i}].boost must be in (0, 1000]")));
+            }
+            if self.text[..i].iter().any(|o| o.path == t.path) {
+                return Err(Error::invalid(format!("search.text[{i}].path: duplicate text field {:?}", t.path)));
+            }
+        }
+        if self.vectors.len() > VECTOR_FIELDS_MAX {
+            return Err(Error::invalid(format!("search.vectors: at most {VECTOR_FIELDS_MAX} vector fields")));
+        }
+        for (i, v) in self.vectors.iter().enumerate() {
+            validate_vector(v).map_err(|e| e.context(&format!("search.vectors[{i}]")))?;
+            if self.vectors[..i].iter().any(|o| o.name == v.name) {
+                return Err(Error::invalid(format!("search.vectors[{i}].name: duplicate vector field {:?}", v.name)));
+            }
+        }
+        if let Some(name) = &self.default_vector {
+            if !self.vectors.iter().any(|v| &v.name == name) {
+                return Err(Error::invalid(format!("search.default_vector: no vector field named {name:?}")));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn validate_vector(v: &VectorFieldSpec) -> Result<()> {
+    CollectionName::new(v.name.as_str()).map_err(|e| e.context("name"))?;
+    JsonPath::parse(v.path()).map_err(|e| e.context("path"))?;
+    if v.dims == 0 || v.dims > VECTOR_DIMS_MAX {
+        return Err(Error::invalid(format!("dims must be 1 to {VECTOR_DIMS_MAX}, got {}", v.dims)));
+    }
+    for (what, s) in [("model.name", &v.model.name), ("model.version", &v.model.version)] {
+        if s.is_empty() || s.len() > MODEL_NAME_BYTES_MAX || s.chars().any(char::is_control) {
+            return Err(Error::invalid(format!("{what} must be 1 to {MODEL_NAME_BYTES_MAX} printable bytes")));
+        }
+    }
+    if !(4..=64).contains(&v.hnsw.m) {
+        return Err(Error::invalid(format!("hnsw.m must be 4 to 64, got {}", v.hnsw.m)));
+    }
+    if !(8..=2_000).contains(&v.hnsw.ef_construction) {
+        return Err(Error::invalid(format!("hnsw.ef_construction must be 8 to 2000, got {}", v.hnsw.ef_construction)));
+    }
+    Ok(())
+}

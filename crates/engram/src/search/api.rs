@@ -1,0 +1,188 @@
+//! The search operations of a [`Space`]: search, check and rebuild.
+
+use crate::catalog::Compiled;
+use crate::search::check::IndexCheck;
+use crate::search::coll_index::{CollIndex, fingerprint, text_error};
+use crate::search::execute::{Ranked, run};
+use crate::search::fields::CompiledSearch;
+use crate::search::manager::read;
+use crate::search::request::{SearchHit, SearchRequest, SearchResults, Snippet};
+use crate::space::{Document, Space};
+use engram_core::json::decode_document;
+use engram_core::{Error, Result};
+use engram_text::TextQuery;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Characters of a snippet at most.
+const SNIPPET_CHARS: usize = 200;
+
+/// What a rebuild did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RebuildReport {
+    /// Change-log position the rebuilt index covers.
+    pub position: u64,
+    /// Collections rebuilt.
+    pub collections: u64,
+}
+
+/// A collection's search index as it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IndexStatus {
+    pub collection: String,
+    /// Documents indexed.
+    pub documents: u64,
+    /// Vectors indexed per vector field, in declaration order.
+    pub vectors: Vec<(String, u64)>,
+    /// Change-log position covered.
+    pub position: u64,
+}
+
+impl Space {
+    fn searchable(&self, collection: &str) -> Result<Arc<Compiled>> {
+        let coll = self.inner.collection(self.id, collection)?;
+        if coll.search.is_none() {
+            return Err(Error::invalid(format!("collection {collection:?} declares no text or vector fields")));
+        }
+        Ok(coll)
+    }
+
+    /// Searches one collection by text, vector, or both; see [`SearchRequest`].
+    pub fn search(&self, collection: &str, req: &SearchRequest) -> Result<SearchResults> {
+        req.validate()?;
+        let coll = self.searchable(collection)?;
+        let inner = &self.inner;
+        let (slot, _) = inner.search.current(&*inner.backend, &inner.catalog, self.id)?;
+        let guard = read(&slot);
+        let space_index = guard.as_ref().ok_or_else(|| Error::internal("search index not loaded after catch-up"))?;
+        let index =
+            space_index.colls.get(&coll.row.id).filter(|ix| ix.fingerprint == fingerprint(&coll)).ok_or_else(|| {
+                Error::conflict(format!("collection {collection:?} changed during the search; retry"))
+            })?;
+        let search = coll.search.as_ref().expect("checked by searchable");
+        let now = inner.hlc.wall_ms();
+        let (ranked, plan) = run(index, &coll, search, req, now)?;
+        let hits = self.materialize(index, &coll, search, req, ranked, now)?;
+        Ok(SearchResults { hits, plan, position: space_index.position })
+    }
+
+    /// Reads the result documents from the records; ones deleted or expired
+    /// since the index was caught up are left out.
+    fn materialize(
+        &self,
+        index: &CollIndex,
+        coll: &Compiled,
+        search: &CompiledSearch,
+        req: &SearchRequest,
+        ranked: Vec<Ranked>,
+        now: u64,
+    ) -> Result<Vec<SearchHit>> {
+        let query = match (&req.text, req.snippets.unwrap_or(true)) {
+            (Some(q), true) => Some(TextQuery::parse(q, &search.text_fields()).map_err(text_error)?),
+            _ => None,
+        };
+        let mut hits = Vec::with_capacity(ranked.len());
+        if query.is_none() && req.include_documents == Some(false) {
+            // Ids only: the index was caught up to the log head when the
+            // search began and admitted only live documents, so no read of
+            // the records is needed.
+            for r in ranked {
+                let Some(slot) = index.slot(r.key) else { continue };
+                hits.push(SearchHit {
+                    id: slot.id.clone(),
+                    score: r.score,
+                    text_score: r.text_score,
+                    vector_distance: r.vector_distance,
+                    document: None,
+                    snippets: Vec::new(),
+                });
+            }
+            return Ok(hits);
+        }
+        for r in ranked {
+            let Some(slot) = index.slot(r.key) else { continue };
+            let Some(doc) = self.inner.backend.read_doc(coll.row.id, &slot.id)? else { continue };
+            if !doc.is_live(now) {
+                continue;
+            }
+            let body = decode_document(&doc.body)?;
+            let snippets = query.as_ref().map(|q| snippets(search, &body, q)).unwrap_or_default();
+            let document = req.include_documents.unwrap_or(true).then(|| Document {
+                id: doc.id.clone(),
+                version: doc.version,
+                body: if req.include_vectors { body.clone() } else { search.payload(&body) },
+                expires_at_ms: doc.expires_at_ms,
+            });
+            hits.push(SearchHit {
+                id: doc.id,
+                score: r.score,
+                text_score: r.text_score,
+                vector_distance: r.vector_distance,
+                document,
+                snippets,
+            });
+        }
+        Ok(hits)
+    }
+
+    /// Compares the space's search index with the records and reports every
+    /// divergence.
+    pub fn check_search_index(&self) -> Result<IndexCheck> {
+        let inner = &self.inner;
+        inner.search.check(&*inner.backend, &inner.catalog, self.id, inner.hlc.wall_ms())
+    }
+
+    /// Drops the space's search index and builds it again from the records.
+    pub fn rebuild_search_index(&self) -> Result<RebuildReport> {
+        let inner = &self.inner;
+        let done = inner.search.rebuild(&*inner.backend, &inner.catalog, self.id)?;
+        let (slot, _) = inner.search.current(&*inner.backend, &inner.catalog, self.id)?;
+        let position = read(&slot).as_ref().map_or(0, |ix| ix.position);
+        Ok(RebuildReport { position, collections: done.rebuilt })
+    }
+
+    /// Saves the space's search index now (it is otherwise saved in the
+    /// background and at close).
+    pub fn save_search_index(&self) -> Result<()> {
+        self.inner.search.save(self.id)
+    }
+
+    /// The search index of one collection, caught up.
+    pub fn search_index_status(&self, collection: &str) -> Result<IndexStatus> {
+        let coll = self.searchable(collection)?;
+        let inner = &self.inner;
+        let (slot, _) = inner.search.current(&*inner.backend, &inner.catalog, self.id)?;
+        let guard = read(&slot);
+        let space_index = guard.as_ref().ok_or_else(|| Error::internal("search index not loaded after catch-up"))?;
+        let index = space_index.colls.get(&coll.row.id);
+        let search = coll.search.as_ref().expect("checked by searchable");
+        Ok(IndexStatus {
+            collection: collection.to_owned(),
+            documents: index.map_or(0, |ix| ix.len() as u64),
+            vectors: search
+                .vectors
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (v.spec.name.clone(), index.map_or(0, |ix| ix.vectors[i].len() as u64)))
+                .collect(),
+            position: space_index.position,
+        })
+    }
+}
+
+fn snippets(search: &CompiledSearch, body: &serde_json::Value, q: &TextQuery) -> Vec<Snippet> {
+    search
+        .texts(body)
+        .into_iter()
+        .filter_map(|(field, text)| {
+            let s = engram_text::snippet(&text, q, SNIPPET_CHARS);
+            (!s.highlights.is_empty()).then(|| Snippet {
+                field: search.text[field].0.as_str().to_owned(),
+                text: s.text,
+                highlights: s.highlights,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,192 @@
+//! Owner of every space's search index: loads saved indexes lazily, catches
+//! them up with the change log before searches, saves them, and runs the
+//! background indexer that keeps them close to the log's head.
+//!
+//! Invariant: a saved file is only trusted when the change-log entry at its
+//! position still has the hash it recorded; otherwise (another database, a
+//! restored backup, damage) the index is rebuilt from the records.
+
+use crate::catalog::Catalog;
+use crate::search::check::{IndexCheck, check};
+use crate::search::persist;
+use crate::search::space_index::{CatchUp, SpaceIndex, searchable};
+use engram_core::backend::{Backend, SpaceId};
+use engram_core::{ErrorKind, Result};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
+
+/// Entries applied since the last save after which the indexer saves.
+const SAVE_AFTER_ENTRIES: u64 = 50_000;
+/// Age of unsaved entries after which the indexer saves anyway.
+const SAVE_AFTER: Duration = Duration::from_secs(30);
+
+/// One space's slot: `None` until first loaded.
+pub(crate) type SpaceSlot = Arc<RwLock<Option<SpaceIndex>>>;
+
+struct Saved {
+    at: Instant,
+}
+
+pub(crate) struct SearchIndexes {
+    /// Where index files live; `None` for in-memory engines.
+    dir: Option<PathBuf>,
+    spaces: Mutex<HashMap<SpaceId, SpaceSlot>>,
+    saved: Mutex<HashMap<SpaceId, Saved>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl SearchIndexes {
+    pub fn new(dir: Option<PathBuf>) -> Self {
+        Self { dir, spaces: Mutex::default(), saved: Mutex::default() }
+    }
+
+    fn slot(&self, space: SpaceId) -> SpaceSlot {
+        lock(&self.spaces).entry(space).or_default().clone()
+    }
+
+    /// The space's index, caught up at least to the log head as of this
+    /// call, held for reading.
+    pub fn current(&self, backend: &dyn Backend, catalog: &Catalog, space: SpaceId) -> Result<(SpaceSlot, u64)> {
+        let slot = self.slot(space);
+        let head = backend.reader()?.change_head(space)?.position;
+        {
+            let guard = slot.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if guard.as_ref().is_some_and(|ix| ix.position >= head) {
+                drop(guard);
+                return Ok((slot, head));
+            }
+        }
+        self.catch_up(backend, catalog, space)?;
+        Ok((slot, head))
+    }
+
+    /// Loads (if needed) and catches up one space's index.
+    pub fn catch_up(&self, backend: &dyn Backend, catalog: &Catalog, space: SpaceId) -> Result<CatchUp> {
+        let slot = self.slot(space);
+        let mut guard = slot.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let reader = backend.reader()?;
+        if guard.is_none() {
+            *guard = Some(self.load(&*reader, catalog, space)?);
+        }
+        let index = guard.as_mut().expect("loaded above");
+        index.catch_up(&*reader, catalog)
+    }
+
+    /// Catches up and compares with the records under one reader, so
+    /// concurrent writes are not mistaken for divergence.
+    pub fn check(&self, backend: &dyn Backend, catalog: &Catalog, space: SpaceId, now_ms: u64) -> Result<IndexCheck> {
+        let slot = self.slot(space);
+        let mut guard = slot.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let reader = backend.reader()?;
+        if guard.is_none() {
+            *guard = Some(self.load(&*reader, catalog, space)?);
+        }
+        let index = guard.as_mut().expect("loaded above");
+        index.catch_up(&*reader, catalog)?;
+        let colls = searchable(&*reader, catalog, space)?;
+        check(index, &*reader, &colls, now_ms)
+    }
+
+    /// A saved index that still matches the log, or an empty one.
+    fn load(&self, reader: &dyn engram_core::backend::Reader, catalog: &Catalog, space: SpaceId) -> Result<SpaceIndex> {
+        let Some(dir) = &self.dir else { return Ok(SpaceIndex::empty(space)) };
+        let colls = searchable(reader, catalog, space)?;
+        let loaded = match persist::load(dir, space, &colls) {
+            Ok(x) => x,
+            Err(e) if e.kind() == ErrorKind::Corrupted => {
+                tracing::warn!(space = space.0, error = %e, "search index file is damaged; rebuilding from the records");
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(mut index) = loaded else { return Ok(SpaceIndex::empty(space)) };
+        let matches_log = index.position == 0
+            || reader
+                .changes(space, index.position - 1, 1)?
+                .first()
+                .is_some_and(|e| e.position == index.position && e.hash == index.head_hash);
+        if !matches_log {
+            tracing::warn!(space = space.0, "search index file does not match the change log; rebuilding");
+            return Ok(SpaceIndex::empty(space));
+        }
+        index.reconcile_next = true;
+        lock(&self.saved).insert(space, Saved { at: Instant::now() });
+        Ok(index)
+    }
+
+    /// Saves one space's index now (no-op in memory or when nothing changed).
+    pub fn save(&self, space: SpaceId) -> Result<()> {
+        let Some(dir) = &self.dir else { return Ok(()) };
+        let slot = self.slot(space);
+        let mut guard = slot.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(index) = guard.as_mut() else { return Ok(()) };
+        if index.unsaved == 0 && persist::file_path(dir, space).exists() {
+            return Ok(());
+        }
+        persist::save(dir, index)?;
+        index.unsaved = 0;
+        lock(&self.saved).insert(space, Saved { at: Instant::now() });
+        Ok(())
+    }
+
+    /// Saves when enough is unsaved or it has waited long enough.
+    pub fn save_if_due(&self, space: SpaceId) -> Result<()> {
+        let unsaved = {
+            let slot = self.slot(space);
+            let guard = slot.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            guard.as_ref().map_or(0, |ix| ix.unsaved)
+        };
+        let last = lock(&self.saved).get(&space).map(|s| s.at);
+        let old = last.is_none_or(|t| t.elapsed() >= SAVE_AFTER);
+        if unsaved >= SAVE_AFTER_ENTRIES || (unsaved > 0 && old) {
+            self.save(space)?;
+        }
+        Ok(())
+    }
+
+    /// Drops a space's index in memory and on disk, then builds it again
+    /// from the records.
+    pub fn rebuild(&self, backend: &dyn Backend, catalog: &Catalog, space: SpaceId) -> Result<CatchUp> {
+        let slot = self.slot(space);
+        let mut guard = slot.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(dir) = &self.dir {
+            persist::remove(dir, space)?;
+        }
+        let reader = backend.reader()?;
+        let mut index = SpaceIndex::empty(space);
+        let done = index.rebuild(&*reader, catalog)?;
+        *guard = Some(index);
+        drop(guard);
+        self.save(space)?;
+        Ok(done)
+    }
+
+    /// Forgets a deleted space's index and file.
+    pub fn forget(&self, space: SpaceId) -> Result<()> {
+        lock(&self.spaces).remove(&space);
+        lock(&self.saved).remove(&space);
+        match &self.dir {
+            Some(dir) => persist::remove(dir, space),
+            None => Ok(()),
+        }
+    }
+
+    /// Saves every loaded space with unsaved changes (at shutdown).
+    pub fn save_all(&self) -> Result<()> {
+        let ids: Vec<SpaceId> = lock(&self.spaces).keys().copied().collect();
+        for id in ids {
+            self.save(id)?;
+        }
+        Ok(())
+    }
+}
+
+/// Read access to a caught-up space index.
+pub(crate) fn read(slot: &SpaceSlot) -> RwLockReadGuard<'_, Option<SpaceIndex>> {
+    slot.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
