@@ -1036,6 +1036,10 @@ fn openapi_document_lists_every_route() {
         (format!("{COLL}/query"), vec!["post"]),
         (format!("{COLL}/count"), vec!["post"]),
         (format!("{COLL}/exists"), vec!["post"]),
+        (format!("{COLL}/search"), vec!["post"]),
+        (format!("{COLL}/search-index"), vec!["get"]),
+        ("/v1/spaces/{space}/search-index/check".to_owned(), vec!["post"]),
+        ("/v1/spaces/{space}/search-index/rebuild".to_owned(), vec!["post"]),
         ("/v1/spaces/{space}/transactions".to_owned(), vec!["post"]),
         ("/v1/spaces/{space}/changes".to_owned(), vec!["get"]),
         ("/v1/spaces/{space}/changes/verify".to_owned(), vec!["get"]),
@@ -1058,4 +1062,74 @@ fn openapi_document_lists_every_route() {
     let extra: Vec<&String> = paths.keys().filter(|p| !expected.contains_key(*p)).collect();
     assert!(extra.is_empty(), "OpenAPI documents routes the router lacks: {extra:?}");
     assert!(r.json["components"]["schemas"]["Problem"].is_object(), "the Problem schema is documented");
+}
+
+#[test]
+fn search_over_http() {
+    let srv = started();
+    let spec = json!({
+        "indexes": [{"name": "by_kind", "paths": ["kind"]}],
+        "search": {
+            "text": [{"path": "title", "boost": 2.0}, {"path": "body"}],
+            "vectors": [{"name": "emb", "dims": 3, "metric": "cosine", "model": {"name": "toy", "version": "1"}}]
+        }
+    });
+    srv.put(&coll_path("notes", ""), &spec).expect_status(201, "create searchable collection");
+    srv.put(&doc_path("notes", "a"), &json!({"title": "vector databases", "emb": [1, 0, 0], "kind": "x"}))
+        .expect_status(201, "put a");
+    srv.put(
+        &doc_path("notes", "b"),
+        &json!({"title": "gardening", "body": "vector art", "emb": [0, 1, 0], "kind": "y"}),
+    )
+    .expect_status(201, "put b");
+    let search = coll_path("notes", "/search");
+
+    let r = srv.post(&search, &json!({"text": "vector"}));
+    r.expect_status(200, "text search");
+    let ids: Vec<&str> = r.json["hits"].as_array().expect("hits").iter().filter_map(|h| h["id"].as_str()).collect();
+    assert_eq!(ids, ["a", "b"], "{}", r.text);
+    assert_eq!(r.json["hits"][0]["snippets"][0]["field"], "title");
+    assert!(r.json["hits"][0]["document"]["body"].get("emb").is_none(), "vectors left out by default");
+
+    let r = srv.post(&search, &json!({"vector": [0.1, 1, 0], "k": 1}));
+    r.expect_status(200, "vector search");
+    assert_eq!(r.json["hits"][0]["id"], "b");
+    let r = srv.post(&search, &json!({"text": "vector", "vector": [1, 0, 0], "filter": {"kind": "y"}}));
+    r.expect_status(200, "hybrid search");
+    assert_eq!(r.json["hits"].as_array().expect("hits").len(), 1);
+    assert_eq!(r.json["hits"][0]["id"], "b", "the filter applies to both sides");
+
+    srv.delete(&doc_path("notes", "a")).expect_status(200, "delete a");
+    let r = srv.post(&search, &json!({"text": "databases"}));
+    assert!(r.json["hits"].as_array().expect("hits").is_empty(), "a deleted document is never found: {}", r.text);
+
+    let status = srv.get(&coll_path("notes", "/search-index"));
+    status.expect_status(200, "index status");
+    assert_eq!(status.json["documents"], 1);
+    let check = srv.post(&format!("/v1/spaces/{SPACE}/search-index/check"), &json!({}));
+    check.expect_status(200, "index check");
+    assert_eq!(check.json["ok"], true, "{}", check.text);
+    let rebuild = srv.post(&format!("/v1/spaces/{SPACE}/search-index/rebuild"), &json!({}));
+    rebuild.expect_status(200, "rebuild");
+    assert_eq!(rebuild.json["collections"], 1);
+
+    let head = srv.head(SPACE);
+    let wrong_dims = srv.put(&doc_path("notes", "c"), &json!({"emb": [1, 2]}));
+    let detail = wrong_dims.expect_problem(400, "invalid-input", "wrong dimensions");
+    assert!(detail.contains("emb") && detail.contains("3"), "names the field and the dimensions: {detail}");
+    assert_eq!(srv.head(SPACE), head, "nothing written");
+    for (body, status, kind) in [
+        (json!({}), 400, "invalid-input"),
+        (json!({"vector": [1, 2]}), 400, "invalid-input"),
+        (json!({"vector": [0, 0, 0]}), 400, "invalid-input"),
+        (json!({"text": "x", "k": 5000}), 400, "invalid-input"),
+        (json!({"text": "\"open"}), 400, "invalid-input"),
+        (json!({"text": "x", "vector_field": "nope"}), 400, "invalid-input"),
+        (json!({"text": "w ".repeat(3000)}), 413, "too-large"),
+        (json!({"text": "x", "bogus": 1}), 400, "invalid-input"),
+        (json!({"vector": ["a", 1, 2]}), 400, "invalid-input"),
+    ] {
+        srv.post(&search, &body).expect_problem(status, kind, &format!("bad search {body}"));
+    }
+    srv.post(&coll_path("missing", "/search"), &json!({"text": "x"})).expect_problem(404, "not-found", "missing");
 }

@@ -98,6 +98,9 @@ impl SearchRequest {
         if self.text.is_none() && self.vector.is_none() {
             return Err(Error::invalid("give `text`, `vector`, or both"));
         }
+        if self.vector_field.is_some() && self.vector.is_none() {
+            return Err(Error::invalid("`vector_field` names the field a `vector` is searched in; give the vector"));
+        }
         let k = self.k();
         if k == 0 || k > SEARCH_K_MAX {
             return Err(Error::invalid(format!("k must be 1 to {SEARCH_K_MAX}, got {k}")));
