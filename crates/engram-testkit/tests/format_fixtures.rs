@@ -5,8 +5,11 @@
 //! Every later build must open a copy of it and read back the same data.
 
 use engram::{CollectionSpec, Engine, EngineConfig, IndexSpec, Query, WriteOptions};
+use engram_sqlite::{SqliteBackend, SqliteOptions};
+use engram_testkit::ManualClock;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 const SPACE: &str = "fixture";
 const DOCS: usize = 200;
@@ -48,8 +51,21 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-fn check(dir: &Path) {
+/// Opens a copy of a fixture at the wall time it was written (its space's
+/// creation time plus a minute), so records with a lifetime (idempotency
+/// keys, 24 hours) are checked as live whatever day the test runs.
+fn open_at_fixture_time(dir: &Path) -> Engine {
     let engine = Engine::open(EngineConfig::dir(dir)).expect("a released format opens");
+    let created =
+        engine.spaces().expect("spaces").iter().find(|s| s.name == SPACE).expect("fixture space").created_at_ms;
+    engine.close();
+    let backend = SqliteBackend::open(&dir.join("engram.db"), SqliteOptions::default()).expect("open the database");
+    let clock = Arc::new(ManualClock::new(created + 60_000));
+    Engine::with_backend(Arc::new(backend), clock, EngineConfig::dir(dir)).expect("a released format opens")
+}
+
+fn check(dir: &Path) {
+    let engine = open_at_fixture_time(dir);
     let s = engine.space(SPACE).expect("space");
     assert_eq!(s.get("items", "item-0001").expect("patched").body["patched"], true);
     assert_eq!(s.get("items", "item-0007").expect("doc").body, doc(7));
