@@ -29,6 +29,10 @@ pub enum Command {
         /// Address to listen on.
         #[arg(long, env = "ENGRAM_LISTEN", default_value = engram_server::config::LISTEN_DEFAULT)]
         listen: SocketAddr,
+        /// Longest time, in milliseconds, search-index progress stays unsaved
+        /// (a crash replays it from the change log).
+        #[arg(long, env = "ENGRAM_INDEX_SAVE_INTERVAL_MS", default_value_t = engram::config::INDEX_SAVE_INTERVAL_MS_DEFAULT)]
+        index_save_interval_ms: u64,
     },
     /// Create, list or delete spaces.
     #[command(subcommand)]

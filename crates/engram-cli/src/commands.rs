@@ -10,8 +10,8 @@ use std::io::Read;
 const STDIN_BYTES_MAX: u64 = 64 * 1024 * 1024;
 
 pub fn run(cli: Cli) -> Result<(), String> {
-    if let Command::Serve { listen } = cli.command {
-        return serve(cli.data_dir, listen);
+    if let Command::Serve { listen, index_save_interval_ms } = cli.command {
+        return serve(cli.data_dir, listen, index_save_interval_ms);
     }
     let name = command_name(&cli.command);
     let client = connect(&cli.data_dir, cli.server.as_deref(), name)?;
@@ -35,9 +35,11 @@ fn command_name(c: &Command) -> &'static str {
     }
 }
 
-fn serve(data_dir: std::path::PathBuf, listen: std::net::SocketAddr) -> Result<(), String> {
+fn serve(data_dir: std::path::PathBuf, listen: std::net::SocketAddr, save_ms: u64) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
-    rt.block_on(engram_server::serve(engram_server::ServerConfig { listen, data_dir })).map_err(|e| e.to_string())
+    let index_save_interval = Some(std::time::Duration::from_millis(save_ms));
+    rt.block_on(engram_server::serve(engram_server::ServerConfig { listen, data_dir, index_save_interval }))
+        .map_err(|e| e.to_string())
 }
 
 fn dispatch(c: &dyn Client, command: Command) -> Result<Value, String> {

@@ -31,6 +31,9 @@ pub const HOT_PAIRS: usize = 4;
 pub const IDEMPOTENT_KEPT: usize = 2_048;
 
 /// The collections and their specs, declared at the first start.
+/// Dimensions of the workload's document vectors.
+pub const VECTOR_DIMS: usize = 4;
+
 pub fn collection_specs() -> Vec<(&'static str, Value)> {
     vec![
         (
@@ -39,7 +42,11 @@ pub fn collection_specs() -> Vec<(&'static str, Value)> {
                 {"name": "by_k", "paths": ["k"]},
                 {"name": "by_k_w", "paths": ["k", "w"]},
                 {"name": "by_nested", "paths": ["nested.a"]},
-            ]}),
+            ], "search": {
+                "text": [{"path": "seq"}, {"path": "pad"}],
+                "vectors": [{"name": "vec", "dims": VECTOR_DIMS, "metric": "cosine",
+                             "model": {"name": "crashloop", "version": "1"}, "hnsw": {"m": 8, "ef_construction": 32}}]
+            }}),
         ),
         (TX_A, json!({})),
         (TX_B, json!({"indexes": [{"name": "by_tx", "paths": ["tx"]}]})),

@@ -8,6 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// How often the server under test saves search-index progress.
+const INDEX_SAVE_INTERVAL_MS: u64 = 100;
+
 /// How long a server may take to print its listening line.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -78,6 +81,10 @@ impl Server {
             .arg(data_dir)
             .arg("--listen")
             .arg("127.0.0.1:0")
+            // Save search-index progress often, so kills land during and
+            // between saves and reopening exercises load plus replay.
+            .arg("--index-save-interval-ms")
+            .arg(INDEX_SAVE_INTERVAL_MS.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file))

@@ -78,9 +78,20 @@ pub fn verify(engine: &Engine, ledger: &Ledger) -> Verdict {
     if let Ok(space) = engine.space(SPACE) {
         check_compound_index(&space, &stored, &mut v);
         check_log(&space, &ledger.log, &mut v);
+        check_search_index(&space, &mut v);
     }
     v.stored = ledger.owned.keys().chain(ledger.hot.keys()).map(|k| (k.clone(), get(k))).collect();
     v
+}
+
+/// The search index, reloaded from its file and replayed from the log after
+/// the kill, must agree with the records.
+fn check_search_index(space: &Space, v: &mut Verdict) {
+    match space.check_search_index() {
+        Ok(c) if c.ok => {}
+        Ok(c) => v.divergences.push(format!("search index diverges from the records: {c:?}")),
+        Err(e) => v.divergences.push(format!("search index check failed: {e}")),
+    }
 }
 
 /// Every live document of the workload's collections.

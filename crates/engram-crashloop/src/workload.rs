@@ -12,7 +12,7 @@
 use crate::http::{Outcome, Request, agent, send};
 use crate::ledger::{
     DOCS, DOCS_PER_WRITER, Doc, HOT_PAIRS, IdemRecord, Key, LogAck, OpKind, PAIRS_PER_WRITER, Planned, PlannedOp,
-    SPACE, State, TX_A, TX_B, Unknown, doc_id, hot_id, pair_id,
+    SPACE, State, TX_A, TX_B, Unknown, VECTOR_DIMS, doc_id, hot_id, pair_id,
 };
 use rand::distr::Alphanumeric;
 use rand::rngs::StdRng;
@@ -356,7 +356,13 @@ impl Writer {
 
     fn body(&mut self, label: &str) -> Value {
         let nested = json!({"a": self.rng.random_range(0..5), "b": [self.rng.random_range(0..100), label]});
-        json!({"k": self.rng.random_range(0..K_VALUES), "w": self.w, "seq": label, "pad": self.pad(), "nested": nested})
+        let vec = self.vector();
+        json!({"k": self.rng.random_range(0..K_VALUES), "w": self.w, "seq": label, "pad": self.pad(), "nested": nested, "vec": vec})
+    }
+
+    /// A document vector for the search index (never all zeros).
+    fn vector(&mut self) -> Vec<f32> {
+        (0..VECTOR_DIMS).map(|_| self.rng.random_range(0.1f32..1.0)).collect()
     }
 
     fn pair_body(&mut self, label: &str, side: &str) -> Value {
@@ -373,6 +379,10 @@ impl Writer {
         p.insert("nested".into(), json!({"a": self.rng.random_range(0..5), "c": self.maybe(label)}));
         if self.rng.random_bool(0.3) {
             p.insert("pad".into(), Value::Null);
+        }
+        if self.rng.random_bool(0.3) {
+            let vec = if self.rng.random_bool(0.2) { Value::Null } else { json!(self.vector()) };
+            p.insert("vec".into(), vec);
         }
         Value::Object(p)
     }

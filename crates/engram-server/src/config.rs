@@ -15,6 +15,9 @@ pub const BODY_BYTES_MAX: usize = 40 * 1024 * 1024;
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// Longest time search-index progress stays unsaved (replayed from the
+    /// change log after a crash); `None` keeps the engine's default.
+    pub index_save_interval: Option<std::time::Duration>,
 }
 
 impl Default for ServerConfig {
@@ -22,6 +25,7 @@ impl Default for ServerConfig {
         Self {
             listen: LISTEN_DEFAULT.parse().expect("valid default address"),
             data_dir: PathBuf::from(DATA_DIR_DEFAULT),
+            index_save_interval: None,
         }
     }
 }

@@ -11,6 +11,9 @@ use tokio::net::TcpListener;
 pub async fn serve(config: ServerConfig) -> io::Result<()> {
     let mut ec = EngineConfig::dir(&config.data_dir);
     ec.holder_command = "engram serve".into();
+    if let Some(t) = config.index_save_interval {
+        ec.index_save_interval = t;
+    }
     let engine = tokio::task::spawn_blocking(move || Engine::open(ec)).await.map_err(io::Error::other)?;
     let engine = engine.map_err(|e| io::Error::other(e.to_string()))?;
     let listener = TcpListener::bind(config.listen).await?;

@@ -29,6 +29,9 @@ pub(crate) struct Compiled {
     pub indexes: Vec<CompiledIndex>,
     /// Text and vector fields, when the collection declares any.
     pub search: Option<CompiledSearch>,
+    /// The spec parts a search index depends on (search fields and
+    /// indexes), as canonical JSON: equal fingerprints, same index.
+    pub search_fingerprint: String,
 }
 
 impl Compiled {
@@ -44,7 +47,9 @@ impl Compiled {
             })
             .collect::<Result<_>>()?;
         let search = CompiledSearch::compile(row.spec.search.as_ref())?;
-        Ok(Self { row, schema, indexes, search })
+        let search_fingerprint =
+            serde_json::to_string(&(&row.spec.search, &row.spec.indexes)).expect("specs serialize");
+        Ok(Self { row, schema, indexes, search, search_fingerprint })
     }
 
     /// Checks a body against the schema and the search declarations.

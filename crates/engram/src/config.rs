@@ -8,6 +8,8 @@ use std::time::Duration;
 pub const PURGE_INTERVAL_MS_DEFAULT: u64 = 1_000;
 /// Default interval of the background search indexer.
 pub const INDEX_INTERVAL_MS_DEFAULT: u64 = 200;
+/// Default longest time a search index's caught-up state stays unsaved.
+pub const INDEX_SAVE_INTERVAL_MS_DEFAULT: u64 = 30_000;
 /// Default lifetime of an idempotency record.
 pub const IDEMPOTENCY_TTL_SECONDS_DEFAULT: u64 = 24 * 3600;
 
@@ -30,6 +32,9 @@ pub struct EngineConfig {
     /// How often the background indexer catches search indexes up with the
     /// change log (searches also catch up themselves before answering).
     pub index_interval: Duration,
+    /// How long applied change-log entries may stay unsaved in a search
+    /// index file (they are replayed from the log after a crash).
+    pub index_save_interval: Duration,
     pub idempotency_ttl_seconds: u64,
     /// Where search index files are saved. Defaults to `search/` in the
     /// data directory; `None` with in-memory storage keeps them in memory
@@ -49,6 +54,7 @@ impl EngineConfig {
             sqlite: SqliteOptions::default(),
             purge_interval: Duration::from_millis(PURGE_INTERVAL_MS_DEFAULT),
             index_interval: Duration::from_millis(INDEX_INTERVAL_MS_DEFAULT),
+            index_save_interval: Duration::from_millis(INDEX_SAVE_INTERVAL_MS_DEFAULT),
             idempotency_ttl_seconds: IDEMPOTENCY_TTL_SECONDS_DEFAULT,
             search_index_dir: None,
             holder_command: "engram (library)".into(),

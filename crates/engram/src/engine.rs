@@ -3,6 +3,7 @@
 use crate::catalog::{Catalog, Compiled};
 use crate::config::{EngineConfig, Storage};
 use crate::datadir::DataDir;
+use crate::epoch::CountingBackend;
 use crate::purge::Purger;
 use crate::search::indexer::Indexer;
 use crate::search::manager::SearchIndexes;
@@ -16,6 +17,7 @@ use engram_core::{Error, ErrorKind, Result};
 use engram_sqlite::SqliteBackend;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
 
 /// Subdirectory of the data directory holding search index files.
@@ -89,8 +91,11 @@ impl Engine {
         datadir: Option<DataDir>,
     ) -> Result<Self> {
         let floor = backend.reader()?.max_hlc()?;
+        let writes = Arc::new(AtomicU64::new(0));
+        let backend: Arc<dyn Backend> = Arc::new(CountingBackend::new(backend, writes.clone()));
         let interval = config.purge_interval;
         let index_interval = config.index_interval;
+        let save_after = config.index_save_interval;
         let search_dir =
             config.search_index_dir.clone().or_else(|| datadir.as_ref().map(|d: &DataDir| d.path().join(SEARCH_DIR)));
         let inner = Arc::new(Inner {
@@ -100,7 +105,7 @@ impl Engine {
             config,
             space_ids: RwLock::default(),
             colls: RwLock::default(),
-            search: SearchIndexes::new(search_dir),
+            search: SearchIndexes::new(search_dir, writes, save_after),
             datadir: Mutex::new(datadir),
             purger: Mutex::new(None),
             indexer: Mutex::new(None),

@@ -18,9 +18,10 @@
 
 mod apply;
 mod catalog;
-mod config;
+pub mod config;
 pub mod datadir;
 mod engine;
+mod epoch;
 mod ops;
 mod plan;
 mod purge;

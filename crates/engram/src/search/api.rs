@@ -54,7 +54,7 @@ impl Space {
         req.validate()?;
         let coll = self.searchable(collection)?;
         let inner = &self.inner;
-        let (slot, _) = inner.search.current(&*inner.backend, &inner.catalog, self.id)?;
+        let slot = inner.search.current(&*inner.backend, &inner.catalog, self.id)?;
         let guard = read(&slot);
         let space_index = guard.as_ref().ok_or_else(|| Error::internal("search index not loaded after catch-up"))?;
         let index =
@@ -138,7 +138,7 @@ impl Space {
     pub fn rebuild_search_index(&self) -> Result<RebuildReport> {
         let inner = &self.inner;
         let done = inner.search.rebuild(&*inner.backend, &inner.catalog, self.id)?;
-        let (slot, _) = inner.search.current(&*inner.backend, &inner.catalog, self.id)?;
+        let slot = inner.search.current(&*inner.backend, &inner.catalog, self.id)?;
         let position = read(&slot).as_ref().map_or(0, |ix| ix.position);
         Ok(RebuildReport { position, collections: done.rebuilt })
     }
@@ -153,7 +153,7 @@ impl Space {
     pub fn search_index_status(&self, collection: &str) -> Result<IndexStatus> {
         let coll = self.searchable(collection)?;
         let inner = &self.inner;
-        let (slot, _) = inner.search.current(&*inner.backend, &inner.catalog, self.id)?;
+        let slot = inner.search.current(&*inner.backend, &inner.catalog, self.id)?;
         let guard = read(&slot);
         let space_index = guard.as_ref().ok_or_else(|| Error::internal("search index not loaded after catch-up"))?;
         let index = space_index.colls.get(&coll.row.id);

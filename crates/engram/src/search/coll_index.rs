@@ -51,9 +51,8 @@ pub(crate) struct CollIndex {
 }
 
 /// The spec parts a collection's search index depends on.
-pub(crate) fn fingerprint(coll: &Compiled) -> String {
-    let spec = &coll.row.spec;
-    serde_json::to_string(&(&spec.search, &spec.indexes)).expect("specs serialize")
+pub(crate) fn fingerprint(coll: &Compiled) -> &str {
+    &coll.search_fingerprint
 }
 
 fn metric(m: VectorMetric) -> Metric {
@@ -91,7 +90,7 @@ impl CollIndex {
             .collect::<Result<_>>()?;
         Ok(Self {
             coll: coll.row.id,
-            fingerprint: fingerprint(coll),
+            fingerprint: fingerprint(coll).to_owned(),
             slots: Vec::new(),
             free: Vec::new(),
             by_id: HashMap::new(),

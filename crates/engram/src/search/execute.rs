@@ -24,8 +24,11 @@ use std::ops::Bound;
 
 /// Default HNSW candidate-list width.
 const EF_DEFAULT: usize = 64;
-/// Documents sampled to estimate a filter's selectivity without an index.
-const SELECTIVITY_SAMPLE: usize = 512;
+/// Documents sampled to estimate a filter's selectivity.
+const SELECTIVITY_SAMPLE: usize = 256;
+/// How far past the cap an index range is read when the sample
+/// underestimated it, before the plan gives up on materializing it.
+const SUPERSET_SLACK: usize = 4;
 /// Results fetched from each side of a hybrid search, per result wanted.
 const HYBRID_DEPTH_FACTOR: usize = 4;
 /// Least results fetched from each side of a hybrid search.
@@ -51,13 +54,37 @@ struct Admit<'a> {
     superset: Option<Vec<u32>>,
     /// Membership bitmap of `superset`.
     bitmap: Option<Vec<u64>>,
+    /// The sampled estimate of admitted documents, with a filter.
+    sampled: Option<usize>,
 }
 
 impl<'a> Admit<'a> {
-    fn new(index: &'a CollIndex, coll: &Compiled, filter: Option<&'a Filter>, now_ms: u64) -> Self {
-        let superset = filter.and_then(|f| superset(index, coll, f));
-        let bitmap = superset.as_ref().map(|s| bitmap(s, index.slots.len()));
-        Self { index, filter, now_ms, superset, bitmap }
+    /// `cap`: the largest superset worth materializing. The filter's
+    /// selectivity is first estimated on a sample; only when that suggests
+    /// at most `cap` documents is the index range read (reading a large
+    /// range costs more than the HNSW search it would feed).
+    fn new(index: &'a CollIndex, coll: &Compiled, filter: Option<&'a Filter>, now_ms: u64, cap: usize) -> Self {
+        let mut admit = Self { index, filter, now_ms, superset: None, bitmap: None, sampled: None };
+        if filter.is_none() {
+            return admit;
+        }
+        let sampled = admit.sample_estimate();
+        admit.sampled = Some(sampled);
+        if sampled <= cap {
+            admit.superset = filter.and_then(|f| superset(index, coll, f, cap.saturating_mul(SUPERSET_SLACK)));
+            admit.bitmap = admit.superset.as_ref().map(|s| bitmap(s, index.slots.len()));
+        }
+        admit
+    }
+
+    /// Admitted documents estimated from a sample of the slots.
+    fn sample_estimate(&self) -> usize {
+        let live: Vec<u32> = sample_keys(self.index, SELECTIVITY_SAMPLE);
+        if live.is_empty() {
+            return 0;
+        }
+        let hits = live.iter().filter(|k| self.admits(**k)).count();
+        (self.index.len() * hits).div_ceil(live.len())
     }
 
     fn admits(&self, key: u32) -> bool {
@@ -70,20 +97,13 @@ impl<'a> Admit<'a> {
         self.index.matches(key, self.filter, self.now_ms)
     }
 
-    /// Estimated number of admitted documents.
+    /// Estimated number of admitted documents (exact with a superset).
     fn estimate(&self) -> usize {
-        if self.filter.is_none() {
-            return self.index.len();
+        match (&self.superset, self.sampled) {
+            (Some(s), _) => s.len(),
+            (None, Some(n)) => n,
+            (None, None) => self.index.len(),
         }
-        if let Some(s) = &self.superset {
-            return s.len();
-        }
-        let live: Vec<u32> = sample_keys(self.index, SELECTIVITY_SAMPLE);
-        if live.is_empty() {
-            return 0;
-        }
-        let hits = live.iter().filter(|k| self.admits(**k)).count();
-        (self.index.len() * hits).div_ceil(live.len())
     }
 
     /// Every admitted key, ascending.
@@ -111,8 +131,9 @@ fn bitmap(keys: &[u32], slots: usize) -> Vec<u64> {
 }
 
 /// The keys in the declared index's range the query planner picks for
-/// `filter`, or `None` when no declared index narrows it.
-fn superset(index: &CollIndex, coll: &Compiled, filter: &Filter) -> Option<Vec<u32>> {
+/// `filter`, or `None` when no declared index narrows it or the range holds
+/// more than `cap` entries.
+fn superset(index: &CollIndex, coll: &Compiled, filter: &Filter, cap: usize) -> Option<Vec<u32>> {
     let p = plan(coll, filter.clone(), Vec::new());
     let Access::Index { index: ix, range, .. } = p.access else { return None };
     let start = match &range.start {
@@ -125,7 +146,10 @@ fn superset(index: &CollIndex, coll: &Compiled, filter: &Filter) -> Option<Vec<u
         Bound::Excluded(k) => Bound::Excluded((ix, k.clone(), 0)),
         Bound::Unbounded => Bound::Excluded((ix + 1, Vec::new(), 0)),
     };
-    let mut keys: Vec<u32> = index.keyset.range((start, end)).map(|(_, _, k)| *k).collect();
+    let mut keys: Vec<u32> = index.keyset.range((start, end)).map(|(_, _, k)| *k).take(cap.saturating_add(1)).collect();
+    if keys.len() > cap {
+        return None;
+    }
     keys.sort_unstable();
     keys.dedup();
     Some(keys)
@@ -143,8 +167,8 @@ pub(crate) fn run(
         Some(f) => Some(Filter::parse(f)?),
         None => None,
     };
-    let admit = Admit::new(index, coll, filter.as_ref(), now_ms);
     let k = req.k();
+    let admit = Admit::new(index, coll, filter.as_ref(), now_ms, superset_cap(index, search, req)?);
     let hybrid = req.text.is_some() && req.vector.is_some();
     let depth = if hybrid { (k * HYBRID_DEPTH_FACTOR).max(HYBRID_DEPTH_MIN) } else { k };
     let mut plan = SearchPlan { vector: None, candidates: None, fallback: false };
@@ -177,6 +201,30 @@ pub(crate) fn run(
         (None, None) => Vec::new(),
     };
     Ok((ranked.into_iter().take(k).collect(), plan))
+}
+
+/// How much cheaper one distance is in an exact scan (sequential memory, no
+/// heap or visited set) than in an HNSW search; biases the plan to exact,
+/// which is also exact where a correlated filter would starve HNSW.
+const EXACT_ADVANTAGE: usize = 4;
+/// Largest candidate superset materialized for a text-only search.
+const TEXT_SUPERSET_MAX: usize = 65_536;
+
+/// Candidate sets above this size go to HNSW: with `n` documents, `s`
+/// candidates cost `s` distances exactly and about `ef·n/s·2M` with HNSW,
+/// so exact wins while `s² ≤ ADVANTAGE·ef·n·2M`.
+fn superset_cap(index: &CollIndex, search: &CompiledSearch, req: &SearchRequest) -> Result<usize> {
+    if req.vector.is_none() {
+        return Ok(TEXT_SUPERSET_MAX);
+    }
+    if req.plan == VectorPlan::Exact {
+        return Ok(usize::MAX);
+    }
+    let field = search.vector_field(req.vector_field.as_deref())?;
+    let m = search.vectors[field].spec.hnsw.m as usize;
+    let ef = req.ef.unwrap_or(EF_DEFAULT).max(req.k());
+    let n = index.vectors[field].len().max(1);
+    Ok(((EXACT_ADVANTAGE * ef * n * 2 * m) as f64).sqrt() as usize)
 }
 
 /// Higher-is-better similarity from a distance.
@@ -244,7 +292,7 @@ fn vector_search(
     let use_exact = match req.plan {
         VectorPlan::Exact => true,
         VectorPlan::Hnsw => false,
-        VectorPlan::Auto => estimate <= hnsw_cost,
+        VectorPlan::Auto => estimate <= hnsw_cost * EXACT_ADVANTAGE,
     };
     let accept = |key: u32| admit.admits(key);
     if use_exact {

@@ -14,13 +14,12 @@ use engram_core::backend::{Backend, SpaceId};
 use engram_core::{ErrorKind, Result};
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
 /// Entries applied since the last save after which the indexer saves.
 const SAVE_AFTER_ENTRIES: u64 = 50_000;
-/// Age of unsaved entries after which the indexer saves anyway.
-const SAVE_AFTER: Duration = Duration::from_secs(30);
 
 /// One space's slot: `None` until first loaded.
 pub(crate) type SpaceSlot = Arc<RwLock<Option<SpaceIndex>>>;
@@ -34,6 +33,10 @@ pub(crate) struct SearchIndexes {
     dir: Option<PathBuf>,
     spaces: Mutex<HashMap<SpaceId, SpaceSlot>>,
     saved: Mutex<HashMap<SpaceId, Saved>>,
+    /// Completed writes of the engine (see `epoch.rs`).
+    writes: Arc<AtomicU64>,
+    /// Age of unsaved entries after which the indexer saves anyway.
+    save_after: Duration,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -41,40 +44,41 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl SearchIndexes {
-    pub fn new(dir: Option<PathBuf>) -> Self {
-        Self { dir, spaces: Mutex::default(), saved: Mutex::default() }
+    pub fn new(dir: Option<PathBuf>, writes: Arc<AtomicU64>, save_after: Duration) -> Self {
+        Self { dir, spaces: Mutex::default(), saved: Mutex::default(), writes, save_after }
     }
 
     fn slot(&self, space: SpaceId) -> SpaceSlot {
         lock(&self.spaces).entry(space).or_default().clone()
     }
 
-    /// The space's index, caught up at least to the log head as of this
-    /// call, held for reading.
-    pub fn current(&self, backend: &dyn Backend, catalog: &Catalog, space: SpaceId) -> Result<(SpaceSlot, u64)> {
+    /// The space's index, caught up with every write that returned before
+    /// this call. Without writes since the last catch-up, no storage is read.
+    pub fn current(&self, backend: &dyn Backend, catalog: &Catalog, space: SpaceId) -> Result<SpaceSlot> {
         let slot = self.slot(space);
-        let head = backend.reader()?.change_head(space)?.position;
-        {
-            let guard = slot.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if guard.as_ref().is_some_and(|ix| ix.position >= head) {
-                drop(guard);
-                return Ok((slot, head));
-            }
+        let writes = self.writes.load(Ordering::SeqCst);
+        if read(&slot).as_ref().is_some_and(|ix| ix.seen_writes >= writes) {
+            return Ok(slot);
         }
         self.catch_up(backend, catalog, space)?;
-        Ok((slot, head))
+        Ok(slot)
     }
 
     /// Loads (if needed) and catches up one space's index.
     pub fn catch_up(&self, backend: &dyn Backend, catalog: &Catalog, space: SpaceId) -> Result<CatchUp> {
         let slot = self.slot(space);
         let mut guard = slot.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Read the count before opening the reader: every write counted so
+        // far is in the reader's snapshot.
+        let writes = self.writes.load(Ordering::SeqCst);
         let reader = backend.reader()?;
         if guard.is_none() {
             *guard = Some(self.load(&*reader, catalog, space)?);
         }
         let index = guard.as_mut().expect("loaded above");
-        index.catch_up(&*reader, catalog)
+        let done = index.catch_up(&*reader, catalog)?;
+        index.seen_writes = writes;
+        Ok(done)
     }
 
     /// Catches up and compares with the records under one reader, so
@@ -142,7 +146,7 @@ impl SearchIndexes {
             guard.as_ref().map_or(0, |ix| ix.unsaved)
         };
         let last = lock(&self.saved).get(&space).map(|s| s.at);
-        let old = last.is_none_or(|t| t.elapsed() >= SAVE_AFTER);
+        let old = last.is_none_or(|t| t.elapsed() >= self.save_after);
         if unsaved >= SAVE_AFTER_ENTRIES || (unsaved > 0 && old) {
             self.save(space)?;
         }

@@ -34,6 +34,8 @@ pub(crate) struct SpaceIndex {
     /// Compare every collection with its spec at the next catch-up (after
     /// loading from a file).
     pub reconcile_next: bool,
+    /// The engine's write count when the last catch-up's reader was opened.
+    pub seen_writes: u64,
 }
 
 /// What one catch-up did.
@@ -46,7 +48,15 @@ pub(crate) struct CatchUp {
 
 impl SpaceIndex {
     pub fn empty(space: SpaceId) -> Self {
-        Self { space, position: 0, head_hash: [0; 32], colls: HashMap::new(), unsaved: 0, reconcile_next: false }
+        Self {
+            space,
+            position: 0,
+            head_hash: [0; 32],
+            colls: HashMap::new(),
+            unsaved: 0,
+            reconcile_next: false,
+            seen_writes: 0,
+        }
     }
 
     /// Applies every change-log entry after `position` up to the reader's

@@ -1,0 +1,41 @@
+//! A backend wrapper that counts completed writes, so derived indexes can
+//! tell without a storage read whether anything was written since they last
+//! caught up.
+//!
+//! Invariant: the count is raised after a write's commit returns and before
+//! the caller sees the result. So if an index caught up with a reader opened
+//! after it saw count `c`, it includes every write that returned before
+//! the count reached `c`.
+
+use engram_core::Result;
+use engram_core::backend::{Backend, Capabilities, CollectionId, Reader, StoredDoc, WriteOutput, WriteWork};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub(crate) struct CountingBackend {
+    inner: Arc<dyn Backend>,
+    writes: Arc<AtomicU64>,
+}
+
+impl CountingBackend {
+    pub fn new(inner: Arc<dyn Backend>, writes: Arc<AtomicU64>) -> Self {
+        Self { inner, writes }
+    }
+}
+
+impl Backend for CountingBackend {
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    fn reader(&self) -> Result<Box<dyn Reader + '_>> {
+        self.inner.reader()
+    }
+    fn read_doc(&self, coll: CollectionId, id: &str) -> Result<Option<StoredDoc>> {
+        self.inner.read_doc(coll, id)
+    }
+    fn write(&self, work: WriteWork) -> Result<WriteOutput> {
+        let out = self.inner.write(work);
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        out
+    }
+}
