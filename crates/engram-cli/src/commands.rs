@@ -14,9 +14,13 @@ pub fn run(cli: Cli) -> Result<(), String> {
         return serve(cli.data_dir, listen, index_save_interval_ms);
     }
     let name = command_name(&cli.command);
+    let is_check = matches!(cli.command, Command::Index(IndexCommand::Check { .. }));
     let client = connect(&cli.data_dir, cli.server.as_deref(), name)?;
     let out = dispatch(client.as_ref(), cli.command)?;
     println!("{}", serde_json::to_string_pretty(&out).expect("JSON prints"));
+    if is_check && out["ok"] != Value::Bool(true) {
+        return Err("the search index diverges from the records (see above); `engram index rebuild` rebuilds it".into());
+    }
     Ok(())
 }
 

@@ -215,3 +215,38 @@ fn serve_is_ready_in_under_a_second() {
     assert_eq!(res.status().as_u16(), 200, "ready means serving");
     assert!(dir.join("engram.db").exists(), "the database was created");
 }
+
+#[test]
+fn search_and_index_commands() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("data");
+    cli(&dir, &["space", "create", "acme"]).json("space create");
+    let spec = r#"{"search": {"text": [{"path": "title"}], "vectors": [{"name": "emb", "dims": 2, "metric": "l2", "model": {"name": "toy", "version": "1"}}]}}"#;
+    cli(&dir, &["collection", "acme", "notes", "--spec", spec]).json("collection");
+    cli(&dir, &["put", "acme", "notes", "a", r#"{"title": "red apples", "emb": [0, 0]}"#]).json("put a");
+    cli(&dir, &["put", "acme", "notes", "b", r#"{"title": "green pears", "emb": [5, 5]}"#]).json("put b");
+
+    let text = cli(&dir, &["search", "acme", "notes", "--text", "apples"]).json("text search");
+    assert_eq!(text["hits"][0]["id"], "a", "{text}");
+    assert_eq!(text["hits"].as_array().map(Vec::len), Some(1));
+    let knn = cli(&dir, &["search", "acme", "notes", "--vector", "[4, 4]", "-k", "1"]).json("vector search");
+    assert_eq!(knn["hits"][0]["id"], "b", "{knn}");
+    let req = r#"{"text": "pears", "vector": [0, 0], "k": 2}"#;
+    let hybrid = cli(&dir, &["search", "acme", "notes", "--request", req]).json("hybrid search");
+    assert_eq!(hybrid["hits"].as_array().map(Vec::len), Some(2), "{hybrid}");
+    let bad = cli(&dir, &["search", "acme", "notes", "--vector", "[1, 2, 3]"]);
+    assert!(!bad.success() && bad.stderr.contains("dimensions"), "wrong dimensions: {bad:?}");
+
+    let status = cli(&dir, &["index", "status", "acme", "notes"]).json("index status");
+    assert_eq!(status["documents"], 2);
+    let check = cli(&dir, &["index", "check", "acme"]).json("index check");
+    assert_eq!(check["ok"], true, "{check}");
+    let rebuilt = cli(&dir, &["index", "rebuild", "acme"]).json("index rebuild");
+    assert_eq!(rebuilt["collections"], 1);
+    // The saved index is reloaded by the next command, and stays right.
+    assert!(dir.join("search").read_dir().expect("search dir").count() >= 1, "an index file is saved");
+    cli(&dir, &["delete", "acme", "notes", "a"]).json("delete");
+    let after = cli(&dir, &["search", "acme", "notes", "--text", "apples"]).json("search after delete");
+    assert_eq!(after["hits"], json!([]), "a deleted document is never found");
+    assert_eq!(cli(&dir, &["index", "check", "acme"]).json("check")["ok"], true);
+}
