@@ -1,43 +1,65 @@
-//! Speed and recall of the vector index on real MiniLM embeddings (the last 1000 rows are the queries).
+//! Speed and recall of the vector index on real MiniLM embeddings (the last 1000 rows are the queries, cosine)
+//! or on Fashion-MNIST (prepared raw f32 files with exact ground truth, squared L2).
 //!
 //! Run: `cargo run --release -p engram-vector --example vector_speed [path/to/embeddings-f16.npy]`
+//! or `cargo run --release -p engram-vector --example vector_speed fashion [dir with base.f32 ...]`
 
 use std::time::Instant;
 
 use engram_vector::{HnswParams, Metric, VectorIndex, kernel};
 
 const DEFAULT_PATH: &str = "/work/shared/data/minilm-nlpcorpus/embeddings-f16.npy";
+const FASHION_DIR: &str = "/work/main/target/bench-data/fashion";
+const FASHION_DIMS: usize = 784;
 const QUERIES: usize = 1000;
 const K: usize = 10;
 const EFS: [usize; 8] = [10, 16, 24, 32, 48, 64, 96, 128];
 
 type Rows = Vec<Vec<f32>>;
+/// Exact top-K ids per query.
+type Truth = Vec<Vec<u32>>;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = std::env::args().nth(1).unwrap_or_else(|| DEFAULT_PATH.to_string());
-    let (rows, dims) = load_npy_f16(&path)?;
-    let (base, queries) = split(rows);
+    let arg = std::env::args().nth(1);
+    let (base, queries, truth, dims, metric) = if arg.as_deref() == Some("fashion") {
+        let dir = std::env::args().nth(2).unwrap_or_else(|| FASHION_DIR.to_string());
+        let (base, queries, truth) = load_fashion(&dir)?;
+        (base, queries, truth, FASHION_DIMS, Metric::L2)
+    } else {
+        let path = arg.unwrap_or_else(|| DEFAULT_PATH.to_string());
+        let (rows, dims) = load_npy_f16(&path)?;
+        let (base, queries) = split(rows);
+        let started = Instant::now();
+        let truth: Vec<Vec<u32>> = queries.iter().map(|q| exact_top(&base, q)).collect();
+        println!("ground truth (exact kernel): {:.2} s", started.elapsed().as_secs_f64());
+        (base, queries, truth, dims, Metric::Cosine)
+    };
     println!("base {} x {dims}, queries {}", base.len(), queries.len());
-
-    let started = Instant::now();
-    let truth: Vec<Vec<u32>> = queries.iter().map(|q| exact_top(&base, q)).collect();
-    println!("ground truth (exact kernel): {:.2} s", started.elapsed().as_secs_f64());
 
     let index = match std::env::var("VECTOR_SPEED_INDEX") {
         Ok(cache) if std::path::Path::new(&cache).exists() => {
             VectorIndex::read_from(&mut std::io::BufReader::new(std::fs::File::open(cache)?))?
         }
         Ok(cache) => {
-            let index = build(&base, dims)?;
+            let index = build(&base, dims, metric)?;
             index.write_to(&mut std::fs::File::create(cache)?)?;
             index
         }
-        Err(_) => build(&base, dims)?,
+        Err(_) => build(&base, dims, metric)?,
     };
 
     println!("{:>5} {:>10} {:>10}", "ef", "recall@10", "QPS");
+    let rounds: usize = std::env::var("VECTOR_SPEED_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
     for ef in EFS {
-        let (recall, qps) = measure(&index, &queries, &truth, ef)?;
+        // Best of `rounds` passes: the machine is shared, so the fastest pass is the least disturbed.
+        let mut best = (0.0, 0.0);
+        for _ in 0..rounds.max(1) {
+            let (recall, qps) = measure(&index, &queries, &truth, ef)?;
+            if qps > best.1 {
+                best = (recall, qps);
+            }
+        }
+        let (recall, qps) = best;
         println!("{ef:>5} {recall:>10.4} {qps:>10.0}");
     }
     exact_speed(&index, &queries, &base)?;
@@ -47,14 +69,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 /// Builds the index single-threaded, printing the time. Set `VECTOR_SPEED_INDEX` to a file path to reuse a
 /// built index across runs (it is written on the first run and loaded afterwards).
-fn build(base: &[Vec<f32>], dims: usize) -> Result<VectorIndex, Box<dyn std::error::Error>> {
+fn build(base: &[Vec<f32>], dims: usize, metric: Metric) -> Result<VectorIndex, Box<dyn std::error::Error>> {
     let started = Instant::now();
-    let mut index = VectorIndex::new(dims, Metric::Cosine, HnswParams::default())?;
+    let mut index = VectorIndex::new(dims, metric, HnswParams::default())?;
     for (key, v) in base.iter().enumerate() {
         index.upsert(key as u32, v)?;
     }
     println!("build: {:.2} s (single thread, M=16, ef_construction=200)", started.elapsed().as_secs_f64());
     Ok(index)
+}
+
+/// Reads the prepared Fashion-MNIST files: base and query rows, and the exact top-10 ids per query.
+fn load_fashion(dir: &str) -> Result<(Rows, Rows, Truth), Box<dyn std::error::Error>> {
+    let floats = |name: &str| -> Result<Rows, Box<dyn std::error::Error>> {
+        let bytes = std::fs::read(format!("{dir}/{name}"))?;
+        let all: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        Ok(all.chunks_exact(FASHION_DIMS).map(<[f32]>::to_vec).collect())
+    };
+    let gt = std::fs::read(format!("{dir}/gt.i32"))?;
+    let ids: Vec<i32> = gt.chunks_exact(4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    let truth = ids.chunks_exact(K).map(|row| row.iter().filter(|&&i| i >= 0).map(|&i| i as u32).collect()).collect();
+    Ok((floats("base.f32")?, floats("queries.f32")?, truth))
 }
 
 /// Reads a little-endian float16 `.npy` matrix and returns its rows as re-normalized f32 vectors.

@@ -2,6 +2,7 @@
 
 use crate::index::VectorIndex;
 use crate::limits::LEVEL_MAX;
+use crate::metric::{Eval, with_static};
 use crate::scored::Scored;
 
 impl VectorIndex {
@@ -14,13 +15,18 @@ impl VectorIndex {
             self.graph.entry = Some(node);
             return;
         };
+        with_static!(self.dist, d => self.link_node(d, node, v, entry, level));
+    }
+
+    /// Links the placed `node` at every level up to its own, descending from `entry`.
+    fn link_node<D: Eval>(&mut self, d: D, node: u32, v: &[f32], entry: u32, level: usize) {
         let top = self.graph.top_level();
-        let mut cur = Scored::new(self.dist.eval(v, self.store.vector(entry)), entry);
+        let mut cur = Scored::new(d.eval(v, self.store.vector(entry)), entry);
         for l in (level + 1..=top).rev() {
-            cur = self.greedy(v, cur, l);
+            cur = self.greedy(d, v, cur, l);
         }
         for l in (0..=level.min(top)).rev() {
-            cur = self.link_level(node, v, cur, l);
+            cur = self.link_level(d, node, v, cur, l);
         }
         if level > top {
             self.graph.entry = Some(node);
@@ -28,30 +34,30 @@ impl VectorIndex {
     }
 
     /// Links `node` at `level` starting the beam from `cur`; returns the closest node found (next entry).
-    fn link_level(&mut self, node: u32, v: &[f32], cur: Scored, level: usize) -> Scored {
+    fn link_level<D: Eval>(&mut self, d: D, node: u32, v: &[f32], cur: Scored, level: usize) -> Scored {
         let ef = self.params.ef_construction.max(self.params.m);
         let mut scratch = self.pool.take();
-        self.beam(v, cur, ef, level, &mut scratch, |_| true);
-        let mut found: Vec<Scored> = scratch.results.drain().collect();
+        self.beam(d, v, cur, ef, level, &mut scratch, |_| true);
+        let mut found: Vec<Scored> = scratch.results.drain().map(Scored::unpack).collect();
         self.pool.give(scratch);
         found.sort_unstable();
-        let chosen = self.select_neighbors(&found, self.params.m);
+        let chosen = self.select_neighbors(d, &found, self.params.m);
         self.graph.set_neighbors(node, level, &chosen);
         for &n in &chosen {
-            self.add_link(n, level, node);
+            self.add_link(d, n, level, node);
         }
         // The beam always holds at least its entry, so `found` is never empty.
         found.first().copied().unwrap_or(cur)
     }
 
     /// Adds `link` to `owner`'s list at `level`, re-selecting by the heuristic when the list is full.
-    pub(crate) fn add_link(&mut self, owner: u32, level: usize, link: u32) {
+    pub(crate) fn add_link<D: Eval>(&mut self, d: D, owner: u32, level: usize, link: u32) {
         if self.graph.try_push(owner, level, link) {
             return;
         }
         let links = self.graph.neighbors(owner, level).iter().copied().chain(std::iter::once(link));
-        let sorted = self.sorted_by_distance(owner, links.collect::<Vec<_>>().into_iter());
-        let kept = self.select_neighbors(&sorted, self.graph.capacity(level));
+        let sorted = self.sorted_by_distance(d, owner, links.collect::<Vec<_>>().into_iter());
+        let kept = self.select_neighbors(d, &sorted, self.graph.capacity(level));
         self.graph.set_neighbors(owner, level, &kept);
     }
 

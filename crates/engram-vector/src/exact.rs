@@ -4,6 +4,7 @@ use std::collections::BinaryHeap;
 
 use crate::error::VectorError;
 use crate::index::{Hit, VectorIndex};
+use crate::metric::Eval;
 use crate::scored::Scored;
 use crate::search::check_k;
 

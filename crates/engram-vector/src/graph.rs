@@ -62,6 +62,18 @@ impl Graph {
         &row[1..1 + row[0] as usize]
     }
 
+    /// Hints the CPU to load the links of `node` at `level` (level 0 only; upper levels are few and small).
+    #[inline(always)]
+    pub(crate) fn prefetch_links(&self, node: u32, level: usize) {
+        if level == 0 {
+            let start = node as usize * (self.cap0 + 1);
+            if let Some(row) = self.links0.get(start..start + self.cap0 + 1) {
+                // The first line holds the count and the first links; measured no better when prefetching all.
+                crate::kernel::prefetch(row);
+            }
+        }
+    }
+
     /// Replaces the links of `node` at `level` (at most the level's capacity).
     pub(crate) fn set_neighbors(&mut self, node: u32, level: usize, links: &[u32]) {
         let row = self.row_mut(node, level);

@@ -1,4 +1,5 @@
-//! Distance kernels: a portable version LLVM auto-vectorizes and AVX2+FMA versions chosen once at runtime.
+//! Distance kernels: a portable version LLVM auto-vectorizes, and AVX-512F and AVX2+FMA versions chosen once
+//! at runtime. Hot loops get the chosen kernel as a zero-sized [`Kernel`] type so that the call is static.
 #![allow(unsafe_code)]
 
 use std::sync::OnceLock;
@@ -24,13 +25,63 @@ pub(crate) fn kernels() -> Kernels {
 }
 
 fn detect() -> Kernels {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            return Kernels { dot: x86::dot_avx2, l2_sq: x86::l2_sq_avx2 };
-        }
+    match isa() {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512(_) => Kernels { dot: x86::dot_avx512, l2_sq: x86::l2_sq_avx512 },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2(_) => Kernels { dot: x86::dot_avx2, l2_sq: x86::l2_sq_avx2 },
+        Isa::Portable(_) => Kernels { dot: dot_portable, l2_sq: l2_sq_portable },
     }
-    Kernels { dot: dot_portable, l2_sq: l2_sq_portable }
+}
+
+/// A distance kernel known at compile time. Values of the SIMD implementors exist only once their CPU
+/// features were detected (their fields are private to this module), which is what makes calling them safe.
+pub(crate) trait Kernel: Copy {
+    fn dot(self, a: &[f32], b: &[f32]) -> f32;
+    fn l2_sq(self, a: &[f32], b: &[f32]) -> f32;
+}
+
+/// The portable kernels.
+#[derive(Clone, Copy)]
+pub(crate) struct Portable;
+
+impl Kernel for Portable {
+    #[inline(always)]
+    fn dot(self, a: &[f32], b: &[f32]) -> f32 {
+        dot_portable(a, b)
+    }
+
+    #[inline(always)]
+    fn l2_sq(self, a: &[f32], b: &[f32]) -> f32 {
+        l2_sq_portable(a, b)
+    }
+}
+
+/// The kernel family for this CPU.
+#[derive(Clone, Copy)]
+pub(crate) enum Isa {
+    #[cfg(target_arch = "x86_64")]
+    Avx512(x86::Avx512),
+    #[cfg(target_arch = "x86_64")]
+    Avx2(x86::Avx2),
+    Portable(Portable),
+}
+
+/// The best kernel family this CPU supports, detected once per process.
+pub(crate) fn isa() -> Isa {
+    static CHOSEN: OnceLock<Isa> = OnceLock::new();
+    *CHOSEN.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if let Some(k) = x86::Avx512::detect() {
+                return Isa::Avx512(k);
+            }
+            if let Some(k) = x86::Avx2::detect() {
+                return Isa::Avx2(k);
+            }
+        }
+        Isa::Portable(Portable)
+    })
 }
 
 /// Dot product of `a` and `b`, using the fastest kernel for this CPU.
@@ -45,9 +96,12 @@ pub fn l2_sq(a: &[f32], b: &[f32]) -> f32 {
     (kernels().l2_sq)(a, b)
 }
 
-/// Hints the CPU to bring `v` into cache ahead of a distance computation; no effect on results.
+/// Hints the CPU to bring the start of `v` into cache ahead of its use; no effect on results.
+///
+/// Only the first cache line: it starts the stream and the hardware prefetcher follows. Prefetching every
+/// line of a long vector was measured slower (it stalls on the fill buffers).
 #[inline(always)]
-pub(crate) fn prefetch(v: &[f32]) {
+pub(crate) fn prefetch<T>(v: &[T]) {
     #[cfg(target_arch = "x86_64")]
     x86::prefetch(v);
     #[cfg(not(target_arch = "x86_64"))]
@@ -98,6 +152,139 @@ mod x86 {
     /// Floats per unrolled step.
     const STEP: usize = ACCS * W;
 
+    /// Proof that avx2 and fma were detected: only `detect` constructs it.
+    #[derive(Clone, Copy)]
+    pub(crate) struct Avx2(());
+
+    impl Avx2 {
+        pub(super) fn detect() -> Option<Avx2> {
+            let ok = std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
+            ok.then_some(Avx2(()))
+        }
+    }
+
+    impl super::Kernel for Avx2 {
+        #[inline(always)]
+        fn dot(self, a: &[f32], b: &[f32]) -> f32 {
+            // SAFETY: an `Avx2` value exists only after avx2 and fma were detected.
+            unsafe { dot_avx2_impl(a, b) }
+        }
+
+        #[inline(always)]
+        fn l2_sq(self, a: &[f32], b: &[f32]) -> f32 {
+            // SAFETY: an `Avx2` value exists only after avx2 and fma were detected.
+            unsafe { l2_sq_avx2_impl(a, b) }
+        }
+    }
+
+    /// Proof that avx512f was detected: only `detect` constructs it.
+    #[derive(Clone, Copy)]
+    pub(crate) struct Avx512(());
+
+    impl Avx512 {
+        pub(super) fn detect() -> Option<Avx512> {
+            std::arch::is_x86_feature_detected!("avx512f").then_some(Avx512(()))
+        }
+    }
+
+    impl super::Kernel for Avx512 {
+        #[inline(always)]
+        fn dot(self, a: &[f32], b: &[f32]) -> f32 {
+            // SAFETY: an `Avx512` value exists only after avx512f was detected.
+            unsafe { dot_avx512_impl(a, b) }
+        }
+
+        #[inline(always)]
+        fn l2_sq(self, a: &[f32], b: &[f32]) -> f32 {
+            // SAFETY: an `Avx512` value exists only after avx512f was detected.
+            unsafe { l2_sq_avx512_impl(a, b) }
+        }
+    }
+
+    pub(super) fn dot_avx512(a: &[f32], b: &[f32]) -> f32 {
+        // SAFETY: this function is only installed by `detect` after avx512f was detected.
+        unsafe { dot_avx512_impl(a, b) }
+    }
+
+    pub(super) fn l2_sq_avx512(a: &[f32], b: &[f32]) -> f32 {
+        // SAFETY: this function is only installed by `detect` after avx512f was detected.
+        unsafe { l2_sq_avx512_impl(a, b) }
+    }
+
+    /// Floats per AVX-512 register.
+    const W16: usize = 16;
+    /// Independent AVX-512 accumulators per unrolled step.
+    const ACCS16: usize = 4;
+
+    /// # Safety
+    /// The CPU supports avx512f.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn dot_avx512_impl(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut acc = [_mm512_setzero_ps(); ACCS16];
+        let mut i = 0;
+        while i + ACCS16 * W16 <= n {
+            for (j, acc) in acc.iter_mut().enumerate() {
+                let o = i + j * W16;
+                // SAFETY: o + 16 <= i + 64 <= n, and both slices hold at least n floats; loadu is unaligned.
+                *acc = unsafe { _mm512_fmadd_ps(_mm512_loadu_ps(pa.add(o)), _mm512_loadu_ps(pb.add(o)), *acc) };
+            }
+            i += ACCS16 * W16;
+        }
+        let mut j = 0;
+        while i + W16 <= n {
+            // SAFETY: i + 16 <= n.
+            acc[j] = unsafe { _mm512_fmadd_ps(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i)), acc[j]) };
+            i += W16;
+            j = (j + 1) % ACCS16;
+        }
+        if i < n {
+            let mask: __mmask16 = ((1u32 << (n - i)) - 1) as __mmask16;
+            // SAFETY: masked-off lanes are neither read nor faulted on; the n - i enabled lanes are in bounds.
+            let (x, y) = unsafe { (_mm512_maskz_loadu_ps(mask, pa.add(i)), _mm512_maskz_loadu_ps(mask, pb.add(i))) };
+            acc[j] = _mm512_fmadd_ps(x, y, acc[j]);
+        }
+        let sum = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+        _mm512_reduce_add_ps(sum)
+    }
+
+    /// # Safety
+    /// The CPU supports avx512f.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn l2_sq_avx512_impl(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut acc = [_mm512_setzero_ps(); ACCS16];
+        let mut i = 0;
+        while i + ACCS16 * W16 <= n {
+            for (j, acc) in acc.iter_mut().enumerate() {
+                let o = i + j * W16;
+                // SAFETY: o + 16 <= i + 64 <= n, and both slices hold at least n floats; loadu is unaligned.
+                let d = unsafe { _mm512_sub_ps(_mm512_loadu_ps(pa.add(o)), _mm512_loadu_ps(pb.add(o))) };
+                *acc = _mm512_fmadd_ps(d, d, *acc);
+            }
+            i += ACCS16 * W16;
+        }
+        let mut j = 0;
+        while i + W16 <= n {
+            // SAFETY: i + 16 <= n.
+            let d = unsafe { _mm512_sub_ps(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i))) };
+            acc[j] = _mm512_fmadd_ps(d, d, acc[j]);
+            i += W16;
+            j = (j + 1) % ACCS16;
+        }
+        if i < n {
+            let mask: __mmask16 = ((1u32 << (n - i)) - 1) as __mmask16;
+            // SAFETY: masked-off lanes are neither read nor faulted on; the n - i enabled lanes are in bounds.
+            let (x, y) = unsafe { (_mm512_maskz_loadu_ps(mask, pa.add(i)), _mm512_maskz_loadu_ps(mask, pb.add(i))) };
+            let d = _mm512_sub_ps(x, y);
+            acc[j] = _mm512_fmadd_ps(d, d, acc[j]);
+        }
+        let sum = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+        _mm512_reduce_add_ps(sum)
+    }
+
     pub(super) fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
         // SAFETY: this function is only installed by `detect` after avx2 and fma were detected.
         unsafe { dot_avx2_impl(a, b) }
@@ -142,14 +329,12 @@ mod x86 {
         _mm256_add_ps(_mm256_add_ps(q[0], q[1]), _mm256_add_ps(q[2], q[3]))
     }
 
-    /// Asks the CPU to start loading every cache line of `v` into L1.
+    /// Asks the CPU to start loading the first cache line of `v` into L1.
     #[inline(always)]
-    pub(super) fn prefetch(v: &[f32]) {
-        for line in v.chunks(16) {
-            // SAFETY: a prefetch is only a hint: it never faults and has no architectural effect; the pointer
-            // is in bounds anyway.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast::<i8>()) }
-        }
+    pub(super) fn prefetch<T>(v: &[T]) {
+        // SAFETY: a prefetch is only a hint: it never faults and has no architectural effect; the pointer is
+        // in bounds (or one past the end of an empty slice) anyway.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(v.as_ptr().cast::<i8>()) }
     }
 
     /// # Safety
@@ -206,5 +391,42 @@ mod x86 {
         let tail: f32 = ta.iter().zip(tb).map(|(x, y)| (x - y) * (x - y)).sum();
         // SAFETY: same target features as this function.
         unsafe { hsum(sum) + tail }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Kernel, Portable};
+
+    fn check<K: Kernel>(k: K) {
+        let mut seed = 0x9e37_79b9_u32;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            (seed as f32 / u32::MAX as f32) - 0.5
+        };
+        for len in (0..=140).chain([383, 384, 385, 784, 1000]) {
+            let a: Vec<f32> = (0..len).map(|_| next()).collect();
+            let b: Vec<f32> = (0..len).map(|_| next()).collect();
+            let dot: f64 = a.iter().zip(&b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
+            let l2: f64 = a.iter().zip(&b).map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2)).sum();
+            assert!((f64::from(k.dot(&a, &b)) - dot).abs() <= 1e-5 * (len as f64).max(1.0), "dot len {len}");
+            assert!((f64::from(k.l2_sq(&a, &b)) - l2).abs() <= 1e-5 * (len as f64).max(1.0), "l2 len {len}");
+        }
+    }
+
+    #[test]
+    fn every_available_kernel_matches_f64() {
+        check(Portable);
+        #[cfg(target_arch = "x86_64")]
+        {
+            if let Some(k) = super::x86::Avx2::detect() {
+                check(k);
+            }
+            if let Some(k) = super::x86::Avx512::detect() {
+                check(k);
+            }
+        }
     }
 }

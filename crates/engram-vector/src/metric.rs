@@ -1,6 +1,6 @@
 //! Metrics and the distance function built from the CPU's kernels.
 
-use crate::kernel::{KernelFn, kernels};
+use crate::kernel::{Isa, Kernel, KernelFn, isa, kernels};
 
 /// How distance between vectors is measured. Lower distance means closer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,10 +34,16 @@ impl Metric {
     }
 }
 
-/// A metric bound to the kernels chosen for this CPU.
+/// A distance function between two vectors of the index's dimensions (cosine assumes both are normalized).
+pub(crate) trait Eval: Copy {
+    fn eval(&self, a: &[f32], b: &[f32]) -> f32;
+}
+
+/// A metric bound to the kernels chosen for this CPU, called through function pointers (for cold paths).
 #[derive(Clone, Copy)]
 pub(crate) struct Distance {
-    metric: Metric,
+    pub(crate) metric: Metric,
+    pub(crate) isa: Isa,
     dot: KernelFn,
     l2_sq: KernelFn,
 }
@@ -45,12 +51,13 @@ pub(crate) struct Distance {
 impl Distance {
     pub(crate) fn new(metric: Metric) -> Distance {
         let k = kernels();
-        Distance { metric, dot: k.dot, l2_sq: k.l2_sq }
+        Distance { metric, isa: isa(), dot: k.dot, l2_sq: k.l2_sq }
     }
+}
 
-    /// Distance between two vectors of the index's dimensions (cosine assumes both are normalized).
+impl Eval for Distance {
     #[inline(always)]
-    pub(crate) fn eval(&self, a: &[f32], b: &[f32]) -> f32 {
+    fn eval(&self, a: &[f32], b: &[f32]) -> f32 {
         match self.metric {
             Metric::Cosine => 1.0 - (self.dot)(a, b),
             Metric::Dot => -(self.dot)(a, b),
@@ -58,3 +65,57 @@ impl Distance {
         }
     }
 }
+
+/// Metric codes of [`Static`].
+pub(crate) const COSINE: u8 = 0;
+pub(crate) const DOT: u8 = 1;
+pub(crate) const L2: u8 = 2;
+
+/// A metric and kernel fixed at compile time: hot loops generic over it call the kernel statically.
+#[derive(Clone, Copy)]
+pub(crate) struct Static<K, const M: u8>(pub(crate) K);
+
+impl<K: Kernel, const M: u8> Eval for Static<K, M> {
+    #[inline(always)]
+    fn eval(&self, a: &[f32], b: &[f32]) -> f32 {
+        match M {
+            COSINE => 1.0 - self.0.dot(a, b),
+            DOT => -self.0.dot(a, b),
+            _ => self.0.l2_sq(a, b),
+        }
+    }
+}
+
+/// Runs `$body` with `$d` bound to a [`Static`] distance equal to the [`Distance`] `$dist`: the metric and
+/// kernel are matched once, and `$body` is compiled once per combination.
+macro_rules! with_static {
+    ($dist:expr, $d:ident => $body:expr) => {{
+        let dist: $crate::metric::Distance = $dist;
+        macro_rules! by_metric {
+            ($k:expr) => {
+                match dist.metric {
+                    $crate::metric::Metric::Cosine => {
+                        let $d = $crate::metric::Static::<_, { $crate::metric::COSINE }>($k);
+                        $body
+                    }
+                    $crate::metric::Metric::Dot => {
+                        let $d = $crate::metric::Static::<_, { $crate::metric::DOT }>($k);
+                        $body
+                    }
+                    $crate::metric::Metric::L2 => {
+                        let $d = $crate::metric::Static::<_, { $crate::metric::L2 }>($k);
+                        $body
+                    }
+                }
+            };
+        }
+        match dist.isa {
+            #[cfg(target_arch = "x86_64")]
+            $crate::kernel::Isa::Avx512(k) => by_metric!(k),
+            #[cfg(target_arch = "x86_64")]
+            $crate::kernel::Isa::Avx2(k) => by_metric!(k),
+            $crate::kernel::Isa::Portable(k) => by_metric!(k),
+        }
+    }};
+}
+pub(crate) use with_static;

@@ -51,14 +51,14 @@ impl VectorIndex {
     fn repair(&mut self, owner: u32, level: usize, removed: u32, orphans: &[u32]) {
         let mut kept: Vec<u32> = self.graph.neighbors(owner, level).iter().copied().filter(|&n| n != removed).collect();
         let fresh = orphans.iter().copied().filter(|&c| c != owner && c != removed && !kept.contains(&c));
-        let candidates = self.sorted_by_distance(owner, fresh.collect::<Vec<_>>().into_iter());
+        let candidates = self.sorted_by_distance(self.dist, owner, fresh.collect::<Vec<_>>().into_iter());
         let cap = self.graph.capacity(level);
         let before = kept.len();
         for c in &candidates {
             if kept.len() >= cap {
                 break;
             }
-            if self.is_diverse(c, &kept) {
+            if self.is_diverse(self.dist, c, &kept) {
                 kept.push(c.id);
             }
         }

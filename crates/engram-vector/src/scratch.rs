@@ -5,7 +5,7 @@ use std::collections::BinaryHeap;
 use std::sync::Mutex;
 
 use crate::limits::SCRATCH_POOL_MAX;
-use crate::scored::Scored;
+use crate::scored::Packed;
 
 /// Visited marks. Invariant: node `i` is visited in this search iff `marks[i] == epoch`.
 pub(crate) struct Visited {
@@ -39,10 +39,10 @@ impl Visited {
 /// Memory for one search.
 pub(crate) struct Scratch {
     pub(crate) visited: Visited,
-    /// Nodes to expand, closest first.
-    pub(crate) candidates: BinaryHeap<Reverse<Scored>>,
-    /// Best nodes found, worst on top (bounded by ef).
-    pub(crate) results: BinaryHeap<Scored>,
+    /// Nodes to expand, closest first (packed `Scored`).
+    pub(crate) candidates: BinaryHeap<Reverse<Packed>>,
+    /// Best nodes found, worst on top (bounded by ef; packed `Scored`).
+    pub(crate) results: BinaryHeap<Packed>,
     /// Unvisited neighbours of the node being expanded.
     pub(crate) fresh: Vec<u32>,
 }

@@ -6,6 +6,7 @@ use crate::error::VectorError;
 use crate::index::{Hit, VectorIndex};
 use crate::kernel::prefetch;
 use crate::limits::{EF_MAX, K_MAX};
+use crate::metric::{Eval, with_static};
 use crate::scored::Scored;
 use crate::scratch::{Scratch, Visited};
 
@@ -30,27 +31,39 @@ impl VectorIndex {
         if k == 0 {
             return Ok(Vec::new());
         }
-        let mut cur = Scored::new(self.dist.eval(&q, self.store.vector(entry)), entry);
+        Ok(with_static!(self.dist, d => self.search_with(d, &q, entry, k, ef.max(k), filter)))
+    }
+
+    /// `search` after validation, with the distance fixed at compile time.
+    fn search_with<D: Eval>(
+        &self,
+        d: D,
+        q: &[f32],
+        entry: u32,
+        k: usize,
+        ef: usize,
+        filter: Option<&dyn Fn(u32) -> bool>,
+    ) -> Vec<Hit> {
+        let mut cur = Scored::new(d.eval(q, self.store.vector(entry)), entry);
         for level in (1..=self.graph.top_level()).rev() {
-            cur = self.greedy(&q, cur, level);
+            cur = self.greedy(d, q, cur, level);
         }
         let mut scratch = self.pool.take();
-        let ef = ef.max(k);
         match filter {
-            None => self.beam(&q, cur, ef, 0, &mut scratch, |_| true),
-            Some(f) => self.beam(&q, cur, ef, 0, &mut scratch, |node| f(self.store.key_of(node))),
+            None => self.beam(d, q, cur, ef, 0, &mut scratch, |_| true),
+            Some(f) => self.beam(d, q, cur, ef, 0, &mut scratch, |node| f(self.store.key_of(node))),
         }
         let hits = self.hits_from(&mut scratch, k);
         self.pool.give(scratch);
-        Ok(hits)
+        hits
     }
 
     /// Moves from `cur` to ever closer neighbours at `level` until none is closer.
-    pub(crate) fn greedy(&self, q: &[f32], mut cur: Scored, level: usize) -> Scored {
+    pub(crate) fn greedy<D: Eval>(&self, dist: D, q: &[f32], mut cur: Scored, level: usize) -> Scored {
         loop {
             let mut moved = false;
             for &n in self.graph.neighbors(cur.id, level) {
-                let d = self.dist.eval(q, self.store.vector(n));
+                let d = dist.eval(q, self.store.vector(n));
                 if d < cur.dist {
                     cur = Scored::new(d, n);
                     moved = true;
@@ -66,8 +79,10 @@ impl VectorIndex {
     ///
     /// Rejected nodes are expanded like the rest, so a filter never disconnects the graph; while fewer than
     /// `ef` nodes are accepted the search keeps going, which is why selective filters belong to exact scans.
-    pub(crate) fn beam(
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn beam<D: Eval>(
         &self,
+        dist: D,
         q: &[f32],
         entry: Scored,
         ef: usize,
@@ -78,15 +93,20 @@ impl VectorIndex {
         scratch.reset(self.store.slots());
         let Scratch { visited, candidates, results, fresh } = scratch;
         visited.insert(entry.id);
-        candidates.push(Reverse(entry));
+        candidates.push(Reverse(entry.pack()));
         if accept(entry.id) {
-            results.push(entry);
+            results.push(entry.pack());
         }
         // Distance a node must beat to enter the results: infinite until `ef` nodes were accepted.
         let mut bound = if results.len() >= ef { entry.dist } else { f32::INFINITY };
         while let Some(Reverse(c)) = candidates.pop() {
+            let c = Scored::unpack(c);
             if c.dist > bound {
                 break;
+            }
+            // The next candidate's links are likely a cache miss: start loading them during this expansion.
+            if let Some(&Reverse(next)) = candidates.peek() {
+                self.graph.prefetch_links(next as u32, level);
             }
             self.unvisited(c.id, level, visited, fresh);
             for (i, &n) in fresh.iter().enumerate() {
@@ -94,18 +114,19 @@ impl VectorIndex {
                 if let Some(&next) = fresh.get(i + 1) {
                     prefetch(self.store.vector(next));
                 }
-                let d = self.dist.eval(q, self.store.vector(n));
+                let d = dist.eval(q, self.store.vector(n));
                 if d >= bound {
                     continue;
                 }
-                candidates.push(Reverse(Scored::new(d, n)));
+                let s = Scored::new(d, n).pack();
+                candidates.push(Reverse(s));
                 if accept(n) {
-                    results.push(Scored::new(d, n));
+                    results.push(s);
                     if results.len() > ef {
                         results.pop();
                     }
                     if results.len() >= ef {
-                        bound = results.peek().map_or(f32::INFINITY, |w| w.dist);
+                        bound = results.peek().map_or(f32::INFINITY, |&w| Scored::unpack(w).dist);
                     }
                 }
             }
@@ -129,7 +150,7 @@ impl VectorIndex {
     /// The best `k` results as hits, ascending by distance, ties by key.
     fn hits_from(&self, scratch: &mut Scratch, k: usize) -> Vec<Hit> {
         let mut hits: Vec<Scored> =
-            scratch.results.drain().map(|s| Scored::new(s.dist, self.store.key_of(s.id))).collect();
+            scratch.results.drain().map(Scored::unpack).map(|s| Scored::new(s.dist, self.store.key_of(s.id))).collect();
         hits.sort_unstable();
         hits.truncate(k);
         hits.into_iter().map(|s| Hit { key: s.id, distance: s.dist }).collect()

@@ -48,6 +48,9 @@ pub(crate) struct CollIndex {
     pub text: Option<TextIndex>,
     /// One per declared vector field, in declaration order.
     pub vectors: Vec<VectorIndex>,
+    /// Slots whose document has an expiry: while zero, every slot is live
+    /// and unfiltered searches skip the per-result liveness check.
+    pub expiring: usize,
 }
 
 /// The spec parts a collection's search index depends on.
@@ -97,6 +100,7 @@ impl CollIndex {
             keyset: BTreeSet::new(),
             text,
             vectors,
+            expiring: 0,
         })
     }
 
@@ -150,6 +154,10 @@ impl CollIndex {
                 }
             }
         }
+        if let Some(old) = &self.slots[key as usize] {
+            self.expiring -= usize::from(old.expires_at_ms.is_some());
+        }
+        self.expiring += usize::from(doc.expires_at_ms.is_some());
         self.slots[key as usize] =
             Some(Slot { id: doc.id.clone(), version: doc.version, expires_at_ms: doc.expires_at_ms, payload, keys });
         Ok(())
@@ -171,6 +179,7 @@ impl CollIndex {
     pub fn remove(&mut self, id: &str) {
         let Some(key) = self.by_id.remove(id) else { return };
         if let Some(old) = self.slots[key as usize].take() {
+            self.expiring -= usize::from(old.expires_at_ms.is_some());
             for e in &old.keys {
                 self.keyset.remove(&(e.index, e.key.clone(), key));
             }
@@ -184,9 +193,10 @@ impl CollIndex {
         self.free.push(key);
     }
 
-    /// Rebuilds the free list after slots were loaded.
+    /// Rebuilds the free list and the expiring count after slots were loaded.
     pub fn restore_free_list(&mut self) {
         self.free = (0..self.slots.len()).filter(|i| self.slots[*i].is_none()).map(|i| i as u32).rev().collect();
+        self.expiring = self.slots.iter().flatten().filter(|s| s.expires_at_ms.is_some()).count();
     }
 
     /// Does the document in `key` match `filter` and is it live?

@@ -87,6 +87,11 @@ impl<'a> Admit<'a> {
         (self.index.len() * hits).div_ceil(live.len())
     }
 
+    /// Every document in the index is admitted (no filter, nothing expires).
+    fn admits_all(&self) -> bool {
+        self.filter.is_none() && self.index.expiring == 0
+    }
+
     fn admits(&self, key: u32) -> bool {
         if let Some(bits) = &self.bitmap {
             let (w, b) = ((key / 64) as usize, key % 64);
@@ -248,7 +253,8 @@ fn text_search(
     let query = TextQuery::parse(q, &fields).map_err(text_error)?;
     let boosts = boosts(search, req)?;
     let accept = |key: u32| admit.admits(key);
-    Ok(text.search(&query, depth, &boosts, Some(&accept)))
+    let filter: Option<&dyn Fn(u32) -> bool> = if admit.admits_all() { None } else { Some(&accept) };
+    Ok(text.search(&query, depth, &boosts, filter))
 }
 
 fn boosts(search: &CompiledSearch, req: &SearchRequest) -> Result<Vec<f32>> {
@@ -302,7 +308,8 @@ fn vector_search(
         return vectors.exact(query, k, &mut keys.into_iter()).map_err(vector_error);
     }
     plan.vector = Some("hnsw".into());
-    let hits = vectors.search(query, k, ef_filtered, Some(&accept)).map_err(vector_error)?;
+    let filter: Option<&dyn Fn(u32) -> bool> = if admit.admits_all() { None } else { Some(&accept) };
+    let hits = vectors.search(query, k, ef_filtered, filter).map_err(vector_error)?;
     if hits.len() >= k || req.plan == VectorPlan::Hnsw {
         return Ok(hits);
     }
