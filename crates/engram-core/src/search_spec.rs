@@ -147,10 +147,10 @@ impl SearchSpec {
                 return Err(Error::invalid(format!("search.vectors[{i}].name: duplicate vector field {:?}", v.name)));
             }
         }
-        if let Some(name) = &self.default_vector {
-            if !self.vectors.iter().any(|v| &v.name == name) {
-                return Err(Error::invalid(format!("search.default_vector: no vector field named {name:?}")));
-            }
+        if let Some(name) = &self.default_vector
+            && !self.vectors.iter().any(|v| &v.name == name)
+        {
+            return Err(Error::invalid(format!("search.default_vector: no vector field named {name:?}")));
         }
         Ok(())
     }

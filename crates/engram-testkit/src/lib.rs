@@ -8,10 +8,12 @@
 pub mod clock;
 pub mod conformance;
 pub mod consistency;
+pub mod faulty_store;
 pub mod fixture;
 pub mod search_conformance;
 
 pub use clock::ManualClock;
+pub use faulty_store::FaultyStore;
 pub use fixture::{Fixture, memory_fixture, sqlite_fixture};
 
 /// Generates one `#[test]` per conformance case for a fixture factory

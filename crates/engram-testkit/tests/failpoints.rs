@@ -78,6 +78,7 @@ fn workload(engine: &Engine, clock: &ManualClock, acked: &mut Acked) {
         }
     }
     step(|| s.put("c", "d0", json!({}), WriteOptions::expect(Expect::Absent))); // fails: exists
+    search_work(engine, &s, acked);
     concurrent_writes(&s, acked);
     let ttl = WriteOptions { ttl_seconds: Some(1), ..WriteOptions::default() };
     step(|| s.put("c", "short", json!({"k": 5}), ttl.clone()));
@@ -85,6 +86,31 @@ fn workload(engine: &Engine, clock: &ManualClock, acked: &mut Acked) {
     step(|| s.count("c", &json!({"k": 1})));
     clock.advance_ms(25 * 3600 * 1000); // expire the TTL and the idempotency key
     step(|| engine.purge_expired());
+}
+
+/// A searchable collection: writes, searches (each catches the index up),
+/// a save of the index file, and the background indexer's pass.
+fn search_work(engine: &Engine, s: &engram::Space, acked: &mut Acked) {
+    let spec: CollectionSpec = serde_json::from_value(json!({"search": {
+        "text": [{"path": "t"}],
+        "vectors": [{"name": "v", "dims": 2, "metric": "l2", "model": {"name": "m", "version": "1"}}]
+    }}))
+    .expect("search spec");
+    step(|| s.create_collection("n", spec).map(drop));
+    for i in 0..6 {
+        let (id, body) = (format!("n{i}"), json!({"t": format!("note {i}"), "v": [i, 1]}));
+        if let Some(r) = step(|| s.put("n", &id, body.clone(), WriteOptions::default())) {
+            record(acked, "n", &id, Some((r.version, body)));
+        }
+        let req =
+            engram::SearchRequest { text: Some("note".into()), vector: Some(vec![0.0, 1.0]), ..Default::default() };
+        step(|| s.search("n", &req));
+    }
+    step(|| s.save_search_index());
+    if step(|| s.delete("n", "n0", WriteOptions::default())).is_some() {
+        record(acked, "n", "n0", None);
+    }
+    step(|| engine.index_now());
 }
 
 /// Writers enough to share commits (savepoints), some of them failing.
@@ -115,6 +141,11 @@ fn verify(engine: &Engine, acked: &Acked) -> Result<(), String> {
     let Ok(s) = engine.space("s") else {
         return if acked.is_empty() { Ok(()) } else { Err("acknowledged writes but the space is gone".into()) };
     };
+    match s.check_search_index() {
+        Ok(c) if c.ok => {}
+        Ok(c) => return Err(format!("search index diverges from the records: {c:?}")),
+        Err(e) => return Err(format!("search index check failed: {e}")),
+    }
     for ((coll, id), want) in acked {
         let got: Option<Document> = s.get(coll, id).ok();
         match (want, got) {

@@ -40,6 +40,9 @@ pub struct EngineConfig {
     /// data directory; `None` with in-memory storage keeps them in memory
     /// only (rebuilt from the records at each open).
     pub search_index_dir: Option<PathBuf>,
+    /// The store search index files go through, overriding
+    /// `search_index_dir` (tests put fault-injecting stores here).
+    pub search_index_store: Option<std::sync::Arc<dyn crate::search::store::IndexStore>>,
     /// What the data-directory lock records about its holder.
     pub holder_command: String,
 }
@@ -57,6 +60,7 @@ impl EngineConfig {
             index_save_interval: Duration::from_millis(INDEX_SAVE_INTERVAL_MS_DEFAULT),
             idempotency_ttl_seconds: IDEMPOTENCY_TTL_SECONDS_DEFAULT,
             search_index_dir: None,
+            search_index_store: None,
             holder_command: "engram (library)".into(),
         }
     }

@@ -7,6 +7,7 @@ use crate::epoch::CountingBackend;
 use crate::purge::Purger;
 use crate::search::indexer::Indexer;
 use crate::search::manager::SearchIndexes;
+use crate::search::store::{DirStore, IndexStore};
 use crate::space::Space;
 use engram_core::backend::{Backend, BackendExt, Capabilities, SpaceId};
 use engram_core::changelog::{ChangeDraft, ChangeOp};
@@ -98,6 +99,10 @@ impl Engine {
         let save_after = config.index_save_interval;
         let search_dir =
             config.search_index_dir.clone().or_else(|| datadir.as_ref().map(|d: &DataDir| d.path().join(SEARCH_DIR)));
+        let search_store: Option<Arc<dyn IndexStore>> = config
+            .search_index_store
+            .clone()
+            .or_else(|| search_dir.map(|d| Arc::new(DirStore::new(d)) as Arc<dyn IndexStore>));
         let inner = Arc::new(Inner {
             backend,
             hlc: Hlc::new(clock, floor),
@@ -105,7 +110,7 @@ impl Engine {
             config,
             space_ids: RwLock::default(),
             colls: RwLock::default(),
-            search: SearchIndexes::new(search_dir, writes, save_after),
+            search: SearchIndexes::new(search_store, writes, save_after),
             datadir: Mutex::new(datadir),
             purger: Mutex::new(None),
             indexer: Mutex::new(None),
@@ -182,6 +187,12 @@ impl Engine {
         let row = row.ok_or_else(|| Error::not_found(format!("space {:?} does not exist", name.as_str())))?;
         write(&self.inner.space_ids).insert(name.to_string(), row.id);
         Ok(Space::new(self.inner.clone(), row.id, name))
+    }
+
+    /// Catches every search index up with the change log and saves the ones
+    /// due for saving, now (the background indexer does this periodically).
+    pub fn index_now(&self) -> Result<()> {
+        self.inner.index_once()
     }
 
     /// Purges expired documents and idempotency records now (the background

@@ -33,7 +33,14 @@ pub use config::{EngineConfig, Storage};
 
 /// Names of the engine's failpoints (active with the `failpoints` feature):
 /// the write path's steps and each background worker.
-pub const FAILPOINTS: &[&str] = &["engram.apply", "engram.log", "engram.purge.documents", "engram.purge.idempotency"];
+pub const FAILPOINTS: &[&str] = &[
+    "engram.apply",
+    "engram.log",
+    "engram.purge.documents",
+    "engram.purge.idempotency",
+    "engram.index.catch_up",
+    "engram.index.save",
+];
 pub use engine::{Engine, SpaceInfo};
 pub use engram_core::backend::{Capabilities, CollectionSpec, IndexSpec};
 pub use engram_core::changelog::{ChangeEntry, ChangeOp};
@@ -46,4 +53,5 @@ pub use query::{Page, Query, SortField, SortOrder};
 pub use search::api::{IndexStatus, RebuildReport};
 pub use search::check::{CollectionCheck, IndexCheck};
 pub use search::request::{Fusion, SearchHit, SearchPlan, SearchRequest, SearchResults, Snippet, VectorPlan};
+pub use search::store::{DirStore, IndexStore, IndexWriter};
 pub use space::{ChainReport, CollectionInfo, Document, Space};

@@ -113,6 +113,9 @@ fn sweep(space: &Space, set: &VectorSet, nq: usize) -> (Vec<Value>, usize) {
     (out, ef95.unwrap_or(64))
 }
 
+/// A filtered regime: its name, its ground-truth file, the filter per query.
+type Regime<'a> = (&'a str, &'a str, Box<dyn Fn(usize) -> Value + 'a>);
+
 /// Fashion-MNIST: unfiltered sweep, then the four filtered regimes.
 pub fn fashion(args: &SearchArgs) -> (Value, Value) {
     let dir = args.data.join("fashion");
@@ -126,7 +129,7 @@ pub fn fashion(args: &SearchArgs) -> (Value, Value) {
     let nq = args.queries.min(set.nq());
     let (points, ef95) = sweep(&space, &set, nq);
     let unfiltered = json!({"build_s": build_s, "n": set.n, "d": set.d, "sweep": points});
-    let regimes: [(&str, &str, Box<dyn Fn(usize) -> Value>); 4] = [
+    let regimes: [Regime; 4] = [
         ("50%", "gt_f50.i32", Box::new(|_| json!({"attr": {"$lt": 500}}))),
         ("10%", "gt_f10.i32", Box::new(|q| json!({"label": (qlabels[q] + 5) % 10}))),
         ("1%", "gt_f1.i32", Box::new(|_| json!({"attr": {"$lt": 10}}))),

@@ -195,9 +195,9 @@ mod tests {
 
     #[test]
     fn checks_and_extracts() {
-        let c = CompiledSearch::compile(Some(&spec())).unwrap().unwrap();
+        let c = CompiledSearch::compile(Some(&spec())).expect("compiles").expect("declares fields");
         let body = json!({"title": "Hello", "tags": ["a", "b"], "v": {"emb": [1, 0, 0.5]}, "n": 1});
-        c.check_doc(&body).unwrap();
+        c.check_doc(&body).expect("ok");
         assert_eq!(c.texts(&body), vec![(0, "Hello".to_owned()), (1, format!("a{TEXT_ARRAY_SEPARATOR}b"))]);
         assert_eq!(c.vector(0, &body), Some(vec![1.0, 0.0, 0.5]));
         assert_eq!(c.payload(&body), json!({"title": "Hello", "tags": ["a", "b"], "v": {}, "n": 1}));
@@ -205,7 +205,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_fields_naming_them() {
-        let c = CompiledSearch::compile(Some(&spec())).unwrap().unwrap();
+        let c = CompiledSearch::compile(Some(&spec())).expect("compiles").expect("declares fields");
         for (body, needle) in [
             (json!({"title": 5}), "text field \"title\""),
             (json!({"tags": ["a", 1]}), "text field \"tags\""),
@@ -215,18 +215,18 @@ mod tests {
             (json!({"v": {"emb": [1, 1e300, 0]}}), "finite"),
             (json!({"v": {"emb": "nope"}}), "array of 3"),
         ] {
-            let err = c.check_doc(&body).unwrap_err();
+            let err = c.check_doc(&body).expect_err("rejected");
             assert!(err.to_string().contains(needle), "{body}: {err}");
         }
-        c.check_doc(&json!({"v": {"emb": null}, "title": null})).unwrap();
+        c.check_doc(&json!({"v": {"emb": null}, "title": null})).expect("ok");
     }
 
     #[test]
     fn picks_vector_fields() {
         let mut s = spec();
-        let c = CompiledSearch::compile(Some(&s)).unwrap().unwrap();
-        assert_eq!(c.vector_field(None).unwrap(), 0);
-        assert!(c.vector_field(Some("other")).unwrap_err().to_string().contains("unknown vector field"));
+        let c = CompiledSearch::compile(Some(&s)).expect("compiles").expect("declares fields");
+        assert_eq!(c.vector_field(None).expect("ok"), 0);
+        assert!(c.vector_field(Some("other")).expect_err("rejected").to_string().contains("unknown vector field"));
         s.default_vector = Some("missing".into());
         assert!(CompiledSearch::compile(Some(&s)).is_err());
     }

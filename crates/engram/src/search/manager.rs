@@ -10,12 +10,12 @@ use crate::catalog::Catalog;
 use crate::search::check::{IndexCheck, check};
 use crate::search::persist;
 use crate::search::space_index::{CatchUp, SpaceIndex, searchable};
+use crate::search::store::IndexStore;
 use engram_core::backend::{Backend, SpaceId};
 use engram_core::{ErrorKind, Result};
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 /// Entries applied since the last save after which the indexer saves.
@@ -29,8 +29,8 @@ struct Saved {
 }
 
 pub(crate) struct SearchIndexes {
-    /// Where index files live; `None` for in-memory engines.
-    dir: Option<PathBuf>,
+    /// Where index files live; `None` keeps indexes in memory only.
+    store: Option<Arc<dyn IndexStore>>,
     spaces: Mutex<HashMap<SpaceId, SpaceSlot>>,
     saved: Mutex<HashMap<SpaceId, Saved>>,
     /// Completed writes of the engine (see `epoch.rs`).
@@ -44,8 +44,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl SearchIndexes {
-    pub fn new(dir: Option<PathBuf>, writes: Arc<AtomicU64>, save_after: Duration) -> Self {
-        Self { dir, spaces: Mutex::default(), saved: Mutex::default(), writes, save_after }
+    pub fn new(store: Option<Arc<dyn IndexStore>>, writes: Arc<AtomicU64>, save_after: Duration) -> Self {
+        Self { store, spaces: Mutex::default(), saved: Mutex::default(), writes, save_after }
     }
 
     fn slot(&self, space: SpaceId) -> SpaceSlot {
@@ -57,7 +57,7 @@ impl SearchIndexes {
     pub fn current(&self, backend: &dyn Backend, catalog: &Catalog, space: SpaceId) -> Result<SpaceSlot> {
         let slot = self.slot(space);
         let writes = self.writes.load(Ordering::SeqCst);
-        if read(&slot).as_ref().is_some_and(|ix| ix.seen_writes >= writes) {
+        if !slot.is_poisoned() && read(&slot).as_ref().is_some_and(|ix| ix.seen_writes >= writes) {
             return Ok(slot);
         }
         self.catch_up(backend, catalog, space)?;
@@ -67,7 +67,7 @@ impl SearchIndexes {
     /// Loads (if needed) and catches up one space's index.
     pub fn catch_up(&self, backend: &dyn Backend, catalog: &Catalog, space: SpaceId) -> Result<CatchUp> {
         let slot = self.slot(space);
-        let mut guard = slot.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = write(&slot);
         // Read the count before opening the reader: every write counted so
         // far is in the reader's snapshot.
         let writes = self.writes.load(Ordering::SeqCst);
@@ -85,7 +85,7 @@ impl SearchIndexes {
     /// concurrent writes are not mistaken for divergence.
     pub fn check(&self, backend: &dyn Backend, catalog: &Catalog, space: SpaceId, now_ms: u64) -> Result<IndexCheck> {
         let slot = self.slot(space);
-        let mut guard = slot.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = write(&slot);
         let reader = backend.reader()?;
         if guard.is_none() {
             *guard = Some(self.load(&*reader, catalog, space)?);
@@ -98,9 +98,9 @@ impl SearchIndexes {
 
     /// A saved index that still matches the log, or an empty one.
     fn load(&self, reader: &dyn engram_core::backend::Reader, catalog: &Catalog, space: SpaceId) -> Result<SpaceIndex> {
-        let Some(dir) = &self.dir else { return Ok(SpaceIndex::empty(space)) };
+        let Some(store) = &self.store else { return Ok(SpaceIndex::empty(space)) };
         let colls = searchable(reader, catalog, space)?;
-        let loaded = match persist::load(dir, space, &colls) {
+        let loaded = match persist::load(&**store, space, &colls) {
             Ok(x) => x,
             Err(e) if e.kind() == ErrorKind::Corrupted => {
                 tracing::warn!(space = space.0, error = %e, "search index file is damaged; rebuilding from the records");
@@ -119,20 +119,22 @@ impl SearchIndexes {
             return Ok(SpaceIndex::empty(space));
         }
         index.reconcile_next = true;
+        index.saved_once = true;
         lock(&self.saved).insert(space, Saved { at: Instant::now() });
         Ok(index)
     }
 
     /// Saves one space's index now (no-op in memory or when nothing changed).
     pub fn save(&self, space: SpaceId) -> Result<()> {
-        let Some(dir) = &self.dir else { return Ok(()) };
+        let Some(store) = &self.store else { return Ok(()) };
         let slot = self.slot(space);
-        let mut guard = slot.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = write(&slot);
         let Some(index) = guard.as_mut() else { return Ok(()) };
-        if index.unsaved == 0 && persist::file_path(dir, space).exists() {
+        if index.unsaved == 0 && index.saved_once {
             return Ok(());
         }
-        persist::save(dir, index)?;
+        persist::save(&**store, index)?;
+        index.saved_once = true;
         index.unsaved = 0;
         lock(&self.saved).insert(space, Saved { at: Instant::now() });
         Ok(())
@@ -157,9 +159,9 @@ impl SearchIndexes {
     /// from the records.
     pub fn rebuild(&self, backend: &dyn Backend, catalog: &Catalog, space: SpaceId) -> Result<CatchUp> {
         let slot = self.slot(space);
-        let mut guard = slot.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(dir) = &self.dir {
-            persist::remove(dir, space)?;
+        let mut guard = write(&slot);
+        if let Some(store) = &self.store {
+            persist::remove(&**store, space)?;
         }
         let reader = backend.reader()?;
         let mut index = SpaceIndex::empty(space);
@@ -174,8 +176,8 @@ impl SearchIndexes {
     pub fn forget(&self, space: SpaceId) -> Result<()> {
         lock(&self.spaces).remove(&space);
         lock(&self.saved).remove(&space);
-        match &self.dir {
-            Some(dir) => persist::remove(dir, space),
+        match &self.store {
+            Some(store) => persist::remove(&**store, space),
             None => Ok(()),
         }
     }
@@ -193,4 +195,19 @@ impl SearchIndexes {
 /// Read access to a caught-up space index.
 pub(crate) fn read(slot: &SpaceSlot) -> RwLockReadGuard<'_, Option<SpaceIndex>> {
     slot.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Write access to a space index. A panic while the index was being
+/// changed may have left it half-updated, so a poisoned index is dropped
+/// (it reloads from its file and replays the log, or rebuilds).
+fn write(slot: &SpaceSlot) -> RwLockWriteGuard<'_, Option<SpaceIndex>> {
+    match slot.write() {
+        Ok(guard) => guard,
+        Err(poisoned) => {
+            let mut guard = poisoned.into_inner();
+            *guard = None;
+            slot.clear_poison();
+            guard
+        }
+    }
 }

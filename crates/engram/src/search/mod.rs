@@ -18,3 +18,4 @@ pub(crate) mod manager;
 pub(crate) mod persist;
 pub mod request;
 pub(crate) mod space_index;
+pub mod store;

@@ -12,33 +12,34 @@
 use crate::catalog::Compiled;
 use crate::search::coll_index::{CollIndex, Slot, text_error, vector_error};
 use crate::search::space_index::SpaceIndex;
+use crate::search::store::IndexStore;
 use engram_core::backend::{CollectionId, SpaceId};
 use engram_core::json::decode_document;
 use engram_core::{Error, Result};
 use engram_text::TextIndex;
 use engram_vector::VectorIndex;
-use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{BufWriter, Read, Write};
 use std::sync::Arc;
 
 const MAGIC: &[u8; 8] = b"ENGRMSIX";
 const FORMAT_VERSION: u32 = 1;
+/// Bytes buffered before each write to the store.
+const WRITE_BUFFER_BYTES: usize = 1 << 20;
 /// Bytes of one length-prefixed string or JSON payload read back.
 const FIELD_BYTES_MAX: u64 = 64 * 1024 * 1024;
 
-/// The file of a space's index under `dir`.
-pub(crate) fn file_path(dir: &Path, space: SpaceId) -> PathBuf {
-    dir.join(format!("space-{}.idx", space.0))
+/// The file name of a space's index.
+pub(crate) fn file_name(space: SpaceId) -> String {
+    format!("space-{}.idx", space.0)
 }
 
-fn io(path: &Path, what: &str, e: &std::io::Error) -> Error {
-    Error::internal(format!("search index file {}: {what}: {e}", path.display()))
+fn io(store: &dyn IndexStore, name: &str, what: &str, e: &std::io::Error) -> Error {
+    Error::internal(format!("search index file {}: {what}: {e}", store.describe(name)))
 }
 
 // ----- writing ---------------------------------------------------------
 
-struct HashingWriter<W: Write> {
+struct HashingWriter<W> {
     inner: W,
     hasher: blake3::Hasher,
 }
@@ -54,30 +55,28 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-/// Saves `index` atomically under `dir`.
-pub(crate) fn save(dir: &Path, index: &SpaceIndex) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, "create directory", &e))?;
-    let path = file_path(dir, index.space);
-    let tmp = path.with_extension("idx.tmp");
-    let file = File::create(&tmp).map_err(|e| io(&tmp, "create", &e))?;
-    let mut w = HashingWriter { inner: BufWriter::with_capacity(1 << 20, file), hasher: blake3::Hasher::new() };
-    write_index(&mut w, index).map_err(|e| e.context(&format!("writing {}", tmp.display())))?;
+/// Saves `index` atomically: written to a temporary file, synced, renamed.
+pub(crate) fn save(store: &dyn IndexStore, index: &SpaceIndex) -> Result<()> {
+    let name = file_name(index.space);
+    let tmp = format!("{name}.tmp");
+    let file = store.create(&tmp).map_err(|e| io(store, &tmp, "create", &e))?;
+    let mut w =
+        HashingWriter { inner: BufWriter::with_capacity(WRITE_BUFFER_BYTES, file), hasher: blake3::Hasher::new() };
+    write_index(&mut w, index).map_err(|e| e.context(&format!("writing {}", store.describe(&tmp))))?;
     let digest = w.hasher.finalize();
-    let mut file = w.inner.into_inner().map_err(|e| io(&tmp, "flush", e.error()))?;
-    file.write_all(digest.as_bytes()).map_err(|e| io(&tmp, "write", &e))?;
-    file.sync_all().map_err(|e| io(&tmp, "sync", &e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| io(&path, "rename", &e))?;
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io(dir, "sync directory", &e))
+    let mut file = w.inner.into_inner().map_err(|e| io(store, &tmp, "write", e.error()))?;
+    file.write_all(digest.as_bytes()).map_err(|e| io(store, &tmp, "write", &e))?;
+    file.sync().map_err(|e| io(store, &tmp, "sync", &e))?;
+    drop(file);
+    fail::fail_point!("engram.index.save", |_| Err(Error::internal("injected failure saving a search index")));
+    store.rename(&tmp, &name).map_err(|e| io(store, &name, "rename", &e))
 }
 
 /// Removes a space's saved index (after a rebuild is requested or the
 /// space is gone).
-pub(crate) fn remove(dir: &Path, space: SpaceId) -> Result<()> {
-    let path = file_path(dir, space);
-    match std::fs::remove_file(&path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&path, "remove", &e)),
-        _ => Ok(()),
-    }
+pub(crate) fn remove(store: &dyn IndexStore, space: SpaceId) -> Result<()> {
+    let name = file_name(space);
+    store.remove(&name).map_err(|e| io(store, &name, "remove", &e))
 }
 
 fn write_index(w: &mut dyn Write, index: &SpaceIndex) -> Result<()> {
@@ -142,7 +141,10 @@ fn put_bytes(w: &mut dyn Write, b: &[u8]) -> Result<()> {
 
 // ----- reading ---------------------------------------------------------
 
-struct HashingReader<R: Read> {
+/// The reader every decoding step takes.
+type Src = HashingReader<Box<dyn Read + Send>>;
+
+struct HashingReader<R> {
     inner: R,
     hasher: blake3::Hasher,
     /// Bytes left before the trailing digest.
@@ -165,24 +167,18 @@ impl<R: Read> Read for HashingReader<R> {
 /// A loaded index, or `None` when there is no file. Collections that no
 /// longer exist are skipped. A damaged file is an error of kind
 /// `Corrupted`; callers rebuild.
-pub(crate) fn load(dir: &Path, space: SpaceId, colls: &[Arc<Compiled>]) -> Result<Option<SpaceIndex>> {
-    let path = file_path(dir, space);
-    let file = match File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io(&path, "open", &e)),
-    };
-    let len = file.metadata().map_err(|e| io(&path, "stat", &e))?.len();
+pub(crate) fn load(store: &dyn IndexStore, space: SpaceId, colls: &[Arc<Compiled>]) -> Result<Option<SpaceIndex>> {
+    let name = file_name(space);
+    let Some((file, len)) = store.open(&name).map_err(|e| io(store, &name, "open", &e))? else { return Ok(None) };
     if len < 32 {
-        return Err(Error::corrupted(format!("search index file {} is truncated", path.display())));
+        return Err(Error::corrupted(format!("search index file {} is truncated", store.describe(&name))));
     }
-    let mut r =
-        HashingReader { inner: BufReader::with_capacity(1 << 20, file), hasher: blake3::Hasher::new(), left: len - 32 };
-    let index = read_index(&mut r, space, colls).map_err(|e| e.context(&format!("{}", path.display())))?;
+    let mut r = HashingReader { inner: file, hasher: blake3::Hasher::new(), left: len - 32 };
+    let index = read_index(&mut r, space, colls).map_err(|e| e.context(&store.describe(&name)))?;
     let mut digest = [0u8; 32];
-    r.inner.read_exact(&mut digest).map_err(|e| io(&path, "read", &e))?;
+    r.inner.read_exact(&mut digest).map_err(|_| corrupt("truncated before its checksum"))?;
     if r.left != 0 || digest != *r.hasher.finalize().as_bytes() {
-        return Err(Error::corrupted(format!("search index file {} fails its checksum", path.display())));
+        return Err(Error::corrupted(format!("search index file {} fails its checksum", store.describe(&name))));
     }
     Ok(Some(index))
 }
@@ -191,7 +187,7 @@ fn corrupt(what: &str) -> Error {
     Error::corrupted(format!("damaged search index: {what}"))
 }
 
-fn read_index(r: &mut HashingReader<impl Read>, space: SpaceId, colls: &[Arc<Compiled>]) -> Result<SpaceIndex> {
+fn read_index(r: &mut Src, space: SpaceId, colls: &[Arc<Compiled>]) -> Result<SpaceIndex> {
     let mut magic = [0u8; 8];
     read_exact(r, &mut magic)?;
     if &magic != MAGIC {
@@ -218,11 +214,7 @@ fn read_index(r: &mut HashingReader<impl Read>, space: SpaceId, colls: &[Arc<Com
     Ok(index)
 }
 
-fn read_coll(
-    r: &mut HashingReader<impl Read>,
-    id: CollectionId,
-    coll: Option<&Arc<Compiled>>,
-) -> Result<Option<CollIndex>> {
+fn read_coll(r: &mut Src, id: CollectionId, coll: Option<&Arc<Compiled>>) -> Result<Option<CollIndex>> {
     let fingerprint = String::from_utf8(get_bytes(r)?).map_err(|_| corrupt("fingerprint is not UTF-8"))?;
     let n = get_u32(r)? as usize;
     let mut slots = Vec::with_capacity(n.min(r.left as usize / 2));
@@ -259,7 +251,7 @@ fn read_coll(
     Ok(Some(index))
 }
 
-fn read_slot(r: &mut HashingReader<impl Read>) -> Result<Option<Slot>> {
+fn read_slot(r: &mut Src) -> Result<Option<Slot>> {
     match get_u8(r)? {
         0 => Ok(None),
         1 => {
@@ -293,7 +285,7 @@ fn get_u64(r: &mut impl Read) -> Result<u64> {
     read_exact(r, &mut b)?;
     Ok(u64::from_le_bytes(b))
 }
-fn get_bytes(r: &mut HashingReader<impl Read>) -> Result<Vec<u8>> {
+fn get_bytes(r: &mut Src) -> Result<Vec<u8>> {
     let n = get_u64(r)?;
     if n > FIELD_BYTES_MAX || n > r.left {
         return Err(corrupt("a length runs past the end of the file"));

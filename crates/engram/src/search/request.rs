@@ -105,18 +105,18 @@ impl SearchRequest {
         if k == 0 || k > SEARCH_K_MAX {
             return Err(Error::invalid(format!("k must be 1 to {SEARCH_K_MAX}, got {k}")));
         }
-        if let Some(ef) = self.ef {
-            if ef == 0 || ef > SEARCH_EF_MAX {
-                return Err(Error::invalid(format!("ef must be 1 to {SEARCH_EF_MAX}, got {ef}")));
-            }
+        if let Some(ef) = self.ef
+            && (ef == 0 || ef > SEARCH_EF_MAX)
+        {
+            return Err(Error::invalid(format!("ef must be 1 to {SEARCH_EF_MAX}, got {ef}")));
         }
-        if let Some(t) = &self.text {
-            if t.len() > SEARCH_TEXT_BYTES_MAX {
-                return Err(Error::new(
-                    ErrorKind::TooLarge,
-                    format!("text query is {} bytes, at most {SEARCH_TEXT_BYTES_MAX}", t.len()),
-                ));
-            }
+        if let Some(t) = &self.text
+            && t.len() > SEARCH_TEXT_BYTES_MAX
+        {
+            return Err(Error::new(
+                ErrorKind::TooLarge,
+                format!("text query is {} bytes, at most {SEARCH_TEXT_BYTES_MAX}", t.len()),
+            ));
         }
         if let Some(v) = &self.vector {
             if v.len() > VECTOR_DIMS_MAX as usize {

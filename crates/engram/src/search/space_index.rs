@@ -36,6 +36,8 @@ pub(crate) struct SpaceIndex {
     pub reconcile_next: bool,
     /// The engine's write count when the last catch-up's reader was opened.
     pub seen_writes: u64,
+    /// Saved (or loaded from a file) at least once by this process.
+    pub saved_once: bool,
 }
 
 /// What one catch-up did.
@@ -56,12 +58,16 @@ impl SpaceIndex {
             unsaved: 0,
             reconcile_next: false,
             seen_writes: 0,
+            saved_once: false,
         }
     }
 
     /// Applies every change-log entry after `position` up to the reader's
     /// head, reading document states from the same reader.
     pub fn catch_up(&mut self, reader: &dyn Reader, catalog: &Catalog) -> Result<CatchUp> {
+        fail::fail_point!("engram.index.catch_up", |_| Err(Error::internal(
+            "injected failure catching up a search index"
+        )));
         let head = reader.change_head(self.space)?;
         let mut done = CatchUp::default();
         if head.position < self.position {
@@ -69,6 +75,18 @@ impl SpaceIndex {
             *self = Self::empty(self.space);
         }
         if head.position == self.position && !self.reconcile_next {
+            return Ok(done);
+        }
+        if self.position == 0 {
+            // Nothing indexed yet: build every collection from the records
+            // of this snapshot instead of reading the whole log first.
+            let colls = searchable(reader, catalog, self.space)?;
+            done.rebuilt = self.reconcile(reader, &colls)?.len() as u64;
+            done.entries = head.position;
+            self.reconcile_next = false;
+            self.position = head.position;
+            self.head_hash = head.hash;
+            self.unsaved += done.entries;
             return Ok(done);
         }
         let mut dirty: HashMap<String, BTreeSet<String>> = HashMap::new();
