@@ -48,6 +48,9 @@ pub(crate) struct Inner {
     space_ids: RwLock<HashMap<String, SpaceId>>,
     /// Per space, by name: looked up without allocating.
     colls: RwLock<HashMap<SpaceId, HashMap<String, Arc<Compiled>>>>,
+    /// Bumped (under the `colls` lock) whenever an entry is forgotten, so a
+    /// lookup that read a row before the change does not cache it after.
+    colls_version: AtomicU64,
     /// Search indexes derived from the change logs.
     pub search: SearchIndexes,
     datadir: Mutex<Option<DataDir>>,
@@ -110,6 +113,7 @@ impl Engine {
             config,
             space_ids: RwLock::default(),
             colls: RwLock::default(),
+            colls_version: AtomicU64::new(0),
             search: SearchIndexes::new(search_store, writes, save_after),
             datadir: Mutex::new(datadir),
             purger: Mutex::new(None),
@@ -165,7 +169,11 @@ impl Engine {
             Ok(row.id)
         })?;
         write(&self.inner.space_ids).retain(|_, v| *v != id);
-        write(&self.inner.colls).remove(&id);
+        {
+            let mut colls = write(&self.inner.colls);
+            colls.remove(&id);
+            self.inner.colls_version.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
         self.inner.search.forget(id)
     }
 
@@ -215,11 +223,17 @@ impl Inner {
         if let Some(c) = read(&self.colls).get(&space).and_then(|m| m.get(name)) {
             return Ok(c.clone());
         }
+        // Taken before reading the row: if a spec change is forgotten while
+        // we read, the row may be the old one and must not be cached.
+        let version = self.colls_version.load(std::sync::atomic::Ordering::SeqCst);
         let cname = engram_core::names::CollectionName::new(name)?;
         let row = self.backend.reader()?.collection(space, &cname)?;
         let row = row.ok_or_else(|| Error::not_found(format!("collection {name:?} does not exist")))?;
         let compiled = self.catalog.get(row)?;
         let mut cache = write(&self.colls);
+        if self.colls_version.load(std::sync::atomic::Ordering::SeqCst) != version {
+            return Ok(compiled);
+        }
         if cache.values().map(HashMap::len).sum::<usize>() >= COLLECTION_CACHE_ENTRIES_MAX {
             cache.clear();
         }
@@ -228,9 +242,11 @@ impl Inner {
     }
 
     pub fn forget_collection(&self, space: SpaceId, name: &str) {
-        if let Some(m) = write(&self.colls).get_mut(&space) {
+        let mut cache = write(&self.colls);
+        if let Some(m) = cache.get_mut(&space) {
             m.remove(name);
         }
+        self.colls_version.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

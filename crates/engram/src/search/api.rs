@@ -52,20 +52,35 @@ impl Space {
     /// Searches one collection by text, vector, or both; see [`SearchRequest`].
     pub fn search(&self, collection: &str, req: &SearchRequest) -> Result<SearchResults> {
         req.validate()?;
+        match self.search_once(collection, req)? {
+            Some(results) => Ok(results),
+            None => {
+                // The cached spec and the caught-up index disagree (the spec
+                // changed meanwhile): drop the cached spec and try once more.
+                self.inner.forget_collection(self.id, collection);
+                self.search_once(collection, req)?.ok_or_else(|| {
+                    Error::conflict(format!("collection {collection:?} changed during the search; retry"))
+                })
+            }
+        }
+    }
+
+    /// One attempt; `None` when the index does not match the collection's
+    /// spec as this engine has it cached.
+    fn search_once(&self, collection: &str, req: &SearchRequest) -> Result<Option<SearchResults>> {
         let coll = self.searchable(collection)?;
         let inner = &self.inner;
         let slot = inner.search.current(&*inner.backend, &inner.catalog, self.id)?;
         let guard = read(&slot);
         let space_index = guard.as_ref().ok_or_else(|| Error::internal("search index not loaded after catch-up"))?;
-        let index =
-            space_index.colls.get(&coll.row.id).filter(|ix| ix.fingerprint == fingerprint(&coll)).ok_or_else(|| {
-                Error::conflict(format!("collection {collection:?} changed during the search; retry"))
-            })?;
+        let Some(index) = space_index.colls.get(&coll.row.id).filter(|ix| ix.fingerprint == fingerprint(&coll)) else {
+            return Ok(None);
+        };
         let search = coll.search.as_ref().expect("checked by searchable");
         let now = inner.hlc.wall_ms();
         let (ranked, plan) = run(index, &coll, search, req, now)?;
         let hits = self.materialize(index, &coll, search, req, ranked, now)?;
-        Ok(SearchResults { hits, plan, position: space_index.position })
+        Ok(Some(SearchResults { hits, plan, position: space_index.position }))
     }
 
     /// Reads the result documents from the records; ones deleted or expired
@@ -108,6 +123,12 @@ impl Space {
                 continue;
             }
             let body = decode_document(&doc.body)?;
+            if doc.version != slot.version && !still_matches(req, search, &body)? {
+                // Rewritten since the index caught up and no longer
+                // admitted by the filter: leave it out rather than return
+                // content the search did not select.
+                continue;
+            }
             let snippets = query.as_ref().map(|q| snippets(search, &body, q)).unwrap_or_default();
             let document = req.include_documents.unwrap_or(true).then(|| Document {
                 id: doc.id.clone(),
@@ -156,7 +177,7 @@ impl Space {
         let slot = inner.search.current(&*inner.backend, &inner.catalog, self.id)?;
         let guard = read(&slot);
         let space_index = guard.as_ref().ok_or_else(|| Error::internal("search index not loaded after catch-up"))?;
-        let index = space_index.colls.get(&coll.row.id);
+        let index = space_index.colls.get(&coll.row.id).filter(|ix| ix.fingerprint == fingerprint(&coll));
         let search = coll.search.as_ref().expect("checked by searchable");
         Ok(IndexStatus {
             collection: collection.to_owned(),
@@ -165,10 +186,21 @@ impl Space {
                 .vectors
                 .iter()
                 .enumerate()
-                .map(|(i, v)| (v.spec.name.clone(), index.map_or(0, |ix| ix.vectors[i].len() as u64)))
+                .map(|(i, v)| {
+                    (v.spec.name.clone(), index.and_then(|ix| ix.vectors.get(i)).map_or(0, |x| x.len() as u64))
+                })
                 .collect(),
             position: space_index.position,
         })
+    }
+}
+
+/// Whether a document rewritten after the index caught up still passes
+/// the request's filter.
+fn still_matches(req: &SearchRequest, search: &CompiledSearch, body: &serde_json::Value) -> Result<bool> {
+    match &req.filter {
+        Some(f) => Ok(engram_core::filter::Filter::parse(f)?.matches(&search.payload(body))),
+        None => Ok(true),
     }
 }
 

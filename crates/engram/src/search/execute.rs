@@ -313,8 +313,9 @@ fn vector_search(
     if hits.len() >= k || req.plan == VectorPlan::Hnsw {
         return Ok(hits);
     }
-    // Fewer than k: complete exactly if more documents match.
-    let keys = admit.all();
+    // Fewer than k: complete exactly if more documents with a vector match.
+    let mut keys = admit.all();
+    keys.retain(|k| vectors.contains(*k));
     plan.candidates = Some(keys.len());
     if keys.len() > hits.len() {
         plan.fallback = true;

@@ -46,13 +46,22 @@ impl Inner {
     /// One pass: catch up and maybe save every space with search fields.
     pub(crate) fn index_once(&self) -> Result<()> {
         let spaces = self.backend.reader()?.spaces()?;
+        let mut first_error = None;
         for s in spaces {
-            let has_search = !searchable(&*self.backend.reader()?, &self.catalog, s.id)?.is_empty();
-            if has_search {
-                self.search.catch_up(&*self.backend, &self.catalog, s.id)?;
-                self.search.save_if_due(s.id)?;
+            // One failing space must not stall the others: note and go on.
+            if let Err(e) = self.index_space(s.id) {
+                tracing::warn!(space = s.id.0, error = %e, "search index catch-up or save failed");
+                first_error.get_or_insert(e);
             }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn index_space(&self, space: engram_core::backend::SpaceId) -> Result<()> {
+        if searchable(&*self.backend.reader()?, &self.catalog, space)?.is_empty() {
+            return Ok(());
+        }
+        self.search.catch_up(&*self.backend, &self.catalog, space)?;
+        self.search.save_if_due(space)
     }
 }

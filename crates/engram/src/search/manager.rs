@@ -172,23 +172,33 @@ impl SearchIndexes {
         Ok(done)
     }
 
-    /// Forgets a deleted space's index and file.
+    /// Forgets a deleted space's index and file, under the space's lock so
+    /// no save in flight puts the file back.
     pub fn forget(&self, space: SpaceId) -> Result<()> {
-        lock(&self.spaces).remove(&space);
+        let slot = self.slot(space);
+        let mut guard = write(&slot);
+        *guard = None;
         lock(&self.saved).remove(&space);
-        match &self.store {
+        let res = match &self.store {
             Some(store) => persist::remove(&**store, space),
             None => Ok(()),
-        }
+        };
+        drop(guard);
+        lock(&self.spaces).remove(&space);
+        res
     }
 
-    /// Saves every loaded space with unsaved changes (at shutdown).
+    /// Saves every loaded space with unsaved changes (at shutdown); tries
+    /// every space and returns the first error.
     pub fn save_all(&self) -> Result<()> {
         let ids: Vec<SpaceId> = lock(&self.spaces).keys().copied().collect();
+        let mut first_error = None;
         for id in ids {
-            self.save(id)?;
+            if let Err(e) = self.save(id) {
+                first_error.get_or_insert(e);
+            }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 }
 

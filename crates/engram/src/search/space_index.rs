@@ -90,7 +90,7 @@ impl SpaceIndex {
             return Ok(done);
         }
         let mut dirty: HashMap<String, BTreeSet<String>> = HashMap::new();
-        let mut ddl = self.position == 0 || std::mem::take(&mut self.reconcile_next);
+        let mut ddl = self.position == 0 || self.reconcile_next;
         let mut after = self.position;
         while after < head.position {
             let entries = reader.changes(self.space, after, CATCH_UP_CHUNK_ENTRIES)?;
@@ -114,6 +114,7 @@ impl SpaceIndex {
         }
         let colls = searchable(reader, catalog, self.space)?;
         let rebuilt = if ddl { self.reconcile(reader, &colls)? } else { Vec::new() };
+        self.reconcile_next = false; // only once reconciling succeeded
         done.rebuilt = rebuilt.len() as u64;
         for (name, ids) in dirty {
             let Some(c) = colls.iter().find(|c| c.row.name.as_str() == name) else { continue };
