@@ -46,6 +46,8 @@ pub(crate) struct Inner {
     pub catalog: Catalog,
     pub config: EngineConfig,
     space_ids: RwLock<HashMap<String, SpaceId>>,
+    /// Bumped (under the `space_ids` lock) when a space is deleted.
+    space_ids_version: AtomicU64,
     /// Per space, by name: looked up without allocating.
     colls: RwLock<HashMap<SpaceId, HashMap<String, Arc<Compiled>>>>,
     /// Bumped (under the `colls` lock) whenever an entry is forgotten, so a
@@ -53,6 +55,8 @@ pub(crate) struct Inner {
     colls_version: AtomicU64,
     /// Search indexes derived from the change logs.
     pub search: SearchIndexes,
+    /// The write count at the indexer's last clean pass.
+    pub indexed_writes: AtomicU64,
     datadir: Mutex<Option<DataDir>>,
     purger: Mutex<Option<Purger>>,
     indexer: Mutex<Option<Indexer>>,
@@ -112,9 +116,11 @@ impl Engine {
             catalog: Catalog::default(),
             config,
             space_ids: RwLock::default(),
+            space_ids_version: AtomicU64::new(0),
             colls: RwLock::default(),
             colls_version: AtomicU64::new(0),
             search: SearchIndexes::new(search_store, writes, save_after),
+            indexed_writes: AtomicU64::new(u64::MAX),
             datadir: Mutex::new(datadir),
             purger: Mutex::new(None),
             indexer: Mutex::new(None),
@@ -168,7 +174,11 @@ impl Engine {
             tx.delete_space(row.id)?;
             Ok(row.id)
         })?;
-        write(&self.inner.space_ids).retain(|_, v| *v != id);
+        {
+            let mut ids = write(&self.inner.space_ids);
+            ids.retain(|_, v| *v != id);
+            self.inner.space_ids_version.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
         {
             let mut colls = write(&self.inner.colls);
             colls.remove(&id);
@@ -191,9 +201,16 @@ impl Engine {
         if let Some(id) = read(&self.inner.space_ids).get(name.as_str()) {
             return Ok(Space::new(self.inner.clone(), *id, name));
         }
+        // Taken before reading: a space deleted while we read must not be
+        // cached under its old id.
+        let version = self.inner.space_ids_version.load(std::sync::atomic::Ordering::SeqCst);
         let row = self.inner.backend.reader()?.space(&name)?;
         let row = row.ok_or_else(|| Error::not_found(format!("space {:?} does not exist", name.as_str())))?;
-        write(&self.inner.space_ids).insert(name.to_string(), row.id);
+        let mut ids = write(&self.inner.space_ids);
+        if self.inner.space_ids_version.load(std::sync::atomic::Ordering::SeqCst) == version {
+            ids.insert(name.to_string(), row.id);
+        }
+        drop(ids);
         Ok(Space::new(self.inner.clone(), row.id, name))
     }
 

@@ -6,6 +6,7 @@ use crate::engine::Inner;
 use crate::search::space_index::searchable;
 use engram_core::Result;
 use std::sync::Weak;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{RecvTimeoutError, Sender, channel};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -45,6 +46,12 @@ impl Indexer {
 impl Inner {
     /// One pass: catch up and maybe save every space with search fields.
     pub(crate) fn index_once(&self) -> Result<()> {
+        // Nothing written since the last clean pass and nothing left to
+        // save: skip the storage reads a pass costs.
+        let writes = self.search.writes();
+        if writes == self.indexed_writes.load(Ordering::SeqCst) && !self.search.any_unsaved() {
+            return Ok(());
+        }
         let spaces = self.backend.reader()?.spaces()?;
         let mut first_error = None;
         for s in spaces {
@@ -54,7 +61,13 @@ impl Inner {
                 first_error.get_or_insert(e);
             }
         }
-        first_error.map_or(Ok(()), Err)
+        match first_error {
+            Some(e) => Err(e),
+            None => {
+                self.indexed_writes.store(writes, Ordering::SeqCst);
+                Ok(())
+            }
+        }
     }
 
     fn index_space(&self, space: engram_core::backend::SpaceId) -> Result<()> {

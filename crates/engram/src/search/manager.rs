@@ -188,6 +188,17 @@ impl SearchIndexes {
         res
     }
 
+    /// The engine's completed writes so far.
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::SeqCst)
+    }
+
+    /// Whether any loaded space has caught-up progress not yet saved.
+    pub fn any_unsaved(&self) -> bool {
+        let slots: Vec<SpaceSlot> = lock(&self.spaces).values().cloned().collect();
+        slots.iter().any(|slot| read(slot).as_ref().is_some_and(|ix| ix.unsaved > 0))
+    }
+
     /// Saves every loaded space with unsaved changes (at shutdown); tries
     /// every space and returns the first error.
     pub fn save_all(&self) -> Result<()> {
