@@ -4,11 +4,10 @@ use crate::catalog::{Catalog, Compiled};
 use crate::config::{EngineConfig, Storage};
 use crate::datadir::DataDir;
 use crate::epoch::CountingBackend;
-use crate::purge::Purger;
-use crate::search::indexer::Indexer;
 use crate::search::manager::SearchIndexes;
 use crate::search::store::{DirStore, IndexStore};
 use crate::space::Space;
+use crate::worker::Worker;
 use engram_core::backend::{Backend, BackendExt, Capabilities, SpaceId};
 use engram_core::changelog::{ChangeDraft, ChangeOp};
 use engram_core::hlc::{Clock, Hlc, SystemClock, physical_ms};
@@ -58,8 +57,8 @@ pub(crate) struct Inner {
     /// The write count at the indexer's last clean pass.
     pub indexed_writes: AtomicU64,
     datadir: Mutex<Option<DataDir>>,
-    purger: Mutex<Option<Purger>>,
-    indexer: Mutex<Option<Indexer>>,
+    purger: Mutex<Option<Worker>>,
+    indexer: Mutex<Option<Worker>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -125,8 +124,13 @@ impl Engine {
             purger: Mutex::new(None),
             indexer: Mutex::new(None),
         });
-        *lock(&inner.purger) = Some(Purger::start(Arc::downgrade(&inner), interval));
-        *lock(&inner.indexer) = Some(Indexer::start(Arc::downgrade(&inner), index_interval));
+        let weak = Arc::downgrade(&inner);
+        let purge: crate::worker::Pass = |i| i.purge_once().map(drop);
+        *lock(&inner.purger) =
+            Some(Worker::start("engram-purge", weak.clone(), interval, purge, "purging expired documents failed"));
+        let index: crate::worker::Pass = |i| i.index_once();
+        *lock(&inner.indexer) =
+            Some(Worker::start("engram-indexer", weak, index_interval, index, "catching up the search index failed"));
         Ok(Self { inner })
     }
 

@@ -28,6 +28,7 @@ mod purge;
 mod query;
 mod search;
 mod space;
+mod worker;
 
 pub use config::{EngineConfig, Storage};
 

@@ -8,45 +8,10 @@ use crate::apply::Writer;
 use crate::engine::Inner;
 use engram_core::Result;
 use engram_core::backend::{BackendExt, CollectionId};
-use std::sync::mpsc::{RecvTimeoutError, Sender, channel};
-use std::sync::{Arc, Weak};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::sync::Arc;
 
 /// Documents purged per transaction.
 const PURGE_BATCH_ROWS: usize = 1_000;
-
-/// The running purge thread.
-pub(crate) struct Purger {
-    stop: Sender<()>,
-    thread: JoinHandle<()>,
-}
-
-impl Purger {
-    pub fn start(inner: Weak<Inner>, interval: Duration) -> Self {
-        let (stop, stopped) = channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("engram-purge".into())
-            .spawn(move || {
-                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
-                    let Some(inner) = inner.upgrade() else { return };
-                    if let Err(e) = inner.purge_once() {
-                        tracing::warn!(error = %e, "purging expired documents failed; will retry");
-                    }
-                }
-            })
-            .expect("spawning the purge thread");
-        Self { stop, thread }
-    }
-
-    /// Stops the thread and waits for it, unless called from it.
-    pub fn stop(self) {
-        drop(self.stop);
-        if self.thread.thread().id() != std::thread::current().id() {
-            let _ = self.thread.join();
-        }
-    }
-}
 
 impl Inner {
     /// One full purge pass. Takes the `Arc` because write work must own

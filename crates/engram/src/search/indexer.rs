@@ -5,43 +5,7 @@
 use crate::engine::Inner;
 use crate::search::space_index::searchable;
 use engram_core::Result;
-use std::sync::Weak;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{RecvTimeoutError, Sender, channel};
-use std::thread::JoinHandle;
-use std::time::Duration;
-
-/// The running indexer thread.
-pub(crate) struct Indexer {
-    stop: Sender<()>,
-    thread: JoinHandle<()>,
-}
-
-impl Indexer {
-    pub fn start(inner: Weak<Inner>, interval: Duration) -> Self {
-        let (stop, stopped) = channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("engram-indexer".into())
-            .spawn(move || {
-                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
-                    let Some(inner) = inner.upgrade() else { return };
-                    if let Err(e) = inner.index_once() {
-                        tracing::warn!(error = %e, "catching up the search index failed; will retry");
-                    }
-                }
-            })
-            .expect("spawning the indexer thread");
-        Self { stop, thread }
-    }
-
-    /// Stops the thread and waits for it, unless called from it.
-    pub fn stop(self) {
-        drop(self.stop);
-        if self.thread.thread().id() != std::thread::current().id() {
-            let _ = self.thread.join();
-        }
-    }
-}
 
 impl Inner {
     /// One pass: catch up and maybe save every space with search fields.

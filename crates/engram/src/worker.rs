@@ -1,0 +1,48 @@
+//! A background worker: a named thread that runs one pass over the engine
+//! every interval until stopped or until the engine is gone. The purger and
+//! the search indexer are workers.
+
+use crate::engine::Inner;
+use engram_core::Result;
+use std::sync::mpsc::{RecvTimeoutError, Sender, channel};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// One pass of a worker; errors are logged and the pass retried next time.
+pub(crate) type Pass = fn(&Arc<Inner>) -> Result<()>;
+
+/// A running worker thread.
+pub(crate) struct Worker {
+    stop: Sender<()>,
+    thread: JoinHandle<()>,
+}
+
+impl Worker {
+    /// Starts `pass` every `interval` on a thread called `name`; `failure`
+    /// describes a failed pass in the log. The thread holds the engine
+    /// weakly, so it never keeps a dropped engine alive.
+    pub fn start(name: &str, inner: Weak<Inner>, interval: Duration, pass: Pass, failure: &'static str) -> Self {
+        let (stop, stopped) = channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
+                    let Some(inner) = inner.upgrade() else { return };
+                    if let Err(e) = pass(&inner) {
+                        tracing::warn!(error = %e, "{failure}; will retry");
+                    }
+                }
+            })
+            .expect("spawning a background worker thread");
+        Self { stop, thread }
+    }
+
+    /// Stops the thread and waits for it, unless called from it.
+    pub fn stop(self) {
+        drop(self.stop);
+        if self.thread.thread().id() != std::thread::current().id() {
+            let _ = self.thread.join();
+        }
+    }
+}
