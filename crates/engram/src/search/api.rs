@@ -2,8 +2,8 @@
 
 use crate::catalog::Compiled;
 use crate::search::check::IndexCheck;
-use crate::search::coll_index::{CollIndex, fingerprint, text_error};
-use crate::search::execute::{Ranked, run};
+use crate::search::coll_index::{CollIndex, fingerprint};
+use crate::search::execute::{Parsed, Ranked, run};
 use crate::search::fields::CompiledSearch;
 use crate::search::manager::read;
 use crate::search::request::{SearchHit, SearchRequest, SearchResults, Snippet};
@@ -77,9 +77,10 @@ impl Space {
             return Ok(None);
         };
         let search = coll.search.as_ref().expect("checked by searchable");
+        let parsed = Parsed::of(search, req)?;
         let now = inner.hlc.wall_ms();
-        let (ranked, plan) = run(index, &coll, search, req, now)?;
-        let hits = self.materialize(index, &coll, search, req, ranked, now)?;
+        let (ranked, plan) = run(index, &coll, search, req, &parsed, now)?;
+        let hits = self.materialize(index, &coll, req, &parsed, ranked, now)?;
         Ok(Some(SearchResults { hits, plan, position: space_index.position }))
     }
 
@@ -89,15 +90,13 @@ impl Space {
         &self,
         index: &CollIndex,
         coll: &Compiled,
-        search: &CompiledSearch,
         req: &SearchRequest,
+        parsed: &Parsed,
         ranked: Vec<Ranked>,
         now: u64,
     ) -> Result<Vec<SearchHit>> {
-        let query = match (&req.text, req.snippets.unwrap_or(true)) {
-            (Some(q), true) => Some(TextQuery::parse(q, &search.text_fields()).map_err(text_error)?),
-            _ => None,
-        };
+        let search = coll.search.as_ref().expect("searchable collections only");
+        let query = parsed.text.as_ref().filter(|_| req.snippets.unwrap_or(true));
         let mut hits = Vec::with_capacity(ranked.len());
         if query.is_none() && req.include_documents == Some(false) {
             // Ids only: the index was caught up to the log head when the
@@ -123,13 +122,14 @@ impl Space {
                 continue;
             }
             let body = decode_document(&doc.body)?;
-            if doc.version != slot.version && !still_matches(req, search, &body)? {
+            let rewritten_out = || parsed.filter.as_ref().is_some_and(|f| !f.matches(&search.payload(&body)));
+            if doc.version != slot.version && rewritten_out() {
                 // Rewritten since the index caught up and no longer
                 // admitted by the filter: leave it out rather than return
                 // content the search did not select.
                 continue;
             }
-            let snippets = query.as_ref().map(|q| snippets(search, &body, q)).unwrap_or_default();
+            let snippets = query.map(|q| snippets(search, &body, q)).unwrap_or_default();
             let document = req.include_documents.unwrap_or(true).then(|| Document {
                 id: doc.id.clone(),
                 version: doc.version,
@@ -192,15 +192,6 @@ impl Space {
                 .collect(),
             position: space_index.position,
         })
-    }
-}
-
-/// Whether a document rewritten after the index caught up still passes
-/// the request's filter.
-fn still_matches(req: &SearchRequest, search: &CompiledSearch, body: &serde_json::Value) -> Result<bool> {
-    match &req.filter {
-        Some(f) => Ok(engram_core::filter::Filter::parse(f)?.matches(&search.payload(body))),
-        None => Ok(true),
     }
 }
 

@@ -45,6 +45,28 @@ pub(crate) struct Ranked {
     pub vector_distance: Option<f32>,
 }
 
+/// A request's parts parsed once against the collection: planning,
+/// ranking and result assembly all use these.
+pub(crate) struct Parsed {
+    pub filter: Option<Filter>,
+    pub text: Option<TextQuery>,
+    /// The searched vector field's number, when the request has a vector.
+    pub field: Option<usize>,
+}
+
+impl Parsed {
+    pub fn of(search: &CompiledSearch, req: &SearchRequest) -> Result<Self> {
+        let filter = req.filter.as_ref().map(Filter::parse).transpose()?;
+        let text = match &req.text {
+            Some(_) if search.text.is_empty() => return Err(Error::invalid("the collection declares no text field")),
+            Some(q) => Some(TextQuery::parse(q, &search.text_fields()).map_err(text_error)?),
+            None => None,
+        };
+        let field = req.vector.as_ref().map(|_| search.vector_field(req.vector_field.as_deref())).transpose()?;
+        Ok(Self { filter, text, field })
+    }
+}
+
 /// The documents a filter admits.
 struct Admit<'a> {
     index: &'a CollIndex,
@@ -166,29 +188,23 @@ pub(crate) fn run(
     coll: &Compiled,
     search: &CompiledSearch,
     req: &SearchRequest,
+    parsed: &Parsed,
     now_ms: u64,
 ) -> Result<(Vec<Ranked>, SearchPlan)> {
-    let filter = match &req.filter {
-        Some(f) => Some(Filter::parse(f)?),
-        None => None,
-    };
     let k = req.k();
-    let admit = Admit::new(index, coll, filter.as_ref(), now_ms, superset_cap(index, search, req)?);
+    let admit = Admit::new(index, coll, parsed.filter.as_ref(), now_ms, superset_cap(index, search, req, parsed.field));
     let hybrid = req.text.is_some() && req.vector.is_some();
     let depth = if hybrid { (k * HYBRID_DEPTH_FACTOR).max(HYBRID_DEPTH_MIN) } else { k };
     let mut plan = SearchPlan { vector: None, candidates: None, fallback: false };
-    let text_hits = match &req.text {
+    let text_hits = match &parsed.text {
         Some(q) => Some(text_search(index, search, q, req, depth, &admit)?),
         None => None,
     };
-    let vector_hits = match &req.vector {
-        Some(v) => Some(vector_search(index, search, v, req, depth, &admit, &mut plan)?),
-        None => None,
+    let vector_hits = match (&req.vector, parsed.field) {
+        (Some(v), Some(field)) => Some(vector_search(index, search, field, v, req, depth, &admit, &mut plan)?),
+        _ => None,
     };
-    let metric = req
-        .vector
-        .as_ref()
-        .map(|_| search.vectors[search.vector_field(req.vector_field.as_deref()).unwrap_or(0)].spec.metric);
+    let metric = parsed.field.map(|f| search.vectors[f].spec.metric);
     let ranked = match (text_hits, vector_hits) {
         (Some(t), None) => {
             t.into_iter().map(|(key, s)| Ranked { key, score: s, text_score: Some(s), vector_distance: None }).collect()
@@ -218,18 +234,15 @@ const TEXT_SUPERSET_MAX: usize = 65_536;
 /// Candidate sets above this size go to HNSW: with `n` documents, `s`
 /// candidates cost `s` distances exactly and about `ef·n/s·2M` with HNSW,
 /// so exact wins while `s² ≤ ADVANTAGE·ef·n·2M`.
-fn superset_cap(index: &CollIndex, search: &CompiledSearch, req: &SearchRequest) -> Result<usize> {
-    if req.vector.is_none() {
-        return Ok(TEXT_SUPERSET_MAX);
-    }
+fn superset_cap(index: &CollIndex, search: &CompiledSearch, req: &SearchRequest, field: Option<usize>) -> usize {
+    let Some(field) = field else { return TEXT_SUPERSET_MAX };
     if req.plan == VectorPlan::Exact {
-        return Ok(usize::MAX);
+        return usize::MAX;
     }
-    let field = search.vector_field(req.vector_field.as_deref())?;
     let m = search.vectors[field].spec.hnsw.m as usize;
     let ef = req.ef.unwrap_or(EF_DEFAULT).max(req.k());
     let n = index.vectors[field].len().max(1);
-    Ok(((EXACT_ADVANTAGE * ef * n * 2 * m) as f64).sqrt() as usize)
+    ((EXACT_ADVANTAGE * ef * n * 2 * m) as f64).sqrt() as usize
 }
 
 /// Higher-is-better similarity from a distance.
@@ -243,18 +256,16 @@ fn similarity(distance: f32, metric: Option<VectorMetric>) -> f32 {
 fn text_search(
     index: &CollIndex,
     search: &CompiledSearch,
-    q: &str,
+    query: &TextQuery,
     req: &SearchRequest,
     depth: usize,
     admit: &Admit<'_>,
 ) -> Result<Vec<(u32, f32)>> {
     let text = index.text.as_ref().ok_or_else(|| Error::invalid("the collection declares no text field"))?;
-    let fields = search.text_fields();
-    let query = TextQuery::parse(q, &fields).map_err(text_error)?;
     let boosts = boosts(search, req)?;
     let accept = |key: u32| admit.admits(key);
     let filter: Option<&dyn Fn(u32) -> bool> = if admit.admits_all() { None } else { Some(&accept) };
-    Ok(text.search(&query, depth, &boosts, filter))
+    Ok(text.search(query, depth, &boosts, filter))
 }
 
 fn boosts(search: &CompiledSearch, req: &SearchRequest) -> Result<Vec<f32>> {
@@ -275,16 +286,17 @@ fn boosts(search: &CompiledSearch, req: &SearchRequest) -> Result<Vec<f32>> {
     Ok(boosts)
 }
 
+#[allow(clippy::too_many_arguments)] // the planner's inputs, each used once
 fn vector_search(
     index: &CollIndex,
     search: &CompiledSearch,
+    field: usize,
     query: &[f32],
     req: &SearchRequest,
     k: usize,
     admit: &Admit<'_>,
     plan: &mut SearchPlan,
 ) -> Result<Vec<Hit>> {
-    let field = search.vector_field(req.vector_field.as_deref())?;
     let spec = &search.vectors[field].spec;
     check_vector(query, spec).map_err(|e| e.context("vector"))?;
     let vectors = &index.vectors[field];
