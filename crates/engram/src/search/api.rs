@@ -69,19 +69,27 @@ impl Space {
     /// spec as this engine has it cached.
     fn search_once(&self, collection: &str, req: &SearchRequest) -> Result<Option<SearchResults>> {
         let coll = self.searchable(collection)?;
+        self.with_index(&coll, |position, index| {
+            let Some(index) = index else { return Ok(None) };
+            let search = coll.search.as_ref().expect("checked by searchable");
+            let parsed = Parsed::of(search, req)?;
+            let now = self.inner.hlc.wall_ms();
+            let (ranked, plan) = run(index, &coll, search, req, &parsed, now)?;
+            let hits = self.materialize(index, &coll, req, &parsed, ranked, now)?;
+            Ok(Some(SearchResults { hits, plan, position }))
+        })
+    }
+
+    /// Runs `f` with the change-log position covered and the caught-up
+    /// index of `coll` (`None` when the index does not match the spec as
+    /// cached here), under the space index's read lock.
+    fn with_index<T>(&self, coll: &Compiled, f: impl FnOnce(u64, Option<&CollIndex>) -> Result<T>) -> Result<T> {
         let inner = &self.inner;
         let slot = inner.search.current(&*inner.backend, &inner.catalog, self.id)?;
         let guard = read(&slot);
         let space_index = guard.as_ref().ok_or_else(|| Error::internal("search index not loaded after catch-up"))?;
-        let Some(index) = space_index.colls.get(&coll.row.id).filter(|ix| ix.fingerprint == fingerprint(&coll)) else {
-            return Ok(None);
-        };
-        let search = coll.search.as_ref().expect("checked by searchable");
-        let parsed = Parsed::of(search, req)?;
-        let now = inner.hlc.wall_ms();
-        let (ranked, plan) = run(index, &coll, search, req, &parsed, now)?;
-        let hits = self.materialize(index, &coll, req, &parsed, ranked, now)?;
-        Ok(Some(SearchResults { hits, plan, position: space_index.position }))
+        let index = space_index.colls.get(&coll.row.id).filter(|ix| ix.fingerprint == fingerprint(coll));
+        f(space_index.position, index)
     }
 
     /// Reads the result documents from the records; ones deleted or expired
@@ -158,9 +166,7 @@ impl Space {
     /// Drops the space's search index and builds it again from the records.
     pub fn rebuild_search_index(&self) -> Result<RebuildReport> {
         let inner = &self.inner;
-        let done = inner.search.rebuild(&*inner.backend, &inner.catalog, self.id)?;
-        let slot = inner.search.current(&*inner.backend, &inner.catalog, self.id)?;
-        let position = read(&slot).as_ref().map_or(0, |ix| ix.position);
+        let (done, position) = inner.search.rebuild(&*inner.backend, &inner.catalog, self.id)?;
         Ok(RebuildReport { position, collections: done.rebuilt })
     }
 
@@ -173,24 +179,15 @@ impl Space {
     /// The search index of one collection, caught up.
     pub fn search_index_status(&self, collection: &str) -> Result<IndexStatus> {
         let coll = self.searchable(collection)?;
-        let inner = &self.inner;
-        let slot = inner.search.current(&*inner.backend, &inner.catalog, self.id)?;
-        let guard = read(&slot);
-        let space_index = guard.as_ref().ok_or_else(|| Error::internal("search index not loaded after catch-up"))?;
-        let index = space_index.colls.get(&coll.row.id).filter(|ix| ix.fingerprint == fingerprint(&coll));
         let search = coll.search.as_ref().expect("checked by searchable");
-        Ok(IndexStatus {
-            collection: collection.to_owned(),
-            documents: index.map_or(0, |ix| ix.len() as u64),
-            vectors: search
-                .vectors
-                .iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    (v.spec.name.clone(), index.and_then(|ix| ix.vectors.get(i)).map_or(0, |x| x.len() as u64))
-                })
-                .collect(),
-            position: space_index.position,
+        self.with_index(&coll, |position, index| {
+            let count = |i: usize| index.and_then(|ix| ix.vectors.get(i)).map_or(0, |x| x.len() as u64);
+            Ok(IndexStatus {
+                collection: collection.to_owned(),
+                documents: index.map_or(0, |ix| ix.len() as u64),
+                vectors: search.vectors.iter().enumerate().map(|(i, v)| (v.spec.name.clone(), count(i))).collect(),
+                position,
+            })
         })
     }
 }

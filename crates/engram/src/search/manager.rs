@@ -157,19 +157,23 @@ impl SearchIndexes {
 
     /// Drops a space's index in memory and on disk, then builds it again
     /// from the records.
-    pub fn rebuild(&self, backend: &dyn Backend, catalog: &Catalog, space: SpaceId) -> Result<CatchUp> {
+    /// Returns what was done and the change-log position now covered.
+    pub fn rebuild(&self, backend: &dyn Backend, catalog: &Catalog, space: SpaceId) -> Result<(CatchUp, u64)> {
         let slot = self.slot(space);
         let mut guard = write(&slot);
         if let Some(store) = &self.store {
             persist::remove(&**store, space)?;
         }
+        let writes = self.writes.load(Ordering::SeqCst);
         let reader = backend.reader()?;
         let mut index = SpaceIndex::empty(space);
         let done = index.rebuild(&*reader, catalog)?;
+        index.seen_writes = writes;
+        let position = index.position;
         *guard = Some(index);
         drop(guard);
         self.save(space)?;
-        Ok(done)
+        Ok((done, position))
     }
 
     /// Forgets a deleted space's index and file, under the space's lock so

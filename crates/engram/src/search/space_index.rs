@@ -40,6 +40,16 @@ pub(crate) struct SpaceIndex {
     pub saved_once: bool,
 }
 
+/// What a stretch of the change log touched.
+#[derive(Default)]
+struct Touched {
+    /// Document ids per collection name.
+    docs: HashMap<String, BTreeSet<String>>,
+    /// A space- or collection-level entry (specs may have changed).
+    ddl: bool,
+    entries: u64,
+}
+
 /// What one catch-up did.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct CatchUp {
@@ -77,46 +87,21 @@ impl SpaceIndex {
         if head.position == self.position && !self.reconcile_next {
             return Ok(done);
         }
-        if self.position == 0 {
-            // Nothing indexed yet: build every collection from the records
-            // of this snapshot instead of reading the whole log first.
-            let colls = searchable(reader, catalog, self.space)?;
-            done.rebuilt = self.reconcile(reader, &colls)?.len() as u64;
-            done.entries = head.position;
-            self.reconcile_next = false;
-            self.position = head.position;
-            self.head_hash = head.hash;
-            self.unsaved += done.entries;
-            return Ok(done);
-        }
-        let mut dirty: HashMap<String, BTreeSet<String>> = HashMap::new();
-        let mut ddl = self.position == 0 || self.reconcile_next;
-        let mut after = self.position;
-        while after < head.position {
-            let entries = reader.changes(self.space, after, CATCH_UP_CHUNK_ENTRIES)?;
-            let Some(last) = entries.last() else { break };
-            after = last.position;
-            done.entries += entries.len() as u64;
-            for e in entries {
-                match e.op {
-                    ChangeOp::Put | ChangeOp::Patch | ChangeOp::Delete | ChangeOp::Expire => {
-                        dirty.entry(e.collection).or_default().insert(e.doc_id);
-                    }
-                    _ => ddl = true,
-                }
-            }
-        }
-        if after != head.position {
-            return Err(Error::corrupted(format!(
-                "change log of space {} ends at {after} but its head is {}",
-                self.space.0, head.position
-            )));
-        }
+        // Nothing indexed yet: every collection is built from the records of
+        // this snapshot, so the log itself need not be read.
+        let rebuild_all = self.position == 0;
+        let touched = if rebuild_all {
+            Touched { entries: head.position, ..Touched::default() }
+        } else {
+            self.touched_since(reader, head.position)?
+        };
+        done.entries = touched.entries;
+        let ddl = rebuild_all || self.reconcile_next || touched.ddl;
         let colls = searchable(reader, catalog, self.space)?;
         let rebuilt = if ddl { self.reconcile(reader, &colls)? } else { Vec::new() };
         self.reconcile_next = false; // only once reconciling succeeded
         done.rebuilt = rebuilt.len() as u64;
-        for (name, ids) in dirty {
+        for (name, ids) in touched.docs {
             let Some(c) = colls.iter().find(|c| c.row.name.as_str() == name) else { continue };
             if rebuilt.contains(&c.row.id) {
                 continue;
@@ -132,6 +117,34 @@ impl SpaceIndex {
         self.head_hash = head.hash;
         self.unsaved += done.entries;
         Ok(done)
+    }
+
+    /// The documents and collections changed by the entries after
+    /// `position` up to `head`.
+    fn touched_since(&self, reader: &dyn Reader, head: u64) -> Result<Touched> {
+        let mut touched = Touched::default();
+        let mut after = self.position;
+        while after < head {
+            let entries = reader.changes(self.space, after, CATCH_UP_CHUNK_ENTRIES)?;
+            let Some(last) = entries.last() else { break };
+            after = last.position;
+            touched.entries += entries.len() as u64;
+            for e in entries {
+                match e.op {
+                    ChangeOp::Put | ChangeOp::Patch | ChangeOp::Delete | ChangeOp::Expire => {
+                        touched.docs.entry(e.collection).or_default().insert(e.doc_id);
+                    }
+                    _ => touched.ddl = true,
+                }
+            }
+        }
+        if after != head {
+            return Err(Error::corrupted(format!(
+                "change log of space {} ends at {after} but its head is {head}",
+                self.space.0
+            )));
+        }
+        Ok(touched)
     }
 
     /// Matches the collection indexes to the collections: new or changed
