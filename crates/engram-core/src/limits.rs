@@ -65,3 +65,30 @@ pub const SEARCH_TEXT_BYTES_MAX: usize = 4 * 1024;
 pub const SEARCH_EF_MAX: usize = 10_000;
 /// Bytes of a name or version of an embedding model.
 pub const MODEL_NAME_BYTES_MAX: usize = 128;
+/// Characters of a label: edge type, fact predicate, event type, property name.
+pub const LABEL_CHARS_MAX: usize = 64;
+/// Bytes of an event stream's name (its events' ids add 21 bytes).
+pub const STREAM_NAME_BYTES_MAX: usize = 200;
+/// Hops a graph traversal or path search may go.
+pub const GRAPH_DEPTH_MAX: u32 = 32;
+/// Nodes one traversal returns.
+pub const GRAPH_RESULT_MAX: usize = 10_000;
+/// Nodes returned when the caller gives no limit.
+pub const GRAPH_RESULT_DEFAULT: usize = 100;
+/// Edges one traversal or path search may examine before it stops and
+/// reports a truncated result (bounded work under huge fan-out).
+pub const GRAPH_EXPAND_MAX: usize = 1_000_000;
+/// Edges one decay may change (it runs in one transaction).
+pub const GRAPH_DECAY_EDGES_MAX: usize = 100_000;
+/// Largest edge weight.
+pub const EDGE_WEIGHT_MAX: f64 = 1e12;
+/// Serialized bytes of an edge's properties.
+pub const EDGE_PROPS_BYTES_MAX: usize = 64 * 1024;
+/// Facts one query returns.
+pub const FACTS_LIMIT_MAX: usize = 1_000;
+/// Events in one append.
+pub const EVENTS_PER_APPEND_MAX: usize = 1_000;
+/// Events one read returns.
+pub const EVENTS_READ_MAX: usize = 1_000;
+/// Longest deduplication window of an append, in seconds (7 days).
+pub const DEDUP_WINDOW_SECONDS_MAX: u64 = 7 * 24 * 3600;

@@ -3,7 +3,7 @@
 //! Names are checked once at the boundary; holding a value of these types
 //! means it is valid, so no layer below re-checks or escapes them.
 
-use crate::limits::{DOC_ID_BYTES_MAX, IDEMPOTENCY_KEY_BYTES_MAX, NAME_CHARS_MAX};
+use crate::limits::{DOC_ID_BYTES_MAX, IDEMPOTENCY_KEY_BYTES_MAX, LABEL_CHARS_MAX, NAME_CHARS_MAX, STREAM_NAME_BYTES_MAX};
 use crate::{Error, Result};
 use std::fmt;
 
@@ -69,6 +69,51 @@ name_type!(
     IdempotencyKey, "idempotency key", check_idem_key
 );
 
+impl CollectionName {
+    /// A collection the engine keeps for itself (edges, facts, events…).
+    /// Reserved names start with `_`, which [`CollectionName::new`] refuses,
+    /// so callers can never read or write them as plain collections.
+    pub fn reserved(s: &'static str) -> Self {
+        debug_assert!(s.starts_with('_'), "reserved collection names start with '_'");
+        Self(s.to_owned())
+    }
+
+    /// Whether this is one of the engine's own collections.
+    pub fn is_reserved(&self) -> bool {
+        self.0.starts_with('_')
+    }
+}
+
+/// Checks a label: an edge type, a fact predicate, an event type or a
+/// property name. Labels end up in stored JSON and in index keys, never in
+/// query text, but a narrow alphabet keeps them safe to print, log and use
+/// as identifiers in any backend.
+pub fn check_label(what: &str, s: &str) -> Result<()> {
+    let ok_len = !s.is_empty() && s.len() <= LABEL_CHARS_MAX;
+    let ok_first = s.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
+    let ok_chars = s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'));
+    if ok_len && ok_first && ok_chars {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "invalid {what} {s:?}: use 1 to {LABEL_CHARS_MAX} ASCII letters, digits, '_', '-', '.' or ':', starting with a letter"
+    )))
+}
+
+/// Checks an event stream's name. `@` is excluded because it separates the
+/// stream from the version in stored event ids.
+pub fn check_stream_name(s: &str) -> Result<()> {
+    let ok_len = !s.is_empty() && s.len() <= STREAM_NAME_BYTES_MAX;
+    let ok_first = s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let ok_chars = s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '/'));
+    if ok_len && ok_first && ok_chars {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "invalid stream name {s:?}: use 1 to {STREAM_NAME_BYTES_MAX} ASCII letters, digits, '_', '-', '.', ':' or '/', starting with a letter or digit"
+    )))
+}
+
 fn check_doc_id(s: &str) -> Result<()> {
     if s.is_empty() || s.len() > DOC_ID_BYTES_MAX {
         return Err(Error::invalid(format!(
@@ -103,6 +148,20 @@ mod tests {
             assert!(SpaceName::new(bad).is_err(), "{bad:?} accepted");
         }
         assert!(CollectionName::new("notes").is_ok());
+        assert!(CollectionName::new("_edges").is_err());
+        assert!(CollectionName::reserved("_edges").is_reserved());
+    }
+
+    #[test]
+    fn labels_and_streams() {
+        assert!(check_label("edge type", "part_of:v2").is_ok());
+        for bad in ["", "1x", "a b", "a'b", "a\"b", "é", "a;DROP", &"x".repeat(65)] {
+            assert!(check_label("edge type", bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(check_stream_name("agent-7/episodes").is_ok());
+        for bad in ["", "a@b", "/a", "a b", &"x".repeat(201)] {
+            assert!(check_stream_name(bad).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

@@ -76,12 +76,17 @@ impl<'a> Writer<'a> {
     /// Appends a change-log entry; returns its position.
     pub fn log(&mut self, op: ChangeOp, collection: &str, doc_id: &str, version: u64, content: Digest) -> Result<u64> {
         let hlc = self.hlc.tick();
-        self.log_at(hlc, op, collection, doc_id, version, content)
+        self.log_stamped(hlc, op, collection, doc_id, version, content)
+    }
+
+    /// The next HLC timestamp.
+    pub fn tick(&self) -> u64 {
+        self.hlc.tick()
     }
 
     /// Appends a change-log entry stamped `hlc` (the document's own stamp,
     /// so no stored timestamp is newer than its space's newest entry).
-    fn log_at(
+    pub fn log_stamped(
         &mut self,
         hlc: u64,
         op: ChangeOp,
@@ -105,20 +110,34 @@ impl<'a> Writer<'a> {
         Ok(entry.position)
     }
 
-    /// The collection, created with defaults when `create` and missing.
+    /// A caller's collection, created with defaults when `create` and missing.
     fn collection(&mut self, name: &str, create: bool) -> Result<Arc<Compiled>> {
         if let Some(c) = self.colls.get(name) {
             return Ok(c.clone());
         }
         let cname = CollectionName::new(name)?;
-        let row = match self.tx.collection(self.space, &cname)? {
-            Some(row) => row,
-            None if create => self.create_collection(&cname, CollectionSpec::default())?,
-            None => return Err(Error::not_found(format!("collection {name:?} does not exist"))),
+        self.reserved_collection(&cname, create.then(CollectionSpec::default))?
+            .ok_or_else(|| Error::not_found(format!("collection {name:?} does not exist")))
+    }
+
+    /// A collection by validated name (reserved names included), created
+    /// with `create`'s spec when missing; `None` if missing and not created.
+    pub fn reserved_collection(
+        &mut self,
+        cname: &CollectionName,
+        create: Option<CollectionSpec>,
+    ) -> Result<Option<Arc<Compiled>>> {
+        if let Some(c) = self.colls.get(cname.as_str()) {
+            return Ok(Some(c.clone()));
+        }
+        let row = match (self.tx.collection(self.space, cname)?, create) {
+            (Some(row), _) => row,
+            (None, Some(spec)) => self.create_collection(cname, spec)?,
+            (None, None) => return Ok(None),
         };
         let compiled = self.catalog.get(row)?;
-        self.colls.insert(name.to_owned(), compiled.clone());
-        Ok(compiled)
+        self.colls.insert(cname.as_str().to_owned(), compiled.clone());
+        Ok(Some(compiled))
     }
 
     pub fn create_collection(&mut self, name: &CollectionName, spec: CollectionSpec) -> Result<CollectionRow> {
@@ -180,14 +199,18 @@ impl<'a> Writer<'a> {
             .tx
             .collection(self.space, name)?
             .ok_or_else(|| Error::not_found(format!("collection {name:?} does not exist")))?;
+        self.unlink_collection(name.as_str())?;
         self.tx.delete_collection(row.id)?;
         self.log(ChangeOp::CollectionDrop, name.as_str(), "", 0, [0; 32])?;
         Ok(())
     }
 
-    /// Applies one document operation; a put's body comes encoded.
+    /// Applies one operation; a put's body comes encoded.
     pub fn apply(&mut self, op: &Op, encoded: Option<Encoded>) -> Result<OpResult> {
         fail::fail_point!("engram.apply", |_| Err(Error::internal("injected failure applying an operation")));
+        if !op.is_document_op() {
+            return self.apply_memory_op(op);
+        }
         DocId::new(op.id())?;
         check_ttl(op.ttl_seconds())?;
         let coll = self.collection(op.collection(), matches!(op, Op::Put { .. }))?;
@@ -201,8 +224,44 @@ impl<'a> Writer<'a> {
             }
             Op::Patch { id, patch, expect, ttl_seconds, .. } => self.patch(&coll, id, patch, *expect, *ttl_seconds)?,
             Op::Delete { id, expect, .. } => self.delete(&coll, id, *expect)?,
+            _ => return Err(Error::internal("memory operation routed as a document operation")),
         };
         Ok(OpResult { collection: op.collection().to_owned(), id: op.id().to_owned(), version, position })
+    }
+
+    /// Applies a graph, fact or stream operation.
+    fn apply_memory_op(&mut self, op: &Op) -> Result<OpResult> {
+        let result = |id: String, version: u64, position: u64| OpResult {
+            collection: op.collection().to_owned(),
+            id,
+            version,
+            position,
+        };
+        Ok(match op {
+            Op::Link { edge } => {
+                let (e, position) = self.link(edge)?;
+                result(e.id, e.version, position)
+            }
+            Op::Unlink { from, to, edge_type } => {
+                let (id, position) = self.unlink(from, edge_type, to)?;
+                result(id, 0, position)
+            }
+            Op::Assert { fact } => {
+                let (f, position) = self.assert_fact(fact)?;
+                result(f.id, 1, position)
+            }
+            Op::Retract { fact_id, valid_until_ms } => {
+                let (f, position) = self.retract_fact(fact_id, *valid_until_ms)?;
+                result(f.id, 0, position)
+            }
+            Op::Append { stream, request } => {
+                let (r, position) = self.append(stream, request)?;
+                result(r.stream, r.version, position)
+            }
+            Op::Put { .. } | Op::Patch { .. } | Op::Delete { .. } => {
+                return Err(Error::internal("document operation routed as a memory operation"));
+            }
+        })
     }
 
     fn expiry(&self, coll: &Compiled, ttl: Option<u64>) -> Option<u64> {
@@ -235,7 +294,7 @@ impl<'a> Writer<'a> {
             self.reindex(coll, id, old.as_ref(), Some(body))?;
             version
         };
-        let position = self.log_at(hlc, ChangeOp::Put, coll.row.name.as_str(), id, version, hash)?;
+        let position = self.log_stamped(hlc, ChangeOp::Put, coll.row.name.as_str(), id, version, hash)?;
         Ok((version, position))
     }
 
@@ -260,7 +319,7 @@ impl<'a> Writer<'a> {
         let doc = StoredDoc { id: id.to_owned(), version, body: text, expires_at_ms: expires, updated_hlc: hlc };
         self.tx.put_doc(coll.row.id, &doc)?;
         self.reindex(coll, id, old.as_ref(), Some(&body))?;
-        let position = self.log_at(hlc, ChangeOp::Patch, coll.row.name.as_str(), id, version, hash)?;
+        let position = self.log_stamped(hlc, ChangeOp::Patch, coll.row.name.as_str(), id, version, hash)?;
         Ok((version, position))
     }
 
@@ -273,7 +332,11 @@ impl<'a> Writer<'a> {
 
     /// Removes a stored document (live or expired) with its index entries
     /// and logs `op`.
+    /// A caller's document takes its graph edges with it.
     pub fn remove(&mut self, coll: &Compiled, old: Option<&StoredDoc>, id: &str, op: ChangeOp) -> Result<u64> {
+        if !coll.row.name.is_reserved() {
+            self.unlink_node(coll.row.name.as_str(), id)?;
+        }
         self.tx.delete_doc(coll.row.id, id)?;
         self.reindex(coll, id, old, None)?;
         self.log(op, coll.row.name.as_str(), id, 0, [0; 32])
@@ -291,7 +354,7 @@ impl<'a> Writer<'a> {
         self.remove(&coll, old.as_ref(), id, ChangeOp::Expire).map(|_| true)
     }
 
-    fn reindex(&mut self, coll: &Compiled, id: &str, old: Option<&StoredDoc>, new: Option<&Value>) -> Result<()> {
+    pub fn reindex(&mut self, coll: &Compiled, id: &str, old: Option<&StoredDoc>, new: Option<&Value>) -> Result<()> {
         if coll.indexes.is_empty() {
             return Ok(());
         }

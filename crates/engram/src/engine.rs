@@ -4,6 +4,7 @@ use crate::catalog::{Catalog, Compiled};
 use crate::config::{EngineConfig, Storage};
 use crate::datadir::DataDir;
 use crate::epoch::CountingBackend;
+use crate::graph::index::GraphIndexes;
 use crate::search::manager::SearchIndexes;
 use crate::search::store::{DirStore, IndexStore};
 use crate::space::Space;
@@ -54,6 +55,8 @@ pub(crate) struct Inner {
     colls_version: AtomicU64,
     /// Search indexes derived from the change logs.
     pub search: SearchIndexes,
+    /// Graph adjacency derived from the change logs.
+    pub graph: GraphIndexes,
     /// The write count at the indexer's last clean pass.
     pub indexed_writes: AtomicU64,
     datadir: Mutex<Option<DataDir>>,
@@ -118,7 +121,8 @@ impl Engine {
             space_ids_version: AtomicU64::new(0),
             colls: RwLock::default(),
             colls_version: AtomicU64::new(0),
-            search: SearchIndexes::new(search_store, writes, save_after),
+            search: SearchIndexes::new(search_store, writes.clone(), save_after),
+            graph: GraphIndexes::new(writes),
             indexed_writes: AtomicU64::new(u64::MAX),
             datadir: Mutex::new(datadir),
             purger: Mutex::new(None),
@@ -188,6 +192,7 @@ impl Engine {
             colls.remove(&id);
             self.inner.colls_version.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
+        self.inner.graph.forget(id);
         self.inner.search.forget(id)
     }
 

@@ -22,12 +22,16 @@ pub mod config;
 pub mod datadir;
 mod engine;
 mod epoch;
+mod facts;
+mod graph;
 mod ops;
 mod plan;
 mod purge;
 mod query;
 mod search;
 mod space;
+mod streams;
+mod system;
 mod worker;
 
 pub use config::{EngineConfig, Storage};
@@ -49,6 +53,16 @@ pub use engram_core::search_spec::{
     EmbeddingModel, HnswSpec, SearchSpec, TextFieldSpec, VectorFieldSpec, VectorMetric,
 };
 pub use engram_core::{Error, ErrorKind, Result, limits};
+pub use facts::types::{Fact, FactInput, FactQuery, Facts, Term};
+pub use graph::types::{
+    DecayReport, DecayRequest, Direction, Edge, EdgeInput, Hop, Neighbor, Neighbors, NeighborsRequest, NodeRef,
+    PathRequest, PathResult,
+};
+pub use graph::write::edge_id;
+pub use streams::types::{
+    AppendRequest, AppendResult, Appended, Event, EventInput, EventPage, ExpectedVersion, ReadDirection, Snapshot,
+    StreamInfo,
+};
 pub use ops::{Batch, CommitResult, Expect, Op, OpResult, WriteOptions, WriteResult};
 pub use query::{Page, Query, SortField, SortOrder};
 pub use search::api::{IndexStatus, RebuildReport};

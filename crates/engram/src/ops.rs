@@ -1,5 +1,9 @@
 //! Write operations, their preconditions and results.
 
+use crate::facts::types::FactInput;
+use crate::graph::types::{EdgeInput, NodeRef};
+use crate::streams::types::AppendRequest;
+use crate::system::System;
 use engram_core::limits::TTL_SECONDS_MAX;
 use engram_core::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -55,25 +59,55 @@ pub enum Op {
         #[serde(default)]
         expect: Expect,
     },
+    /// Create or replace a graph edge between two live documents.
+    Link { edge: EdgeInput },
+    /// Delete the graph edge (from, type, to).
+    Unlink {
+        from: NodeRef,
+        to: NodeRef,
+        #[serde(rename = "type")]
+        edge_type: String,
+    },
+    /// Record a fact.
+    Assert { fact: FactInput },
+    /// Withdraw a current fact, or end its validity.
+    Retract {
+        fact_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        valid_until_ms: Option<i64>,
+    },
+    /// Append events to a stream.
+    Append { stream: String, request: AppendRequest },
 }
 
 impl Op {
+    /// The collection written: a caller's, or the reserved collection that
+    /// holds edges, facts or events.
     pub fn collection(&self) -> &str {
         match self {
             Self::Put { collection, .. } | Self::Patch { collection, .. } | Self::Delete { collection, .. } => {
                 collection
             }
+            Self::Link { .. } | Self::Unlink { .. } => System::Edges.name(),
+            Self::Assert { .. } | Self::Retract { .. } => System::Facts.name(),
+            Self::Append { .. } => System::Events.name(),
         }
     }
+    /// The document id of a document operation; empty for the others.
     pub fn id(&self) -> &str {
         match self {
             Self::Put { id, .. } | Self::Patch { id, .. } | Self::Delete { id, .. } => id,
+            _ => "",
         }
+    }
+    /// Whether this writes a caller's document (put, patch, delete).
+    pub fn is_document_op(&self) -> bool {
+        matches!(self, Self::Put { .. } | Self::Patch { .. } | Self::Delete { .. })
     }
     pub(crate) fn ttl_seconds(&self) -> Option<u64> {
         match self {
             Self::Put { ttl_seconds, .. } | Self::Patch { ttl_seconds, .. } => *ttl_seconds,
-            Self::Delete { .. } => None,
+            _ => None,
         }
     }
 }
@@ -180,6 +214,15 @@ impl Batch {
     }
     pub fn delete(&mut self, collection: &str, id: &str) -> &mut Self {
         self.push(Op::Delete { collection: collection.into(), id: id.into(), expect: Expect::Any })
+    }
+    pub fn link(&mut self, edge: EdgeInput) -> &mut Self {
+        self.push(Op::Link { edge })
+    }
+    pub fn assert_fact(&mut self, fact: FactInput) -> &mut Self {
+        self.push(Op::Assert { fact })
+    }
+    pub fn append(&mut self, stream: &str, request: AppendRequest) -> &mut Self {
+        self.push(Op::Append { stream: stream.into(), request })
     }
     pub fn push(&mut self, op: Op) -> &mut Self {
         self.ops.push(op);

@@ -78,7 +78,7 @@ impl Space {
     }
 
     /// Runs `f` with a [`Writer`] in one atomic, durable transaction.
-    fn write<T, F>(&self, f: F) -> Result<T>
+    pub(crate) fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Writer<'_>) -> Result<T> + Send + 'static,
@@ -126,6 +126,7 @@ impl Space {
         let rows = self.inner.backend.reader()?.collections(self.id)?;
         Ok(rows
             .into_iter()
+            .filter(|r| !r.name.is_reserved())
             .map(|r| CollectionInfo { name: r.name.to_string(), spec: r.spec, generation: r.generation })
             .collect())
     }

@@ -1,0 +1,175 @@
+//! The event-stream operations of a [`Space`]: append, read by version or
+//! time, stream heads and snapshots.
+
+use crate::space::Space;
+use crate::streams::types::{AppendRequest, AppendResult, Event, EventPage, ReadDirection, Snapshot, StreamInfo};
+use crate::streams::versioned_id;
+use crate::streams::write::{EventBody, StreamHead};
+use crate::system::System;
+use engram_core::backend::{CollectionId, Reader, StoredDoc};
+use engram_core::limits::EVENTS_READ_MAX;
+use engram_core::names::check_stream_name;
+use engram_core::{Error, Result};
+use serde_json::Value;
+
+impl Space {
+    /// Appends events to a stream (see [`AppendRequest`]).
+    pub fn append(&self, stream: &str, req: AppendRequest) -> Result<AppendResult> {
+        let stream = stream.to_owned();
+        self.write(move |w| w.append(&stream, &req)).map(|(r, _)| r)
+    }
+
+    /// A stream's head; not found when it has no events.
+    pub fn stream(&self, stream: &str) -> Result<StreamInfo> {
+        check_stream_name(stream)?;
+        let reader = self.inner.backend.reader()?;
+        let head = stream_head(&*reader, self, stream)?.ok_or_else(|| no_stream(stream))?;
+        Ok(StreamInfo {
+            stream: stream.to_owned(),
+            version: head.version,
+            created_at_ms: head.created_at_ms,
+            updated_at_ms: head.updated_at_ms,
+            last_position: head.last_position,
+        })
+    }
+
+    /// Up to `limit` events from `from_version` (inclusive): forward from 1
+    /// or backward from the newest when not given.
+    pub fn read_stream(
+        &self,
+        stream: &str,
+        from_version: Option<u64>,
+        direction: ReadDirection,
+        limit: usize,
+    ) -> Result<EventPage> {
+        check_stream_name(stream)?;
+        check_read_limit(limit)?;
+        let reader = self.inner.backend.reader()?;
+        let Some(coll) = events_coll(&*reader, self)? else { return Err(no_stream(stream)) };
+        stream_head(&*reader, self, stream)?.ok_or_else(|| no_stream(stream))?;
+        let reverse = direction == ReadDirection::Backward;
+        let after = match (direction, from_version) {
+            (ReadDirection::Forward, v) => versioned_id(stream, v.unwrap_or(1).saturating_sub(1)),
+            (ReadDirection::Backward, Some(v)) => versioned_id(stream, v.saturating_add(1)),
+            (ReadDirection::Backward, None) => versioned_id(stream, u64::MAX),
+        };
+        let docs = reader.scan_docs(coll, Some(&after), reverse, limit)?;
+        let events = of_stream(stream, &docs)?;
+        let next_version = match (events.last(), events.len() == limit) {
+            (Some(last), true) if reverse => last.version.checked_sub(1).filter(|v| *v > 0),
+            (Some(last), true) => Some(last.version + 1),
+            _ => None,
+        };
+        Ok(EventPage { events, next_version })
+    }
+
+    /// Up to `limit` events recorded in [from_ms, until_ms), oldest first.
+    pub fn read_stream_time(&self, stream: &str, from_ms: u64, until_ms: u64, limit: usize) -> Result<EventPage> {
+        check_stream_name(stream)?;
+        check_read_limit(limit)?;
+        if until_ms <= from_ms {
+            return Err(Error::invalid("until_ms must be after from_ms"));
+        }
+        let reader = self.inner.backend.reader()?;
+        let (Some(coll), Some(head)) = (events_coll(&*reader, self)?, stream_head(&*reader, self, stream)?) else {
+            return Err(no_stream(stream));
+        };
+        let first = first_at_or_after(&*reader, coll, stream, head.version, from_ms)?;
+        if first > head.version {
+            return Ok(EventPage { events: Vec::new(), next_version: None });
+        }
+        let docs = reader.scan_docs(coll, Some(&versioned_id(stream, first - 1)), false, limit)?;
+        let mut events = of_stream(stream, &docs)?;
+        let full = events.len() == limit;
+        events.retain(|e| e.recorded_at_ms < until_ms);
+        let next_version = match events.last() {
+            Some(last) if full && events.len() == limit => Some(last.version + 1),
+            _ => None,
+        };
+        Ok(EventPage { events, next_version })
+    }
+
+    /// Stores a snapshot of the stream's state as of `version`.
+    pub fn save_snapshot(&self, stream: &str, version: u64, state: Value) -> Result<Snapshot> {
+        let stream = stream.to_owned();
+        self.write(move |w| w.save_snapshot(&stream, version, &state)).map(|(s, _)| s)
+    }
+
+    /// The newest snapshot at or before `at_or_before` (any when `None`).
+    pub fn snapshot(&self, stream: &str, at_or_before: Option<u64>) -> Result<Snapshot> {
+        check_stream_name(stream)?;
+        let missing = || Error::not_found(format!("stream {stream:?} has no snapshot at or before that version"));
+        let reader = self.inner.backend.reader()?;
+        let coll = reader.collection(self.id, &System::Snapshots.collection_name())?.ok_or_else(missing)?;
+        let after = versioned_id(stream, at_or_before.map_or(u64::MAX, |v| v.saturating_add(1)));
+        let docs = reader.scan_docs(coll.id, Some(&after), true, 1)?;
+        let doc = docs.first().filter(|d| d.id.starts_with(&format!("{stream}@"))).ok_or_else(missing)?;
+        let v: Value = serde_json::from_str(&doc.body)
+            .map_err(|e| Error::corrupted(format!("stored snapshot {:?} is malformed: {e}", doc.id)))?;
+        let num = |k: &str| v[k].as_u64().ok_or_else(|| Error::corrupted(format!("snapshot {:?} lacks {k}", doc.id)));
+        Ok(Snapshot {
+            stream: stream.to_owned(),
+            version: num("version")?,
+            state: v["state"].clone(),
+            recorded_at_ms: num("at_ms")?,
+        })
+    }
+}
+
+fn no_stream(stream: &str) -> Error {
+    Error::not_found(format!("stream {stream:?} does not exist"))
+}
+
+fn check_read_limit(limit: usize) -> Result<()> {
+    if limit == 0 || limit > EVENTS_READ_MAX {
+        return Err(Error::invalid(format!("limit must be 1 to {EVENTS_READ_MAX}, got {limit}")));
+    }
+    Ok(())
+}
+
+fn events_coll(reader: &dyn Reader, space: &Space) -> Result<Option<CollectionId>> {
+    Ok(reader.collection(space.id, &System::Events.collection_name())?.map(|c| c.id))
+}
+
+fn stream_head(reader: &dyn Reader, space: &Space, stream: &str) -> Result<Option<StreamHead>> {
+    let Some(coll) = reader.collection(space.id, &System::Streams.collection_name())? else { return Ok(None) };
+    reader.doc(coll.id, stream)?.map(|d| StreamHead::parse(&d)).transpose()
+}
+
+/// The events among `docs` that belong to `stream` (a scan runs past the
+/// stream's last id into the next stream's).
+fn of_stream(stream: &str, docs: &[StoredDoc]) -> Result<Vec<Event>> {
+    let prefix = format!("{stream}@");
+    let mut out = Vec::with_capacity(docs.len());
+    for d in docs.iter().take_while(|d| d.id.starts_with(&prefix)) {
+        let b = EventBody::parse(d)?;
+        out.push(Event {
+            stream: b.stream,
+            version: b.version,
+            position: b.position,
+            event_type: b.event_type,
+            data: b.data,
+            metadata: b.metadata,
+            recorded_at_ms: b.at_ms,
+        });
+    }
+    Ok(out)
+}
+
+/// The first version in 1..=last recorded at or after `ms` (last + 1 if
+/// none), by bisection: times never decrease along a stream.
+fn first_at_or_after(reader: &dyn Reader, coll: CollectionId, stream: &str, last: u64, ms: u64) -> Result<u64> {
+    let (mut lo, mut hi) = (1u64, last + 1);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let doc = reader
+            .doc(coll, &versioned_id(stream, mid))?
+            .ok_or_else(|| Error::corrupted(format!("stream {stream:?} lacks version {mid}")))?;
+        if EventBody::parse(&doc)?.at_ms < ms {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(lo)
+}

@@ -1,0 +1,163 @@
+//! The engine's own collections inside each space (edges, facts, events,
+//! stream heads, snapshots, deduplication marks) and the write primitives
+//! the graph, fact and stream modules share.
+//!
+//! They are ordinary collections with reserved names (starting with `_`),
+//! so they inherit everything documents have: one transaction with the
+//! caller's documents, a change-log entry per mutation, every backend, TTL
+//! purging. Callers cannot name them through the document API.
+//!
+//! Invariant: a reserved collection is created by the first write that
+//! needs it, with the spec below, in that write's transaction.
+
+use crate::apply::Writer;
+use crate::catalog::Compiled;
+use engram_core::backend::{CollectionRow, CollectionSpec, IndexScan, IndexSpec, Reader, StoredDoc};
+use engram_core::changelog::ChangeOp;
+use engram_core::json::{content_hash, encode_document};
+use engram_core::keys::{KeyRange, encode_component};
+use engram_core::names::CollectionName;
+use engram_core::{Error, Result};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// Index entries read per step when scanning a reserved collection.
+pub(crate) const SCAN_CHUNK_ROWS: usize = 1_000;
+
+/// One of the engine's reserved collections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum System {
+    /// Graph edges; id = hash of (from, type, to).
+    Edges,
+    /// Facts; id = UUIDv7.
+    Facts,
+    /// Stream heads; id = stream name.
+    Streams,
+    /// Events; id = `{stream}@{version:020}`.
+    Events,
+    /// Stream snapshots; id = `{stream}@{version:020}`.
+    Snapshots,
+    /// Content hashes of recent appends; id = `{stream}@{hash}`, with TTL.
+    Dedup,
+}
+
+impl System {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Edges => "_edges",
+            Self::Facts => "_facts",
+            Self::Streams => "_streams",
+            Self::Events => "_events",
+            Self::Snapshots => "_snapshots",
+            Self::Dedup => "_event_dedup",
+        }
+    }
+
+    pub fn collection_name(self) -> CollectionName {
+        CollectionName::reserved(self.name())
+    }
+
+    /// The spec the collection is created with.
+    pub fn spec(self) -> CollectionSpec {
+        let index = |id: u32, name: &str, paths: &[&str]| IndexSpec {
+            id,
+            name: name.to_owned(),
+            paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+        };
+        let indexes = match self {
+            Self::Edges => vec![
+                index(1, "from", &["from.collection", "from.id"]),
+                index(2, "to", &["to.collection", "to.id"]),
+            ],
+            Self::Facts => vec![index(1, "subject_predicate", &["skey", "predicate"])],
+            Self::Streams | Self::Events | Self::Snapshots | Self::Dedup => Vec::new(),
+        };
+        CollectionSpec { indexes, ..CollectionSpec::default() }
+    }
+}
+
+/// The index key prefix of leading string components.
+pub(crate) fn key_prefix(parts: &[&str]) -> Vec<u8> {
+    let mut key = Vec::new();
+    for p in parts {
+        encode_component(&mut key, Some(&Value::String((*p).to_owned())));
+    }
+    key
+}
+
+impl Writer<'_> {
+    /// A reserved collection, created on first use when `create`; `None`
+    /// when it does not exist and `create` is false.
+    pub fn system(&mut self, sys: System, create: bool) -> Result<Option<Arc<Compiled>>> {
+        self.reserved_collection(&sys.collection_name(), create.then(|| sys.spec()))
+    }
+
+    /// Writes a reserved collection's document without reading it first;
+    /// returns (version, change-log position).
+    pub fn put_system(&mut self, coll: &Compiled, id: &str, body: &Value, ttl_ms: Option<u64>) -> Result<(u64, u64)> {
+        let text = encode_document(body)?;
+        let hash = content_hash(text.as_bytes());
+        let expires = ttl_ms.map(|t| self.now_ms.saturating_add(t));
+        let hlc = self.tick();
+        let version = if coll.indexes.is_empty() {
+            self.tx.upsert_doc(coll.row.id, id, &text, expires, hlc)?
+        } else {
+            let old = self.tx.doc(coll.row.id, id)?;
+            let version = old.as_ref().map_or(1, |d| d.version + 1);
+            let doc = StoredDoc { id: id.to_owned(), version, body: text, expires_at_ms: expires, updated_hlc: hlc };
+            self.tx.put_doc(coll.row.id, &doc)?;
+            self.reindex(coll, id, old.as_ref(), Some(body))?;
+            version
+        };
+        let position = self.log_stamped(hlc, ChangeOp::Put, coll.row.name.as_str(), id, version, hash)?;
+        Ok((version, position))
+    }
+
+    /// Deletes a reserved collection's document if present; returns the
+    /// change-log position, or `None` when there was nothing to delete.
+    pub fn delete_system(&mut self, coll: &Compiled, id: &str) -> Result<Option<u64>> {
+        let Some(old) = self.tx.doc(coll.row.id, id)? else { return Ok(None) };
+        self.remove(coll, Some(&old), id, ChangeOp::Delete).map(Some)
+    }
+
+    /// Every document whose index `index` key starts with `prefix`.
+    pub fn scan_prefix(&mut self, coll: &Compiled, index: &str, prefix: Vec<u8>) -> Result<Vec<StoredDoc>> {
+        let reader: &dyn Reader = &*self.tx;
+        scan_prefix(reader, &coll.row, index, prefix, usize::MAX)
+    }
+}
+
+/// Up to `limit` documents whose index `index` key starts with `prefix`, in
+/// key order.
+pub(crate) fn scan_prefix(
+    reader: &dyn Reader,
+    coll: &CollectionRow,
+    index: &str,
+    prefix: Vec<u8>,
+    limit: usize,
+) -> Result<Vec<StoredDoc>> {
+    let index = coll.spec.indexes.iter().find(|ix| ix.name == index).map(|ix| ix.id).ok_or_else(|| {
+        Error::corrupted(format!("reserved collection {:?} lacks index {index:?}", coll.name.as_str()))
+    })?;
+    let range = KeyRange::prefixed(prefix);
+    let mut out = Vec::new();
+    let mut after: Option<(Vec<u8>, String)> = None;
+    while out.len() < limit {
+        let scan = IndexScan {
+            collection: coll.id,
+            index,
+            range: &range,
+            after: after.as_ref().map(|(k, id)| (k.as_slice(), id.as_str())),
+            reverse: false,
+            limit: SCAN_CHUNK_ROWS.min(limit - out.len()),
+        };
+        let rows = reader.scan_index(&scan)?;
+        let full = rows.len() == scan.limit;
+        after = rows.last().map(|(k, d)| (k.clone(), d.id.clone()));
+        out.extend(rows.into_iter().map(|(_, d)| d));
+        if !full {
+            break;
+        }
+    }
+    Ok(out)
+}
