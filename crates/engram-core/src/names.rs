@@ -78,6 +78,15 @@ impl CollectionName {
         Self(s.to_owned())
     }
 
+    /// A name read back from storage: a caller's name or a reserved one
+    /// (`_` followed by a valid name).
+    pub fn stored(s: &str) -> Result<Self> {
+        match s.strip_prefix('_') {
+            Some(rest) => check_name("collection", rest).map(|()| Self(s.to_owned())),
+            None => Self::new(s),
+        }
+    }
+
     /// Whether this is one of the engine's own collections.
     pub fn is_reserved(&self) -> bool {
         self.0.starts_with('_')

@@ -62,7 +62,7 @@ fn space_row((id, name, hlc): RawSpace) -> Result<SpaceRow> {
 }
 
 fn collection_row((id, space, name, spec, generation): RawCollection) -> Result<CollectionRow> {
-    let name = CollectionName::new(name)
+    let name = CollectionName::stored(&name)
         .map_err(|_| Error::corrupted(format!("stored name of collection {id} is invalid")))?;
     let spec: CollectionSpec = serde_json::from_str(&spec)
         .map_err(|e| Error::corrupted(format!("stored spec of collection {id} is not valid: {e}")))?;

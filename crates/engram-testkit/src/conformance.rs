@@ -1,6 +1,7 @@
 //! The conformance cases. Each takes a fixture factory and panics on the
 //! first behaviour that differs from the documented contract.
 
+pub use crate::memory_conformance::*;
 pub use crate::search_conformance::*;
 use crate::{Fixture, ManualClock};
 use engram::{CollectionSpec, ErrorKind, Expect, IndexSpec, Op, Query, SortField, SortOrder, Space, WriteOptions};

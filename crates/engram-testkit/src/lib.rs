@@ -10,6 +10,7 @@ pub mod conformance;
 pub mod consistency;
 pub mod faulty_store;
 pub mod fixture;
+pub mod memory_conformance;
 pub mod search_conformance;
 
 pub use clock::ManualClock;
@@ -32,7 +33,12 @@ macro_rules! conformance_tests {
             search_text_ranks_filters_and_highlights, search_never_returns_deleted_or_stale,
             search_filtered_knn_equals_exact, search_hybrid_fuses_text_and_vectors, search_rejects_bad_input,
             search_switches_embedding_models, search_index_survives_reopen_check_and_rebuild,
-            search_hides_expired_documents);
+            search_hides_expired_documents,
+            graph_traverses_with_bounds_and_filters, graph_rejects_bad_edges, graph_edges_go_with_their_documents,
+            graph_strengthens_and_decays, graph_fan_out_is_bounded, facts_are_bitemporal,
+            facts_functional_concurrent_asserts_leave_one_value, streams_append_read_and_snapshot,
+            streams_deduplicate_retried_appends, streams_concurrent_expected_version_one_wins,
+            memory_ops_commit_with_documents, memory_model_is_isolated_and_survives_reopen);
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
         $(
