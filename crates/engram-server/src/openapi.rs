@@ -35,11 +35,27 @@ use utoipa::OpenApi;
         search_index_status,
         check_search_index,
         rebuild_search_index,
+        create_edge,
+        get_edge,
+        delete_edge,
+        strengthen_edge,
+        decay_edges,
+        graph_neighbors,
+        graph_path,
+        assert_fact,
+        query_facts,
+        retract_fact,
+        append_events,
+        read_events,
+        get_stream,
+        put_snapshot,
+        get_snapshot,
         commit_transaction,
         list_changes,
         verify_changes,
     ),
-    components(schemas(crate::problem::Problem, engram::Expect, engram::Op, engram::SortField, engram::SortOrder))
+    components(schemas(crate::problem::Problem, engram::Expect, engram::Op, engram::SortField, engram::SortOrder,
+        engram::NodeRef, engram::Term, engram::Direction, engram::ExpectedVersion, engram::EventInput, engram::Hop))
 )]
 struct ApiDoc;
 

@@ -1,6 +1,7 @@
 //! The HTTP API end to end: the real router on loopback, driven over HTTP —
 //! spaces, collections, documents, preconditions, idempotency, queries and
-//! cursors, transactions, the change log, bad input and the OpenAPI document.
+//! cursors, transactions, the change log, bad input and the OpenAPI document;
+//! graph edges, facts and event streams.
 
 mod common;
 
@@ -1040,6 +1041,18 @@ fn openapi_document_lists_every_route() {
         (format!("{COLL}/search-index"), vec!["get"]),
         ("/v1/spaces/{space}/search-index/check".to_owned(), vec!["post"]),
         ("/v1/spaces/{space}/search-index/rebuild".to_owned(), vec!["post"]),
+        ("/v1/spaces/{space}/graph/edges".to_owned(), vec!["post"]),
+        ("/v1/spaces/{space}/graph/edges/{edge}".to_owned(), vec!["get", "delete"]),
+        ("/v1/spaces/{space}/graph/edges/{edge}/strengthen".to_owned(), vec!["post"]),
+        ("/v1/spaces/{space}/graph/decay".to_owned(), vec!["post"]),
+        ("/v1/spaces/{space}/graph/neighbors".to_owned(), vec!["post"]),
+        ("/v1/spaces/{space}/graph/path".to_owned(), vec!["post"]),
+        ("/v1/spaces/{space}/facts".to_owned(), vec!["post"]),
+        ("/v1/spaces/{space}/facts/query".to_owned(), vec!["post"]),
+        ("/v1/spaces/{space}/facts/{fact}/retract".to_owned(), vec!["post"]),
+        ("/v1/spaces/{space}/streams/{stream}".to_owned(), vec!["get"]),
+        ("/v1/spaces/{space}/streams/{stream}/events".to_owned(), vec!["get", "post"]),
+        ("/v1/spaces/{space}/streams/{stream}/snapshot".to_owned(), vec!["get", "put"]),
         ("/v1/spaces/{space}/transactions".to_owned(), vec!["post"]),
         ("/v1/spaces/{space}/changes".to_owned(), vec!["get"]),
         ("/v1/spaces/{space}/changes/verify".to_owned(), vec!["get"]),
@@ -1132,4 +1145,82 @@ fn search_over_http() {
         srv.post(&search, &body).expect_problem(status, kind, &format!("bad search {body}"));
     }
     srv.post(&coll_path("missing", "/search"), &json!({"text": "x"})).expect_problem(404, "not-found", "missing");
+}
+
+#[test]
+fn graph_facts_and_streams_over_http() {
+    let srv = started();
+    let base = format!("/v1/spaces/{SPACE}");
+    for id in ["a", "b", "c"] {
+        srv.put(&doc_path("people", id), &json!({"name": id})).expect_status(201, "put node");
+    }
+    let edge = |from: &str, to: &str| {
+        json!({"from": {"collection": "people", "id": from}, "to": {"collection": "people", "id": to}, "type": "knows"})
+    };
+    let r = srv.post(&format!("{base}/graph/edges"), &edge("a", "b"));
+    r.expect_status(201, "link");
+    let ab = r.json["id"].as_str().expect("edge id").to_owned();
+    srv.post(&format!("{base}/graph/edges"), &edge("a", "b")).expect_status(200, "relink replaces");
+    srv.post(&format!("{base}/graph/edges"), &edge("b", "c")).expect_status(201, "link");
+    srv.post(&format!("{base}/graph/edges"), &edge("a", "ghost")).expect_problem(404, "not-found", "unknown endpoint");
+    let bad_type = json!({"from": {"collection": "people", "id": "a"}, "to": {"collection": "people", "id": "b"}, "type": "x;y"});
+    srv.post(&format!("{base}/graph/edges"), &bad_type).expect_problem(400, "invalid-input", "bad edge type");
+    let r = srv.post(&format!("{base}/graph/neighbors"), &json!({"from": {"collection": "people", "id": "a"}, "depth": 2}));
+    r.expect_status(200, "neighbors");
+    let got: Vec<&str> = r.json["nodes"].as_array().expect("nodes").iter().map(|n| n["node"]["id"].as_str().unwrap_or("")).collect();
+    assert_eq!(got, ["b", "c"]);
+    srv.post(&format!("{base}/graph/neighbors"), &json!({"from": {"collection": "people", "id": "a"}, "depth": 99}))
+        .expect_problem(400, "invalid-input", "depth above the limit");
+    let r = srv.post(&format!("{base}/graph/path"), &json!({"from": {"collection": "people", "id": "a"}, "to": {"collection": "people", "id": "c"}}));
+    assert_eq!(r.json["cost"], 2.0);
+    let r = srv.post(&format!("{base}/graph/edges/{ab}/strengthen"), &json!({"delta": 2}));
+    r.expect_status(200, "strengthen");
+    assert_eq!(r.json["weight"], 3.0);
+    let r = srv.post(&format!("{base}/graph/decay"), &json!({"factor": 0.5, "floor": 0.6}));
+    assert_eq!(r.json["edges"], 2);
+    srv.get(&format!("{base}/graph/edges/{ab}")).expect_status(200, "get edge");
+    srv.delete(&format!("{base}/graph/edges/{ab}")).expect_status(204, "unlink");
+    srv.get(&format!("{base}/graph/edges/{ab}")).expect_problem(404, "not-found", "unlinked");
+    // Facts.
+    let fact = json!({"subject": {"collection": "people", "id": "a"}, "predicate": "mood", "object": {"value": "calm"}, "functional": true});
+    let r = srv.post(&format!("{base}/facts"), &fact);
+    r.expect_status(201, "assert");
+    let first = r.json["id"].as_str().expect("fact id").to_owned();
+    let mut second = fact.clone();
+    second["object"] = json!({"value": "busy"});
+    srv.post(&format!("{base}/facts"), &second).expect_status(201, "assert again");
+    let r = srv.post(&format!("{base}/facts/query"), &json!({"subject": {"collection": "people", "id": "a"}}));
+    assert_eq!(r.json["facts"].as_array().expect("facts").len(), 1);
+    assert_eq!(r.json["facts"][0]["object"], json!({"value": "busy"}));
+    srv.post(&format!("{base}/facts/{first}/retract"), &json!({})).expect_problem(409, "conflict", "superseded");
+    srv.post(&format!("{base}/facts/query"), &json!({})).expect_problem(400, "invalid-input", "no subject");
+    // Streams; a '/' in a name travels as %2F.
+    let stream = format!("{base}/streams/agent%2F1");
+    let append = |expected: Value| json!({"events": [{"type": "said", "data": {"n": 1}}], "expected_version": expected});
+    let r = srv.post(&format!("{stream}/events"), &append(json!("no_stream")));
+    r.expect_status(200, "append");
+    assert_eq!(r.json["version"], 1);
+    srv.post(&format!("{stream}/events"), &append(json!({"exact": 0}))).expect_problem(409, "conflict", "stale version");
+    srv.post(&format!("{stream}/events"), &append(json!({"exact": 1}))).expect_status(200, "append at 1");
+    let r = srv.get(&format!("{stream}/events?direction=backward&limit=1"));
+    assert_eq!(r.json["events"][0]["version"], 2);
+    assert_eq!(r.json["next_version"], 1);
+    let r = srv.get(&format!("{stream}/events?from_ms=0"));
+    assert_eq!(r.json["events"].as_array().expect("events").len(), 2);
+    srv.get(&format!("{stream}/events?from_ms=0&direction=forward")).expect_problem(400, "invalid-input", "mixed read");
+    assert_eq!(srv.get(&stream).json["version"], 2);
+    srv.put(&format!("{stream}/snapshot"), &json!({"version": 2, "state": {"n": 2}})).expect_status(200, "snapshot");
+    assert_eq!(srv.get(&format!("{stream}/snapshot?at_or_before=2")).json["state"], json!({"n": 2}));
+    srv.get(&format!("{base}/streams/a@b")).expect_problem(400, "invalid-input", "bad stream name");
+    // One transaction: a document, its edge, a fact and an event.
+    let ops = json!({"ops": [
+        {"op": "put", "collection": "people", "id": "d", "body": {}},
+        {"op": "link", "edge": {"from": {"collection": "people", "id": "d"}, "to": {"collection": "people", "id": "a"}, "type": "knows"}},
+        {"op": "assert", "fact": {"subject": {"collection": "people", "id": "d"}, "predicate": "new", "object": {"value": true}}},
+        {"op": "append", "stream": "agent/1", "request": {"events": [{"type": "met", "data": {}}], "expected_version": {"exact": 2}}}
+    ]});
+    let r = srv.post(&format!("{base}/transactions"), &ops);
+    r.expect_status(200, "transaction");
+    assert_eq!(r.json["results"].as_array().expect("results").len(), 4);
+    assert_eq!(srv.get(&stream).json["version"], 3);
 }

@@ -3,10 +3,13 @@
 mod changes;
 mod collections;
 mod documents;
+mod facts;
+mod graph;
 mod health;
 mod queries;
 mod search;
 mod spaces;
+mod streams;
 mod transactions;
 
 use crate::config::BODY_BYTES_MAX;
@@ -20,10 +23,13 @@ use engram::{Engine, ErrorKind};
 pub(crate) use changes::*;
 pub(crate) use collections::*;
 pub(crate) use documents::*;
+pub(crate) use facts::*;
+pub(crate) use graph::*;
 pub(crate) use health::*;
 pub(crate) use queries::*;
 pub(crate) use search::*;
 pub(crate) use spaces::*;
+pub(crate) use streams::*;
 pub(crate) use transactions::*;
 
 /// Shared state of every handler.
@@ -56,6 +62,18 @@ pub fn router(engine: Engine) -> Router {
         .route(&format!("{COLL}/search-index"), get(search_index_status))
         .route("/v1/spaces/{space}/search-index/check", post(check_search_index))
         .route("/v1/spaces/{space}/search-index/rebuild", post(rebuild_search_index))
+        .route("/v1/spaces/{space}/graph/edges", post(create_edge))
+        .route("/v1/spaces/{space}/graph/edges/{edge}", get(get_edge).delete(delete_edge))
+        .route("/v1/spaces/{space}/graph/edges/{edge}/strengthen", post(strengthen_edge))
+        .route("/v1/spaces/{space}/graph/decay", post(decay_edges))
+        .route("/v1/spaces/{space}/graph/neighbors", post(graph_neighbors))
+        .route("/v1/spaces/{space}/graph/path", post(graph_path))
+        .route("/v1/spaces/{space}/facts", post(assert_fact))
+        .route("/v1/spaces/{space}/facts/query", post(query_facts))
+        .route("/v1/spaces/{space}/facts/{fact}/retract", post(retract_fact))
+        .route("/v1/spaces/{space}/streams/{stream}", get(get_stream))
+        .route("/v1/spaces/{space}/streams/{stream}/events", get(read_events).post(append_events))
+        .route("/v1/spaces/{space}/streams/{stream}/snapshot", get(get_snapshot).put(put_snapshot))
         .route("/v1/spaces/{space}/transactions", post(commit_transaction))
         .route("/v1/spaces/{space}/changes", get(list_changes))
         .route("/v1/spaces/{space}/changes/verify", get(verify_changes))
