@@ -54,6 +54,15 @@ pub enum Command {
     /// Operate a space's search index: status, check, rebuild.
     #[command(subcommand)]
     Index(IndexCommand),
+    /// Graph edges between documents: link, unlink, neighbors, path.
+    #[command(subcommand)]
+    Graph(crate::memory::GraphCommand),
+    /// Facts with valid and transaction time: assert, query.
+    #[command(subcommand)]
+    Fact(crate::memory::FactCommand),
+    /// Event streams: append, read.
+    #[command(subcommand)]
+    Stream(crate::memory::StreamCommand),
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@
 //! instead of failing.
 
 use engram::{CollectionSpec, Engine, EngineConfig, ErrorKind, Expect, Query, SearchRequest, WriteOptions};
+use crate::memory::{Call, call_local, http_request};
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -28,6 +29,8 @@ pub trait Client {
     fn index_status(&self, space: &str, coll: &str) -> Out;
     fn index_check(&self, space: &str) -> Out;
     fn index_rebuild(&self, space: &str) -> Out;
+    /// A graph, fact or stream operation.
+    fn memory(&self, space: &str, call: Call) -> Out;
 }
 
 /// Opens the data directory, or connects to the server holding it.
@@ -107,6 +110,9 @@ impl Client for Local {
     }
     fn index_rebuild(&self, space: &str) -> Out {
         json_of(self.0.space(space).and_then(|s| s.rebuild_search_index()))
+    }
+    fn memory(&self, space: &str, call: Call) -> Out {
+        call_local(&self.0.space(space).map_err(|e| e.to_string())?, call)
     }
 }
 
@@ -232,5 +238,15 @@ impl Client for Remote {
     }
     fn index_rebuild(&self, space: &str) -> Out {
         reply(self.agent.post(self.url(&format!("/v1/spaces/{}/search-index/rebuild", enc(space)))).send_empty())
+    }
+    fn memory(&self, space: &str, call: Call) -> Out {
+        let (method, path, query, body) = http_request(call, enc);
+        let url = self.url(&format!("/v1/spaces/{}{path}", enc(space)));
+        let query = query.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        match method {
+            "GET" => reply(self.agent.get(url).query_pairs(query).call()),
+            "DELETE" => reply(self.agent.delete(url).call()),
+            _ => reply(self.agent.post(url).send_json(body)),
+        }
     }
 }

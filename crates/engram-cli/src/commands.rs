@@ -2,6 +2,7 @@
 
 use crate::args::{Cli, Command, IndexCommand, PutArgs, QueryArgs, SearchArgs, SpaceCommand};
 use crate::client::{Client, connect};
+use crate::memory;
 use engram::{Expect, Query, SortField, WriteOptions};
 use serde_json::Value;
 use std::io::Read;
@@ -36,6 +37,9 @@ fn command_name(c: &Command) -> &'static str {
         Command::Changes(_) => "changes",
         Command::Search(_) => "search",
         Command::Index(_) => "index",
+        Command::Graph(_) => "graph",
+        Command::Fact(_) => "fact",
+        Command::Stream(_) => "stream",
     }
 }
 
@@ -67,7 +71,14 @@ fn dispatch(c: &dyn Client, command: Command) -> Result<Value, String> {
         Command::Index(IndexCommand::Status { space, collection }) => c.index_status(&space, &collection),
         Command::Index(IndexCommand::Check { space }) => c.index_check(&space),
         Command::Index(IndexCommand::Rebuild { space }) => c.index_rebuild(&space),
+        Command::Graph(g) => memory(c, memory::graph_call(g)?),
+        Command::Fact(f) => memory(c, memory::fact_call(f)?),
+        Command::Stream(s) => memory(c, memory::stream_call(s)?),
     }
+}
+
+fn memory(c: &dyn Client, (space, call): (String, memory::Call)) -> Result<Value, String> {
+    c.memory(&space, call)
 }
 
 fn search(c: &dyn Client, a: SearchArgs) -> Result<Value, String> {

@@ -4,6 +4,7 @@
 mod args;
 mod client;
 mod commands;
+mod memory;
 
 use clap::Parser;
 use std::process::ExitCode;

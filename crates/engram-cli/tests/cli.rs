@@ -250,3 +250,46 @@ fn search_and_index_commands() {
     assert_eq!(after["hits"], json!([]), "a deleted document is never found");
     assert_eq!(cli(&dir, &["index", "check", "acme"]).json("check")["ok"], true);
 }
+
+/// Runs the graph, fact and stream commands; `server` says whether they go
+/// through a running server (the same assertions hold either way).
+fn memory_commands(dir: &std::path::Path, tag: &str) {
+    for id in ["a", "b", "c"] {
+        cli(dir, &["put", "acme", "people", &format!("{tag}{id}"), "{}"]).json("put node");
+    }
+    let n = |id: &str| format!("people/{tag}{id}");
+    cli(dir, &["graph", "link", "acme", &n("a"), "knows", &n("b")]).json("link a b");
+    cli(dir, &["graph", "link", "acme", &n("b"), "knows", &n("c"), "--weight", "2"]).json("link b c");
+    let bad = cli(dir, &["graph", "link", "acme", &n("a"), "knows", "people/ghost"]);
+    assert!(!bad.success() && bad.stderr.contains("does not exist"), "unknown endpoint: {bad:?}");
+    let nb = cli(dir, &["graph", "neighbors", "acme", &n("a"), "--depth", "2"]).json("neighbors");
+    assert_eq!(nb["nodes"].as_array().map(Vec::len), Some(2), "{nb}");
+    let path = cli(dir, &["graph", "path", "acme", &n("a"), &n("c"), "--weighted"]).json("path");
+    assert_eq!(path["cost"], 3.0, "{path}");
+    cli(dir, &["graph", "unlink", "acme", &n("b"), "knows", &n("c")]).json("unlink");
+    let nb = cli(dir, &["graph", "neighbors", "acme", &n("a"), "--depth", "2"]).json("neighbors after unlink");
+    assert_eq!(nb["nodes"].as_array().map(Vec::len), Some(1), "{nb}");
+    let fact = format!(r#"{{"subject": {{"collection": "people", "id": "{tag}a"}}, "predicate": "mood", "object": {{"value": "calm"}}, "functional": true}}"#);
+    cli(dir, &["fact", "assert", "acme", &fact]).json("assert");
+    let q = format!(r#"{{"subject": {{"collection": "people", "id": "{tag}a"}}}}"#);
+    let facts = cli(dir, &["fact", "query", "acme", &q]).json("facts");
+    assert_eq!(facts["facts"][0]["object"]["value"], "calm", "{facts}");
+    let stream = format!("{tag}/episodes");
+    let r = cli(dir, &["stream", "append", "acme", &stream, "said={\"n\":1}", "said={\"n\":2}", "--expected-version", "no_stream"])
+        .json("append");
+    assert_eq!(r["version"], 2, "{r}");
+    let conflict = cli(dir, &["stream", "append", "acme", &stream, "said={}", "--expected-version", "1"]);
+    assert!(!conflict.success() && conflict.stderr.contains("expected version 1"), "conflict: {conflict:?}");
+    let read = cli(dir, &["stream", "read", "acme", &stream, "--backward", "--limit", "1"]).json("read");
+    assert_eq!(read["events"][0]["data"], json!({"n": 2}), "{read}");
+}
+
+#[test]
+fn graph_fact_and_stream_commands() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("data");
+    cli(&dir, &["space", "create", "acme"]).json("space create");
+    memory_commands(&dir, "local");
+    let _server = ServerProcess::start(&dir, &tmp.path().join("serve.log"));
+    memory_commands(&dir, "remote");
+}
