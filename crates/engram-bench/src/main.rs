@@ -11,6 +11,7 @@ mod data;
 mod disk;
 mod durable;
 mod engram_side;
+mod graph;
 mod measure;
 mod peer;
 mod report;
@@ -24,6 +25,9 @@ fn main() {
     let argv: Vec<String> = std::env::args().collect();
     if argv.get(1).map(String::as_str) == Some("search") {
         return search::main(argv[1..].to_vec());
+    }
+    if argv.get(1).map(String::as_str) == Some("graph") {
+        return graph::main(argv[1..].to_vec());
     }
     let args = Args::parse();
     if let Err(e) = args.validate() {
