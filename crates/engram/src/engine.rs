@@ -8,12 +8,13 @@ use crate::graph::index::GraphIndexes;
 use crate::search::manager::SearchIndexes;
 use crate::search::store::{DirStore, IndexStore};
 use crate::space::Space;
+use crate::system::System;
 use crate::worker::Worker;
 use engram_core::backend::{Backend, BackendExt, Capabilities, SpaceId};
 use engram_core::changelog::{ChangeDraft, ChangeOp};
 use engram_core::hlc::{Clock, Hlc, SystemClock, physical_ms};
 use engram_core::memory::MemoryBackend;
-use engram_core::names::SpaceName;
+use engram_core::names::{CollectionName, SpaceName};
 use engram_core::{Error, ErrorKind, Result};
 use engram_sqlite::SqliteBackend;
 use serde::{Deserialize, Serialize};
@@ -249,22 +250,38 @@ impl Inner {
         if let Some(c) = read(&self.colls).get(&space).and_then(|m| m.get(name)) {
             return Ok(c.clone());
         }
+        let cname = engram_core::names::CollectionName::new(name)?;
+        self.collection_named(space, &cname)?
+            .ok_or_else(|| Error::not_found(format!("collection {name:?} does not exist")))
+    }
+
+    /// One of the engine's reserved collections of a space, if it exists
+    /// yet (they are created by the first write that needs them and live
+    /// as long as the space).
+    pub fn reserved_collection(&self, space: SpaceId, sys: System) -> Result<Option<Arc<Compiled>>> {
+        if let Some(c) = read(&self.colls).get(&space).and_then(|m| m.get(sys.name())) {
+            return Ok(Some(c.clone()));
+        }
+        self.collection_named(space, &sys.collection_name())
+    }
+
+    /// Reads and caches a collection by validated name; `None` if missing.
+    fn collection_named(&self, space: SpaceId, cname: &CollectionName) -> Result<Option<Arc<Compiled>>> {
+        let name = cname.as_str();
         // Taken before reading the row: if a spec change is forgotten while
         // we read, the row may be the old one and must not be cached.
         let version = self.colls_version.load(std::sync::atomic::Ordering::SeqCst);
-        let cname = engram_core::names::CollectionName::new(name)?;
-        let row = self.backend.reader()?.collection(space, &cname)?;
-        let row = row.ok_or_else(|| Error::not_found(format!("collection {name:?} does not exist")))?;
+        let Some(row) = self.backend.reader()?.collection(space, cname)? else { return Ok(None) };
         let compiled = self.catalog.get(row)?;
         let mut cache = write(&self.colls);
         if self.colls_version.load(std::sync::atomic::Ordering::SeqCst) != version {
-            return Ok(compiled);
+            return Ok(Some(compiled));
         }
         if cache.values().map(HashMap::len).sum::<usize>() >= COLLECTION_CACHE_ENTRIES_MAX {
             cache.clear();
         }
         cache.entry(space).or_default().insert(name.to_owned(), compiled.clone());
-        Ok(compiled)
+        Ok(Some(compiled))
     }
 
     pub fn forget_collection(&self, space: SpaceId, name: &str) {

@@ -15,6 +15,7 @@ use crate::catalog::Compiled;
 use engram_core::backend::{CollectionRow, CollectionSpec, IndexScan, IndexSpec, Reader, StoredDoc};
 use engram_core::changelog::ChangeOp;
 use engram_core::json::{content_hash, encode_document};
+use engram_core::limits::DOC_BYTES_MAX;
 use engram_core::keys::{KeyRange, encode_component};
 use engram_core::names::CollectionName;
 use engram_core::{Error, Result};
@@ -31,8 +32,6 @@ pub(crate) enum System {
     Edges,
     /// Facts; id = UUIDv7.
     Facts,
-    /// Stream heads; id = stream name.
-    Streams,
     /// Events; id = `{stream}@{version:020}`.
     Events,
     /// Stream snapshots; id = `{stream}@{version:020}`.
@@ -46,7 +45,6 @@ impl System {
         match self {
             Self::Edges => "_edges",
             Self::Facts => "_facts",
-            Self::Streams => "_streams",
             Self::Events => "_events",
             Self::Snapshots => "_snapshots",
             Self::Dedup => "_event_dedup",
@@ -70,7 +68,7 @@ impl System {
                 index(2, "to", &["to.collection", "to.id"]),
             ],
             Self::Facts => vec![index(1, "subject_predicate", &["skey", "predicate"])],
-            Self::Streams | Self::Events | Self::Snapshots | Self::Dedup => Vec::new(),
+            Self::Events | Self::Snapshots | Self::Dedup => Vec::new(),
         };
         CollectionSpec { indexes, ..CollectionSpec::default() }
     }
@@ -92,23 +90,44 @@ impl Writer<'_> {
         self.reserved_collection(&sys.collection_name(), create.then(|| sys.spec()))
     }
 
-    /// Writes a reserved collection's document without reading it first;
-    /// returns (version, change-log position).
+    /// Writes a reserved collection's document; returns (version,
+    /// change-log position).
     pub fn put_system(&mut self, coll: &Compiled, id: &str, body: &Value, ttl_ms: Option<u64>) -> Result<(u64, u64)> {
         let text = encode_document(body)?;
+        if coll.indexes.is_empty() {
+            return self.put_system_text(coll, id, text, ttl_ms);
+        }
         let hash = content_hash(text.as_bytes());
         let expires = ttl_ms.map(|t| self.now_ms.saturating_add(t));
         let hlc = self.tick();
-        let version = if coll.indexes.is_empty() {
-            self.tx.upsert_doc(coll.row.id, id, &text, expires, hlc)?
-        } else {
-            let old = self.tx.doc(coll.row.id, id)?;
-            let version = old.as_ref().map_or(1, |d| d.version + 1);
-            let doc = StoredDoc { id: id.to_owned(), version, body: text, expires_at_ms: expires, updated_hlc: hlc };
-            self.tx.put_doc(coll.row.id, &doc)?;
-            self.reindex(coll, id, old.as_ref(), Some(body))?;
-            version
-        };
+        let old = self.tx.doc(coll.row.id, id)?;
+        let version = old.as_ref().map_or(1, |d| d.version + 1);
+        let doc = StoredDoc { id: id.to_owned(), version, body: text, expires_at_ms: expires, updated_hlc: hlc };
+        self.tx.put_doc(coll.row.id, &doc)?;
+        self.reindex(coll, id, old.as_ref(), Some(body))?;
+        let position = self.log_stamped(hlc, ChangeOp::Put, coll.row.name.as_str(), id, version, hash)?;
+        Ok((version, position))
+    }
+
+    /// Writes serialized JSON to a reserved collection without indexes,
+    /// without reading it first.
+    pub fn put_system_text(
+        &mut self,
+        coll: &Compiled,
+        id: &str,
+        text: String,
+        ttl_ms: Option<u64>,
+    ) -> Result<(u64, u64)> {
+        if !coll.indexes.is_empty() {
+            return Err(Error::internal("unindexed write to an indexed reserved collection"));
+        }
+        if !text.starts_with('{') || text.len() > DOC_BYTES_MAX {
+            return Err(Error::too_large(format!("a record is at most {DOC_BYTES_MAX} bytes, got {}", text.len())));
+        }
+        let hash = content_hash(text.as_bytes());
+        let expires = ttl_ms.map(|t| self.now_ms.saturating_add(t));
+        let hlc = self.tick();
+        let version = self.tx.upsert_doc(coll.row.id, id, &text, expires, hlc)?;
         let position = self.log_stamped(hlc, ChangeOp::Put, coll.row.name.as_str(), id, version, hash)?;
         Ok((version, position))
     }

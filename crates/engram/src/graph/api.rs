@@ -67,11 +67,11 @@ impl Space {
         let now = self.inner.hlc.wall_ms();
         self.inner.graph.with(&*self.inner.backend, self.id, |g, reader| {
             let Some(start) = g.node(&req.from.key()) else {
-                self.check_node(reader, &req.from)?;
+                self.check_node(reader.get()?, &req.from)?;
                 return Ok(Neighbors { nodes: Vec::new(), truncated: false, position: g.position });
             };
             let types = TypeSet::of(g, &req.types);
-            let mut docs = NodeDocs::new(self, reader, now);
+            let mut docs = None;
             let need_doc = filter.is_some() || req.include_documents;
             let mut nodes = Vec::new();
             let truncated = bfs(g, start, req.depth, req.direction, &types, limit, |n, depth, step: Step| {
@@ -80,6 +80,10 @@ impl Space {
                     return Ok(false);
                 }
                 let document = if need_doc {
+                    let docs = match &mut docs {
+                        Some(d) => d,
+                        None => docs.insert(NodeDocs::new(self, reader.get()?, now)),
+                    };
                     match docs.get(&node)? {
                         Some(d) if filter.as_ref().is_none_or(|f| f.matches(&d)) => Some(d),
                         _ => return Ok(false),
@@ -104,8 +108,8 @@ impl Space {
         self.inner.graph.with(&*self.inner.backend, self.id, |g, reader| {
             let not_found = PathResult { found: false, nodes: Vec::new(), hops: Vec::new(), cost: 0.0, truncated: false };
             let (Some(start), Some(goal)) = (g.node(&req.from.key()), g.node(&req.to.key())) else {
-                self.check_node(reader, &req.from)?;
-                self.check_node(reader, &req.to)?;
+                self.check_node(reader.get()?, &req.from)?;
+                self.check_node(reader.get()?, &req.to)?;
                 let same = req.from == req.to;
                 return Ok(PathResult { found: same, nodes: if same { vec![req.from.clone()] } else { Vec::new() }, ..not_found });
             };

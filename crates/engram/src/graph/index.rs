@@ -12,6 +12,7 @@ use crate::system::System;
 use engram_core::backend::{Backend, Reader, SpaceId, StoredDoc};
 use engram_core::changelog::ChangeOp;
 use engram_core::{Error, Result};
+use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
@@ -190,21 +191,21 @@ impl GraphIndexes {
     }
 
     /// Runs `f` on the space's graph, caught up with every write that
-    /// returned before this call; `f` also gets a reader of a snapshot at
-    /// least as new as the graph.
+    /// returned before this call; `f` may also read documents through a
+    /// reader of a snapshot at least as new as the graph (opened only if
+    /// `f` asks for it: most traversals read no document).
     pub fn with<T>(
         &self,
         backend: &dyn Backend,
         space: SpaceId,
-        f: impl FnOnce(&GraphIndex, &dyn Reader) -> Result<T>,
+        f: impl FnOnce(&GraphIndex, &LazyReader<'_>) -> Result<T>,
     ) -> Result<T> {
         let slot = self.slot(space);
         let writes = self.writes.load(Ordering::SeqCst);
         {
             let guard = read(&slot);
             if guard.built && guard.seen_writes >= writes {
-                let reader = backend.reader()?;
-                return f(&guard, &*reader);
+                return f(&guard, &LazyReader { backend, reader: OnceCell::new() });
             }
         }
         let mut guard = slot.write().unwrap_or_else(|p| {
@@ -221,12 +222,27 @@ impl GraphIndexes {
             return Err(e);
         }
         guard.seen_writes = writes;
-        f(&guard, &*reader)
+        f(&guard, &LazyReader { backend, reader: OnceCell::from(reader) })
     }
 
     /// Drops a deleted space's graph.
     pub fn forget(&self, space: SpaceId) {
         self.spaces.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&space);
+    }
+}
+
+/// A reader opened on first use.
+pub(crate) struct LazyReader<'a> {
+    backend: &'a dyn Backend,
+    reader: OnceCell<Box<dyn Reader + 'a>>,
+}
+
+impl LazyReader<'_> {
+    pub fn get(&self) -> Result<&dyn Reader> {
+        if self.reader.get().is_none() {
+            let _ = self.reader.set(self.backend.reader()?);
+        }
+        Ok(&**self.reader.get().expect("set above"))
     }
 }
 

@@ -4,7 +4,7 @@
 use crate::space::Space;
 use crate::streams::types::{AppendRequest, AppendResult, Event, EventPage, ReadDirection, Snapshot, StreamInfo};
 use crate::streams::versioned_id;
-use crate::streams::write::{EventBody, StreamHead};
+use crate::streams::write::{EventBody, last_event};
 use crate::system::System;
 use engram_core::backend::{CollectionId, Reader, StoredDoc};
 use engram_core::limits::EVENTS_READ_MAX;
@@ -23,13 +23,15 @@ impl Space {
     pub fn stream(&self, stream: &str) -> Result<StreamInfo> {
         check_stream_name(stream)?;
         let reader = self.inner.backend.reader()?;
-        let head = stream_head(&*reader, self, stream)?.ok_or_else(|| no_stream(stream))?;
+        let coll = events_coll(&*reader, self)?.ok_or_else(|| no_stream(stream))?;
+        let head = last_event(&*reader, coll, stream)?.ok_or_else(|| no_stream(stream))?;
+        let first = reader.doc(coll, &versioned_id(stream, 1))?.ok_or_else(|| no_stream(stream))?;
         Ok(StreamInfo {
             stream: stream.to_owned(),
             version: head.version,
-            created_at_ms: head.created_at_ms,
-            updated_at_ms: head.updated_at_ms,
-            last_position: head.last_position,
+            created_at_ms: EventBody::parse(&first)?.at_ms,
+            updated_at_ms: head.at_ms,
+            last_position: head.position,
         })
     }
 
@@ -46,7 +48,6 @@ impl Space {
         check_read_limit(limit)?;
         let reader = self.inner.backend.reader()?;
         let Some(coll) = events_coll(&*reader, self)? else { return Err(no_stream(stream)) };
-        stream_head(&*reader, self, stream)?.ok_or_else(|| no_stream(stream))?;
         let reverse = direction == ReadDirection::Backward;
         let after = match (direction, from_version) {
             (ReadDirection::Forward, v) => versioned_id(stream, v.unwrap_or(1).saturating_sub(1)),
@@ -55,6 +56,9 @@ impl Space {
         };
         let docs = reader.scan_docs(coll, Some(&after), reverse, limit)?;
         let events = of_stream(stream, &docs)?;
+        if events.is_empty() && last_event(&*reader, coll, stream)?.is_none() {
+            return Err(no_stream(stream));
+        }
         let next_version = match (events.last(), events.len() == limit) {
             (Some(last), true) if reverse => last.version.checked_sub(1).filter(|v| *v > 0),
             (Some(last), true) => Some(last.version + 1),
@@ -71,9 +75,8 @@ impl Space {
             return Err(Error::invalid("until_ms must be after from_ms"));
         }
         let reader = self.inner.backend.reader()?;
-        let (Some(coll), Some(head)) = (events_coll(&*reader, self)?, stream_head(&*reader, self, stream)?) else {
-            return Err(no_stream(stream));
-        };
+        let coll = events_coll(&*reader, self)?.ok_or_else(|| no_stream(stream))?;
+        let head = last_event(&*reader, coll, stream)?.ok_or_else(|| no_stream(stream))?;
         let first = first_at_or_after(&*reader, coll, stream, head.version, from_ms)?;
         if first > head.version {
             return Ok(EventPage { events: Vec::new(), next_version: None });
@@ -127,13 +130,8 @@ fn check_read_limit(limit: usize) -> Result<()> {
     Ok(())
 }
 
-fn events_coll(reader: &dyn Reader, space: &Space) -> Result<Option<CollectionId>> {
-    Ok(reader.collection(space.id, &System::Events.collection_name())?.map(|c| c.id))
-}
-
-fn stream_head(reader: &dyn Reader, space: &Space, stream: &str) -> Result<Option<StreamHead>> {
-    let Some(coll) = reader.collection(space.id, &System::Streams.collection_name())? else { return Ok(None) };
-    reader.doc(coll.id, stream)?.map(|d| StreamHead::parse(&d)).transpose()
+fn events_coll(_reader: &dyn Reader, space: &Space) -> Result<Option<CollectionId>> {
+    Ok(space.inner.reserved_collection(space.id, System::Events)?.map(|c| c.row.id))
 }
 
 /// The events among `docs` that belong to `stream` (a scan runs past the

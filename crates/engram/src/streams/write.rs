@@ -1,7 +1,7 @@
 //! Appends and snapshots inside a transaction.
 //!
-//! Invariants: a stream's events have versions 1..=head.version with no
-//! gaps; an event's `position` is the change-log position of the entry that
+//! Invariants: a stream's events have versions 1..=n with no gaps, and the
+//! newest event is the stream's head (there is no separate head record); an event's `position` is the change-log position of the entry that
 //! logs it (checked as it is written); `recorded_at_ms` comes from the HLC,
 //! so it never decreases along a stream and reads by time can bisect.
 
@@ -10,7 +10,7 @@ use crate::catalog::Compiled;
 use crate::streams::types::{AppendRequest, AppendResult, Appended, EventInput, ExpectedVersion, Snapshot};
 use crate::streams::versioned_id;
 use crate::system::System;
-use engram_core::backend::StoredDoc;
+use engram_core::backend::{CollectionId, Reader, StoredDoc};
 use engram_core::hlc::physical_ms;
 use engram_core::json::{canonical, hex};
 use engram_core::names::check_stream_name;
@@ -18,22 +18,6 @@ use engram_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-
-/// A stream's head as stored in `_streams`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct StreamHead {
-    pub version: u64,
-    pub created_at_ms: u64,
-    pub updated_at_ms: u64,
-    pub last_position: u64,
-}
-
-impl StreamHead {
-    pub fn parse(doc: &StoredDoc) -> Result<Self> {
-        serde_json::from_str(&doc.body)
-            .map_err(|e| Error::corrupted(format!("stored stream head {:?} is malformed: {e}", doc.id)))
-    }
-}
 
 /// An event as stored in `_events`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -65,7 +49,16 @@ fn content_key(stream: &str, e: &EventInput) -> String {
     format!("{stream}@{}", hex(&h.finalize().as_bytes()[..16]))
 }
 
-fn check_expected(stream: &str, expected: ExpectedVersion, head: Option<&StreamHead>) -> Result<()> {
+/// The newest event of `stream` among the reader's documents of `_events`.
+pub(crate) fn last_event(reader: &dyn Reader, events: CollectionId, stream: &str) -> Result<Option<EventBody>> {
+    let docs = reader.scan_docs(events, Some(&versioned_id(stream, u64::MAX)), true, 1)?;
+    match docs.first() {
+        Some(d) if d.id.strip_prefix(stream).is_some_and(|rest| rest.starts_with('@')) => EventBody::parse(d).map(Some),
+        _ => Ok(None),
+    }
+}
+
+fn check_expected(stream: &str, expected: ExpectedVersion, head: Option<&EventBody>) -> Result<()> {
     let version = head.map_or(0, |h| h.version);
     let ok = match expected {
         ExpectedVersion::Any => true,
@@ -90,8 +83,10 @@ fn check_expected(stream: &str, expected: ExpectedVersion, head: Option<&StreamH
 }
 
 impl Writer<'_> {
-    fn stream_head(&mut self, streams: &Compiled, stream: &str) -> Result<Option<StreamHead>> {
-        self.tx.doc(streams.row.id, stream)?.map(|d| StreamHead::parse(&d)).transpose()
+    /// The stream's newest event: a stream exists while it has events.
+    fn stream_head(&mut self, events: &Compiled, stream: &str) -> Result<Option<EventBody>> {
+        let reader: &dyn Reader = &*self.tx;
+        last_event(reader, events.row.id, stream)
     }
 
     /// Events already appended within the window, by request index.
@@ -117,24 +112,23 @@ impl Writer<'_> {
     /// retry: it returns the first outcome and checks nothing.
     pub fn append(&mut self, stream: &str, req: &AppendRequest) -> Result<(AppendResult, u64)> {
         req.validate(stream)?;
-        let streams = self.system(System::Streams, true)?.expect("created on demand");
-        let head = self.stream_head(&streams, stream)?;
+        let events = self.system(System::Events, true)?.expect("created on demand");
+        let head = self.stream_head(&events, stream)?;
+        let mut version = head.as_ref().map_or(0, |h| h.version);
         let mut outcome = self.duplicates(stream, req)?;
         if outcome.iter().all(Option::is_some) {
-            let version = head.as_ref().map_or(0, |h| h.version);
             let events = outcome.into_iter().flatten().collect();
             let position = self.tx.change_head(self.space)?.position;
             return Ok((AppendResult { stream: stream.to_owned(), version, events }, position));
         }
         check_expected(stream, req.expected_version, head.as_ref())?;
-        let events = self.system(System::Events, true)?.expect("created on demand");
         let dedup = match req.dedup_window_seconds {
             Some(_) => self.system(System::Dedup, false)?,
             None => None,
         };
         let at_ms = physical_ms(self.tick());
-        let mut version = head.as_ref().map_or(0, |h| h.version);
         let mut in_request: HashMap<String, Appended> = HashMap::new();
+        let mut position = self.tx.change_head(self.space)?.position;
         for (i, e) in req.events.iter().enumerate() {
             if outcome[i].is_some() {
                 continue;
@@ -145,38 +139,29 @@ impl Writer<'_> {
                 continue;
             }
             version += 1;
-            let position = self.tx.change_head(self.space)?.position + 1;
             let body = EventBody {
                 stream: stream.to_owned(),
                 version,
-                position,
+                position: position + 1,
                 event_type: e.event_type.clone(),
                 data: e.data.clone(),
                 metadata: e.metadata.clone(),
                 at_ms,
             };
-            let id = versioned_id(stream, version);
-            let logged = self.put_system(&events, &id, &serde_json::to_value(&body).expect("events serialize"), None)?.1;
-            if logged != position {
-                return Err(Error::internal(format!("event logged at {logged}, expected {position}")));
+            let text = serde_json::to_string(&body).expect("events serialize");
+            position = self.put_system_text(&events, &versioned_id(stream, version), text, None)?.1;
+            if position != body.position {
+                return Err(Error::internal(format!("event logged at {position}, expected {}", body.position)));
             }
             let appended = Appended { version, position, deduplicated: false };
             if let (Some(dedup), Some(key), Some(window)) = (&dedup, key, req.dedup_window_seconds) {
                 let mark = serde_json::to_value(Appended { deduplicated: true, ..appended }).expect("serializes");
-                self.put_system(dedup, &key, &mark, Some(window.saturating_mul(1000)))?;
+                position = self.put_system(dedup, &key, &mark, Some(window.saturating_mul(1000)))?.1;
                 in_request.insert(key, appended);
             }
             outcome[i] = Some(appended);
         }
-        let events: Vec<Appended> = outcome.into_iter().flatten().collect();
-        let last_position = events.iter().filter(|a| !a.deduplicated).map(|a| a.position).max().unwrap_or(0);
-        let new_head = StreamHead {
-            version,
-            created_at_ms: head.as_ref().map_or(at_ms, |h| h.created_at_ms),
-            updated_at_ms: at_ms,
-            last_position,
-        };
-        let position = self.put_system(&streams, stream, &serde_json::to_value(&new_head).expect("serializes"), None)?.1;
+        let events = outcome.into_iter().flatten().collect();
         Ok((AppendResult { stream: stream.to_owned(), version, events }, position))
     }
 
@@ -185,8 +170,8 @@ impl Writer<'_> {
     pub fn save_snapshot(&mut self, stream: &str, version: u64, state: &Value) -> Result<(Snapshot, u64)> {
         check_stream_name(stream)?;
         let missing = || Error::not_found(format!("stream {stream:?} does not exist"));
-        let streams = self.system(System::Streams, false)?.ok_or_else(missing)?;
-        let head = self.stream_head(&streams, stream)?.ok_or_else(missing)?;
+        let events = self.system(System::Events, false)?.ok_or_else(missing)?;
+        let head = self.stream_head(&events, stream)?.ok_or_else(missing)?;
         if version == 0 || version > head.version {
             return Err(Error::invalid(format!(
                 "snapshot version must be 1 to the stream's version {}, got {version}",
