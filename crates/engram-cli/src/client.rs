@@ -4,8 +4,8 @@
 //! finds the server's address in the directory's lock and talks HTTP to it
 //! instead of failing.
 
-use engram::{CollectionSpec, Engine, EngineConfig, ErrorKind, Expect, Query, SearchRequest, WriteOptions};
 use crate::memory::{Call, call_local, http_request};
+use engram::{CollectionSpec, Engine, EngineConfig, ErrorKind, Expect, Query, SearchRequest, WriteOptions};
 use serde_json::{Value, json};
 use std::path::Path;
 

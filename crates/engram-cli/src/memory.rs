@@ -130,7 +130,9 @@ pub fn graph_call(c: GraphCommand) -> Result<(String, Call), String> {
             let props = props.map(|p| json_arg("--props", &p)).transpose()?;
             (space, Call::Link(EdgeInput { from: node(&from)?, to: node(&to)?, edge_type, weight, props }))
         }
-        GraphCommand::Unlink { space, from, edge_type, to } => (space, Call::Unlink(node(&from)?, edge_type, node(&to)?)),
+        GraphCommand::Unlink { space, from, edge_type, to } => {
+            (space, Call::Unlink(node(&from)?, edge_type, node(&to)?))
+        }
         GraphCommand::Neighbors { space, from, depth, walk, limit } => {
             let req = NeighborsRequest {
                 direction: direction(&walk.direction)?,

@@ -269,14 +269,19 @@ fn memory_commands(dir: &std::path::Path, tag: &str) {
     cli(dir, &["graph", "unlink", "acme", &n("b"), "knows", &n("c")]).json("unlink");
     let nb = cli(dir, &["graph", "neighbors", "acme", &n("a"), "--depth", "2"]).json("neighbors after unlink");
     assert_eq!(nb["nodes"].as_array().map(Vec::len), Some(1), "{nb}");
-    let fact = format!(r#"{{"subject": {{"collection": "people", "id": "{tag}a"}}, "predicate": "mood", "object": {{"value": "calm"}}, "functional": true}}"#);
+    let fact = format!(
+        r#"{{"subject": {{"collection": "people", "id": "{tag}a"}}, "predicate": "mood", "object": {{"value": "calm"}}, "functional": true}}"#
+    );
     cli(dir, &["fact", "assert", "acme", &fact]).json("assert");
     let q = format!(r#"{{"subject": {{"collection": "people", "id": "{tag}a"}}}}"#);
     let facts = cli(dir, &["fact", "query", "acme", &q]).json("facts");
     assert_eq!(facts["facts"][0]["object"]["value"], "calm", "{facts}");
     let stream = format!("{tag}/episodes");
-    let r = cli(dir, &["stream", "append", "acme", &stream, "said={\"n\":1}", "said={\"n\":2}", "--expected-version", "no_stream"])
-        .json("append");
+    let r = cli(
+        dir,
+        &["stream", "append", "acme", &stream, "said={\"n\":1}", "said={\"n\":2}", "--expected-version", "no_stream"],
+    )
+    .json("append");
     assert_eq!(r["version"], 2, "{r}");
     let conflict = cli(dir, &["stream", "append", "acme", &stream, "said={}", "--expected-version", "1"]);
     assert!(!conflict.success() && conflict.stderr.contains("expected version 1"), "conflict: {conflict:?}");

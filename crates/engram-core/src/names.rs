@@ -3,7 +3,9 @@
 //! Names are checked once at the boundary; holding a value of these types
 //! means it is valid, so no layer below re-checks or escapes them.
 
-use crate::limits::{DOC_ID_BYTES_MAX, IDEMPOTENCY_KEY_BYTES_MAX, LABEL_CHARS_MAX, NAME_CHARS_MAX, STREAM_NAME_BYTES_MAX};
+use crate::limits::{
+    DOC_ID_BYTES_MAX, IDEMPOTENCY_KEY_BYTES_MAX, LABEL_CHARS_MAX, NAME_CHARS_MAX, STREAM_NAME_BYTES_MAX,
+};
 use crate::{Error, Result};
 use std::fmt;
 

@@ -54,8 +54,19 @@ use utoipa::OpenApi;
         list_changes,
         verify_changes,
     ),
-    components(schemas(crate::problem::Problem, engram::Expect, engram::Op, engram::SortField, engram::SortOrder,
-        engram::NodeRef, engram::Term, engram::Direction, engram::ExpectedVersion, engram::EventInput, engram::Hop))
+    components(schemas(
+        crate::problem::Problem,
+        engram::Expect,
+        engram::Op,
+        engram::SortField,
+        engram::SortOrder,
+        engram::NodeRef,
+        engram::Term,
+        engram::Direction,
+        engram::ExpectedVersion,
+        engram::EventInput,
+        engram::Hop
+    ))
 )]
 struct ApiDoc;
 

@@ -1154,24 +1154,28 @@ fn graph_facts_and_streams_over_http() {
     for id in ["a", "b", "c"] {
         srv.put(&doc_path("people", id), &json!({"name": id})).expect_status(201, "put node");
     }
-    let edge = |from: &str, to: &str| {
-        json!({"from": {"collection": "people", "id": from}, "to": {"collection": "people", "id": to}, "type": "knows"})
-    };
+    let edge = |from: &str, to: &str| json!({"from": {"collection": "people", "id": from}, "to": {"collection": "people", "id": to}, "type": "knows"});
     let r = srv.post(&format!("{base}/graph/edges"), &edge("a", "b"));
     r.expect_status(201, "link");
     let ab = r.json["id"].as_str().expect("edge id").to_owned();
     srv.post(&format!("{base}/graph/edges"), &edge("a", "b")).expect_status(200, "relink replaces");
     srv.post(&format!("{base}/graph/edges"), &edge("b", "c")).expect_status(201, "link");
     srv.post(&format!("{base}/graph/edges"), &edge("a", "ghost")).expect_problem(404, "not-found", "unknown endpoint");
-    let bad_type = json!({"from": {"collection": "people", "id": "a"}, "to": {"collection": "people", "id": "b"}, "type": "x;y"});
+    let bad_type =
+        json!({"from": {"collection": "people", "id": "a"}, "to": {"collection": "people", "id": "b"}, "type": "x;y"});
     srv.post(&format!("{base}/graph/edges"), &bad_type).expect_problem(400, "invalid-input", "bad edge type");
-    let r = srv.post(&format!("{base}/graph/neighbors"), &json!({"from": {"collection": "people", "id": "a"}, "depth": 2}));
+    let r =
+        srv.post(&format!("{base}/graph/neighbors"), &json!({"from": {"collection": "people", "id": "a"}, "depth": 2}));
     r.expect_status(200, "neighbors");
-    let got: Vec<&str> = r.json["nodes"].as_array().expect("nodes").iter().map(|n| n["node"]["id"].as_str().unwrap_or("")).collect();
+    let got: Vec<&str> =
+        r.json["nodes"].as_array().expect("nodes").iter().map(|n| n["node"]["id"].as_str().unwrap_or("")).collect();
     assert_eq!(got, ["b", "c"]);
     srv.post(&format!("{base}/graph/neighbors"), &json!({"from": {"collection": "people", "id": "a"}, "depth": 99}))
         .expect_problem(400, "invalid-input", "depth above the limit");
-    let r = srv.post(&format!("{base}/graph/path"), &json!({"from": {"collection": "people", "id": "a"}, "to": {"collection": "people", "id": "c"}}));
+    let r = srv.post(
+        &format!("{base}/graph/path"),
+        &json!({"from": {"collection": "people", "id": "a"}, "to": {"collection": "people", "id": "c"}}),
+    );
     assert_eq!(r.json["cost"], 2.0);
     let r = srv.post(&format!("{base}/graph/edges/{ab}/strengthen"), &json!({"delta": 2}));
     r.expect_status(200, "strengthen");
@@ -1196,11 +1200,16 @@ fn graph_facts_and_streams_over_http() {
     srv.post(&format!("{base}/facts/query"), &json!({})).expect_problem(400, "invalid-input", "no subject");
     // Streams; a '/' in a name travels as %2F.
     let stream = format!("{base}/streams/agent%2F1");
-    let append = |expected: Value| json!({"events": [{"type": "said", "data": {"n": 1}}], "expected_version": expected});
+    let append =
+        |expected: Value| json!({"events": [{"type": "said", "data": {"n": 1}}], "expected_version": expected});
     let r = srv.post(&format!("{stream}/events"), &append(json!("no_stream")));
     r.expect_status(200, "append");
     assert_eq!(r.json["version"], 1);
-    srv.post(&format!("{stream}/events"), &append(json!({"exact": 0}))).expect_problem(409, "conflict", "stale version");
+    srv.post(&format!("{stream}/events"), &append(json!({"exact": 0}))).expect_problem(
+        409,
+        "conflict",
+        "stale version",
+    );
     srv.post(&format!("{stream}/events"), &append(json!({"exact": 1}))).expect_status(200, "append at 1");
     let r = srv.get(&format!("{stream}/events?direction=backward&limit=1"));
     assert_eq!(r.json["events"][0]["version"], 2);

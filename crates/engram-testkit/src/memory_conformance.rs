@@ -3,8 +3,8 @@
 
 use crate::{Fixture, ManualClock};
 use engram::{
-    AppendRequest, DecayRequest, Direction, EdgeInput, ErrorKind, EventInput, Expect, ExpectedVersion,
-    FactInput, FactQuery, NeighborsRequest, NodeRef, Op, PathRequest, ReadDirection, Space, Term, WriteOptions,
+    AppendRequest, DecayRequest, Direction, EdgeInput, ErrorKind, EventInput, Expect, ExpectedVersion, FactInput,
+    FactQuery, NeighborsRequest, NodeRef, Op, PathRequest, ReadDirection, Space, Term, WriteOptions,
 };
 use serde_json::{Value, json};
 use std::sync::{Arc, Barrier};
@@ -140,7 +140,8 @@ pub fn graph_rejects_bad_edges(make: &Make) {
     assert!(space.neighbors(&NeighborsRequest::new(node("a"), 1)).expect("n").nodes.is_empty());
     // Relinking replaces: one edge per (from, type, to).
     let first = space.link(e("knows").weight(2.0)).expect("link");
-    let again = space.link(EdgeInput { props: Some(json!({"since": 2020})), ..e("knows").weight(3.0) }).expect("relink");
+    let again =
+        space.link(EdgeInput { props: Some(json!({"since": 2020})), ..e("knows").weight(3.0) }).expect("relink");
     assert_eq!(first.id, again.id);
     assert_eq!(again.version, 2);
     assert_eq!(again.created_at_ms, first.created_at_ms);
@@ -203,7 +204,10 @@ pub fn graph_strengthens_and_decays(make: &Make) {
     assert_eq!(again.edges, 1, "only e→d is above the floor");
     assert_eq!(space.edge(&engram::edge_id(&node("e"), "knows", &node("d"))).expect("edge").weight, 1.25);
     for bad in [0.0, 1.5, -0.5, f64::NAN] {
-        assert_eq!(kind(space.decay(DecayRequest { factor: bad, floor: 0.0, types: Vec::new() })), ErrorKind::InvalidInput);
+        assert_eq!(
+            kind(space.decay(DecayRequest { factor: bad, floor: 0.0, types: Vec::new() })),
+            ErrorKind::InvalidInput
+        );
     }
     // The traversal sees the new weights at once.
     let w = PathRequest { weighted: true, ..PathRequest::new(node("a"), node("d")) };
@@ -250,7 +254,9 @@ pub fn facts_are_bitemporal(make: &Make) {
     put(&space, "orgs", "globex", json!({}));
     let ann = Term::node("people", "ann");
     let t0 = 1_000_000_000_000i64;
-    let works = |org: &str, from: i64| FactInput::new(ann.clone(), "works_at", Term::node("orgs", org)).functional().valid_from(from);
+    let works = |org: &str, from: i64| {
+        FactInput::new(ann.clone(), "works_at", Term::node("orgs", org)).functional().valid_from(from)
+    };
     let first = space.assert_fact(works("acme", t0)).expect("assert");
     let known_before_change = fx.engine.space("s1").map(|_| ()).and(Ok(()));
     known_before_change.expect("space");
@@ -263,12 +269,14 @@ pub fn facts_are_bitemporal(make: &Make) {
     assert_eq!(current.facts[0].object, Term::node("orgs", "globex"));
     assert_eq!(current.facts[0].id, second.id);
     // As of a valid time before the change: acme, closed at the change.
-    let then = space.facts(&FactQuery { valid_at_ms: Some(t0 + 5_000), ..FactQuery::about(ann.clone()) }).expect("then");
+    let then =
+        space.facts(&FactQuery { valid_at_ms: Some(t0 + 5_000), ..FactQuery::about(ann.clone()) }).expect("then");
     assert_eq!(then.facts.len(), 1);
     assert_eq!(then.facts[0].object, Term::node("orgs", "acme"));
     assert_eq!(then.facts[0].valid_until_ms, Some(t0 + 10_000));
     // As the store knew it before the second assert: acme, open-ended.
-    let known = FactQuery { known_at_ms: Some(tx1_ms), valid_at_ms: Some(t0 + 20_000), ..FactQuery::about(ann.clone()) };
+    let known =
+        FactQuery { known_at_ms: Some(tx1_ms), valid_at_ms: Some(t0 + 20_000), ..FactQuery::about(ann.clone()) };
     let old_belief = space.facts(&known).expect("known at");
     assert_eq!(old_belief.facts.len(), 1);
     assert_eq!(old_belief.facts[0].id, first.id);
@@ -291,7 +299,8 @@ pub fn facts_are_bitemporal(make: &Make) {
     let skills = FactQuery { predicate: Some("skill".into()), ..FactQuery::about(ann.clone()) };
     assert_eq!(space.facts(&skills).expect("skills").facts.len(), 2);
     // Retracting ends belief; retracting with a time ends validity.
-    let sql = space.facts(&skills).expect("skills").facts.into_iter().find(|f| f.object == Term::value("sql")).expect("sql");
+    let sql =
+        space.facts(&skills).expect("skills").facts.into_iter().find(|f| f.object == Term::value("sql")).expect("sql");
     fx.clock.advance_ms(1_000);
     space.retract_fact(&sql.id, None).expect("retract");
     assert_eq!(space.facts(&skills).expect("skills").facts.len(), 1);
@@ -304,9 +313,16 @@ pub fn facts_are_bitemporal(make: &Make) {
     space.assert_fact(FactInput::new(Term::value("paris"), "capital_of", Term::value("france"))).expect("values");
     assert_eq!(space.facts(&FactQuery::about(Term::value("paris"))).expect("paris").facts.len(), 1);
     // Bad input.
-    assert_eq!(kind(space.assert_fact(FactInput::new(Term::node("people", "bob"), "p", Term::value(1)))), ErrorKind::NotFound);
-    assert_eq!(kind(space.assert_fact(FactInput::new(ann.clone(), "bad predicate", Term::value(1)))), ErrorKind::InvalidInput);
-    let backwards = FactInput { valid_until_ms: Some(t0 - 1), ..FactInput::new(ann.clone(), "p", Term::value(1)).valid_from(t0) };
+    assert_eq!(
+        kind(space.assert_fact(FactInput::new(Term::node("people", "bob"), "p", Term::value(1)))),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        kind(space.assert_fact(FactInput::new(ann.clone(), "bad predicate", Term::value(1)))),
+        ErrorKind::InvalidInput
+    );
+    let backwards =
+        FactInput { valid_until_ms: Some(t0 - 1), ..FactInput::new(ann.clone(), "p", Term::value(1)).valid_from(t0) };
     assert_eq!(kind(space.assert_fact(backwards)), ErrorKind::InvalidInput);
     assert_eq!(kind(space.facts(&FactQuery::default())), ErrorKind::InvalidInput);
     assert_eq!(kind(space.retract_fact("nope", None)), ErrorKind::InvalidInput);
@@ -334,7 +350,9 @@ pub fn facts_functional_concurrent_asserts_leave_one_value(make: &Make) {
         let q = FactQuery { predicate: Some("mood".into()), ..FactQuery::about(ann.clone()) };
         let current = space.facts(&q).expect("current");
         assert_eq!(current.facts.len(), 1, "round {round}: {:?}", current.facts);
-        assert!(matches!(&current.facts[0].object, Term::Value { value } if value.as_str().is_some_and(|s| s.starts_with(&format!("r{round}t")))));
+        assert!(
+            matches!(&current.facts[0].object, Term::Value { value } if value.as_str().is_some_and(|s| s.starts_with(&format!("r{round}t"))))
+        );
     }
 }
 
@@ -353,13 +371,24 @@ pub fn streams_append_read_and_snapshot(make: &Make) {
     // The global position is the event's change-log entry.
     let entry = &space.changes(first.events[1].position - 1, 1).expect("changes")[0];
     assert_eq!((entry.collection.as_str(), entry.doc_id.as_str()), ("_events", "chat/1@00000000000000000002"));
-    assert_eq!(kind(space.append("chat/1", AppendRequest::new(vec![ev("said", 3)]).expect(ExpectedVersion::NoStream))), ErrorKind::Conflict);
-    assert_eq!(kind(space.append("chat/1", AppendRequest::new(vec![ev("said", 3)]).expect(ExpectedVersion::Exact(1)))), ErrorKind::Conflict);
-    assert_eq!(kind(space.append("other", AppendRequest::new(vec![ev("said", 3)]).expect(ExpectedVersion::Exists))), ErrorKind::Conflict);
+    assert_eq!(
+        kind(space.append("chat/1", AppendRequest::new(vec![ev("said", 3)]).expect(ExpectedVersion::NoStream))),
+        ErrorKind::Conflict
+    );
+    assert_eq!(
+        kind(space.append("chat/1", AppendRequest::new(vec![ev("said", 3)]).expect(ExpectedVersion::Exact(1)))),
+        ErrorKind::Conflict
+    );
+    assert_eq!(
+        kind(space.append("other", AppendRequest::new(vec![ev("said", 3)]).expect(ExpectedVersion::Exists))),
+        ErrorKind::Conflict
+    );
     fx.clock.advance_ms(10_000);
     let t_mid = 1_700_000_000_000 + 10_000;
     for n in 3..=10 {
-        space.append("chat/1", AppendRequest::new(vec![ev("said", n)]).expect(ExpectedVersion::Exact(n as u64 - 1))).expect("append");
+        space
+            .append("chat/1", AppendRequest::new(vec![ev("said", n)]).expect(ExpectedVersion::Exact(n as u64 - 1)))
+            .expect("append");
         fx.clock.advance_ms(1_000);
     }
     // Another stream whose name extends this one's stays apart.
@@ -405,9 +434,11 @@ pub fn streams_append_read_and_snapshot(make: &Make) {
 
 pub fn streams_deduplicate_retried_appends(make: &Make) {
     let (fx, space) = setup(make);
-    let req = |n: i64| AppendRequest { dedup_window_seconds: Some(60), ..AppendRequest::new(vec![ev("remembered", n)]) };
+    let req =
+        |n: i64| AppendRequest { dedup_window_seconds: Some(60), ..AppendRequest::new(vec![ev("remembered", n)]) };
     let first = space.append("mem", req(1)).expect("first");
-    let retry = space.append("mem", AppendRequest { expected_version: ExpectedVersion::Exact(0), ..req(1) }).expect("retry");
+    let retry =
+        space.append("mem", AppendRequest { expected_version: ExpectedVersion::Exact(0), ..req(1) }).expect("retry");
     assert_eq!(retry.version, 1);
     assert!(retry.events[0].deduplicated);
     assert_eq!(retry.events[0].position, first.events[0].position);
@@ -418,7 +449,10 @@ pub fn streams_deduplicate_retried_appends(make: &Make) {
     };
     let r = space.append("mem", mixed).expect("mixed");
     assert_eq!(r.version, 2);
-    assert_eq!(r.events.iter().map(|e| (e.version, e.deduplicated)).collect::<Vec<_>>(), [(2, false), (1, true), (2, true)]);
+    assert_eq!(
+        r.events.iter().map(|e| (e.version, e.deduplicated)).collect::<Vec<_>>(),
+        [(2, false), (1, true), (2, true)]
+    );
     // Without a window, equal events are appended.
     assert_eq!(space.append("mem", AppendRequest::new(vec![ev("remembered", 1)])).expect("plain").version, 3);
     // After the window the same content is new again.
@@ -446,7 +480,7 @@ pub fn streams_concurrent_expected_version_one_wins(make: &Make) {
             .collect();
         let results: Vec<_> = handles.into_iter().map(|h| h.join().expect("thread")).collect();
         assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "round {round}: {results:?}");
-        assert!(results.iter().any(|r| *r == Err(ErrorKind::Conflict)));
+        assert!(results.contains(&Err(ErrorKind::Conflict)));
         assert_eq!(space.stream("race").expect("info").version, round + 1);
     }
 }
@@ -484,8 +518,17 @@ pub fn memory_ops_commit_with_documents(make: &Make) {
     // An append's expected-version conflict rolls back the documents too.
     let conflict = space.commit(
         vec![
-            Op::Put { collection: "people".into(), id: "dan".into(), body: json!({}), expect: Expect::Any, ttl_seconds: None },
-            Op::Append { stream: "ann/episodes".into(), request: AppendRequest::new(vec![ev("x", 1)]).expect(ExpectedVersion::Exact(5)) },
+            Op::Put {
+                collection: "people".into(),
+                id: "dan".into(),
+                body: json!({}),
+                expect: Expect::Any,
+                ttl_seconds: None,
+            },
+            Op::Append {
+                stream: "ann/episodes".into(),
+                request: AppendRequest::new(vec![ev("x", 1)]).expect(ExpectedVersion::Exact(5)),
+            },
         ],
         None,
     );
@@ -518,6 +561,12 @@ pub fn memory_model_is_isolated_and_survives_reopen(make: &Make) {
     assert_eq!(ids(&space.neighbors(&NeighborsRequest::new(node("a"), 2)).expect("n")), ["b", "c", "d", "e"]);
     assert_eq!(space.facts(&FactQuery::about(Term::node("people", "a"))).expect("facts").facts.len(), 1);
     assert_eq!(space.read_stream("log", None, ReadDirection::Forward, 10).expect("read").events.len(), 2);
-    assert_eq!(space.append("log", AppendRequest::new(vec![ev("x", 3)]).expect(ExpectedVersion::Exact(2))).expect("append").version, 3);
+    assert_eq!(
+        space
+            .append("log", AppendRequest::new(vec![ev("x", 3)]).expect(ExpectedVersion::Exact(2)))
+            .expect("append")
+            .version,
+        3
+    );
     assert_eq!(space.verify_changes().expect("chain").entries, space.changes(0, 10_000).expect("log").len() as u64);
 }

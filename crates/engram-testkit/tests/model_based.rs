@@ -613,6 +613,9 @@ fn exec_write(space: &Space, req: &Request) -> Outcome {
             let opts = WriteOptions { expect, ttl_seconds: None, idempotency_key: key };
             outcome(space.delete(&collection, &id, opts), Outcome::Write)
         }
+        // The model generates document operations only; graph, fact and
+        // stream operations have their own conformance cases.
+        WriteCall::Single(op) => outcome(space.commit(vec![op], key.as_deref()), Outcome::Commit),
         WriteCall::Commit(ops) => outcome(space.commit(ops, key.as_deref()), Outcome::Commit),
         WriteCall::BulkPut(coll, docs) => outcome(space.bulk_put(&coll, docs, key.as_deref()), Outcome::Commit),
         WriteCall::BulkDelete(coll, ids) => outcome(space.bulk_delete(&coll, ids, key.as_deref()), Outcome::Commit),

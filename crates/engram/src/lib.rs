@@ -59,10 +59,6 @@ pub use graph::types::{
     PathRequest, PathResult,
 };
 pub use graph::write::edge_id;
-pub use streams::types::{
-    AppendRequest, AppendResult, Appended, Event, EventInput, EventPage, ExpectedVersion, ReadDirection, Snapshot,
-    StreamInfo,
-};
 pub use ops::{Batch, CommitResult, Expect, Op, OpResult, WriteOptions, WriteResult};
 pub use query::{Page, Query, SortField, SortOrder};
 pub use search::api::{IndexStatus, RebuildReport};
@@ -70,3 +66,7 @@ pub use search::check::{CollectionCheck, IndexCheck};
 pub use search::request::{Fusion, SearchHit, SearchPlan, SearchRequest, SearchResults, Snippet, VectorPlan};
 pub use search::store::{DirStore, IndexStore, IndexWriter};
 pub use space::{ChainReport, CollectionInfo, Document, Space};
+pub use streams::types::{
+    AppendRequest, AppendResult, Appended, Event, EventInput, EventPage, ExpectedVersion, ReadDirection, Snapshot,
+    StreamInfo,
+};

@@ -15,8 +15,8 @@ use crate::catalog::Compiled;
 use engram_core::backend::{CollectionRow, CollectionSpec, IndexScan, IndexSpec, Reader, StoredDoc};
 use engram_core::changelog::ChangeOp;
 use engram_core::json::{content_hash, encode_document};
-use engram_core::limits::DOC_BYTES_MAX;
 use engram_core::keys::{KeyRange, encode_component};
+use engram_core::limits::DOC_BYTES_MAX;
 use engram_core::names::CollectionName;
 use engram_core::{Error, Result};
 use serde_json::Value;
@@ -63,10 +63,9 @@ impl System {
             paths: paths.iter().map(|p| (*p).to_owned()).collect(),
         };
         let indexes = match self {
-            Self::Edges => vec![
-                index(1, "from", &["from.collection", "from.id"]),
-                index(2, "to", &["to.collection", "to.id"]),
-            ],
+            Self::Edges => {
+                vec![index(1, "from", &["from.collection", "from.id"]), index(2, "to", &["to.collection", "to.id"])]
+            }
             Self::Facts => vec![index(1, "subject_predicate", &["skey", "predicate"])],
             Self::Events | Self::Snapshots | Self::Dedup => Vec::new(),
         };

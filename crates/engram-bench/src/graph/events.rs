@@ -32,7 +32,8 @@ fn sqlite_append(db: &mut Connection, stream: &str, from: usize, count: usize, v
             *version += 1;
             let e = event(n);
             let data = serde_json::to_string(&e.data).expect("json");
-            let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+            let at =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
             stmt.execute((stream, *version, &e.event_type, data, at)).expect("insert");
         }
     }

@@ -113,7 +113,12 @@ fn verify(args: &GraphArgs, space: &Space, db: &Connection, queries: &[String]) 
             let start = item["start"].as_str().expect("start");
             let want: BTreeSet<&str> =
                 item[q.name()].as_array().expect("ids").iter().map(|v| v.as_str().expect("id")).collect();
-            assert_eq!(set(&engram_query(space, q, start)), want, "{} from {start}: Engram and Kùzu disagree", q.name());
+            assert_eq!(
+                set(&engram_query(space, q, start)),
+                want,
+                "{} from {start}: Engram and Kùzu disagree",
+                q.name()
+            );
             checked += 1;
         }
     }
@@ -136,7 +141,10 @@ pub fn run(args: &GraphArgs) {
     let sqlite_load = t.elapsed().as_secs_f64();
     let t = Instant::now();
     engram_query(&space, Query::TwoHop, &wn.queries[0]);
-    println!("load: Engram {engram_load:.1} s (durable documents + edges), SQLite {sqlite_load:.1} s (one transaction); first traversal (builds the adjacency) {:.2} s", t.elapsed().as_secs_f64());
+    println!(
+        "load: Engram {engram_load:.1} s (durable documents + edges), SQLite {sqlite_load:.1} s (one transaction); first traversal (builds the adjacency) {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
     let queries = &wn.queries[..args.queries.min(wn.queries.len())];
     verify(args, &space, &db, queries);
     for q in [Query::TwoHop, Query::Ancestors] {

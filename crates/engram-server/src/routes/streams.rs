@@ -72,7 +72,9 @@ pub async fn read_events(
     let limit = p.limit.unwrap_or(READ_LIMIT_DEFAULT);
     let by_time = p.from_ms.is_some() || p.until_ms.is_some();
     if by_time && (p.from_version.is_some() || p.direction.is_some()) {
-        return Err(ApiError::invalid("read by version (from_version, direction) or by time (from_ms, until_ms), not both"));
+        return Err(ApiError::invalid(
+            "read by version (from_version, direction) or by time (from_ms, until_ms), not both",
+        ));
     }
     let page = blocking(move || {
         let space = s.engine.space(&space)?;

@@ -72,7 +72,14 @@ pub struct FactInput {
 
 impl FactInput {
     pub fn new(subject: Term, predicate: &str, object: Term) -> Self {
-        Self { subject, predicate: predicate.to_owned(), object, valid_from_ms: None, valid_until_ms: None, functional: false }
+        Self {
+            subject,
+            predicate: predicate.to_owned(),
+            object,
+            valid_from_ms: None,
+            valid_until_ms: None,
+            functional: false,
+        }
     }
 
     pub fn functional(mut self) -> Self {

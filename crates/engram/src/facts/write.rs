@@ -147,11 +147,8 @@ impl Writer<'_> {
         until: Option<i64>,
         hlc: u64,
     ) -> Result<u64> {
-        let before = (row.valid_from < from).then(|| FactRow {
-            valid_until: Some(from),
-            recorded_hlc: hlc,
-            ..row.clone()
-        });
+        let before =
+            (row.valid_from < from).then(|| FactRow { valid_until: Some(from), recorded_hlc: hlc, ..row.clone() });
         let after = until.filter(|&u| row.valid_until.is_none_or(|ru| ru > u)).map(|u| FactRow {
             valid_from: u,
             recorded_hlc: hlc,
@@ -186,9 +183,11 @@ impl Writer<'_> {
             return Err(Error::invalid(format!("valid_until_ms ({u}) must be after the fact's valid_from_ms")));
         }
         let hlc = self.tick();
-        let kept = valid_until
-            .filter(|&u| row.valid_until.is_none_or(|ru| u < ru))
-            .map(|u| FactRow { valid_until: Some(u), recorded_hlc: hlc, ..row.clone() });
+        let kept = valid_until.filter(|&u| row.valid_until.is_none_or(|ru| u < ru)).map(|u| FactRow {
+            valid_until: Some(u),
+            recorded_hlc: hlc,
+            ..row.clone()
+        });
         row.superseded_hlc = Some(hlc);
         let mut position = self.put_fact(&facts, id, &row)?;
         let mut result = row.to_fact(id);

@@ -106,12 +106,17 @@ impl Space {
     pub fn shortest_path(&self, req: &PathRequest) -> Result<PathResult> {
         req.validate()?;
         self.inner.graph.with(&*self.inner.backend, self.id, |g, reader| {
-            let not_found = PathResult { found: false, nodes: Vec::new(), hops: Vec::new(), cost: 0.0, truncated: false };
+            let not_found =
+                PathResult { found: false, nodes: Vec::new(), hops: Vec::new(), cost: 0.0, truncated: false };
             let (Some(start), Some(goal)) = (g.node(&req.from.key()), g.node(&req.to.key())) else {
                 self.check_node(reader.get()?, &req.from)?;
                 self.check_node(reader.get()?, &req.to)?;
                 let same = req.from == req.to;
-                return Ok(PathResult { found: same, nodes: if same { vec![req.from.clone()] } else { Vec::new() }, ..not_found });
+                return Ok(PathResult {
+                    found: same,
+                    nodes: if same { vec![req.from.clone()] } else { Vec::new() },
+                    ..not_found
+                });
             };
             if start == goal {
                 return Ok(PathResult { found: true, nodes: vec![req.from.clone()], ..not_found });

@@ -232,7 +232,7 @@ pub(crate) fn shortest_weighted(
         let mut pushes = Vec::new();
         for_each_step(graph, q.node, dir, types, |s| {
             expanded += 1;
-            if !settled.get(&s.other).is_some_and(|&h| h <= q.hops + 1) {
+            if settled.get(&s.other).is_none_or(|&h| h > q.hops + 1) {
                 pushes.push(s);
             }
         });

@@ -197,4 +197,3 @@ impl Writer<'_> {
 pub(crate) fn parse_edge(doc: &StoredDoc) -> Result<Edge> {
     Ok(EdgeBody::parse(doc)?.into_edge(doc.id.clone(), doc.version))
 }
-

@@ -78,9 +78,9 @@ impl AppendRequest {
             check_label("event type", &e.event_type).map_err(|err| err.context(&format!("events[{i}]")))?;
         }
         match self.dedup_window_seconds {
-            Some(w) if w == 0 || w > DEDUP_WINDOW_SECONDS_MAX => Err(Error::invalid(format!(
-                "dedup_window_seconds must be 1 to {DEDUP_WINDOW_SECONDS_MAX}, got {w}"
-            ))),
+            Some(w) if w == 0 || w > DEDUP_WINDOW_SECONDS_MAX => {
+                Err(Error::invalid(format!("dedup_window_seconds must be 1 to {DEDUP_WINDOW_SECONDS_MAX}, got {w}")))
+            }
             _ => Ok(()),
         }
     }
