@@ -15,6 +15,10 @@ pub struct Cli {
     /// the data directory. Chosen automatically when a server holds it.
     #[arg(long, global = true, env = "ENGRAM_SERVER")]
     pub server: Option<String>,
+    /// API key for the server (default: the data directory's `cli.key`,
+    /// which a running server writes for local commands).
+    #[arg(long, global = true, env = "ENGRAM_KEY", hide_env_values = true)]
+    pub key: Option<String>,
     /// Log more.
     #[arg(long, short, global = true)]
     pub verbose: bool,
@@ -25,15 +29,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP server on the data directory.
-    Serve {
-        /// Address to listen on.
-        #[arg(long, env = "ENGRAM_LISTEN", default_value = engram_server::config::LISTEN_DEFAULT)]
-        listen: SocketAddr,
-        /// Longest time, in milliseconds, search-index progress stays unsaved
-        /// (a crash replays it from the change log).
-        #[arg(long, env = "ENGRAM_INDEX_SAVE_INTERVAL_MS", default_value_t = engram::config::INDEX_SAVE_INTERVAL_MS_DEFAULT)]
-        index_save_interval_ms: u64,
-    },
+    Serve(ServeArgs),
     /// Create, list or delete spaces.
     #[command(subcommand)]
     Space(SpaceCommand),
@@ -172,4 +168,30 @@ pub struct ChangesArgs {
     /// Verify the whole chain instead of listing entries.
     #[arg(long)]
     pub verify: bool,
+}
+
+/// `engram serve`: every option can also be set by its environment variable.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "ENGRAM_LISTEN", default_value = engram_server::config::LISTEN_DEFAULT)]
+    pub listen: SocketAddr,
+    /// Longest time, in milliseconds, search-index progress stays unsaved
+    /// (a crash replays it from the change log).
+    #[arg(long, env = "ENGRAM_INDEX_SAVE_INTERVAL_MS", default_value_t = engram::config::INDEX_SAVE_INTERVAL_MS_DEFAULT)]
+    pub index_save_interval_ms: u64,
+    /// An all-spaces admin API key (at least 24 characters), never stored.
+    /// Without it, the first start creates an admin key and prints it once.
+    #[arg(long, env = "ENGRAM_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+    /// Requests per second per API key (bursts of twice that); 0 = unlimited.
+    /// Beyond it: 429 with Retry-After.
+    #[arg(long, env = "ENGRAM_RATE_LIMIT_PER_KEY", default_value_t = 5000.0)]
+    pub rate_limit_per_key: f64,
+    /// Requests served at once; more get 503 at once instead of queueing.
+    #[arg(long, env = "ENGRAM_MAX_CONCURRENT_REQUESTS", default_value_t = 512)]
+    pub max_concurrent_requests: usize,
+    /// Longest a request may run, in milliseconds, before it gets 503.
+    #[arg(long, env = "ENGRAM_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
+    pub request_timeout_ms: u64,
 }

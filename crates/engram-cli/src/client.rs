@@ -34,9 +34,17 @@ pub trait Client {
 }
 
 /// Opens the data directory, or connects to the server holding it.
-pub fn connect(data_dir: &Path, server: Option<&str>, command: &str) -> Result<Box<dyn Client>, String> {
+pub fn connect(
+    data_dir: &Path,
+    server: Option<&str>,
+    key: Option<&str>,
+    command: &str,
+) -> Result<Box<dyn Client>, String> {
+    // The key a running server leaves for local commands.
+    let local_key = || std::fs::read_to_string(data_dir.join(engram_server::auth::keys::CLI_KEY_FILE)).ok();
+    let key = |fallback: bool| key.map(str::to_owned).or_else(|| if fallback { local_key() } else { None });
     if let Some(url) = server {
-        return Ok(Box::new(Remote::new(url)));
+        return Ok(Box::new(Remote::new(url, key(false))));
     }
     let mut config = EngineConfig::dir(data_dir);
     config.holder_command = format!("engram {command}");
@@ -45,7 +53,7 @@ pub fn connect(data_dir: &Path, server: Option<&str>, command: &str) -> Result<B
         Err(e) if e.kind() == ErrorKind::Locked => match engram::datadir::holder(data_dir).and_then(|h| h.address) {
             Some(addr) => {
                 eprintln!("note: {} is held by a server; using http://{addr}", data_dir.display());
-                Ok(Box::new(Remote::new(&format!("http://{addr}"))))
+                Ok(Box::new(Remote::new(&format!("http://{addr}"), key(true))))
             }
             None => Err(e.to_string()),
         },
@@ -122,10 +130,29 @@ pub struct Remote {
     agent: ureq::Agent,
 }
 
+/// Adds the API key to every request.
+struct BearerKey(String);
+
+impl ureq::middleware::Middleware for BearerKey {
+    fn handle(
+        &self,
+        mut req: ureq::http::Request<ureq::SendBody>,
+        next: ureq::middleware::MiddlewareNext,
+    ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+        if let Ok(v) = ureq::http::HeaderValue::from_str(&format!("Bearer {}", self.0.trim())) {
+            req.headers_mut().insert(ureq::http::header::AUTHORIZATION, v);
+        }
+        next.handle(req)
+    }
+}
+
 impl Remote {
-    pub fn new(base: &str) -> Self {
-        let agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-        Self { base: base.trim_end_matches('/').to_owned(), agent }
+    pub fn new(base: &str, key: Option<String>) -> Self {
+        let mut config = ureq::Agent::config_builder().http_status_as_error(false);
+        if let Some(k) = key {
+            config = config.middleware(BearerKey(k));
+        }
+        Self { base: base.trim_end_matches('/').to_owned(), agent: config.build().into() }
     }
 
     fn url(&self, path: &str) -> String {

@@ -11,12 +11,12 @@ use std::io::Read;
 const STDIN_BYTES_MAX: u64 = 64 * 1024 * 1024;
 
 pub fn run(cli: Cli) -> Result<(), String> {
-    if let Command::Serve { listen, index_save_interval_ms } = cli.command {
-        return serve(cli.data_dir, listen, index_save_interval_ms);
+    if let Command::Serve(a) = cli.command {
+        return serve(cli.data_dir, a);
     }
     let name = command_name(&cli.command);
     let is_check = matches!(cli.command, Command::Index(IndexCommand::Check { .. }));
-    let client = connect(&cli.data_dir, cli.server.as_deref(), name)?;
+    let client = connect(&cli.data_dir, cli.server.as_deref(), cli.key.as_deref(), name)?;
     let out = dispatch(client.as_ref(), cli.command)?;
     println!("{}", serde_json::to_string_pretty(&out).expect("JSON prints"));
     if is_check && out["ok"] != Value::Bool(true) {
@@ -27,7 +27,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
 
 fn command_name(c: &Command) -> &'static str {
     match c {
-        Command::Serve { .. } => "serve",
+        Command::Serve(_) => "serve",
         Command::Space(_) => "space",
         Command::Collection(_) => "collection",
         Command::Put(_) => "put",
@@ -43,16 +43,32 @@ fn command_name(c: &Command) -> &'static str {
     }
 }
 
-fn serve(data_dir: std::path::PathBuf, listen: std::net::SocketAddr, save_ms: u64) -> Result<(), String> {
+fn serve(data_dir: std::path::PathBuf, a: crate::args::ServeArgs) -> Result<(), String> {
+    if !(a.rate_limit_per_key >= 0.0 && a.rate_limit_per_key.is_finite()) {
+        return Err("--rate-limit-per-key must be a number >= 0".into());
+    }
+    if a.max_concurrent_requests == 0 || a.request_timeout_ms == 0 {
+        return Err("--max-concurrent-requests and --request-timeout-ms must be at least 1".into());
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
-    let index_save_interval = Some(std::time::Duration::from_millis(save_ms));
-    rt.block_on(engram_server::serve(engram_server::ServerConfig { listen, data_dir, index_save_interval }))
-        .map_err(|e| e.to_string())
+    let config = engram_server::ServerConfig {
+        listen: a.listen,
+        data_dir,
+        index_save_interval: Some(std::time::Duration::from_millis(a.index_save_interval_ms)),
+        admin_key: a.admin_key,
+        limits: engram_server::limits::Limits {
+            rate_per_key: a.rate_limit_per_key,
+            concurrent_requests: a.max_concurrent_requests,
+            request_timeout: std::time::Duration::from_millis(a.request_timeout_ms),
+            ..engram_server::limits::Limits::default()
+        },
+    };
+    rt.block_on(engram_server::serve(config)).map_err(|e| e.to_string())
 }
 
 fn dispatch(c: &dyn Client, command: Command) -> Result<Value, String> {
     match command {
-        Command::Serve { .. } => unreachable!("handled before connecting"),
+        Command::Serve(_) => unreachable!("handled before connecting"),
         Command::Space(SpaceCommand::Create { name }) => c.create_space(&name),
         Command::Space(SpaceCommand::List) => c.list_spaces(),
         Command::Space(SpaceCommand::Delete { name }) => c.delete_space(&name),

@@ -143,10 +143,11 @@ fn server_holds_the_data_directory() {
 
     // The server sees the write the CLI sent it.
     let agent = common::agent(Duration::from_secs(10));
-    let mut res = agent
-        .get(format!("{}/v1/spaces/acme/collections/notes/docs/during", server.base()))
-        .call()
-        .expect("server answers");
+    let url = format!("{}/v1/spaces/acme/collections/notes/docs/during", server.base());
+    assert_eq!(agent.get(&url).call().expect("server answers").status().as_u16(), 401, "no key, no data");
+    // The key the server leaves for local commands.
+    let key = std::fs::read_to_string(dir.join("cli.key")).expect("the server wrote cli.key");
+    let mut res = agent.get(&url).header("authorization", format!("Bearer {key}")).call().expect("server answers");
     assert_eq!(res.status().as_u16(), 200);
     let doc: Value = res.body_mut().read_json().expect("document JSON");
     assert_eq!(doc["body"], json!({"v": 2}));

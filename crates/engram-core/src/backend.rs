@@ -210,9 +210,24 @@ pub type WriteOutput = Box<dyn Any + Send>;
 /// Work run inside a write transaction.
 pub type WriteWork = Box<dyn FnOnce(&mut dyn WriteTx) -> Result<WriteOutput> + Send>;
 
+/// What a backend's commit path has done since it opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CommitStats {
+    /// Commits (each one durable sync).
+    pub batches: u64,
+    /// Write jobs in them.
+    pub jobs: u64,
+    /// Most jobs in one commit.
+    pub max_batch: u64,
+}
+
 /// A storage backend.
 pub trait Backend: Send + Sync {
     fn capabilities(&self) -> Capabilities;
+    /// Commit counters, for backends that batch commits.
+    fn commit_stats(&self) -> Option<CommitStats> {
+        None
+    }
     /// A reader over committed state.
     fn reader(&self) -> Result<Box<dyn Reader + '_>>;
     /// One document by id: a single read, so a backend may skip the snapshot

@@ -72,9 +72,15 @@ pub fn send(agent: &ureq::Agent, base: &str, req: &Request) -> Outcome {
     }
 }
 
-/// Sends the request and returns the response head.
+/// The admin key the server under test is started with.
+pub const ADMIN_KEY: &str = "crashloop-admin-key-00112233445566778899";
+
+/// Sends the request (as the admin) and returns the response head.
 fn run(agent: &ureq::Agent, base: &str, req: &Request) -> Result<ureq::http::Response<ureq::Body>, String> {
-    let mut b = ureq::http::Request::builder().method(req.method).uri(format!("{base}{}", req.path));
+    let mut b = ureq::http::Request::builder()
+        .method(req.method)
+        .uri(format!("{base}{}", req.path))
+        .header("authorization", format!("Bearer {ADMIN_KEY}"));
     for (k, v) in &req.headers {
         b = b.header(k, v);
     }

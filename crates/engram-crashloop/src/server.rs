@@ -85,6 +85,7 @@ impl Server {
             // between saves and reopening exercises load plus replay.
             .arg("--index-save-interval-ms")
             .arg(INDEX_SAVE_INTERVAL_MS.to_string())
+            .env("ENGRAM_ADMIN_KEY", crate::http::ADMIN_KEY)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file))

@@ -1,5 +1,6 @@
 //! Server settings.
 
+use crate::limits::Limits;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -18,6 +19,10 @@ pub struct ServerConfig {
     /// Longest time search-index progress stays unsaved (replayed from the
     /// change log after a crash); `None` keeps the engine's default.
     pub index_save_interval: Option<std::time::Duration>,
+    /// An all-spaces admin key given by the operator (never stored); when
+    /// absent and no admin key exists, one is created and printed once.
+    pub admin_key: Option<String>,
+    pub limits: Limits,
 }
 
 impl Default for ServerConfig {
@@ -26,6 +31,8 @@ impl Default for ServerConfig {
             listen: LISTEN_DEFAULT.parse().expect("valid default address"),
             data_dir: PathBuf::from(DATA_DIR_DEFAULT),
             index_save_interval: None,
+            admin_key: None,
+            limits: Limits::default(),
         }
     }
 }

@@ -5,13 +5,17 @@
 //! RFC 9457 problem+json in exactly one place ([`problem`]). It holds no
 //! storage logic.
 
+pub mod auth;
 pub mod config;
 mod extract;
+pub mod limits;
+pub mod metrics;
+mod observe;
 pub mod openapi;
 pub mod problem;
 mod routes;
 mod run;
 
 pub use config::ServerConfig;
-pub use routes::router;
+pub use routes::{AppState, router};
 pub use run::{serve, serve_on};

@@ -11,7 +11,13 @@ use utoipa::OpenApi;
     ),
     paths(
         healthz,
+        readyz,
+        metrics,
+        api_reference,
         openapi_json,
+        create_key,
+        list_keys,
+        revoke_key,
         list_spaces,
         create_space,
         get_space,
@@ -54,12 +60,14 @@ use utoipa::OpenApi;
         list_changes,
         verify_changes,
     ),
+    modifiers(&Security),
     components(schemas(
         crate::problem::Problem,
         engram::Expect,
         engram::Op,
         engram::SortField,
         engram::SortOrder,
+        crate::auth::Role,
         engram::NodeRef,
         engram::Term,
         engram::Direction,
@@ -69,6 +77,44 @@ use utoipa::OpenApi;
     ))
 )]
 struct ApiDoc;
+
+/// Declares the bearer-key scheme and applies it to every route that needs
+/// a key (per `auth::policy`), so the document says which routes are public.
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("egk_…").build()),
+        );
+        for (path, item) in doc.paths.paths.iter_mut() {
+            for (method, op) in operations(item) {
+                if crate::auth::policy(&method, path) != crate::auth::Access::Public {
+                    op.security = Some(vec![SecurityRequirement::new("api_key", Vec::<String>::new())]);
+                }
+            }
+        }
+    }
+}
+
+fn operations(
+    item: &mut utoipa::openapi::PathItem,
+) -> Vec<(axum::http::Method, &mut utoipa::openapi::path::Operation)> {
+    use axum::http::Method;
+    [
+        (Method::GET, item.get.as_mut()),
+        (Method::PUT, item.put.as_mut()),
+        (Method::POST, item.post.as_mut()),
+        (Method::DELETE, item.delete.as_mut()),
+        (Method::PATCH, item.patch.as_mut()),
+    ]
+    .into_iter()
+    .filter_map(|(m, op)| op.map(|o| (m, o)))
+    .collect()
+}
 
 /// The OpenAPI document of this build.
 pub fn document() -> utoipa::openapi::OpenApi {

@@ -1,9 +1,13 @@
 //! Running the server: open the engine, bind, serve until a signal.
 
+use crate::auth::Role;
+use crate::auth::keys::KeyStore;
 use crate::config::ServerConfig;
-use crate::routes::router;
+use crate::routes::{AppState, router};
 use engram::{Engine, EngineConfig};
 use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio::net::TcpListener;
 
 /// Opens the data directory and serves until SIGINT or SIGTERM; in-flight
@@ -16,21 +20,38 @@ pub async fn serve(config: ServerConfig) -> io::Result<()> {
     }
     let engine = tokio::task::spawn_blocking(move || Engine::open(ec)).await.map_err(io::Error::other)?;
     let engine = engine.map_err(|e| io::Error::other(e.to_string()))?;
+    let keys = open_keys(&config).map_err(|e| io::Error::other(e.to_string()))?;
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     engine.set_serving_address(&addr.to_string()).map_err(|e| io::Error::other(e.to_string()))?;
     println!("engram listening on http://{addr} (data directory: {})", config.data_dir.display());
-    serve_on(listener, engine.clone(), shutdown_signal()).await?;
+    let state = AppState::new(engine.clone(), Arc::new(keys), config.limits);
+    serve_on(listener, state, shutdown_signal()).await?;
     tokio::task::spawn_blocking(move || engine.close()).await.map_err(io::Error::other)
 }
 
-/// Serves `engine` on a bound listener until `shutdown` completes.
+/// The data directory's keys; on first start (no admin key stored or
+/// configured) creates an admin key and prints it once. Writes the local
+/// CLI's key to `cli.key`.
+fn open_keys(config: &ServerConfig) -> engram::Result<KeyStore> {
+    let keys = KeyStore::open(&config.data_dir, config.admin_key.as_deref())?;
+    if !keys.has_admin() {
+        let (record, token) = keys.create("admin", None, Role::Admin, None)?;
+        println!("created admin API key {} (shown once; store it now): {token}", record.id);
+    }
+    keys.write_cli_key(&config.data_dir)?;
+    Ok(keys)
+}
+
+/// Serves on a bound listener until `shutdown` completes; in-flight
+/// requests finish first.
 pub async fn serve_on(
     listener: TcpListener,
-    engine: Engine,
+    state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    axum::serve(listener, router(engine)).with_graceful_shutdown(shutdown).await
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
 
 async fn shutdown_signal() {

@@ -1025,7 +1025,12 @@ fn openapi_document_lists_every_route() {
     const HTTP_METHODS: [&str; 8] = ["get", "put", "post", "delete", "patch", "head", "options", "trace"];
     let expected: BTreeMap<String, BTreeSet<&str>> = [
         ("/healthz".to_owned(), vec!["get"]),
+        ("/readyz".to_owned(), vec!["get"]),
+        ("/metrics".to_owned(), vec!["get"]),
+        ("/docs".to_owned(), vec!["get"]),
         ("/openapi.json".to_owned(), vec!["get"]),
+        ("/v1/keys".to_owned(), vec!["get", "post"]),
+        ("/v1/keys/{key}".to_owned(), vec!["delete"]),
         ("/v1/spaces".to_owned(), vec!["get", "post"]),
         ("/v1/spaces/{space}".to_owned(), vec!["get", "delete"]),
         ("/v1/spaces/{space}/collections".to_owned(), vec!["get"]),

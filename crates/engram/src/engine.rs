@@ -35,6 +35,20 @@ pub struct SpaceInfo {
     pub created_at_ms: u64,
 }
 
+/// Engine counters for metrics.
+#[derive(Debug, Clone, Default)]
+pub struct EngineStats {
+    /// Write transactions completed.
+    pub writes: u64,
+    pub collection_cache_hits: u64,
+    pub collection_cache_misses: u64,
+    /// (space, index kind, change-log entries not yet applied), for each
+    /// derived index loaded in memory.
+    pub index_lag: Vec<(String, &'static str, u64)>,
+    /// Commit batching, when the backend reports it.
+    pub commits: Option<engram_core::backend::CommitStats>,
+}
+
 /// An open engine. Cheap to clone; all clones share one storage.
 #[derive(Clone)]
 pub struct Engine {
@@ -58,6 +72,11 @@ pub(crate) struct Inner {
     pub search: SearchIndexes,
     /// Graph adjacency derived from the change logs.
     pub graph: GraphIndexes,
+    /// Completed writes (see `epoch.rs`).
+    writes: Arc<AtomicU64>,
+    /// Collection lookups served from the cache, and those that read storage.
+    cache_hits: AtomicU64,
+    cache_misses: AtomicU64,
     /// The write count at the indexer's last clean pass.
     pub indexed_writes: AtomicU64,
     datadir: Mutex<Option<DataDir>>,
@@ -123,7 +142,10 @@ impl Engine {
             colls: RwLock::default(),
             colls_version: AtomicU64::new(0),
             search: SearchIndexes::new(search_store, writes.clone(), save_after),
-            graph: GraphIndexes::new(writes),
+            graph: GraphIndexes::new(writes.clone()),
+            writes,
+            cache_hits: AtomicU64::new(0),
+            cache_misses: AtomicU64::new(0),
             indexed_writes: AtomicU64::new(u64::MAX),
             datadir: Mutex::new(datadir),
             purger: Mutex::new(None),
@@ -226,6 +248,35 @@ impl Engine {
 
     /// Catches every search index up with the change log and saves the ones
     /// due for saving, now (the background indexer does this periodically).
+    /// Counters and derived-index lag, for metrics.
+    pub fn stats(&self) -> EngineStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let i = &self.inner;
+        let mut index_lag = Vec::new();
+        if let Ok(reader) = i.backend.reader()
+            && let Ok(spaces) = reader.spaces()
+        {
+            let lag =
+                |kind: &'static str, positions: Vec<(SpaceId, u64)>, out: &mut Vec<(String, &'static str, u64)>| {
+                    for (id, pos) in positions {
+                        let Some(row) = spaces.iter().find(|s| s.id == id) else { continue };
+                        if let Ok(head) = reader.change_head(id) {
+                            out.push((row.name.to_string(), kind, head.position.saturating_sub(pos)));
+                        }
+                    }
+                };
+            lag("search", i.search.positions(), &mut index_lag);
+            lag("graph", i.graph.positions(), &mut index_lag);
+        }
+        EngineStats {
+            writes: i.writes.load(Relaxed),
+            collection_cache_hits: i.cache_hits.load(Relaxed),
+            collection_cache_misses: i.cache_misses.load(Relaxed),
+            index_lag,
+            commits: i.backend.commit_stats(),
+        }
+    }
+
     pub fn index_now(&self) -> Result<()> {
         self.inner.index_once()
     }
@@ -248,6 +299,7 @@ impl Inner {
     /// through this engine.
     pub fn collection(&self, space: SpaceId, name: &str) -> Result<Arc<Compiled>> {
         if let Some(c) = read(&self.colls).get(&space).and_then(|m| m.get(name)) {
+            self.cache_hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Ok(c.clone());
         }
         let cname = engram_core::names::CollectionName::new(name)?;
@@ -260,6 +312,7 @@ impl Inner {
     /// as long as the space).
     pub fn reserved_collection(&self, space: SpaceId, sys: System) -> Result<Option<Arc<Compiled>>> {
         if let Some(c) = read(&self.colls).get(&space).and_then(|m| m.get(sys.name())) {
+            self.cache_hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Ok(Some(c.clone()));
         }
         self.collection_named(space, &sys.collection_name())
@@ -268,6 +321,7 @@ impl Inner {
     /// Reads and caches a collection by validated name; `None` if missing.
     fn collection_named(&self, space: SpaceId, cname: &CollectionName) -> Result<Option<Arc<Compiled>>> {
         let name = cname.as_str();
+        self.cache_misses.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // Taken before reading the row: if a spec change is forgotten while
         // we read, the row may be the old one and must not be cached.
         let version = self.colls_version.load(std::sync::atomic::Ordering::SeqCst);

@@ -27,6 +27,9 @@ impl Backend for CountingBackend {
     fn capabilities(&self) -> Capabilities {
         self.inner.capabilities()
     }
+    fn commit_stats(&self) -> Option<engram_core::backend::CommitStats> {
+        self.inner.commit_stats()
+    }
     fn reader(&self) -> Result<Box<dyn Reader + '_>> {
         self.inner.reader()
     }

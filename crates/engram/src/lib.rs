@@ -46,9 +46,10 @@ pub const FAILPOINTS: &[&str] = &[
     "engram.index.catch_up",
     "engram.index.save",
 ];
-pub use engine::{Engine, SpaceInfo};
+pub use engine::{Engine, EngineStats, SpaceInfo};
 pub use engram_core::backend::{Capabilities, CollectionSpec, IndexSpec};
 pub use engram_core::changelog::{ChangeEntry, ChangeOp};
+pub use engram_core::names::SpaceName;
 pub use engram_core::search_spec::{
     EmbeddingModel, HnswSpec, SearchSpec, TextFieldSpec, VectorFieldSpec, VectorMetric,
 };

@@ -20,3 +20,32 @@ pub async fn healthz() -> Json<Health> {
 pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(crate::openapi::document())
 }
+
+/// Readiness: the engine answers a storage read.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, body = Health), (status = 503, body = crate::problem::Problem)))]
+pub async fn readyz(
+    axum::extract::State(s): axum::extract::State<super::AppState>,
+) -> crate::problem::ApiResult<Json<Health>> {
+    super::blocking(move || s.engine.spaces()).await?;
+    Ok(Json(Health { status: "ready" }))
+}
+
+/// Prometheus metrics (text exposition format). Needs an all-spaces key.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain"),
+        (status = 401, body = crate::problem::Problem), (status = 403, body = crate::problem::Problem)))]
+pub async fn metrics(
+    axum::extract::State(s): axum::extract::State<super::AppState>,
+) -> crate::problem::ApiResult<([(axum::http::HeaderName, &'static str); 1], String)> {
+    let text = super::blocking(move || Ok(s.metrics.render(&s.engine))).await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
+}
+
+/// A browsable API reference, rendered in the browser from `/openapi.json`
+/// by a self-contained page (no external scripts or fonts).
+#[utoipa::path(get, path = "/docs", tag = "operations",
+    responses((status = 200, description = "HTML page", content_type = "text/html")))]
+pub async fn api_reference() -> axum::response::Html<&'static str> {
+    axum::response::Html(include_str!("../api_reference.html"))
+}

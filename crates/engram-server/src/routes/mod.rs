@@ -6,19 +6,28 @@ mod documents;
 mod facts;
 mod graph;
 mod health;
+mod keys;
 mod queries;
 mod search;
 mod spaces;
 mod streams;
 mod transactions;
 
+use crate::auth::keys::KeyStore;
+use crate::auth::middleware::authorize;
 use crate::config::BODY_BYTES_MAX;
+use crate::limits::{AuthFailures, Limits, RateLimiter};
+use crate::metrics::Metrics;
+use crate::observe::{observe, shed};
 use crate::problem::{ApiError, ApiResult};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
+use axum::middleware;
 use axum::routing::{get, post};
 use engram::{Engine, ErrorKind};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
 
 pub(crate) use changes::*;
 pub(crate) use collections::*;
@@ -26,6 +35,7 @@ pub(crate) use documents::*;
 pub(crate) use facts::*;
 pub(crate) use graph::*;
 pub(crate) use health::*;
+pub(crate) use keys::*;
 pub(crate) use queries::*;
 pub(crate) use search::*;
 pub(crate) use spaces::*;
@@ -36,13 +46,36 @@ pub(crate) use transactions::*;
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Engine,
+    pub keys: Arc<KeyStore>,
+    pub limits: Limits,
+    pub metrics: Arc<Metrics>,
+    pub rate: Arc<RateLimiter>,
+    pub auth_failures: Arc<AuthFailures>,
+    pub in_flight: Arc<Semaphore>,
+}
+
+impl AppState {
+    pub fn new(engine: Engine, keys: Arc<KeyStore>, limits: Limits) -> Self {
+        Self {
+            engine,
+            keys,
+            limits,
+            metrics: Arc::default(),
+            rate: Arc::default(),
+            auth_failures: Arc::default(),
+            in_flight: Arc::new(Semaphore::new(limits.concurrent_requests.max(1))),
+        }
+    }
 }
 
 /// The application: every route, with problem+json for unknown ones.
-pub fn router(engine: Engine) -> Router {
+pub fn router(state: AppState) -> Router {
     const COLL: &str = "/v1/spaces/{space}/collections/{collection}";
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/docs", get(api_reference))
         .route("/openapi.json", get(openapi_json))
         .route("/v1/spaces", get(list_spaces).post(create_space))
         .route("/v1/spaces/{space}", get(get_space).delete(delete_space))
@@ -77,10 +110,15 @@ pub fn router(engine: Engine) -> Router {
         .route("/v1/spaces/{space}/transactions", post(commit_transaction))
         .route("/v1/spaces/{space}/changes", get(list_changes))
         .route("/v1/spaces/{space}/changes/verify", get(verify_changes))
+        .route("/v1/keys", get(list_keys).post(create_key))
+        .route("/v1/keys/{key}", axum::routing::delete(revoke_key))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
-        .with_state(AppState { engine })
+        .layer(middleware::from_fn_with_state(state.clone(), shed))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
 }
 
 async fn not_found() -> ApiError {

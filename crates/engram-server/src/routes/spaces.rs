@@ -23,8 +23,13 @@ pub struct SpaceList {
 }
 
 #[utoipa::path(get, path = "/v1/spaces", tag = "spaces", responses((status = 200, body = SpaceList)))]
-pub async fn list_spaces(State(s): State<AppState>) -> ApiResult<Json<SpaceList>> {
-    let spaces = blocking(move || s.engine.spaces()).await?;
+pub async fn list_spaces(
+    State(s): State<AppState>,
+    axum::Extension(who): axum::Extension<crate::auth::Principal>,
+) -> ApiResult<Json<SpaceList>> {
+    let mut spaces = blocking(move || s.engine.spaces()).await?;
+    // A key for one space sees that space only.
+    spaces.retain(|sp| who.covers(&sp.name));
     Ok(Json(SpaceList { spaces }))
 }
 

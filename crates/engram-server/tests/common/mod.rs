@@ -7,6 +7,10 @@ use serde_json::Value;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+/// The all-spaces admin key every test server accepts; requests carry it
+/// unless they set their own `Authorization` header.
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
+
 /// Problem `type` prefix every error response carries.
 pub const PROBLEM_PREFIX: &str = "urn:engram:problem:";
 
@@ -67,6 +71,11 @@ impl Reply {
 
 impl TestServer {
     pub fn start() -> Self {
+        Self::start_with(engram_server::limits::Limits::default())
+    }
+
+    /// A server with these limits.
+    pub fn start_with(limits: engram_server::limits::Limits) -> Self {
         let dir = tempfile::tempdir().expect("temporary data directory");
         let engine = Engine::open(EngineConfig::dir(dir.path())).expect("engine opens on a fresh directory");
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
@@ -83,7 +92,9 @@ impl TestServer {
                 let shutdown = async move {
                     let _ = stop_rx.await;
                 };
-                engram_server::serve_on(listener, engine.clone(), shutdown).await.expect("server runs until shut down");
+                let keys = engram_server::auth::keys::KeyStore::in_memory(Some(ADMIN_KEY)).expect("key store");
+                let state = engram_server::AppState::new(engine.clone(), std::sync::Arc::new(keys), limits);
+                engram_server::serve_on(listener, state, shutdown).await.expect("server runs until shut down");
                 engine.close();
             });
         });
@@ -105,6 +116,9 @@ impl TestServer {
         let mut b = ureq::http::Request::builder().method(method).uri(format!("{}{path}", self.base));
         for (k, v) in headers {
             b = b.header(*k, *v);
+        }
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization")) {
+            b = b.header("authorization", format!("Bearer {ADMIN_KEY}"));
         }
         let res = match body {
             Some(bytes) => {

@@ -225,6 +225,22 @@ impl GraphIndexes {
         f(&guard, &LazyReader { backend, reader: OnceCell::from(reader) })
     }
 
+    /// The change-log position of each built graph (without waiting for one
+    /// being caught up).
+    pub fn positions(&self) -> Vec<(SpaceId, u64)> {
+        let slots: Vec<(SpaceId, Slot)> = self
+            .spaces
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        slots
+            .into_iter()
+            .filter_map(|(id, slot)| slot.try_read().ok().filter(|g| g.built).map(|g| (id, g.position)))
+            .collect()
+    }
+
     /// Drops a deleted space's graph.
     pub fn forget(&self, space: SpaceId) {
         self.spaces.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&space);

@@ -64,6 +64,13 @@ impl SearchIndexes {
         Ok(slot)
     }
 
+    /// The change-log position of each loaded space index (without waiting
+    /// for one being caught up or saved).
+    pub fn positions(&self) -> Vec<(SpaceId, u64)> {
+        let slots: Vec<(SpaceId, SpaceSlot)> = lock(&self.spaces).iter().map(|(k, v)| (*k, v.clone())).collect();
+        slots.into_iter().filter_map(|(id, slot)| Some((id, slot.try_read().ok()?.as_ref()?.position))).collect()
+    }
+
     /// Loads (if needed) and catches up one space's index.
     pub fn catch_up(&self, backend: &dyn Backend, catalog: &Catalog, space: SpaceId) -> Result<CatchUp> {
         let slot = self.slot(space);

@@ -1,0 +1,72 @@
+//! The authentication and authorization layer of every matched route.
+
+use crate::auth::{Access, Principal, policy};
+use crate::problem::ApiError;
+use crate::routes::AppState;
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::net::SocketAddr;
+
+fn unauthorized(detail: &str) -> Response {
+    let mut res = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", detail).into_response();
+    res.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+    res
+}
+
+fn forbidden(detail: String) -> Response {
+    ApiError::new(StatusCode::FORBIDDEN, "forbidden", detail).into_response()
+}
+
+/// The bearer token of a request, if it has one.
+fn bearer(req: &Request) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The `{space}` of a `/v1/spaces/{space}/…` request, as sent.
+fn space_of(req: &Request) -> Option<&str> {
+    req.uri().path().strip_prefix("/v1/spaces/")?.split('/').next().filter(|s| !s.is_empty())
+}
+
+/// Checks the key, its role and its space against the route's policy,
+/// then the key's request rate; puts the [`Principal`] in the request.
+pub async fn authorize(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map_or("", MatchedPath::as_str).to_owned();
+    let Access::Key { role, all_spaces } = policy(req.method(), &route) else { return next.run(req).await };
+    let client = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    if let Err(wait) = s.auth_failures.check(client, s.limits.auth_failures_per_window) {
+        s.metrics.reject("auth_failures");
+        return ApiError::too_many(format!("too many failed authentications; retry in {wait} s"), wait).into_response();
+    }
+    let Some(key) = bearer(&req).and_then(|t| s.keys.verify(t)) else {
+        s.auth_failures.record(client);
+        return unauthorized(if bearer(&req).is_some() {
+            "the API key is unknown, revoked or expired"
+        } else {
+            "send an API key as `Authorization: Bearer <key>`"
+        });
+    };
+    let principal = Principal { key_id: key.id, space: key.space, role: key.role };
+    if principal.role < role {
+        return forbidden(format!("this route needs a key with role {role:?}; the key has {:?}", principal.role));
+    }
+    if all_spaces && principal.space.is_some() {
+        return forbidden("this route needs a key for all spaces".into());
+    }
+    if route.starts_with("/v1/spaces/{space}")
+        && let Some(space) = space_of(&req)
+        && !principal.covers(space)
+    {
+        return forbidden(format!("the key is not valid for space {space:?}"));
+    }
+    if let Err(wait) = s.rate.take(&principal.key_id, s.limits.rate_per_key) {
+        s.metrics.reject("rate");
+        return ApiError::too_many(format!("the key's request rate is exceeded; retry in {wait} s"), wait)
+            .into_response();
+    }
+    req.extensions_mut().insert(principal);
+    next.run(req).await
+}

@@ -1,0 +1,124 @@
+//! The outer layers of every request: a request id (taken from
+//! `X-Request-Id` when valid, else a new UUIDv7) in the response and the
+//! logs, metrics, load shedding and the request timeout.
+
+use crate::problem::ApiError;
+use crate::routes::AppState;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::time::Instant;
+use tracing::Instrument;
+
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// Longest request id accepted from a client.
+const REQUEST_ID_CHARS_MAX: usize = 128;
+
+fn valid_id(v: &HeaderValue) -> Option<String> {
+    let s = v.to_str().ok()?;
+    let ok = !s.is_empty()
+        && s.len() <= REQUEST_ID_CHARS_MAX
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+    ok.then(|| s.to_owned())
+}
+
+/// Request id, access log, metrics.
+pub async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let id = req.headers().get(&REQUEST_ID).and_then(valid_id).unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let method = req.method().as_str().to_owned();
+    let path = req.uri().path().to_owned();
+    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
+    let started = Instant::now();
+    let span = tracing::info_span!("request", request_id = %id, %method, %path);
+    let mut res = next.run(req).instrument(span.clone()).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let status = res.status().as_u16();
+    s.metrics.observe(&route, &method, status, seconds);
+    span.in_scope(|| {
+        if res.status().is_server_error() {
+            tracing::warn!(status, ms = seconds * 1e3, "request failed");
+        } else {
+            tracing::debug!(status, ms = seconds * 1e3, "request");
+        }
+    });
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(REQUEST_ID.clone(), v);
+    }
+    res
+}
+
+/// Refuses work beyond the concurrency limit at once (503) instead of
+/// queueing it, and bounds each request's time.
+pub async fn shed(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let Ok(_permit) = s.in_flight.clone().try_acquire_owned() else {
+        s.metrics.reject("overloaded");
+        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "the server is at its concurrency limit")
+            .into_response();
+    };
+    match tokio::time::timeout(s.limits.request_timeout, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            s.metrics.reject("timeout");
+            let detail = format!("the request took longer than {} s", s.limits.request_timeout.as_secs_f64());
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", detail).into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::auth::keys::KeyStore;
+    use crate::limits::Limits;
+    use crate::routes::AppState;
+    use axum::Router;
+    use axum::body::Body;
+    use axum::http::Request;
+    use axum::routing::get;
+    use std::sync::Arc;
+    use std::time::Duration;
+    use tower::ServiceExt;
+
+    /// A router whose one route sleeps, behind the shedding layer.
+    fn app(limits: Limits) -> Router {
+        let keys = Arc::new(KeyStore::in_memory(None).expect("keys"));
+        let state = AppState::new(engram::Engine::in_memory(), keys, limits);
+        Router::new()
+            .route("/slow", get(|| async { tokio::time::sleep(Duration::from_millis(300)).await }))
+            .layer(axum::middleware::from_fn_with_state(state.clone(), super::shed))
+            .with_state(state)
+    }
+
+    fn get_slow() -> Request<Body> {
+        Request::get("/slow").body(Body::empty()).expect("request")
+    }
+
+    async fn problem_type(res: axum::response::Response) -> String {
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 16).await.expect("body");
+        let v: serde_json::Value = serde_json::from_slice(&bytes).expect("problem json");
+        v["type"].as_str().unwrap_or_default().to_owned()
+    }
+
+    #[tokio::test]
+    async fn beyond_the_concurrency_limit_requests_are_shed_at_once() {
+        let app = app(Limits { concurrent_requests: 1, ..Limits::default() });
+        let first = tokio::spawn(app.clone().oneshot(get_slow()));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let started = std::time::Instant::now();
+        let second = app.clone().oneshot(get_slow()).await.expect("response");
+        assert_eq!(second.status(), 503);
+        assert!(started.elapsed() < Duration::from_millis(200), "shed without waiting");
+        assert_eq!(second.headers().get("retry-after").map(|v| v.as_bytes()), Some(&b"1"[..]));
+        assert_eq!(problem_type(second).await, "urn:engram:problem:overloaded");
+        assert_eq!(first.await.expect("task").expect("response").status(), 200);
+        assert_eq!(app.oneshot(get_slow()).await.expect("response").status(), 200, "capacity is back");
+    }
+
+    #[tokio::test]
+    async fn slow_requests_time_out() {
+        let app = app(Limits { request_timeout: Duration::from_millis(50), ..Limits::default() });
+        let res = app.oneshot(get_slow()).await.expect("response");
+        assert_eq!(res.status(), 503);
+        assert_eq!(problem_type(res).await, "urn:engram:problem:timeout");
+    }
+}
