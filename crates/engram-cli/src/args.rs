@@ -22,6 +22,10 @@ pub struct Cli {
     /// Log more.
     #[arg(long, short, global = true)]
     pub verbose: bool,
+    /// Log format on standard error: text, or json (one object per line,
+    /// with the request id of each request's records).
+    #[arg(long, global = true, env = "ENGRAM_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -173,6 +177,12 @@ pub struct ChangesArgs {
 /// `engram serve`: every option can also be set by its environment variable.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    /// A TOML file of settings: any option of this command by its long name
+    /// with `_` for `-` (e.g. `listen = "0.0.0.0:7171"`, `rate_limit_per_key
+    /// = 100`), and `data_dir`, `log_format`. Flags win over environment
+    /// variables, which win over the file.
+    #[arg(long, env = "ENGRAM_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Address to listen on.
     #[arg(long, env = "ENGRAM_LISTEN", default_value = engram_server::config::LISTEN_DEFAULT)]
     pub listen: SocketAddr,
@@ -194,4 +204,10 @@ pub struct ServeArgs {
     /// Longest a request may run, in milliseconds, before it gets 503.
     #[arg(long, env = "ENGRAM_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
     pub request_timeout_ms: u64,
+    /// PEM certificate chain: serve HTTPS (with --tls-key).
+    #[arg(long, env = "ENGRAM_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of the certificate (with --tls-cert).
+    #[arg(long, env = "ENGRAM_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }

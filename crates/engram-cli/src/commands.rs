@@ -62,6 +62,7 @@ fn serve(data_dir: std::path::PathBuf, a: crate::args::ServeArgs) -> Result<(), 
             request_timeout: std::time::Duration::from_millis(a.request_timeout_ms),
             ..engram_server::limits::Limits::default()
         },
+        tls: a.tls_cert.zip(a.tls_key),
     };
     rt.block_on(engram_server::serve(config)).map_err(|e| e.to_string())
 }

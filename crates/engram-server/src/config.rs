@@ -23,6 +23,8 @@ pub struct ServerConfig {
     /// absent and no admin key exists, one is created and printed once.
     pub admin_key: Option<String>,
     pub limits: Limits,
+    /// PEM certificate chain and private key: serve HTTPS when both are set.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl Default for ServerConfig {
@@ -33,6 +35,7 @@ impl Default for ServerConfig {
             index_save_interval: None,
             admin_key: None,
             limits: Limits::default(),
+            tls: None,
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod problem;
 mod routes;
 mod run;
+pub mod tls;
 
 pub use config::ServerConfig;
 pub use routes::{AppState, router};

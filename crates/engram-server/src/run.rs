@@ -4,9 +4,9 @@ use crate::auth::Role;
 use crate::auth::keys::KeyStore;
 use crate::config::ServerConfig;
 use crate::routes::{AppState, router};
+use crate::tls::{ClientAddr, TlsListener};
 use engram::{Engine, EngineConfig};
 use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
@@ -20,13 +20,21 @@ pub async fn serve(config: ServerConfig) -> io::Result<()> {
     }
     let engine = tokio::task::spawn_blocking(move || Engine::open(ec)).await.map_err(io::Error::other)?;
     let engine = engine.map_err(|e| io::Error::other(e.to_string()))?;
+    let tls = config.tls.as_ref().map(|(cert, key)| crate::tls::server_config(cert, key)).transpose()?;
     let keys = open_keys(&config).map_err(|e| io::Error::other(e.to_string()))?;
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     engine.set_serving_address(&addr.to_string()).map_err(|e| io::Error::other(e.to_string()))?;
-    println!("engram listening on http://{addr} (data directory: {})", config.data_dir.display());
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("engram listening on {scheme}://{addr} (data directory: {})", config.data_dir.display());
     let state = AppState::new(engine.clone(), Arc::new(keys), config.limits);
-    serve_on(listener, state, shutdown_signal()).await?;
+    match tls {
+        Some(tls) => {
+            let app = router(state).into_make_service_with_connect_info::<ClientAddr>();
+            axum::serve(TlsListener::new(listener, tls)?, app).with_graceful_shutdown(shutdown_signal()).await?;
+        }
+        None => serve_on(listener, state, shutdown_signal()).await?,
+    }
     tokio::task::spawn_blocking(move || engine.close()).await.map_err(io::Error::other)
 }
 
@@ -50,7 +58,7 @@ pub async fn serve_on(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router(state).into_make_service_with_connect_info::<ClientAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
 

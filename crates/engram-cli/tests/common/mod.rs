@@ -1,7 +1,7 @@
 //! Shared helpers: running the `engram` binary, and a server process that
 //! is always killed, even when a test panics (the crash loop's guard).
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 /// An HTTP agent that reports every status as a response, not an error.
 pub use engram_crashloop::http::agent;

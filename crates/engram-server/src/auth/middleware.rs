@@ -3,11 +3,11 @@
 use crate::auth::{Access, Principal, policy};
 use crate::problem::ApiError;
 use crate::routes::AppState;
+use crate::tls::ClientAddr;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use std::net::SocketAddr;
 
 fn unauthorized(detail: &str) -> Response {
     let mut res = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", detail).into_response();
@@ -36,7 +36,7 @@ fn space_of(req: &Request) -> Option<&str> {
 pub async fn authorize(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map_or("", MatchedPath::as_str).to_owned();
     let Access::Key { role, all_spaces } = policy(req.method(), &route) else { return next.run(req).await };
-    let client = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let client = req.extensions().get::<ConnectInfo<ClientAddr>>().map(|c| c.0.0.ip());
     if let Err(wait) = s.auth_failures.check(client, s.limits.auth_failures_per_window) {
         s.metrics.reject("auth_failures");
         return ApiError::too_many(format!("too many failed authentications; retry in {wait} s"), wait).into_response();
