@@ -204,6 +204,10 @@ pub struct ServeArgs {
     /// Longest a request may run, in milliseconds, before it gets 503.
     #[arg(long, env = "ENGRAM_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
     pub request_timeout_ms: u64,
+    /// Wrong API keys one client address may present per minute; beyond it,
+    /// 429 until the minute is over.
+    #[arg(long, env = "ENGRAM_AUTH_FAILURES_PER_MINUTE", default_value_t = engram_server::limits::AUTH_FAILURES_MAX)]
+    pub auth_failures_per_minute: u32,
     /// PEM certificate chain: serve HTTPS (with --tls-key).
     #[arg(long, env = "ENGRAM_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

@@ -60,7 +60,7 @@ fn serve(data_dir: std::path::PathBuf, a: crate::args::ServeArgs) -> Result<(), 
             rate_per_key: a.rate_limit_per_key,
             concurrent_requests: a.max_concurrent_requests,
             request_timeout: std::time::Duration::from_millis(a.request_timeout_ms),
-            ..engram_server::limits::Limits::default()
+            auth_failures_per_window: a.auth_failures_per_minute,
         },
         tls: a.tls_cert.zip(a.tls_key),
     };

@@ -8,7 +8,7 @@ use std::path::Path;
 const CONFIG_BYTES_MAX: u64 = 1024 * 1024;
 
 /// File keys, their flags and environment variables.
-const SETTINGS: [(&str, &str, &str); 10] = [
+const SETTINGS: [(&str, &str, &str); 11] = [
     ("data_dir", "--data-dir", "ENGRAM_DATA_DIR"),
     ("log_format", "--log-format", "ENGRAM_LOG_FORMAT"),
     ("listen", "--listen", "ENGRAM_LISTEN"),
@@ -17,6 +17,7 @@ const SETTINGS: [(&str, &str, &str); 10] = [
     ("rate_limit_per_key", "--rate-limit-per-key", "ENGRAM_RATE_LIMIT_PER_KEY"),
     ("max_concurrent_requests", "--max-concurrent-requests", "ENGRAM_MAX_CONCURRENT_REQUESTS"),
     ("request_timeout_ms", "--request-timeout-ms", "ENGRAM_REQUEST_TIMEOUT_MS"),
+    ("auth_failures_per_minute", "--auth-failures-per-minute", "ENGRAM_AUTH_FAILURES_PER_MINUTE"),
     ("tls_cert", "--tls-cert", "ENGRAM_TLS_CERT"),
     ("tls_key", "--tls-key", "ENGRAM_TLS_KEY"),
 ];

@@ -174,6 +174,7 @@ fn serve_help_documents_every_option() {
         "--rate-limit-per-key",
         "--max-concurrent-requests",
         "--request-timeout-ms",
+        "--auth-failures-per-minute",
         "--tls-cert",
         "--tls-key",
         "--data-dir",

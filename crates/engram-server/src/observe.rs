@@ -48,13 +48,31 @@ pub async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Res
     res
 }
 
+/// Whether a request carries a body (one the server may not read).
+pub fn has_body(req: &Request) -> bool {
+    let h = req.headers();
+    h.contains_key(axum::http::header::TRANSFER_ENCODING)
+        || h.get(axum::http::header::CONTENT_LENGTH).is_some_and(|v| v.as_bytes() != b"0")
+}
+
+/// Asks the client not to reuse a connection whose request body was left
+/// unread (the server closes it), so keep-alive clients do not fail next.
+pub fn close_connection(res: &mut Response) {
+    res.headers_mut().insert(axum::http::header::CONNECTION, HeaderValue::from_static("close"));
+}
+
 /// Refuses work beyond the concurrency limit at once (503) instead of
 /// queueing it, and bounds each request's time.
 pub async fn shed(State(s): State<AppState>, req: Request, next: Next) -> Response {
     let Ok(_permit) = s.in_flight.clone().try_acquire_owned() else {
         s.metrics.reject("overloaded");
-        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "the server is at its concurrency limit")
-            .into_response();
+        let mut res =
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "the server is at its concurrency limit")
+                .into_response();
+        if has_body(&req) {
+            close_connection(&mut res);
+        }
+        return res;
     };
     match tokio::time::timeout(s.limits.request_timeout, next.run(req)).await {
         Ok(res) => res,

@@ -71,7 +71,7 @@ use utoipa::OpenApi;
         engram::NodeRef,
         engram::Term,
         engram::Direction,
-        engram::ExpectedVersion,
+        engram::ExpectedVersion, engram::ReadDirection,
         engram::EventInput,
         engram::Hop
     ))

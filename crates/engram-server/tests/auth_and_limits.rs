@@ -230,7 +230,12 @@ fn rate_limits_and_failed_authentication() {
     let r = as_key(&srv, &k, "GET", "/v1/spaces/acme", None);
     r.expect_problem(429, "rate-limited", "over the rate");
     assert!(r.header("retry-after").is_some_and(|v| v.parse::<u64>().is_ok_and(|s| s >= 1)));
-    // Failed authentications from one address are limited.
+    // Requests without a key are refused but are not guesses: not counted.
+    for _ in 0..30 {
+        srv.request("GET", "/v1/spaces/acme", &[("authorization", "")], None).expect_status(401, "no key");
+    }
+    srv.get("/v1/spaces/acme").expect_status(200, "the admin still gets in");
+    // Wrong keys from one address are limited.
     let bad: Vec<u16> = (0..25).map(|_| as_key(&srv, "egk_bad_key", "GET", "/v1/spaces/acme", None).status).collect();
     assert_eq!(&bad[..20], &[401; 20]);
     assert!(bad[20..].iter().all(|s| *s == 429), "{bad:?}");

@@ -33,39 +33,58 @@ fn space_of(req: &Request) -> Option<&str> {
 
 /// Checks the key, its role and its space against the route's policy,
 /// then the key's request rate; puts the [`Principal`] in the request.
-pub async fn authorize(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn authorize(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let has_body = crate::observe::has_body(&req);
+    let mut res = check(s, req, next).await;
+    if has_body && res.extensions().get::<Refused>().is_some() {
+        crate::observe::close_connection(&mut res);
+    }
+    res
+}
+
+/// Marks a response refused before the request's body was read.
+#[derive(Clone, Copy)]
+struct Refused;
+
+fn refused(mut res: Response) -> Response {
+    res.extensions_mut().insert(Refused);
+    res
+}
+
+async fn check(s: AppState, mut req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map_or("", MatchedPath::as_str).to_owned();
     let Access::Key { role, all_spaces } = policy(req.method(), &route) else { return next.run(req).await };
     let client = req.extensions().get::<ConnectInfo<ClientAddr>>().map(|c| c.0.0.ip());
     if let Err(wait) = s.auth_failures.check(client, s.limits.auth_failures_per_window) {
         s.metrics.reject("auth_failures");
-        return ApiError::too_many(format!("too many failed authentications; retry in {wait} s"), wait).into_response();
+        let e = ApiError::too_many(format!("too many failed authentications; retry in {wait} s"), wait);
+        return refused(e.into_response());
     }
-    let Some(key) = bearer(&req).and_then(|t| s.keys.verify(t)) else {
+    let Some(token) = bearer(&req) else {
+        return refused(unauthorized("send an API key as `Authorization: Bearer <key>`"));
+    };
+    let Some(key) = s.keys.verify(token) else {
+        // Only a presented, wrong key counts: that is what guessing looks like.
         s.auth_failures.record(client);
-        return unauthorized(if bearer(&req).is_some() {
-            "the API key is unknown, revoked or expired"
-        } else {
-            "send an API key as `Authorization: Bearer <key>`"
-        });
+        return refused(unauthorized("the API key is unknown, revoked or expired"));
     };
     let principal = Principal { key_id: key.id, space: key.space, role: key.role };
     if principal.role < role {
-        return forbidden(format!("this route needs a key with role {role:?}; the key has {:?}", principal.role));
+        return refused(forbidden(format!("this route needs a key with role {role:?}; the key has {:?}", principal.role)));
     }
     if all_spaces && principal.space.is_some() {
-        return forbidden("this route needs a key for all spaces".into());
+        return refused(forbidden("this route needs a key for all spaces".into()));
     }
     if route.starts_with("/v1/spaces/{space}")
         && let Some(space) = space_of(&req)
         && !principal.covers(space)
     {
-        return forbidden(format!("the key is not valid for space {space:?}"));
+        return refused(forbidden(format!("the key is not valid for space {space:?}")));
     }
     if let Err(wait) = s.rate.take(&principal.key_id, s.limits.rate_per_key) {
         s.metrics.reject("rate");
-        return ApiError::too_many(format!("the key's request rate is exceeded; retry in {wait} s"), wait)
-            .into_response();
+        let e = ApiError::too_many(format!("the key's request rate is exceeded; retry in {wait} s"), wait);
+        return refused(e.into_response());
     }
     req.extensions_mut().insert(principal);
     next.run(req).await
