@@ -201,6 +201,10 @@ pub struct ServeArgs {
     /// Requests served at once; more get 503 at once instead of queueing.
     #[arg(long, env = "ENGRAM_MAX_CONCURRENT_REQUESTS", default_value_t = 512)]
     pub max_concurrent_requests: usize,
+    /// Requests with bodies over 1 MiB served at once (bounds buffered
+    /// bodies); more get 503 at once.
+    #[arg(long, env = "ENGRAM_MAX_LARGE_REQUESTS", default_value_t = 16)]
+    pub max_large_requests: usize,
     /// Longest a request may run, in milliseconds, before it gets 503.
     #[arg(long, env = "ENGRAM_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
     pub request_timeout_ms: u64,

@@ -47,8 +47,10 @@ fn serve(data_dir: std::path::PathBuf, a: crate::args::ServeArgs) -> Result<(), 
     if !(a.rate_limit_per_key >= 0.0 && a.rate_limit_per_key.is_finite()) {
         return Err("--rate-limit-per-key must be a number >= 0".into());
     }
-    if a.max_concurrent_requests == 0 || a.request_timeout_ms == 0 {
-        return Err("--max-concurrent-requests and --request-timeout-ms must be at least 1".into());
+    if a.max_concurrent_requests == 0 || a.max_large_requests == 0 || a.request_timeout_ms == 0 {
+        return Err(
+            "--max-concurrent-requests, --max-large-requests and --request-timeout-ms must be at least 1".into()
+        );
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     let config = engram_server::ServerConfig {
@@ -59,6 +61,7 @@ fn serve(data_dir: std::path::PathBuf, a: crate::args::ServeArgs) -> Result<(), 
         limits: engram_server::limits::Limits {
             rate_per_key: a.rate_limit_per_key,
             concurrent_requests: a.max_concurrent_requests,
+            large_requests: a.max_large_requests,
             request_timeout: std::time::Duration::from_millis(a.request_timeout_ms),
             auth_failures_per_window: a.auth_failures_per_minute,
         },

@@ -8,7 +8,7 @@ use std::path::Path;
 const CONFIG_BYTES_MAX: u64 = 1024 * 1024;
 
 /// File keys, their flags and environment variables.
-const SETTINGS: [(&str, &str, &str); 11] = [
+const SETTINGS: [(&str, &str, &str); 12] = [
     ("data_dir", "--data-dir", "ENGRAM_DATA_DIR"),
     ("log_format", "--log-format", "ENGRAM_LOG_FORMAT"),
     ("listen", "--listen", "ENGRAM_LISTEN"),
@@ -16,6 +16,7 @@ const SETTINGS: [(&str, &str, &str); 11] = [
     ("admin_key", "--admin-key", "ENGRAM_ADMIN_KEY"),
     ("rate_limit_per_key", "--rate-limit-per-key", "ENGRAM_RATE_LIMIT_PER_KEY"),
     ("max_concurrent_requests", "--max-concurrent-requests", "ENGRAM_MAX_CONCURRENT_REQUESTS"),
+    ("max_large_requests", "--max-large-requests", "ENGRAM_MAX_LARGE_REQUESTS"),
     ("request_timeout_ms", "--request-timeout-ms", "ENGRAM_REQUEST_TIMEOUT_MS"),
     ("auth_failures_per_minute", "--auth-failures-per-minute", "ENGRAM_AUTH_FAILURES_PER_MINUTE"),
     ("tls_cert", "--tls-cert", "ENGRAM_TLS_CERT"),

@@ -173,6 +173,7 @@ fn serve_help_documents_every_option() {
         "--admin-key",
         "--rate-limit-per-key",
         "--max-concurrent-requests",
+        "--max-large-requests",
         "--request-timeout-ms",
         "--auth-failures-per-minute",
         "--tls-cert",

@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 pub const AUTH_FAILURES_MAX: u32 = 20;
 /// The window failed authentications are counted over.
 pub const AUTH_FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// Bodies above this many bytes (or of unknown length) are "large": they
+/// need one of [`Limits::large_requests`] permits besides the usual one.
+pub const LARGE_BODY_BYTES: u64 = 1024 * 1024;
 /// Clients or keys tracked at most; older entries are dropped beyond it.
 const TRACKED_MAX: usize = 100_000;
 
@@ -21,6 +24,9 @@ pub struct Limits {
     pub rate_per_key: f64,
     /// Requests in flight at once; more get 503 at once.
     pub concurrent_requests: usize,
+    /// Requests with large bodies in flight at once, so buffered bodies stay
+    /// bounded (this times the 40 MiB body limit) under floods.
+    pub large_requests: usize,
     /// Longest a request may run before it gets 503.
     pub request_timeout: Duration,
     /// Failed authentications one client address may make per minute;
@@ -33,6 +39,7 @@ impl Default for Limits {
         Self {
             rate_per_key: 5_000.0,
             concurrent_requests: 512,
+            large_requests: 16,
             request_timeout: Duration::from_secs(30),
             auth_failures_per_window: AUTH_FAILURES_MAX,
         }

@@ -55,6 +55,16 @@ pub fn has_body(req: &Request) -> bool {
         || h.get(axum::http::header::CONTENT_LENGTH).is_some_and(|v| v.as_bytes() != b"0")
 }
 
+/// A body over LARGE_BODY_BYTES, or of unknown length.
+fn is_large(req: &Request) -> bool {
+    let h = req.headers();
+    let len = h.get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    match len {
+        Some(n) => n > crate::limits::LARGE_BODY_BYTES,
+        None => h.contains_key(axum::http::header::TRANSFER_ENCODING),
+    }
+}
+
 /// Asks the client not to reuse a connection whose request body was left
 /// unread (the server closes it), so keep-alive clients do not fail next.
 pub fn close_connection(res: &mut Response) {
@@ -64,15 +74,24 @@ pub fn close_connection(res: &mut Response) {
 /// Refuses work beyond the concurrency limit at once (503) instead of
 /// queueing it, and bounds each request's time.
 pub async fn shed(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    let Ok(_permit) = s.in_flight.clone().try_acquire_owned() else {
+    let overloaded = |what: &str| {
         s.metrics.reject("overloaded");
         let mut res =
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "the server is at its concurrency limit")
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", format!("the server is at its {what}"))
                 .into_response();
         if has_body(&req) {
             close_connection(&mut res);
         }
-        return res;
+        res
+    };
+    let Ok(_permit) = s.in_flight.clone().try_acquire_owned() else { return overloaded("concurrency limit") };
+    let _large = if is_large(&req) {
+        match s.large_in_flight.clone().try_acquire_owned() {
+            Ok(p) => Some(p),
+            Err(_) => return overloaded("limit of requests with large bodies"),
+        }
+    } else {
+        None
     };
     match tokio::time::timeout(s.limits.request_timeout, next.run(req)).await {
         Ok(res) => res,
@@ -130,6 +149,24 @@ mod tests {
         assert_eq!(problem_type(second).await, "urn:engram:problem:overloaded");
         assert_eq!(first.await.expect("task").expect("response").status(), 200);
         assert_eq!(app.oneshot(get_slow()).await.expect("response").status(), 200, "capacity is back");
+    }
+
+    #[tokio::test]
+    async fn large_bodies_have_their_own_limit() {
+        let app = app(Limits { large_requests: 1, ..Limits::default() });
+        let big = || {
+            Request::get("/slow")
+                .header("content-length", "2000000")
+                .body(Body::from(vec![b' '; 2_000_000]))
+                .expect("req")
+        };
+        let first = tokio::spawn(app.clone().oneshot(big()));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let second = app.clone().oneshot(big()).await.expect("response");
+        assert_eq!(second.status(), 503);
+        assert_eq!(second.headers().get("connection").map(|v| v.as_bytes()), Some(&b"close"[..]));
+        assert_eq!(app.clone().oneshot(get_slow()).await.expect("response").status(), 200, "small ones still pass");
+        assert_eq!(first.await.expect("task").expect("response").status(), 200);
     }
 
     #[tokio::test]

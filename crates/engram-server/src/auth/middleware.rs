@@ -70,7 +70,10 @@ async fn check(s: AppState, mut req: Request, next: Next) -> Response {
     };
     let principal = Principal { key_id: key.id, space: key.space, role: key.role };
     if principal.role < role {
-        return refused(forbidden(format!("this route needs a key with role {role:?}; the key has {:?}", principal.role)));
+        return refused(forbidden(format!(
+            "this route needs a key with role {role:?}; the key has {:?}",
+            principal.role
+        )));
     }
     if all_spaces && principal.space.is_some() {
         return refused(forbidden("this route needs a key for all spaces".into()));

@@ -52,6 +52,7 @@ pub struct AppState {
     pub rate: Arc<RateLimiter>,
     pub auth_failures: Arc<AuthFailures>,
     pub in_flight: Arc<Semaphore>,
+    pub large_in_flight: Arc<Semaphore>,
 }
 
 impl AppState {
@@ -64,6 +65,7 @@ impl AppState {
             rate: Arc::default(),
             auth_failures: Arc::default(),
             in_flight: Arc::new(Semaphore::new(limits.concurrent_requests.max(1))),
+            large_in_flight: Arc::new(Semaphore::new(limits.large_requests.max(1))),
         }
     }
 }
