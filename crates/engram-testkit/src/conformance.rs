@@ -14,14 +14,15 @@ use std::sync::Arc;
 /// A fixture factory.
 pub type Make = dyn Fn(Arc<ManualClock>) -> Fixture;
 
-fn setup(make: &Make) -> (Fixture, Space) {
+/// A fresh fixture with one space, `s1`.
+pub(crate) fn setup(make: &Make) -> (Fixture, Space) {
     let fx = make(Arc::new(ManualClock::default()));
     fx.engine.create_space("s1").expect("create space");
     let space = fx.engine.space("s1").expect("space handle");
     (fx, space)
 }
 
-fn kind<T: std::fmt::Debug>(r: engram::Result<T>) -> ErrorKind {
+pub(crate) fn kind<T: std::fmt::Debug>(r: engram::Result<T>) -> ErrorKind {
     r.expect_err("expected an error").kind()
 }
 

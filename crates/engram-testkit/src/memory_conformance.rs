@@ -1,7 +1,6 @@
 //! Conformance cases for the memory model: graph edges, bitemporal facts
 //! and event streams, alone and in the same transactions as documents.
 
-use crate::{Fixture, ManualClock};
 use engram::{
     AppendRequest, DecayRequest, Direction, EdgeInput, ErrorKind, EventInput, Expect, ExpectedVersion, FactInput,
     FactQuery, NeighborsRequest, NodeRef, Op, PathRequest, ReadDirection, Space, Term, WriteOptions,
@@ -9,18 +8,7 @@ use engram::{
 use serde_json::{Value, json};
 use std::sync::{Arc, Barrier};
 
-type Make = dyn Fn(Arc<ManualClock>) -> Fixture;
-
-fn setup(make: &Make) -> (Fixture, Space) {
-    let fx = make(Arc::new(ManualClock::default()));
-    fx.engine.create_space("s1").expect("create space");
-    let space = fx.engine.space("s1").expect("space handle");
-    (fx, space)
-}
-
-fn kind<T: std::fmt::Debug>(r: engram::Result<T>) -> ErrorKind {
-    r.expect_err("expected an error").kind()
-}
+use crate::conformance::{Make, kind, setup};
 
 fn node(id: &str) -> NodeRef {
     NodeRef::new("people", id)
