@@ -185,3 +185,38 @@ fn serve_help_documents_every_option() {
     }
     assert!(help.contains("ENGRAM_RATE_LIMIT_PER_KEY") && help.contains("ENGRAM_CONFIG"), "{help}");
 }
+
+#[test]
+fn sigterm_finishes_in_flight_requests() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let key = "graceful-shutdown-admin-key-0123456789";
+    let mut s = serve(tmp.path(), &["--listen", "127.0.0.1:0", "--admin-key", key]);
+    let agent = common::agent(Duration::from_secs(60));
+    let auth = format!("Bearer {key}");
+    let created = agent
+        .post(format!("{}/v1/spaces", s.addr))
+        .header("authorization", &auth)
+        .send_json(serde_json::json!({"name": "acme"}));
+    assert_eq!(created.expect("create space").status().as_u16(), 201);
+    let docs: Vec<serde_json::Value> = (0..10_000)
+        .map(|i| serde_json::json!({"id": format!("d{i}"), "body": {"n": i, "pad": "x".repeat(400)}}))
+        .collect();
+    let body = serde_json::to_vec(&serde_json::json!({"documents": docs})).expect("json");
+    let url = format!("{}/v1/spaces/acme/collections/c/bulk/put", s.addr);
+    let writer = std::thread::spawn(move || {
+        let mut res = agent
+            .post(&url)
+            .header("authorization", &auth)
+            .header("content-type", "application/json")
+            .send(&body[..])
+            .expect("the in-flight request gets its answer");
+        (res.status().as_u16(), res.body_mut().read_to_string().unwrap_or_default())
+    });
+    std::thread::sleep(Duration::from_millis(150));
+    let pid = s.child.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    let (status, body) = writer.join().expect("writer");
+    assert_eq!(status, 200, "{body}");
+    let exit = s.child.wait().expect("wait");
+    assert!(exit.success(), "a clean exit after SIGTERM: {exit:?}");
+}
