@@ -94,3 +94,11 @@ pub fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
             .map_err(|_| ApiError::invalid("Idempotency-Key must be printable ASCII")),
     }
 }
+
+/// Marks a response as the replay of an earlier request with the same
+/// `Idempotency-Key` (nothing was written this time).
+pub fn mark_replayed(res: &mut axum::response::Response, replayed: bool) {
+    if replayed {
+        res.headers_mut().insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
+    }
+}

@@ -1226,15 +1226,35 @@ fn graph_facts_and_streams_over_http() {
     srv.put(&format!("{stream}/snapshot"), &json!({"version": 2, "state": {"n": 2}})).expect_status(200, "snapshot");
     assert_eq!(srv.get(&format!("{stream}/snapshot?at_or_before=2")).json["state"], json!({"n": 2}));
     srv.get(&format!("{base}/streams/a@b")).expect_problem(400, "invalid-input", "bad stream name");
+    // Idempotency keys on the graph, fact and stream writes.
+    let keyed = |path: &str, key: &str, body: &Value| {
+        let bytes = serde_json::to_vec(body).expect("json");
+        srv.request("POST", path, &[("idempotency-key", key)], Some(bytes))
+    };
+    let first = keyed(&format!("{stream}/events"), "ev-1", &append(json!("any")));
+    let again = keyed(&format!("{stream}/events"), "ev-1", &append(json!("any")));
+    assert_eq!(first.json, again.json, "the retry returns the first result");
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(first.header("idempotent-replayed"), None);
+    keyed(&format!("{stream}/events"), "ev-1", &append(json!({"exact": 0}))).expect_problem(
+        422,
+        "idempotency-mismatch",
+        "same key, other request",
+    );
+    let f1 = keyed(&format!("{base}/facts"), "fact-1", &fact);
+    let f2 = keyed(&format!("{base}/facts"), "fact-1", &fact);
+    assert_eq!(f1.json["id"], f2.json["id"]);
+    let e1 = keyed(&format!("{base}/graph/edges"), "edge-1", &edge("b", "c"));
+    assert_eq!(keyed(&format!("{base}/graph/edges"), "edge-1", &edge("b", "c")).json, e1.json);
     // One transaction: a document, its edge, a fact and an event.
     let ops = json!({"ops": [
         {"op": "put", "collection": "people", "id": "d", "body": {}},
         {"op": "link", "edge": {"from": {"collection": "people", "id": "d"}, "to": {"collection": "people", "id": "a"}, "type": "knows"}},
         {"op": "assert", "fact": {"subject": {"collection": "people", "id": "d"}, "predicate": "new", "object": {"value": true}}},
-        {"op": "append", "stream": "agent/1", "request": {"events": [{"type": "met", "data": {}}], "expected_version": {"exact": 2}}}
+        {"op": "append", "stream": "agent/1", "request": {"events": [{"type": "met", "data": {}}], "expected_version": {"exact": 3}}}
     ]});
     let r = srv.post(&format!("{base}/transactions"), &ops);
     r.expect_status(200, "transaction");
     assert_eq!(r.json["results"].as_array().expect("results").len(), 4);
-    assert_eq!(srv.get(&stream).json["version"], 3);
+    assert_eq!(srv.get(&stream).json["version"], 4);
 }

@@ -24,6 +24,7 @@ mod engine;
 mod epoch;
 mod facts;
 mod graph;
+mod idempotent;
 mod ops;
 mod plan;
 mod purge;

@@ -13,6 +13,7 @@ use engram_core::json::{content_hash, decode_document, hex};
 use engram_core::limits::{BATCH_BYTES_MAX, BATCH_OPS_MAX, CHANGES_LIMIT_MAX};
 use engram_core::names::{CollectionName, DocId, IdempotencyKey, SpaceName};
 use engram_core::{Error, ErrorKind, Result};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
@@ -156,6 +157,26 @@ impl Space {
             (Some(key), Some(hash)) => idempotent(w, &key, hash, &ops, encoded, ttl_ms),
             _ => apply_all(w, &ops, encoded),
         })
+    }
+
+    /// Runs a write once per idempotency key (when one is given): a repeat
+    /// of the same request (same `what` and `request`) returns the first
+    /// result and `true` without writing.
+    pub(crate) fn write_once<T, R>(
+        &self,
+        key: Option<&str>,
+        what: &str,
+        request: &R,
+        f: impl FnOnce(&mut Writer<'_>) -> Result<T> + Send + 'static,
+    ) -> Result<(T, bool)>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        R: Serialize,
+    {
+        let Some(key) = key.map(IdempotencyKey::new).transpose()? else { return self.write(f).map(|t| (t, false)) };
+        let hash = content_hash(&serde_json::to_vec(&(what, request)).expect("requests serialize"));
+        let ttl_ms = self.inner.config.idempotency_ttl_seconds.saturating_mul(1000);
+        self.write(move |w| once(w, &key, hash, ttl_ms, f))
     }
 
     /// Collects operations with `f`, then commits them as one transaction.
@@ -371,6 +392,21 @@ fn idempotent(
     encoded: Vec<Option<Encoded>>,
     ttl_ms: u64,
 ) -> Result<CommitResult> {
+    let (mut result, replayed) = once(w, key, request_hash, ttl_ms, |w| apply_all(w, ops, encoded))?;
+    result.replayed = replayed;
+    Ok(result)
+}
+
+/// Runs `f` once per idempotency key: a repeat with the same request hash
+/// returns the first result (and `true`) without running `f`; the same key
+/// with another request is rejected. The result is kept as JSON.
+pub(crate) fn once<T: Serialize + DeserializeOwned>(
+    w: &mut Writer<'_>,
+    key: &IdempotencyKey,
+    request_hash: Digest,
+    ttl_ms: u64,
+    f: impl FnOnce(&mut Writer<'_>) -> Result<T>,
+) -> Result<(T, bool)> {
     if let Some(rec) = w.tx.idempotency(w.space, key.as_str())?.filter(|r| r.expires_at_ms > w.now_ms) {
         if rec.request_hash != request_hash {
             return Err(Error::new(
@@ -378,16 +414,15 @@ fn idempotent(
                 format!("idempotency key {:?} was already used for a different request", key.as_str()),
             ));
         }
-        let mut first: CommitResult = serde_json::from_str(&rec.response)
+        let first: T = serde_json::from_str(&rec.response)
             .map_err(|e| Error::corrupted(format!("stored idempotent response: {e}")))?;
-        first.replayed = true;
-        return Ok(first);
+        return Ok((first, true));
     }
-    let result = apply_all(w, ops, encoded)?;
+    let result = f(w)?;
     let response = serde_json::to_string(&result).expect("results serialize");
     let record = IdempotencyRecord { request_hash, response, expires_at_ms: w.now_ms.saturating_add(ttl_ms) };
     w.tx.put_idempotency(w.space, key.as_str(), &record)?;
-    Ok(result)
+    Ok((result, false))
 }
 
 /// Identifies a request for idempotency: the hash of its operations.

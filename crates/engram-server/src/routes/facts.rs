@@ -1,11 +1,12 @@
 //! Facts: assert, retract, and bitemporal queries about a subject.
 
 use super::{AppState, blocking};
-use crate::extract::{Body, Params};
+use crate::extract::{Body, Params, idempotency_key, mark_replayed};
 use crate::problem::{ApiResult, Problem};
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use engram::{Fact, FactInput, FactQuery, Facts};
 use serde::Deserialize;
 
@@ -18,16 +19,21 @@ pub struct Retract {
     pub valid_until_ms: Option<i64>,
 }
 
-#[utoipa::path(post, path = "/v1/spaces/{space}/facts", tag = "facts", params(("space" = String, Path)),
-    request_body = FactInput,
-    responses((status = 201, body = Fact), (status = 400, body = Problem), (status = 404, body = Problem)))]
+#[utoipa::path(post, path = "/v1/spaces/{space}/facts", tag = "facts",
+    params(("space" = String, Path), ("Idempotency-Key" = Option<String>, Header)), request_body = FactInput,
+    responses((status = 201, body = Fact), (status = 400, body = Problem), (status = 404, body = Problem),
+        (status = 422, body = Problem)))]
 pub async fn assert_fact(
     State(s): State<AppState>,
     Params(space): Params<String>,
+    headers: HeaderMap,
     Body(fact): Body<FactInput>,
-) -> ApiResult<(StatusCode, Json<Fact>)> {
-    let fact = blocking(move || s.engine.space(&space)?.assert_fact(fact)).await?;
-    Ok((StatusCode::CREATED, Json(fact)))
+) -> ApiResult<Response> {
+    let key = idempotency_key(&headers)?;
+    let (fact, replayed) = blocking(move || s.engine.space(&space)?.assert_fact_once(fact, key.as_deref())).await?;
+    let mut res = (StatusCode::CREATED, Json(fact)).into_response();
+    mark_replayed(&mut res, replayed);
+    Ok(res)
 }
 
 #[utoipa::path(post, path = "/v1/spaces/{space}/facts/query", tag = "facts", params(("space" = String, Path)),

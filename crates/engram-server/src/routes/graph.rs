@@ -2,11 +2,12 @@
 //! shortest paths.
 
 use super::{AppState, blocking};
-use crate::extract::{Body, Params};
+use crate::extract::{Body, Params, idempotency_key, mark_replayed};
 use crate::problem::{ApiResult, Problem};
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use engram::{DecayReport, DecayRequest, Edge, EdgeInput, Neighbors, NeighborsRequest, PathRequest, PathResult};
 use serde::Deserialize;
 
@@ -21,17 +22,22 @@ pub struct Strengthen {
     pub delta: f64,
 }
 
-#[utoipa::path(post, path = "/v1/spaces/{space}/graph/edges", tag = "graph", params(("space" = String, Path)),
-    request_body = EdgeInput,
-    responses((status = 201, body = Edge), (status = 400, body = Problem), (status = 404, body = Problem)))]
+#[utoipa::path(post, path = "/v1/spaces/{space}/graph/edges", tag = "graph",
+    params(("space" = String, Path), ("Idempotency-Key" = Option<String>, Header)), request_body = EdgeInput,
+    responses((status = 201, body = Edge), (status = 200, body = Edge), (status = 400, body = Problem),
+        (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_edge(
     State(s): State<AppState>,
     Params(space): SpacePath,
+    headers: HeaderMap,
     Body(edge): Body<EdgeInput>,
-) -> ApiResult<(StatusCode, Json<Edge>)> {
-    let edge = blocking(move || s.engine.space(&space)?.link(edge)).await?;
+) -> ApiResult<Response> {
+    let key = idempotency_key(&headers)?;
+    let (edge, replayed) = blocking(move || s.engine.space(&space)?.link_once(edge, key.as_deref())).await?;
     let status = if edge.version == 1 { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(edge)))
+    let mut res = (status, Json(edge)).into_response();
+    mark_replayed(&mut res, replayed);
+    Ok(res)
 }
 
 #[utoipa::path(get, path = "/v1/spaces/{space}/graph/edges/{edge}", tag = "graph",

@@ -2,10 +2,12 @@
 //! stream heads and snapshots. A `/` in a stream name is sent as `%2F`.
 
 use super::{AppState, blocking};
-use crate::extract::{Body, Params, QueryString};
+use crate::extract::{Body, Params, QueryString, idempotency_key, mark_replayed};
 use crate::problem::{ApiError, ApiResult, Problem};
 use axum::Json;
 use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use engram::{AppendRequest, AppendResult, EventPage, ReadDirection, Snapshot, StreamInfo};
 use serde::Deserialize;
 use serde_json::Value;
@@ -50,15 +52,21 @@ pub struct SnapshotParams {
 }
 
 #[utoipa::path(post, path = "/v1/spaces/{space}/streams/{stream}/events", tag = "streams",
-    params(("space" = String, Path), ("stream" = String, Path)), request_body = AppendRequest,
+    params(("space" = String, Path), ("stream" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    request_body = AppendRequest,
     responses((status = 200, body = AppendResult), (status = 400, body = Problem), (status = 409, body = Problem),
-        (status = 413, body = Problem)))]
+        (status = 413, body = Problem), (status = 422, body = Problem)))]
 pub async fn append_events(
     State(s): State<AppState>,
     Params((space, stream)): StreamPath,
+    headers: HeaderMap,
     Body(req): Body<AppendRequest>,
-) -> ApiResult<Json<AppendResult>> {
-    Ok(Json(blocking(move || s.engine.space(&space)?.append(&stream, req)).await?))
+) -> ApiResult<Response> {
+    let key = idempotency_key(&headers)?;
+    let (r, replayed) = blocking(move || s.engine.space(&space)?.append_once(&stream, req, key.as_deref())).await?;
+    let mut res = Json(r).into_response();
+    mark_replayed(&mut res, replayed);
+    Ok(res)
 }
 
 #[utoipa::path(get, path = "/v1/spaces/{space}/streams/{stream}/events", tag = "streams",
