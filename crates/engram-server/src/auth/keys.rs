@@ -190,20 +190,30 @@ impl KeyStore {
 
     /// Replaces the local CLI's key and writes it to `dir/cli.key` (owner
     /// read/write only): whoever can read the data directory can read the
-    /// data anyway.
+    /// data anyway. The previous one is deleted, so restarts do not pile up
+    /// keys.
     pub fn write_cli_key(&self, dir: &Path) -> Result<()> {
-        let old: Vec<String> = self
-            .lock()
-            .values()
-            .filter(|k| k.name == CLI_KEY_NAME && k.revoked_at_ms.is_none())
-            .map(|k| k.id.clone())
-            .collect();
-        let (_, token) = self.create(CLI_KEY_NAME, None, Role::Admin, None)?;
-        write_private(&dir.join(CLI_KEY_FILE), token.as_bytes())?;
-        for id in old {
-            self.revoke(&id)?;
-        }
-        Ok(())
+        let id = random_hex(6)?;
+        let secret = random_hex(24)?;
+        let record = KeyRecord {
+            id: id.clone(),
+            name: CLI_KEY_NAME.to_owned(),
+            space: None,
+            role: Role::Admin,
+            created_at_ms: now_ms(),
+            expires_at_ms: None,
+            revoked_at_ms: None,
+            hash: hash_secret(&secret).to_hex().to_string(),
+        };
+        let mut keys = self.lock();
+        let mut next = keys.clone();
+        next.retain(|_, k| k.name != CLI_KEY_NAME);
+        next.insert(id.clone(), record);
+        // The file first: a crash between the two leaves an unusable
+        // cli.key, which the next start replaces.
+        self.persist(&next)?;
+        *keys = next;
+        write_private(&dir.join(CLI_KEY_FILE), format!("egk_{id}_{secret}").as_bytes())
     }
 
     fn persist(&self, keys: &BTreeMap<String, KeyRecord>) -> Result<()> {
@@ -260,4 +270,48 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_persist_as_hashes_and_verify() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = KeyStore::open(dir.path(), None).expect("open");
+        assert!(!store.has_admin());
+        let (rec, token) = store.create("a", Some("acme".into()), Role::Write, None).expect("create");
+        assert_eq!(store.verify(&token).map(|k| k.id), Some(rec.id.clone()));
+        assert!(store.verify(&format!("{token}x")).is_none());
+        assert!(store.verify("egk_nope_nope").is_none());
+        let text = std::fs::read_to_string(dir.path().join(KEYS_FILE)).expect("file");
+        assert!(text.contains(&rec.hash) && !text.contains(token.rsplit('_').next().expect("secret")));
+        let reopened = KeyStore::open(dir.path(), None).expect("reopen");
+        assert!(reopened.verify(&token).is_some(), "keys survive a restart");
+        reopened.revoke(&rec.id).expect("revoke");
+        assert!(KeyStore::open(dir.path(), None).expect("reopen").verify(&token).is_none(), "revocation is durable");
+        let expired = store.create("e", None, Role::Read, Some(now_ms() - 1)).expect("create").1;
+        assert!(store.verify(&expired).is_none());
+    }
+
+    #[test]
+    fn restarts_keep_one_cli_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for _ in 0..5 {
+            KeyStore::open(dir.path(), None).expect("open").write_cli_key(dir.path()).expect("cli key");
+        }
+        let store = KeyStore::open(dir.path(), None).expect("open");
+        assert_eq!(store.list().iter().filter(|k| k.name == CLI_KEY_NAME).count(), 1);
+        let token = std::fs::read_to_string(dir.path().join(CLI_KEY_FILE)).expect("cli.key");
+        assert_eq!(store.verify(&token).map(|k| k.role), Some(Role::Admin));
+    }
+
+    #[test]
+    fn configured_keys_must_be_long() {
+        assert!(KeyStore::in_memory(Some("short")).is_err());
+        let store = KeyStore::in_memory(Some("a-configured-admin-key-of-length")).expect("store");
+        assert!(store.has_admin());
+        assert_eq!(store.verify("a-configured-admin-key-of-length").map(|k| k.role), Some(Role::Admin));
+    }
 }
