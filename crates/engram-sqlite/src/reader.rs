@@ -398,6 +398,22 @@ mod tests {
     }
 
     #[test]
+    fn rebinding_a_limit_does_not_prepare_the_statement_again() {
+        let conn = migrated_in_memory();
+        conn.execute_batch("INSERT INTO docs VALUES (1, 'a', 1, '{}', NULL, 1), (1, 'b', 1, '{}', NULL, 1)")
+            .expect("docs");
+        let q = Queries(&conn);
+        for n in 1..=3 {
+            q.scan_docs(CollectionId(1), Some(""), false, n).expect("scan");
+            q.scan_docs(CollectionId(1), Some("z"), true, n).expect("scan");
+        }
+        for sql_text in [SCAN_DOCS_FWD_AFTER, SCAN_DOCS_REV_AFTER] {
+            let stmt = conn.prepare_cached(sql_text).expect("cached");
+            assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0, "{sql_text}");
+        }
+    }
+
+    #[test]
     fn empty_database_reads_are_empty_not_errors() {
         let conn = migrated_in_memory();
         let q = Queries(&conn);

@@ -15,30 +15,34 @@ use engram_core::backend::{
 use engram_core::changelog::{ChangeEntry, ChangeHead};
 use engram_core::names::{CollectionName, SpaceName};
 use engram_core::{Error, ErrorKind, Result};
-use rusqlite::{Connection, params};
+use rusqlite::{CachedStatement, Connection, params};
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 
 /// State the writer keeps for the length of one batch transaction.
 ///
 /// Invariant: a cached head equals the newest change of that space as seen
-/// inside the open transaction. Only `append_change` adds changes (and
-/// updates the entry), `delete_space` drops the entry, and the writer calls
+/// inside the open transaction. A head is cached when first read and when
+/// `append_change` adds a change (the only way changes are added),
+/// `delete_space` drops the entry, and the writer calls
 /// [`BatchCache::forget_heads`] whenever a job's savepoint is rolled back and
 /// [`BatchCache::clear`] when the batch ends, committed or not.
 #[derive(Debug, Default)]
 pub(crate) struct BatchCache {
-    heads: HashMap<SpaceId, ChangeHead>,
+    /// Behind a `RefCell` because reads (`&self`) fill it; the writer thread
+    /// alone uses it.
+    heads: RefCell<HashMap<SpaceId, ChangeHead>>,
 }
 
 impl BatchCache {
     /// Drops cached change heads (after a savepoint rollback undid appends).
     pub(crate) fn forget_heads(&mut self) {
-        self.heads.clear();
+        self.heads.get_mut().clear();
     }
 
     /// Resets everything at the end of a batch.
     pub(crate) fn clear(&mut self) {
-        self.heads.clear();
+        self.heads.get_mut().clear();
     }
 }
 
@@ -46,11 +50,16 @@ impl BatchCache {
 pub(crate) struct SqliteTx<'a> {
     conn: &'a Connection,
     cache: &'a mut BatchCache,
+    /// The statements a job may run once per document (inserting a
+    /// document, appending a change), held for the job instead of being
+    /// looked up in the connection's cache by their text at every use.
+    insert_doc: Option<CachedStatement<'a>>,
+    insert_change: Option<CachedStatement<'a>>,
 }
 
 impl<'a> SqliteTx<'a> {
     pub(crate) fn new(conn: &'a Connection, cache: &'a mut BatchCache) -> Self {
-        Self { conn, cache }
+        Self { conn, cache, insert_doc: None, insert_change: None }
     }
 
     fn q(&self) -> Queries<'_> {
@@ -64,6 +73,26 @@ impl<'a> SqliteTx<'a> {
             format!("{what}: injected failure")
         )));
         let mut stmt = self.conn.prepare_cached(sql_text).map_err(sql(what))?;
+        stmt.execute(args).map_err(sql(what))
+    }
+
+    /// Executes the statement held in `slot` (prepared from the cache on
+    /// first use); returns the number of changed rows.
+    fn exec_held<P: rusqlite::Params>(
+        conn: &'a Connection,
+        slot: &mut Option<CachedStatement<'a>>,
+        what: &'static str,
+        sql_text: &str,
+        args: P,
+    ) -> Result<usize> {
+        fail::fail_point!("sqlite.write", |_| Err(Error::new(
+            ErrorKind::Unavailable,
+            format!("{what}: injected failure")
+        )));
+        let stmt = match slot {
+            Some(stmt) => stmt,
+            None => slot.insert(conn.prepare_cached(sql_text).map_err(sql(what))?),
+        };
         stmt.execute(args).map_err(sql(what))
     }
 
@@ -116,12 +145,15 @@ impl Reader for SqliteTx<'_> {
     fn changes(&self, space: SpaceId, after: u64, limit: usize) -> Result<Vec<ChangeEntry>> {
         self.q().changes(space, after, limit)
     }
-    /// From the batch cache when this batch already appended to the space.
+    /// From the batch cache when this batch already read or appended to
+    /// the space's log (an append reads the head two or three times).
     fn change_head(&self, space: SpaceId) -> Result<ChangeHead> {
-        match self.cache.heads.get(&space) {
-            Some(head) => Ok(*head),
-            None => self.q().change_head(space),
+        if let Some(head) = self.cache.heads.borrow().get(&space) {
+            return Ok(*head);
         }
+        let head = self.q().change_head(space)?;
+        self.cache.heads.borrow_mut().insert(space, head);
+        Ok(head)
     }
     /// Includes timestamps written earlier in this (uncommitted) batch.
     fn max_hlc(&self) -> Result<u64> {
@@ -154,7 +186,7 @@ impl WriteTx for SqliteTx<'_> {
         self.exec(what, "DELETE FROM idempotency WHERE space_id = ?1", [space.0])?;
         self.exec(what, "DELETE FROM spaces WHERE id = ?1", [space.0])?;
         // Its change log is gone: the cached head no longer holds.
-        self.cache.heads.remove(&space);
+        self.cache.heads.get_mut().remove(&space);
         Ok(())
     }
 
@@ -223,7 +255,8 @@ impl WriteTx for SqliteTx<'_> {
         let hlc = to_sql_int(hlc, "HLC timestamp")?;
         let insert = "INSERT INTO docs (coll_id, id, version, body, expires_at, updated_hlc) \
                       VALUES (?1, ?2, 1, ?3, ?4, ?5) ON CONFLICT (coll_id, id) DO NOTHING";
-        if self.exec("writing a document", insert, params![coll.0, id, body, expires, hlc])? == 1 {
+        let args = params![coll.0, id, body, expires, hlc];
+        if Self::exec_held(self.conn, &mut self.insert_doc, "writing a document", insert, args)? == 1 {
             return Ok(1);
         }
         let old = self.q().doc(coll, id)?.ok_or_else(|| Error::internal("a conflicting document vanished"))?;
@@ -286,8 +319,8 @@ impl WriteTx for SqliteTx<'_> {
             entry.content_hash,
             entry.hash
         ];
-        self.exec("appending to the change log", sql_text, args)?;
-        self.cache.heads.insert(space, ChangeHead { position: entry.position, hash: entry.hash });
+        Self::exec_held(self.conn, &mut self.insert_change, "appending to the change log", sql_text, args)?;
+        self.cache.heads.get_mut().insert(space, ChangeHead { position: entry.position, hash: entry.hash });
         Ok(())
     }
 
@@ -344,7 +377,7 @@ mod tests {
             let space = tx.insert_space(&SpaceName::new("s").expect("name"), 1).expect("space");
             let first = draft("a").seal(&ChangeHead::default());
             tx.append_change(space, &first).expect("first append");
-            assert_eq!(tx.cache.heads.get(&space).map(|h| h.position), Some(1));
+            assert_eq!(tx.cache.heads.borrow().get(&space).map(|h| h.position), Some(1));
             // Same position again, and a wrong link: both refused.
             let e = tx.append_change(space, &draft("b").seal(&ChangeHead::default())).expect_err("replay");
             assert_eq!(e.kind(), ErrorKind::Internal);

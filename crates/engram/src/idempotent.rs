@@ -6,6 +6,7 @@ use crate::facts::types::{Fact, FactInput};
 use crate::graph::types::{Edge, EdgeInput};
 use crate::space::Space;
 use crate::streams::types::{AppendRequest, AppendResult};
+use crate::streams::write::encode_events;
 use engram_core::Result;
 
 /// A write's result and whether it was replayed from an earlier request.
@@ -26,8 +27,11 @@ impl Space {
 
     /// [`Space::append`], once per idempotency key.
     pub fn append_once(&self, stream: &str, req: AppendRequest, key: Option<&str>) -> Result<Replayed<AppendResult>> {
+        req.validate(stream)?;
         let request = (stream.to_owned(), req.clone());
         let stream = stream.to_owned();
-        self.write_once(key, "append", &request, move |w| w.append(&stream, &req).map(|(r, _)| r))
+        // Serialized here, on the caller's thread, not on the writer's.
+        let encoded = encode_events(&req.events);
+        self.write_once(key, "append", &request, move |w| w.append_encoded(&stream, &req, &encoded).map(|(r, _)| r))
     }
 }

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use std::time::Instant;
 
 const RANGE_READS: usize = 2_000;
+/// Events per range read (written into the peer's SQL as a literal too).
 const RANGE_LEN: usize = 100;
 
 fn event(n: usize) -> EventInput {
@@ -51,11 +52,13 @@ struct Row {
 fn sqlite_range(db: &Connection, stream: &str, from: i64) -> usize {
     let mut stmt = db
         .prepare_cached(
-            "SELECT version, type, data, at FROM events WHERE stream = ?1 AND version >= ?2 ORDER BY version LIMIT ?3",
+            // LIMIT as a literal: a bound LIMIT makes SQLite re-prepare the
+            // statement on every run.
+            "SELECT version, type, data, at FROM events WHERE stream = ?1 AND version >= ?2 ORDER BY version LIMIT 100",
         )
         .expect("prepare");
     let rows: Vec<Row> = stmt
-        .query_map((stream, from, RANGE_LEN as i64), |r| {
+        .query_map((stream, from), |r| {
             let data: String = r.get(2)?;
             Ok(Row {
                 _version: r.get(0)?,

@@ -3,20 +3,25 @@
 
 use crate::space::Space;
 use crate::streams::types::{AppendRequest, AppendResult, Event, EventPage, ReadDirection, Snapshot, StreamInfo};
-use crate::streams::versioned_id;
-use crate::streams::write::{EventBody, last_event};
+use crate::streams::write::{encode_events, last_event};
+use crate::streams::{id_version, versioned_id};
 use crate::system::System;
 use engram_core::backend::{CollectionId, Reader, StoredDoc};
 use engram_core::limits::EVENTS_READ_MAX;
 use engram_core::names::check_stream_name;
 use engram_core::{Error, Result};
+use serde::Deserialize;
 use serde_json::Value;
+use std::borrow::Cow;
 
 impl Space {
     /// Appends events to a stream (see [`AppendRequest`]).
     pub fn append(&self, stream: &str, req: AppendRequest) -> Result<AppendResult> {
+        req.validate(stream)?;
         let stream = stream.to_owned();
-        self.write(move |w| w.append(&stream, &req)).map(|(r, _)| r)
+        // Serialized here, on the caller's thread, not on the writer's.
+        let encoded = encode_events(&req.events);
+        self.write(move |w| w.append_encoded(&stream, &req, &encoded)).map(|(r, _)| r)
     }
 
     /// A stream's head; not found when it has no events.
@@ -29,7 +34,7 @@ impl Space {
         Ok(StreamInfo {
             stream: stream.to_owned(),
             version: head.version,
-            created_at_ms: EventBody::parse(&first)?.at_ms,
+            created_at_ms: recorded_at(&first)?,
             updated_at_ms: head.at_ms,
             last_position: head.position,
         })
@@ -134,24 +139,51 @@ fn events_coll(_reader: &dyn Reader, space: &Space) -> Result<Option<CollectionI
     Ok(space.inner.reserved_collection(space.id, System::Events)?.map(|c| c.row.id))
 }
 
+/// An event's stored fields that a read returns, parsed without the stream
+/// and version (the id holds both) and borrowing the type when it can.
+#[derive(Deserialize)]
+struct StoredEvent<'a> {
+    position: u64,
+    #[serde(rename = "type", borrow)]
+    event_type: Cow<'a, str>,
+    data: Value,
+    #[serde(default)]
+    metadata: Option<Value>,
+    at_ms: u64,
+}
+
 /// The events among `docs` that belong to `stream` (a scan runs past the
 /// stream's last id into the next stream's).
 fn of_stream(stream: &str, docs: &[StoredDoc]) -> Result<Vec<Event>> {
-    let prefix = format!("{stream}@");
     let mut out = Vec::with_capacity(docs.len());
-    for d in docs.iter().take_while(|d| d.id.starts_with(&prefix)) {
-        let b = EventBody::parse(d)?;
+    for d in docs {
+        let Some(version) = id_version(stream, &d.id)? else { break };
+        let b: StoredEvent<'_> = serde_json::from_str(&d.body)
+            .map_err(|e| Error::corrupted(format!("stored event {:?} is malformed: {e}", d.id)))?;
         out.push(Event {
-            stream: b.stream,
-            version: b.version,
+            stream: stream.to_owned(),
+            version,
             position: b.position,
-            event_type: b.event_type,
+            event_type: b.event_type.into_owned(),
             data: b.data,
             metadata: b.metadata,
             recorded_at_ms: b.at_ms,
         });
     }
     Ok(out)
+}
+
+/// An event's time alone (the rest of it is skipped, not built).
+#[derive(Deserialize)]
+struct EventTime {
+    at_ms: u64,
+}
+
+/// When a stored event was appended.
+fn recorded_at(doc: &StoredDoc) -> Result<u64> {
+    let t: EventTime = serde_json::from_str(&doc.body)
+        .map_err(|e| Error::corrupted(format!("stored event {:?} is malformed: {e}", doc.id)))?;
+    Ok(t.at_ms)
 }
 
 /// The first version in 1..=last recorded at or after `ms` (last + 1 if
@@ -163,7 +195,7 @@ fn first_at_or_after(reader: &dyn Reader, coll: CollectionId, stream: &str, last
         let doc = reader
             .doc(coll, &versioned_id(stream, mid))?
             .ok_or_else(|| Error::corrupted(format!("stream {stream:?} lacks version {mid}")))?;
-        if EventBody::parse(&doc)?.at_ms < ms {
+        if recorded_at(&doc)? < ms {
             lo = mid + 1;
         } else {
             hi = mid;
