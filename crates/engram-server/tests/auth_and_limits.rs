@@ -259,6 +259,14 @@ fn request_ids_readiness_metrics_and_reference() {
         "unauthorized",
         "metrics without a key",
     );
+    // A traversal loads the space's graph: its lag behind the log is reported.
+    for id in ["a", "b"] {
+        srv.put(&format!("/v1/spaces/acme/collections/p/docs/{id}"), &json!({})).expect_status(201, "node");
+    }
+    let edge = json!({"from": {"collection": "p", "id": "a"}, "to": {"collection": "p", "id": "b"}, "type": "t"});
+    srv.post("/v1/spaces/acme/graph/edges", &edge).expect_status(201, "edge");
+    srv.post("/v1/spaces/acme/graph/neighbors", &json!({"from": {"collection": "p", "id": "a"}}))
+        .expect_status(200, "n");
     let m = srv.get("/metrics");
     m.expect_status(200, "metrics");
     assert!(m.header("content-type").is_some_and(|c| c.starts_with("text/plain")));
@@ -267,6 +275,9 @@ fn request_ids_readiness_metrics_and_reference() {
         "engram_http_request_duration_seconds_bucket{route=\"/v1/spaces/{space}\",method=\"GET\",le=\"+Inf\"}",
         "engram_writes_total",
         "engram_collection_cache_hits_total",
+        "engram_commit_batches_total",
+        "engram_commit_batch_jobs_max",
+        "engram_derived_index_lag_entries{space=\"acme\",index=\"graph\"} 0",
     ] {
         assert!(m.text.contains(needle), "metrics lack {needle}:\n{}", m.text);
     }

@@ -7,7 +7,9 @@ use crate::pool::ReadPool;
 use crate::reader::Queries;
 use crate::writer::{Writer, WriterStats};
 use engram_core::Result;
-use engram_core::backend::{Backend, Capabilities, CollectionId, Reader, StoredDoc, WriteOutput, WriteWork};
+use engram_core::backend::{
+    Backend, Capabilities, CollectionId, CommitStats, Reader, StoredDoc, WriteOutput, WriteWork,
+};
 use std::path::Path;
 
 /// Engram's embedded SQLite backend: one writer thread with group commit
@@ -69,6 +71,11 @@ impl Backend for SqliteBackend {
 
     fn write(&self, work: WriteWork) -> Result<WriteOutput> {
         self.writer.write(work)
+    }
+
+    fn commit_stats(&self) -> Option<CommitStats> {
+        let s = self.writer.stats();
+        Some(CommitStats { batches: s.commits, jobs: s.jobs, max_batch: s.max_batch })
     }
 }
 

@@ -27,6 +27,8 @@ pub struct WriterStats {
     pub commits: u64,
     /// Jobs (calls to `write`) in committed batches, failed jobs included.
     pub jobs: u64,
+    /// Most jobs in one committed batch.
+    pub max_batch: u64,
 }
 
 /// Where a write's outcome is sent.
@@ -48,6 +50,7 @@ struct Shared {
     poisoned: OnceLock<String>,
     commits: AtomicU64,
     jobs: AtomicU64,
+    max_batch: AtomicU64,
 }
 
 impl Shared {
@@ -106,6 +109,7 @@ impl Writer {
         WriterStats {
             commits: self.shared.commits.load(Ordering::Relaxed),
             jobs: self.shared.jobs.load(Ordering::Relaxed),
+            max_batch: self.shared.max_batch.load(Ordering::Relaxed),
         }
     }
 
@@ -221,6 +225,7 @@ impl WriterLoop {
             Ok(ran) => {
                 self.shared.commits.fetch_add(1, Ordering::Relaxed);
                 self.shared.jobs.fetch_add(jobs, Ordering::Relaxed);
+                self.shared.max_batch.fetch_max(jobs, Ordering::Relaxed);
                 // Committed but not yet acknowledged: a failure here must
                 // leave callers with an unknown outcome, never a false "ok".
                 fail::fail_point!("sqlite.reply", |_| ());
