@@ -398,7 +398,7 @@ mod tests {
         assert_eq!(later.kind(), ErrorKind::Unavailable);
         assert!(later.message().contains("restart the server to recover"), "{later}");
         assert_eq!(writer.checkpoint().expect_err("poisoned").kind(), ErrorKind::Unavailable);
-        assert_eq!(writer.stats(), WriterStats { commits: 1, jobs: 1 });
+        assert_eq!(writer.stats(), WriterStats { commits: 1, jobs: 1, max_batch: 1 });
         writer.shutdown();
 
         let conn = rusqlite::Connection::open(&path).expect("reopen");
@@ -419,7 +419,7 @@ mod tests {
         writer.checkpoint().expect("checkpoint");
         let failing = writer.write(work(|_| Err(Error::conflict("no"))));
         assert_eq!(failing.expect_err("own error").kind(), ErrorKind::Conflict);
-        assert_eq!(writer.stats(), WriterStats { commits: 4, jobs: 4 });
+        assert_eq!(writer.stats(), WriterStats { commits: 4, jobs: 4, max_batch: 1 });
         writer.shutdown();
         assert_eq!(writer.write(insert_space("d")).expect_err("stopped").kind(), ErrorKind::Unavailable);
     }
