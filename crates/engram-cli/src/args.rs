@@ -198,6 +198,10 @@ pub struct ServeArgs {
     /// Beyond it: 429 with Retry-After.
     #[arg(long, env = "ENGRAM_RATE_LIMIT_PER_KEY", default_value_t = 5000.0)]
     pub rate_limit_per_key: f64,
+    /// Open connections at once; more wait in the kernel's backlog (bounds
+    /// memory under idle or slow clients).
+    #[arg(long, env = "ENGRAM_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
     /// Requests served at once; more get 503 at once instead of queueing.
     #[arg(long, env = "ENGRAM_MAX_CONCURRENT_REQUESTS", default_value_t = 512)]
     pub max_concurrent_requests: usize,

@@ -60,6 +60,7 @@ fn serve(data_dir: std::path::PathBuf, a: crate::args::ServeArgs) -> Result<(), 
         admin_key: a.admin_key,
         limits: engram_server::limits::Limits {
             rate_per_key: a.rate_limit_per_key,
+            connections: a.max_connections,
             concurrent_requests: a.max_concurrent_requests,
             large_requests: a.max_large_requests,
             request_timeout: std::time::Duration::from_millis(a.request_timeout_ms),

@@ -8,13 +8,14 @@ use std::path::Path;
 const CONFIG_BYTES_MAX: u64 = 1024 * 1024;
 
 /// File keys, their flags and environment variables.
-const SETTINGS: [(&str, &str, &str); 12] = [
+const SETTINGS: [(&str, &str, &str); 13] = [
     ("data_dir", "--data-dir", "ENGRAM_DATA_DIR"),
     ("log_format", "--log-format", "ENGRAM_LOG_FORMAT"),
     ("listen", "--listen", "ENGRAM_LISTEN"),
     ("index_save_interval_ms", "--index-save-interval-ms", "ENGRAM_INDEX_SAVE_INTERVAL_MS"),
     ("admin_key", "--admin-key", "ENGRAM_ADMIN_KEY"),
     ("rate_limit_per_key", "--rate-limit-per-key", "ENGRAM_RATE_LIMIT_PER_KEY"),
+    ("max_connections", "--max-connections", "ENGRAM_MAX_CONNECTIONS"),
     ("max_concurrent_requests", "--max-concurrent-requests", "ENGRAM_MAX_CONCURRENT_REQUESTS"),
     ("max_large_requests", "--max-large-requests", "ENGRAM_MAX_LARGE_REQUESTS"),
     ("request_timeout_ms", "--request-timeout-ms", "ENGRAM_REQUEST_TIMEOUT_MS"),

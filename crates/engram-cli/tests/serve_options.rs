@@ -172,6 +172,7 @@ fn serve_help_documents_every_option() {
         "--index-save-interval-ms",
         "--admin-key",
         "--rate-limit-per-key",
+        "--max-connections",
         "--max-concurrent-requests",
         "--max-large-requests",
         "--request-timeout-ms",

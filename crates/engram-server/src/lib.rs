@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod config;
+mod conn_limit;
 mod extract;
 pub mod limits;
 pub mod metrics;

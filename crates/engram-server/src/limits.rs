@@ -22,6 +22,8 @@ const TRACKED_MAX: usize = 100_000;
 pub struct Limits {
     /// Requests per second per key (0 = unlimited); bursts of twice that.
     pub rate_per_key: f64,
+    /// Open connections at once; more wait in the kernel's backlog.
+    pub connections: usize,
     /// Requests in flight at once; more get 503 at once.
     pub concurrent_requests: usize,
     /// Requests with large bodies in flight at once, so buffered bodies stay
@@ -38,6 +40,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             rate_per_key: 5_000.0,
+            connections: 4_096,
             concurrent_requests: 512,
             large_requests: 16,
             request_timeout: Duration::from_secs(30),

@@ -3,6 +3,7 @@
 use crate::auth::Role;
 use crate::auth::keys::KeyStore;
 use crate::config::ServerConfig;
+use crate::conn_limit::Limited;
 use crate::routes::{AppState, router};
 use crate::tls::{ClientAddr, TlsListener};
 use engram::{Engine, EngineConfig};
@@ -31,7 +32,8 @@ pub async fn serve(config: ServerConfig) -> io::Result<()> {
     match tls {
         Some(tls) => {
             let app = router(state).into_make_service_with_connect_info::<ClientAddr>();
-            axum::serve(TlsListener::new(listener, tls)?, app).with_graceful_shutdown(shutdown_signal()).await?;
+            let listener = Limited::new(TlsListener::new(listener, tls)?, config.limits.connections);
+            axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
         }
         None => serve_on(listener, state, shutdown_signal()).await?,
     }
@@ -58,8 +60,9 @@ pub async fn serve_on(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    let connections = state.limits.connections;
     let app = router(state).into_make_service_with_connect_info::<ClientAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(Limited::new(listener, connections), app).with_graceful_shutdown(shutdown).await
 }
 
 async fn shutdown_signal() {

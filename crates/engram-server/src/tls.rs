@@ -2,7 +2,7 @@
 //! handshakes (rustls, ring provider) in their own tasks, with a time bound,
 //! so a slow or silent client never holds up the others.
 
-use axum::serve::{IncomingStream, Listener};
+use axum::serve::Listener;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::io;
@@ -111,15 +111,3 @@ impl Listener for TlsListener {
 /// The client's address, for plain and TLS listeners alike.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub SocketAddr);
-
-impl axum::extract::connect_info::Connected<IncomingStream<'_, TlsListener>> for ClientAddr {
-    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
-        Self(*stream.remote_addr())
-    }
-}
-
-impl axum::extract::connect_info::Connected<IncomingStream<'_, TcpListener>> for ClientAddr {
-    fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Self {
-        Self(*stream.remote_addr())
-    }
-}
