@@ -80,6 +80,12 @@ impl CollectionName {
         Self(s.to_owned())
     }
 
+    /// Checks a caller's collection name without allocating (reserved
+    /// names fail, as in [`CollectionName::new`]).
+    pub fn check(s: &str) -> Result<()> {
+        check_name("collection", s)
+    }
+
     /// A name read back from storage: a caller's name or a reserved one
     /// (`_` followed by a valid name).
     pub fn stored(s: &str) -> Result<Self> {

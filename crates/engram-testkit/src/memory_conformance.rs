@@ -171,6 +171,11 @@ pub fn graph_edges_go_with_their_documents(make: &Make) {
     assert!(space.collections().expect("list").iter().all(|c| !c.name.starts_with('_')));
     assert_eq!(kind(space.get("_edges", &ab)), ErrorKind::InvalidInput);
     assert_eq!(kind(space.put("_edges", "x", json!({}), WriteOptions::default())), ErrorKind::InvalidInput);
+    // Not even after the engine has looked them up (and cached them).
+    space.append("log", AppendRequest::new(vec![ev("x", 1)])).expect("append");
+    space.read_stream("log", None, ReadDirection::Forward, 10).expect("read");
+    assert_eq!(kind(space.get("_events", "log@00000000000000000001")), ErrorKind::InvalidInput);
+    assert_eq!(kind(space.count("_events", &json!({}))), ErrorKind::InvalidInput);
 }
 
 pub fn graph_strengthens_and_decays(make: &Make) {

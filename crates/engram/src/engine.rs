@@ -298,11 +298,14 @@ impl Inner {
     /// The compiled collection for reads, cached until its spec changes
     /// through this engine.
     pub fn collection(&self, space: SpaceId, name: &str) -> Result<Arc<Compiled>> {
+        // Before the cache, which also holds reserved collections: a caller
+        // can never reach those by name.
+        CollectionName::check(name)?;
         if let Some(c) = read(&self.colls).get(&space).and_then(|m| m.get(name)) {
             self.cache_hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Ok(c.clone());
         }
-        let cname = engram_core::names::CollectionName::new(name)?;
+        let cname = CollectionName::new(name)?;
         self.collection_named(space, &cname)?
             .ok_or_else(|| Error::not_found(format!("collection {name:?} does not exist")))
     }
