@@ -14,7 +14,7 @@ use engram_core::json::{content_hash, decode_document, encode_document, merge_pa
 use engram_core::names::{CollectionName, DocId, SpaceName};
 use engram_core::{Error, ErrorKind, Result};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// Documents read per step while backfilling a new index.
@@ -45,6 +45,9 @@ pub(crate) struct Writer<'a> {
     catalog: &'a Catalog,
     pub now_ms: u64,
     colls: HashMap<String, Arc<Compiled>>,
+    /// Names looked up and found missing in this transaction (every delete
+    /// asks for `_edges`; a space without a graph must not pay a read each).
+    absent: HashSet<String>,
 }
 
 impl<'a> Writer<'a> {
@@ -61,7 +64,8 @@ impl<'a> Writer<'a> {
         catalog: &'a Catalog,
     ) -> Self {
         let now_ms = hlc.wall_ms();
-        Self { tx, space, name, space_checked: false, hlc, catalog, now_ms, colls: HashMap::new() }
+        let (colls, absent) = (HashMap::new(), HashSet::new());
+        Self { tx, space, name, space_checked: false, hlc, catalog, now_ms, colls, absent }
     }
 
     /// Fails when the space was deleted after the handle was obtained.
@@ -130,10 +134,16 @@ impl<'a> Writer<'a> {
         if let Some(c) = self.colls.get(cname.as_str()) {
             return Ok(Some(c.clone()));
         }
+        if create.is_none() && self.absent.contains(cname.as_str()) {
+            return Ok(None);
+        }
         let row = match (self.tx.collection(self.space, cname)?, create) {
             (Some(row), _) => row,
             (None, Some(spec)) => self.create_collection(cname, spec)?,
-            (None, None) => return Ok(None),
+            (None, None) => {
+                self.absent.insert(cname.as_str().to_owned());
+                return Ok(None);
+            }
         };
         let compiled = self.catalog.get(row)?;
         self.colls.insert(cname.as_str().to_owned(), compiled.clone());
@@ -142,6 +152,7 @@ impl<'a> Writer<'a> {
 
     pub fn create_collection(&mut self, name: &CollectionName, spec: CollectionSpec) -> Result<CollectionRow> {
         self.check_space()?;
+        self.absent.remove(name.as_str());
         if self.tx.collection(self.space, name)?.is_some() {
             return Err(Error::new(ErrorKind::AlreadyExists, format!("collection {name:?} already exists")));
         }

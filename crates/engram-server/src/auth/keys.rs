@@ -124,27 +124,16 @@ impl KeyStore {
         role: Role,
         expires_at_ms: Option<u64>,
     ) -> Result<(KeyRecord, String)> {
-        let id = random_hex(6)?;
-        let secret = random_hex(24)?;
-        let record = KeyRecord {
-            id: id.clone(),
-            name: name.to_owned(),
-            space,
-            role,
-            created_at_ms: now_ms(),
-            expires_at_ms,
-            revoked_at_ms: None,
-            hash: hash_secret(&secret).to_hex().to_string(),
-        };
+        let (record, token) = mint(name, space, role, expires_at_ms)?;
         let mut keys = self.lock();
         if keys.len() >= KEYS_MAX {
             return Err(Error::too_large(format!("at most {KEYS_MAX} keys; delete revoked ones")));
         }
         let mut next = keys.clone();
-        next.insert(id.clone(), record.clone());
+        next.insert(record.id.clone(), record.clone());
         self.persist(&next)?;
         *keys = next;
-        Ok((record, format!("egk_{id}_{secret}")))
+        Ok((record, token))
     }
 
     /// Revokes a key (it stays listed, unusable).
@@ -193,27 +182,16 @@ impl KeyStore {
     /// data anyway. The previous one is deleted, so restarts do not pile up
     /// keys.
     pub fn write_cli_key(&self, dir: &Path) -> Result<()> {
-        let id = random_hex(6)?;
-        let secret = random_hex(24)?;
-        let record = KeyRecord {
-            id: id.clone(),
-            name: CLI_KEY_NAME.to_owned(),
-            space: None,
-            role: Role::Admin,
-            created_at_ms: now_ms(),
-            expires_at_ms: None,
-            revoked_at_ms: None,
-            hash: hash_secret(&secret).to_hex().to_string(),
-        };
+        let (record, token) = mint(CLI_KEY_NAME, None, Role::Admin, None)?;
         let mut keys = self.lock();
         let mut next = keys.clone();
         next.retain(|_, k| k.name != CLI_KEY_NAME);
-        next.insert(id.clone(), record);
+        next.insert(record.id.clone(), record);
         // The file first: a crash between the two leaves an unusable
         // cli.key, which the next start replaces.
         self.persist(&next)?;
         *keys = next;
-        write_private(&dir.join(CLI_KEY_FILE), format!("egk_{id}_{secret}").as_bytes())
+        write_private(&dir.join(CLI_KEY_FILE), token.as_bytes())
     }
 
     fn persist(&self, keys: &BTreeMap<String, KeyRecord>) -> Result<()> {
@@ -242,6 +220,23 @@ impl Serialize for SerializedKeys<'_> {
             .collect();
         serde_json::json!({"version": self.0.version, "keys": keys}).serialize(s)
     }
+}
+
+/// A new key: its record (with the secret's hash) and the whole key.
+fn mint(name: &str, space: Option<String>, role: Role, expires_at_ms: Option<u64>) -> Result<(KeyRecord, String)> {
+    let id = random_hex(6)?;
+    let secret = random_hex(24)?;
+    let record = KeyRecord {
+        id: id.clone(),
+        name: name.to_owned(),
+        space,
+        role,
+        created_at_ms: now_ms(),
+        expires_at_ms,
+        revoked_at_ms: None,
+        hash: hash_secret(&secret).to_hex().to_string(),
+    };
+    Ok((record, format!("egk_{id}_{secret}")))
 }
 
 fn check_configured(key: &str) -> Result<blake3::Hash> {

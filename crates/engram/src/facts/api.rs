@@ -30,7 +30,7 @@ impl Space {
         let (subject, limit) = q.validate()?;
         let now = i64::try_from(self.inner.hlc.wall_ms()).unwrap_or(i64::MAX);
         let reader = self.inner.backend.reader()?;
-        let Some(coll) = reader.collection(self.id, &System::Facts.collection_name())? else {
+        let Some(coll) = self.inner.reserved_collection(self.id, System::Facts)? else {
             return Ok(Facts { facts: Vec::new(), truncated: false });
         };
         let skey = subject.key()?;
@@ -38,7 +38,7 @@ impl Space {
             Some(p) => key_prefix(&[&skey, p]),
             None => key_prefix(&[&skey]),
         };
-        let docs = scan_prefix(&*reader, &coll, "subject_predicate", prefix, FACT_ROWS_SCANNED_MAX + 1)?;
+        let docs = scan_prefix(&*reader, &coll.row, "subject_predicate", prefix, FACT_ROWS_SCANNED_MAX + 1)?;
         if docs.len() > FACT_ROWS_SCANNED_MAX {
             return Err(Error::too_large(format!(
                 "the subject has more than {FACT_ROWS_SCANNED_MAX} fact rows; query one predicate"

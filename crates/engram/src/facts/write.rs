@@ -8,11 +8,9 @@
 
 use crate::apply::Writer;
 use crate::facts::types::{Fact, FactInput, Term};
-use crate::graph::types::NodeRef;
 use crate::system::{System, key_prefix};
 use engram_core::backend::StoredDoc;
 use engram_core::hlc::physical_ms;
-use engram_core::names::CollectionName;
 use engram_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -67,23 +65,10 @@ impl FactRow {
 
 impl Writer<'_> {
     fn check_term(&mut self, term: &Term, what: &str) -> Result<()> {
-        let Term::Node(node) = term else { return Ok(()) };
-        let live = self.node_is_live(node, what)?;
-        if live {
-            return Ok(());
+        match term {
+            Term::Node(node) => self.check_endpoint(node, what),
+            Term::Value { .. } => Ok(()),
         }
-        Err(Error::not_found(format!(
-            "{what}: document {:?} does not exist in collection {:?}",
-            node.id, node.collection
-        )))
-    }
-
-    pub(crate) fn node_is_live(&mut self, node: &NodeRef, what: &str) -> Result<bool> {
-        let cname = CollectionName::new(node.collection.as_str()).map_err(|e| e.context(what))?;
-        Ok(match self.reserved_collection(&cname, None)? {
-            Some(coll) => self.tx.doc(coll.row.id, &node.id)?.is_some_and(|d| d.is_live(self.now_ms)),
-            None => false,
-        })
     }
 
     /// Records a fact; returns it (or the equal current fact it repeats)

@@ -41,9 +41,8 @@ impl Space {
     pub fn edge(&self, id: &str) -> Result<Edge> {
         check_edge_id(id)?;
         let missing = || Error::not_found(format!("edge {id:?} does not exist"));
-        let reader = self.inner.backend.reader()?;
-        let coll = reader.collection(self.id, &System::Edges.collection_name())?.ok_or_else(missing)?;
-        parse_edge(&reader.doc(coll.id, id)?.ok_or_else(missing)?)
+        let coll = self.inner.reserved_collection(self.id, System::Edges)?.ok_or_else(missing)?;
+        parse_edge(&self.inner.backend.read_doc(coll.row.id, id)?.ok_or_else(missing)?)
     }
 
     /// Adds `delta` to an edge's weight (clamped at 0).

@@ -11,7 +11,7 @@ use crate::system::{SCAN_CHUNK_ROWS, System, key_prefix};
 use engram_core::backend::StoredDoc;
 use engram_core::json::hex;
 use engram_core::limits::{EDGE_WEIGHT_MAX, GRAPH_DECAY_EDGES_MAX};
-use engram_core::names::check_label;
+use engram_core::names::{CollectionName, check_label};
 use engram_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -67,8 +67,18 @@ pub fn edge_id(from: &NodeRef, edge_type: &str, to: &NodeRef) -> String {
 }
 
 impl Writer<'_> {
-    /// Fails unless `node` is a live document.
-    fn check_endpoint(&mut self, node: &NodeRef, what: &str) -> Result<()> {
+    /// Whether `node` is a live document.
+    fn node_is_live(&mut self, node: &NodeRef, what: &str) -> Result<bool> {
+        let cname = CollectionName::new(node.collection.as_str()).map_err(|e| e.context(what))?;
+        Ok(match self.reserved_collection(&cname, None)? {
+            Some(coll) => self.tx.doc(coll.row.id, &node.id)?.is_some_and(|d| d.is_live(self.now_ms)),
+            None => false,
+        })
+    }
+
+    /// Fails unless `node` is a live document (an edge endpoint, a fact's
+    /// subject or object).
+    pub(crate) fn check_endpoint(&mut self, node: &NodeRef, what: &str) -> Result<()> {
         if self.node_is_live(node, what)? {
             return Ok(());
         }

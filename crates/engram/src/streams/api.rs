@@ -28,7 +28,7 @@ impl Space {
     pub fn stream(&self, stream: &str) -> Result<StreamInfo> {
         check_stream_name(stream)?;
         let reader = self.inner.backend.reader()?;
-        let coll = events_coll(&*reader, self)?.ok_or_else(|| no_stream(stream))?;
+        let coll = events_coll(self)?.ok_or_else(|| no_stream(stream))?;
         let head = last_event(&*reader, coll, stream)?.ok_or_else(|| no_stream(stream))?;
         let first = reader.doc(coll, &versioned_id(stream, 1))?.ok_or_else(|| no_stream(stream))?;
         Ok(StreamInfo {
@@ -52,7 +52,7 @@ impl Space {
         check_stream_name(stream)?;
         check_read_limit(limit)?;
         let reader = self.inner.backend.reader()?;
-        let Some(coll) = events_coll(&*reader, self)? else { return Err(no_stream(stream)) };
+        let Some(coll) = events_coll(self)? else { return Err(no_stream(stream)) };
         let reverse = direction == ReadDirection::Backward;
         let after = match (direction, from_version) {
             (ReadDirection::Forward, v) => versioned_id(stream, v.unwrap_or(1).saturating_sub(1)),
@@ -80,7 +80,7 @@ impl Space {
             return Err(Error::invalid("until_ms must be after from_ms"));
         }
         let reader = self.inner.backend.reader()?;
-        let coll = events_coll(&*reader, self)?.ok_or_else(|| no_stream(stream))?;
+        let coll = events_coll(self)?.ok_or_else(|| no_stream(stream))?;
         let head = last_event(&*reader, coll, stream)?.ok_or_else(|| no_stream(stream))?;
         let first = first_at_or_after(&*reader, coll, stream, head.version, from_ms)?;
         if first > head.version {
@@ -108,9 +108,9 @@ impl Space {
         check_stream_name(stream)?;
         let missing = || Error::not_found(format!("stream {stream:?} has no snapshot at or before that version"));
         let reader = self.inner.backend.reader()?;
-        let coll = reader.collection(self.id, &System::Snapshots.collection_name())?.ok_or_else(missing)?;
+        let coll = self.inner.reserved_collection(self.id, System::Snapshots)?.ok_or_else(missing)?;
         let after = versioned_id(stream, at_or_before.map_or(u64::MAX, |v| v.saturating_add(1)));
-        let docs = reader.scan_docs(coll.id, Some(&after), true, 1)?;
+        let docs = reader.scan_docs(coll.row.id, Some(&after), true, 1)?;
         let doc = docs.first().filter(|d| d.id.starts_with(&format!("{stream}@"))).ok_or_else(missing)?;
         let v: Value = serde_json::from_str(&doc.body)
             .map_err(|e| Error::corrupted(format!("stored snapshot {:?} is malformed: {e}", doc.id)))?;
@@ -135,7 +135,7 @@ fn check_read_limit(limit: usize) -> Result<()> {
     Ok(())
 }
 
-fn events_coll(_reader: &dyn Reader, space: &Space) -> Result<Option<CollectionId>> {
+fn events_coll(space: &Space) -> Result<Option<CollectionId>> {
     Ok(space.inner.reserved_collection(space.id, System::Events)?.map(|c| c.row.id))
 }
 
