@@ -22,7 +22,7 @@ pub async fn serve(config: ServerConfig) -> io::Result<()> {
     let engine = tokio::task::spawn_blocking(move || Engine::open(ec)).await.map_err(io::Error::other)?;
     let engine = engine.map_err(|e| io::Error::other(e.to_string()))?;
     let tls = config.tls.as_ref().map(|(cert, key)| crate::tls::server_config(cert, key)).transpose()?;
-    let keys = open_keys(&config).map_err(|e| io::Error::other(e.to_string()))?;
+    let keys = open_keys(&config, &engine).map_err(|e| io::Error::other(e.to_string()))?;
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     engine.set_serving_address(&addr.to_string()).map_err(|e| io::Error::other(e.to_string()))?;
@@ -43,8 +43,14 @@ pub async fn serve(config: ServerConfig) -> io::Result<()> {
 /// The data directory's keys; on first start (no admin key stored or
 /// configured) creates an admin key and prints it once. Writes the local
 /// CLI's key to `cli.key`.
-fn open_keys(config: &ServerConfig) -> engram::Result<KeyStore> {
+fn open_keys(config: &ServerConfig, engine: &Engine) -> engram::Result<KeyStore> {
     let keys = KeyStore::open(&config.data_dir, config.admin_key.as_deref())?;
+    // Keys stored before keys recorded their space's id.
+    keys.bind_unbound(|name| match engine.space(name) {
+        Ok(space) => Ok(Some(space.id())),
+        Err(e) if e.kind() == engram::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    })?;
     if !keys.has_admin() {
         let (record, token) = keys.create("admin", None, Role::Admin, None)?;
         println!("created admin API key {} (shown once; store it now): {token}", record.id);

@@ -239,6 +239,43 @@ fn rate_limits_and_failed_authentication() {
     let bad: Vec<u16> = (0..25).map(|_| as_key(&srv, "egk_bad_key", "GET", "/v1/spaces/acme", None).status).collect();
     assert_eq!(&bad[..20], &[401; 20]);
     assert!(bad[20..].iter().all(|s| *s == 429), "{bad:?}");
+    // Valid keys from that same address still get in: behind a proxy or
+    // NAT, one client's bad keys must not lock everyone out.
+    srv.get("/v1/spaces/acme").expect_status(200, "the admin key after 25 bad keys from its address");
+    let (_, fresh) = key(&srv, Some("acme"), "read", None);
+    as_key(&srv, &fresh, "GET", "/v1/spaces/acme", None).expect_status(200, "a space key after 25 bad keys");
+}
+
+#[test]
+fn a_space_key_dies_with_its_space() {
+    let srv = TestServer::start();
+    srv.create_space("tenant");
+    srv.put("/v1/spaces/tenant/collections/notes/docs/a", &json!({"v": 1})).expect_status(201, "seed");
+    let (_, k) = key(&srv, Some("tenant"), "write", None);
+    as_key(&srv, &k, "GET", "/v1/spaces/tenant/collections/notes/docs/a", None).expect_status(200, "live key");
+    srv.delete("/v1/spaces/tenant").expect_status(204, "delete space");
+    srv.create_space("tenant");
+    srv.put("/v1/spaces/tenant/collections/notes/docs/b", &json!({"secret": true})).expect_status(201, "new data");
+    // The old key must reach neither the new tenant's data nor write into it.
+    let read = as_key(&srv, &k, "GET", "/v1/spaces/tenant/collections/notes/docs/b", None);
+    read.expect_problem(401, "unauthorized", "old key reads the new tenant");
+    let write = as_key(&srv, &k, "PUT", "/v1/spaces/tenant/collections/notes/docs/c", Some(&json!({})));
+    write.expect_problem(401, "unauthorized", "old key writes the new tenant");
+    as_key(&srv, &k, "GET", "/v1/spaces", None).expect_problem(401, "unauthorized", "old key lists spaces");
+    srv.get("/v1/spaces/tenant/collections/notes/docs/c").expect_status(404, "nothing was written");
+    let listed = srv.get("/v1/keys");
+    let revoked = listed.json["keys"].as_array().expect("keys").iter().any(|r| {
+        r["space"] == json!("tenant") && r["revoked_at_ms"].is_u64()
+    });
+    assert!(revoked, "deleting a space revokes its keys: {}", listed.text);
+    // A new key for the new space works; a key for a missing space is a 404.
+    let (_, k2) = key(&srv, Some("tenant"), "read", None);
+    as_key(&srv, &k2, "GET", "/v1/spaces/tenant/collections/notes/docs/b", None).expect_status(200, "new key");
+    srv.post("/v1/keys", &json!({"name": "x", "role": "read", "space": "ghost"})).expect_problem(
+        404,
+        "not-found",
+        "key for a missing space",
+    );
 }
 
 #[test]

@@ -78,6 +78,12 @@ impl Space {
         self.name.as_str()
     }
 
+    /// The space's internal id: assigned at creation and never reused, so
+    /// it tells this space from one created later under the same name.
+    pub fn id(&self) -> i64 {
+        self.id.0
+    }
+
     /// Runs `f` with a [`Writer`] in one atomic, durable transaction.
     pub(crate) fn write<T, F>(&self, f: F) -> Result<T>
     where

@@ -33,6 +33,12 @@ pub struct KeyRecord {
     /// The one space it works in; all spaces when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub space: Option<String>,
+    /// The internal id of that space when the key was created. Space ids
+    /// are never reused, so a space deleted and created again under the
+    /// same name is another space, which this key cannot reach.
+    #[serde(default, skip_serializing)]
+    #[schema(ignore)]
+    pub space_id: Option<i64>,
     pub role: Role,
     pub created_at_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -56,6 +62,13 @@ impl KeyRecord {
 struct KeysFile {
     version: u32,
     keys: Vec<KeyRecord>,
+}
+
+/// The space a key is scoped to: its name and its internal id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub name: String,
+    pub id: i64,
 }
 
 /// The key store of one server.
@@ -120,7 +133,7 @@ impl KeyStore {
     pub fn create(
         &self,
         name: &str,
-        space: Option<String>,
+        space: Option<Scope>,
         role: Role,
         expires_at_ms: Option<u64>,
     ) -> Result<(KeyRecord, String)> {
@@ -150,6 +163,49 @@ impl KeyStore {
         Ok(rec)
     }
 
+    /// Revokes every key scoped to the space with internal id `space_id`
+    /// (called when that space is deleted); returns how many.
+    pub fn revoke_space(&self, space_id: i64) -> Result<usize> {
+        self.revoke_where(|k| k.space_id == Some(space_id))
+    }
+
+    /// Binds keys stored before keys recorded their space's id: each is
+    /// bound to the space its name resolves to now (`resolve`), or revoked
+    /// when no such space exists. Returns how many changed.
+    pub fn bind_unbound(&self, resolve: impl Fn(&str) -> Result<Option<i64>>) -> Result<usize> {
+        let mut keys = self.lock();
+        let mut next = keys.clone();
+        let mut changed = 0;
+        for rec in next.values_mut().filter(|k| k.space.is_some() && k.space_id.is_none()) {
+            match resolve(rec.space.as_deref().unwrap_or_default())? {
+                Some(id) => rec.space_id = Some(id),
+                None => rec.revoked_at_ms = rec.revoked_at_ms.or(Some(now_ms())),
+            }
+            changed += 1;
+        }
+        if changed > 0 {
+            self.persist(&next)?;
+            *keys = next;
+        }
+        Ok(changed)
+    }
+
+    fn revoke_where(&self, pred: impl Fn(&KeyRecord) -> bool) -> Result<usize> {
+        let mut keys = self.lock();
+        let mut next = keys.clone();
+        let now = now_ms();
+        let mut n = 0;
+        for rec in next.values_mut().filter(|k| k.revoked_at_ms.is_none() && pred(k)) {
+            rec.revoked_at_ms = Some(now);
+            n += 1;
+        }
+        if n > 0 {
+            self.persist(&next)?;
+            *keys = next;
+        }
+        Ok(n)
+    }
+
     pub fn list(&self) -> Vec<KeyRecord> {
         self.lock().values().cloned().collect()
     }
@@ -164,6 +220,7 @@ impl KeyStore {
                 id: "configured".into(),
                 name: "configured admin".into(),
                 space: None,
+                space_id: None,
                 role: Role::Admin,
                 created_at_ms: 0,
                 expires_at_ms: None,
@@ -215,6 +272,9 @@ impl Serialize for SerializedKeys<'_> {
             .map(|k| {
                 let mut v = serde_json::to_value(k).expect("keys serialize");
                 v["hash"] = serde_json::Value::String(k.hash.clone());
+                if let Some(id) = k.space_id {
+                    v["space_id"] = serde_json::Value::from(id);
+                }
                 v
             })
             .collect();
@@ -223,13 +283,15 @@ impl Serialize for SerializedKeys<'_> {
 }
 
 /// A new key: its record (with the secret's hash) and the whole key.
-fn mint(name: &str, space: Option<String>, role: Role, expires_at_ms: Option<u64>) -> Result<(KeyRecord, String)> {
+fn mint(name: &str, space: Option<Scope>, role: Role, expires_at_ms: Option<u64>) -> Result<(KeyRecord, String)> {
     let id = random_hex(6)?;
     let secret = random_hex(24)?;
+    let (space, space_id) = space.map_or((None, None), |s| (Some(s.name), Some(s.id)));
     let record = KeyRecord {
         id: id.clone(),
         name: name.to_owned(),
         space,
+        space_id,
         role,
         created_at_ms: now_ms(),
         expires_at_ms,
@@ -276,7 +338,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = KeyStore::open(dir.path(), None).expect("open");
         assert!(!store.has_admin());
-        let (rec, token) = store.create("a", Some("acme".into()), Role::Write, None).expect("create");
+        let acme = Scope { name: "acme".into(), id: 7 };
+        let (rec, token) = store.create("a", Some(acme), Role::Write, None).expect("create");
         assert_eq!(store.verify(&token).map(|k| k.id), Some(rec.id.clone()));
         assert!(store.verify(&format!("{token}x")).is_none());
         assert!(store.verify("egk_nope_nope").is_none());
@@ -288,6 +351,39 @@ mod tests {
         assert!(KeyStore::open(dir.path(), None).expect("reopen").verify(&token).is_none(), "revocation is durable");
         let expired = store.create("e", None, Role::Read, Some(now_ms() - 1)).expect("create").1;
         assert!(store.verify(&expired).is_none());
+    }
+
+    #[test]
+    fn space_keys_keep_their_space_id_and_die_with_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = KeyStore::open(dir.path(), None).expect("open");
+        let (a, ta) = store.create("a", Some(Scope { name: "t".into(), id: 3 }), Role::Write, None).expect("a");
+        let (_, tb) = store.create("b", Some(Scope { name: "u".into(), id: 4 }), Role::Read, None).expect("b");
+        let reopened = KeyStore::open(dir.path(), None).expect("reopen");
+        assert_eq!(reopened.verify(&ta).and_then(|k| k.space_id), Some(3), "the space id survives a restart");
+        assert_eq!(reopened.revoke_space(3).expect("revoke"), 1);
+        assert!(reopened.verify(&ta).is_none() && reopened.verify(&tb).is_some());
+        assert!(KeyStore::open(dir.path(), None).expect("reopen").verify(&ta).is_none(), "durable");
+        let listed = serde_json::to_value(store.list()).expect("json");
+        assert!(!listed.to_string().contains("space_id"), "the API does not show internal ids: {listed}");
+        let _ = a;
+    }
+
+    #[test]
+    fn keys_from_before_space_ids_are_bound_or_revoked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let old = r#"{"version":1,"keys":[
+            {"id":"aa","name":"x","space":"live","role":"write","created_at_ms":1,"hash":"HASH"},
+            {"id":"bb","name":"y","space":"gone","role":"write","created_at_ms":1,"hash":"HASH"}]}"#;
+        let hash = hash_secret("s").to_hex().to_string();
+        std::fs::write(dir.path().join(KEYS_FILE), old.replace("HASH", &hash)).expect("write");
+        let store = KeyStore::open(dir.path(), None).expect("open");
+        let n = store.bind_unbound(|name| Ok((name == "live").then_some(9))).expect("bind");
+        assert_eq!(n, 2);
+        assert_eq!(store.verify("egk_aa_s").and_then(|k| k.space_id), Some(9));
+        assert!(store.verify("egk_bb_s").is_none(), "a key whose space is gone is revoked");
+        let again = KeyStore::open(dir.path(), None).expect("reopen");
+        assert_eq!(again.bind_unbound(|_| Ok(None)).expect("bind"), 0, "binding is remembered");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The authentication and authorization layer of every matched route.
 
+use crate::auth::keys::KeyRecord;
 use crate::auth::{Access, Principal, policy};
 use crate::problem::ApiError;
 use crate::routes::AppState;
@@ -55,19 +56,28 @@ async fn check(s: AppState, mut req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map_or("", MatchedPath::as_str).to_owned();
     let Access::Key { role, all_spaces } = policy(req.method(), &route) else { return next.run(req).await };
     let client = req.extensions().get::<ConnectInfo<ClientAddr>>().map(|c| c.0.0.ip());
-    if let Err(wait) = s.auth_failures.check(client, s.limits.auth_failures_per_window) {
-        s.metrics.reject("auth_failures");
-        let e = ApiError::too_many(format!("too many failed authentications; retry in {wait} s"), wait);
-        return refused(e.into_response());
-    }
     let Some(token) = bearer(&req) else {
         return refused(unauthorized("send an API key as `Authorization: Bearer <key>`"));
     };
     let Some(key) = s.keys.verify(token) else {
-        // Only a presented, wrong key counts: that is what guessing looks like.
+        // Only a presented, wrong key counts: that is what guessing looks
+        // like. The limit answers wrong keys only, never a valid one: behind
+        // a proxy or NAT, one client's bad keys must not lock out everyone
+        // else at that address (a key's 192-bit secret is not guessable, so
+        // the limit sheds load and noise, it is not what keeps keys safe).
+        if let Err(wait) = s.auth_failures.check(client, s.limits.auth_failures_per_window) {
+            s.metrics.reject("auth_failures");
+            let e = ApiError::too_many(format!("too many failed authentications; retry in {wait} s"), wait);
+            return refused(e.into_response());
+        }
         s.auth_failures.record(client);
         return refused(unauthorized("the API key is unknown, revoked or expired"));
     };
+    match scope_alive(&s, &key).await {
+        Ok(true) => {}
+        Ok(false) => return refused(unauthorized("the API key's space was deleted; the key no longer works")),
+        Err(e) => return refused(e.into_response()),
+    }
     let principal = Principal { key_id: key.id, space: key.space, role: key.role };
     if principal.role < role {
         return refused(forbidden(format!(
@@ -91,4 +101,20 @@ async fn check(s: AppState, mut req: Request, next: Next) -> Response {
     }
     req.extensions_mut().insert(principal);
     next.run(req).await
+}
+
+/// Whether a space-scoped key's space still exists as the same space (by
+/// internal id, never reused): a space deleted and created again under the
+/// same name is another tenant. Keys for all spaces always pass.
+async fn scope_alive(s: &AppState, key: &KeyRecord) -> Result<bool, crate::problem::ApiError> {
+    let (Some(name), Some(id)) = (key.space.clone(), key.space_id) else { return Ok(key.space.is_none()) };
+    let engine = s.engine.clone();
+    // A cached lookup after the first.
+    let current = crate::routes::blocking(move || match engine.space(&name) {
+        Ok(space) => Ok(Some(space.id())),
+        Err(e) if e.kind() == engram::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    })
+    .await?;
+    Ok(current == Some(id))
 }

@@ -3,7 +3,7 @@
 
 use super::{AppState, blocking};
 use crate::auth::Role;
-use crate::auth::keys::{KeyRecord, now_ms};
+use crate::auth::keys::{KeyRecord, Scope, now_ms};
 use crate::extract::{Body, Params};
 use crate::problem::{ApiResult, Problem};
 use axum::Json;
@@ -47,20 +47,23 @@ pub struct KeyList {
     responses((status = 201, body = CreatedKey), (status = 400, body = Problem), (status = 401, body = Problem),
         (status = 403, body = Problem)))]
 pub async fn create_key(State(s): State<AppState>, Body(k): Body<NewKey>) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
-    let keys = s.keys.clone();
+    let (keys, engine) = (s.keys.clone(), s.engine.clone());
     let created = blocking(move || {
         if k.name.trim().is_empty() || k.name.chars().count() > NAME_CHARS_MAX || k.name.chars().any(char::is_control) {
             return Err(Error::invalid(format!("name must be 1 to {NAME_CHARS_MAX} printable characters")));
         }
-        if let Some(space) = &k.space {
-            engram::SpaceName::new(space.as_str())?;
-        }
+        // Bound to the space's identity, not its name: a missing space is a
+        // 404, and a space created later under the same name is another.
+        let scope = match k.space {
+            Some(name) => Some(Scope { id: engine.space(&name)?.id(), name }),
+            None => None,
+        };
         let expires = match k.expires_in_seconds {
             Some(0) => return Err(Error::invalid("expires_in_seconds must be at least 1")),
             Some(secs) => Some(now_ms().saturating_add(secs.saturating_mul(1000))),
             None => None,
         };
-        keys.create(&k.name, k.space, k.role, expires)
+        keys.create(&k.name, scope, k.role, expires)
     })
     .await?;
     Ok((StatusCode::CREATED, Json(CreatedKey { key: created.1, record: created.0 })))

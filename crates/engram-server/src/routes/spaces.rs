@@ -60,6 +60,15 @@ pub async fn get_space(State(s): State<AppState>, Params(space): Params<String>)
 #[utoipa::path(delete, path = "/v1/spaces/{space}", tag = "spaces", params(("space" = String, Path)),
     responses((status = 204, description = "Deleted with everything in it"), (status = 404, body = Problem)))]
 pub async fn delete_space(State(s): State<AppState>, Params(space): Params<String>) -> ApiResult<StatusCode> {
-    blocking(move || s.engine.delete_space(&space)).await?;
+    blocking(move || {
+        let id = s.engine.space(&space)?.id();
+        s.engine.delete_space(&space)?;
+        // The keys of the deleted space die with it. Keys also carry the
+        // space's id, so one minted in a race with this deletion cannot
+        // reach a space created later under the same name either.
+        s.keys.revoke_space(id)?;
+        Ok(())
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
