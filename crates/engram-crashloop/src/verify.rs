@@ -79,6 +79,7 @@ pub fn verify(engine: &Engine, ledger: &Ledger) -> Verdict {
         check_compound_index(&space, &stored, &mut v);
         check_log(&space, &ledger.log, &mut v);
         check_search_index(&space, &mut v);
+        check_index_file_loaded(engine, &mut v);
     }
     v.stored = ledger.owned.keys().chain(ledger.hot.keys()).map(|k| (k.clone(), get(k))).collect();
     v
@@ -91,6 +92,16 @@ fn check_search_index(space: &Space, v: &mut Verdict) {
         Ok(c) if c.ok => {}
         Ok(c) => v.divergences.push(format!("search index diverges from the records: {c:?}")),
         Err(e) => v.divergences.push(format!("search index check failed: {e}")),
+    }
+}
+
+/// A saved index file is written aside and renamed, so a kill leaves a
+/// whole file that matches the log: it must load, never be discarded and
+/// rebuilt (a rebuild would hide a file format that does not read back).
+fn check_index_file_loaded(engine: &Engine, v: &mut Verdict) {
+    let files = engine.stats().search_files;
+    if files.discarded > 0 {
+        v.divergences.push(format!("the saved search index file was discarded and rebuilt, not loaded: {files:?}"));
     }
 }
 

@@ -111,6 +111,18 @@ fn render_engine(out: &mut String, engine: &Engine) {
         "Collection lookups that read storage.",
         st.collection_cache_misses,
     );
+    counter(
+        out,
+        "engram_search_index_files_loaded_total",
+        "Saved search index files loaded at first use (the log after them replayed).",
+        st.search_files.loaded,
+    );
+    counter(
+        out,
+        "engram_search_index_files_discarded_total",
+        "Saved search index files found damaged or not matching the log, rebuilt from the records.",
+        st.search_files.discarded,
+    );
     out.push_str("# HELP engram_derived_index_lag_entries Change-log entries a derived index has not applied yet, by space and index.\n");
     out.push_str("# TYPE engram_derived_index_lag_entries gauge\n");
     for (space, index, lag) in &st.index_lag {

@@ -264,9 +264,11 @@ fn a_space_key_dies_with_its_space() {
     as_key(&srv, &k, "GET", "/v1/spaces", None).expect_problem(401, "unauthorized", "old key lists spaces");
     srv.get("/v1/spaces/tenant/collections/notes/docs/c").expect_status(404, "nothing was written");
     let listed = srv.get("/v1/keys");
-    let revoked = listed.json["keys"].as_array().expect("keys").iter().any(|r| {
-        r["space"] == json!("tenant") && r["revoked_at_ms"].is_u64()
-    });
+    let revoked = listed.json["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .any(|r| r["space"] == json!("tenant") && r["revoked_at_ms"].is_u64());
     assert!(revoked, "deleting a space revokes its keys: {}", listed.text);
     // A new key for the new space works; a key for a missing space is a 404.
     let (_, k2) = key(&srv, Some("tenant"), "read", None);

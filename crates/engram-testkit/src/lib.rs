@@ -33,6 +33,7 @@ macro_rules! conformance_tests {
             search_text_ranks_filters_and_highlights, search_never_returns_deleted_or_stale,
             search_filtered_knn_equals_exact, search_hybrid_fuses_text_and_vectors, search_rejects_bad_input,
             search_switches_embedding_models, search_index_survives_reopen_check_and_rebuild,
+            search_file_with_many_indexes_loads,
             search_hides_expired_documents,
             graph_traverses_with_bounds_and_filters, graph_rejects_bad_edges, graph_edges_go_with_their_documents,
             graph_strengthens_and_decays, graph_fan_out_is_bounded, facts_are_bitemporal,

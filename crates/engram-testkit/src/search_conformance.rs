@@ -360,6 +360,10 @@ pub fn search_index_survives_reopen_check_and_rebuild(make: &Make) {
     };
     let space = fx.engine.space("s1").expect("space");
     let after = space.search("notes", &knn(&q, 10)).expect("search after reopen");
+    let files = fx.engine.stats().search_files;
+    assert_eq!((files.loaded, files.discarded), (1, 0), "the saved file (text and vectors) loads, not rebuilt");
+    let text_after = space.search("notes", &text("number7")).expect("text after reopen");
+    assert_eq!(hit_ids(&text_after), ["d7"], "the loaded text index answers");
     assert_eq!(after.hits[0].id, "late", "the write after the save is replayed from the log");
     assert_eq!(hit_ids(&after)[1..], hit_ids(&before)[..9]);
     assert!(space.search("notes", &text("number5")).expect("text").hits.is_empty(), "deleted stays deleted");
@@ -385,6 +389,48 @@ pub fn search_index_survives_reopen_check_and_rebuild(make: &Make) {
     std::fs::write(file.path(), &bytes).expect("damage");
     let space = fx.engine.space("s1").expect("space");
     assert_eq!(hit_ids(&space.search("notes", &knn(&q, 10)).expect("after damage")), hit_ids(&after));
+    assert_eq!(fx.engine.stats().search_files.discarded, 1, "the damaged file is discarded and rebuilt");
+    assert!(space.check_search_index().expect("check").ok);
+}
+
+/// A space file holding several collections, each with a text index and
+/// one with two vector indexes, loads back whole: every blob is read from
+/// its own bytes, whatever follows it in the file.
+pub fn search_file_with_many_indexes_loads(make: &Make) {
+    let (fx, space) = setup(make);
+    let mut two_vectors = notes_spec();
+    let search = two_vectors.search.as_mut().expect("notes spec searches");
+    search.vectors.push(vector_field("emb2", VectorMetric::L2));
+    search.default_vector = Some("emb".into());
+    space.create_collection("notes", two_vectors).expect("create notes");
+    space.create_collection("memos", notes_spec()).expect("create memos");
+    let mut rng = StdRng::seed_from_u64(11);
+    for i in 0..60 {
+        let body =
+            json!({"title": format!("note word{i}"), "emb": random_vector(&mut rng), "emb2": random_vector(&mut rng)});
+        space.put("notes", &format!("n{i}"), body, WriteOptions::default()).expect("put note");
+        let memo = json!({"title": format!("memo word{i}"), "emb": random_vector(&mut rng)});
+        space.put("memos", &format!("m{i}"), memo, WriteOptions::default()).expect("put memo");
+    }
+    let q = random_vector(&mut rng);
+    let by_emb2 = SearchRequest { vector_field: Some("emb2".into()), ..knn(&q, 5) };
+    let before = (
+        hit_ids(&space.search("notes", &by_emb2).expect("emb2")),
+        hit_ids(&space.search("memos", &knn(&q, 5)).expect("memos knn")),
+    );
+    space.save_search_index().expect("save");
+    drop(space);
+    let Some(fx) = fx.reopen() else { return };
+    let space = fx.engine.space("s1").expect("space");
+    assert_eq!(hit_ids(&space.search("notes", &text("word17")).expect("notes text")), ["n17"]);
+    assert_eq!(hit_ids(&space.search("memos", &text("word42")).expect("memos text")), ["m42"]);
+    let after = (
+        hit_ids(&space.search("notes", &by_emb2).expect("emb2")),
+        hit_ids(&space.search("memos", &knn(&q, 5)).expect("memos knn")),
+    );
+    assert_eq!(after, before);
+    let files = fx.engine.stats().search_files;
+    assert_eq!((files.loaded, files.discarded), (1, 0), "the whole file loads: {files:?}");
     assert!(space.check_search_index().expect("check").ok);
 }
 

@@ -38,7 +38,7 @@ pub struct DataDir {
 impl DataDir {
     /// Creates the directory if needed and takes its lock.
     pub fn open(path: &Path, command: &str) -> Result<Self> {
-        std::fs::create_dir_all(path).map_err(|e| io_error(path, "create", &e))?;
+        crate::durable_fs::create_dir_all(path).map_err(|e| io_error(path, "create", &e))?;
         let lock_path = path.join(LOCK_FILE);
         let mut lock = OpenOptions::new()
             .read(true)
@@ -59,6 +59,12 @@ impl DataDir {
         let mut dir = Self { path: path.to_owned(), lock, holder };
         dir.write_holder()?;
         Ok(dir)
+    }
+
+    /// Syncs the directory's entries (after the database files are created,
+    /// so a new data directory's files survive power loss).
+    pub fn sync(&self) -> Result<()> {
+        crate::durable_fs::sync_dir(&self.path).map_err(|e| io_error(&self.path, "sync", &e))
     }
 
     pub fn path(&self) -> &Path {

@@ -47,6 +47,8 @@ pub struct EngineStats {
     pub index_lag: Vec<(String, &'static str, u64)>,
     /// Commit batching, when the backend reports it.
     pub commits: Option<engram_core::backend::CommitStats>,
+    /// Saved search index files loaded, and discarded (rebuilt instead).
+    pub search_files: crate::search::manager::IndexFileStats,
 }
 
 /// An open engine. Cheap to clone; all clones share one storage.
@@ -98,6 +100,9 @@ impl Engine {
             Storage::Dir(path) => {
                 let dir = DataDir::open(path, &config.holder_command)?;
                 let backend = SqliteBackend::open(&dir.db_path(), config.sqlite.clone())?;
+                // SQLite syncs the directory for the journal files it creates,
+                // not for the database file itself.
+                dir.sync()?;
                 (Arc::new(backend), Some(dir))
             }
         };
@@ -274,6 +279,7 @@ impl Engine {
             collection_cache_misses: i.cache_misses.load(Relaxed),
             index_lag,
             commits: i.backend.commit_stats(),
+            search_files: i.search.file_stats(),
         }
     }
 

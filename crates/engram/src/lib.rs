@@ -20,6 +20,7 @@ mod apply;
 mod catalog;
 pub mod config;
 pub mod datadir;
+mod durable_fs;
 mod engine;
 mod epoch;
 mod facts;
@@ -65,6 +66,7 @@ pub use ops::{Batch, CommitResult, Expect, Op, OpResult, WriteOptions, WriteResu
 pub use query::{Page, Query, SortField, SortOrder};
 pub use search::api::{IndexStatus, RebuildReport};
 pub use search::check::{CollectionCheck, IndexCheck};
+pub use search::manager::IndexFileStats;
 pub use search::request::{Fusion, SearchHit, SearchPlan, SearchRequest, SearchResults, Snippet, VectorPlan};
 pub use search::store::{DirStore, IndexStore, IndexWriter};
 pub use space::{ChainReport, CollectionInfo, Document, Space};

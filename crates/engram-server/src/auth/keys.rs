@@ -176,7 +176,8 @@ impl KeyStore {
         let mut keys = self.lock();
         let mut next = keys.clone();
         let mut changed = 0;
-        for rec in next.values_mut().filter(|k| k.space.is_some() && k.space_id.is_none() && k.revoked_at_ms.is_none()) {
+        for rec in next.values_mut().filter(|k| k.space.is_some() && k.space_id.is_none() && k.revoked_at_ms.is_none())
+        {
             match resolve(rec.space.as_deref().unwrap_or_default())? {
                 Some(id) => rec.space_id = Some(id),
                 None => rec.revoked_at_ms = Some(now_ms()),

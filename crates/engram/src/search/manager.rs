@@ -37,6 +37,20 @@ pub(crate) struct SearchIndexes {
     writes: Arc<AtomicU64>,
     /// Age of unsaved entries after which the indexer saves anyway.
     save_after: Duration,
+    /// Saved files loaded (then caught up by replaying the log after them).
+    loads: AtomicU64,
+    /// Saved files discarded (damaged, or not matching the log): each one
+    /// costs a rebuild from the records.
+    discards: AtomicU64,
+}
+
+/// How saved index files fared since the engine opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IndexFileStats {
+    /// Files loaded and replayed from their position.
+    pub loaded: u64,
+    /// Files found damaged or not matching the log, rebuilt from the records.
+    pub discarded: u64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -45,7 +59,19 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl SearchIndexes {
     pub fn new(store: Option<Arc<dyn IndexStore>>, writes: Arc<AtomicU64>, save_after: Duration) -> Self {
-        Self { store, spaces: Mutex::default(), saved: Mutex::default(), writes, save_after }
+        Self {
+            store,
+            spaces: Mutex::default(),
+            saved: Mutex::default(),
+            writes,
+            save_after,
+            loads: AtomicU64::new(0),
+            discards: AtomicU64::new(0),
+        }
+    }
+
+    pub fn file_stats(&self) -> IndexFileStats {
+        IndexFileStats { loaded: self.loads.load(Ordering::Relaxed), discarded: self.discards.load(Ordering::Relaxed) }
     }
 
     fn slot(&self, space: SpaceId) -> SpaceSlot {
@@ -111,6 +137,7 @@ impl SearchIndexes {
             Ok(x) => x,
             Err(e) if e.kind() == ErrorKind::Corrupted => {
                 tracing::warn!(space = space.0, error = %e, "search index file is damaged; rebuilding from the records");
+                self.discards.fetch_add(1, Ordering::Relaxed);
                 None
             }
             Err(e) => return Err(e),
@@ -123,8 +150,11 @@ impl SearchIndexes {
                 .is_some_and(|e| e.position == index.position && e.hash == index.head_hash);
         if !matches_log {
             tracing::warn!(space = space.0, "search index file does not match the change log; rebuilding");
+            self.discards.fetch_add(1, Ordering::Relaxed);
             return Ok(SpaceIndex::empty(space));
         }
+        self.loads.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(space = space.0, position = index.position, "search index loaded; replaying the log after it");
         index.reconcile_next = true;
         index.saved_once = true;
         lock(&self.saved).insert(space, Saved { at: Instant::now() });

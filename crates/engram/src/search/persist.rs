@@ -6,8 +6,14 @@
 //! Layout (little-endian): magic, format version, space id, position, head
 //! hash, collection count, then per collection its id, spec fingerprint,
 //! slots (id, version, expiry, payload JSON) and the text and vector index
-//! blobs (each with its own checksum), and last a BLAKE3 digest of all the
-//! bytes before it.
+//! blobs (each length-prefixed, with its own checksum), and last a BLAKE3
+//! digest of all the bytes before it.
+//!
+//! Invariant: each blob is read from exactly its own bytes. The text and
+//! vector readers check the end of their input (their checksum, then that
+//! nothing follows), so a blob read from the rest of the file fails as soon
+//! as anything comes after it; format 1 wrote blobs unprefixed, and no text
+//! index ever loaded back from it.
 
 use crate::catalog::Compiled;
 use crate::search::coll_index::{CollIndex, Slot, text_error, vector_error};
@@ -22,7 +28,7 @@ use std::io::{BufWriter, Read, Write};
 use std::sync::Arc;
 
 const MAGIC: &[u8; 8] = b"ENGRMSIX";
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
 /// Bytes buffered before each write to the store.
 const WRITE_BUFFER_BYTES: usize = 1 << 20;
 /// Bytes of one length-prefixed string or JSON payload read back.
@@ -115,12 +121,16 @@ fn write_coll(w: &mut dyn Write, c: &CollIndex) -> Result<()> {
         None => put_u8(w, 0)?,
         Some(t) => {
             put_u8(w, 1)?;
-            t.write_to(w).map_err(text_error)?;
+            let mut blob = Vec::new();
+            t.write_to(&mut blob).map_err(text_error)?;
+            put_bytes(w, &blob)?;
         }
     }
     put_u32(w, c.vectors.len() as u32)?;
     for v in &c.vectors {
-        v.write_to(w).map_err(vector_error)?;
+        let mut blob = Vec::new();
+        v.write_to(&mut blob).map_err(vector_error)?;
+        put_bytes(w, &blob)?;
     }
     Ok(())
 }
@@ -223,13 +233,13 @@ fn read_coll(r: &mut Src, id: CollectionId, coll: Option<&Arc<Compiled>>) -> Res
     }
     let text = match get_u8(r)? {
         0 => None,
-        1 => Some(TextIndex::read_from(r).map_err(|e| corrupt(&e.to_string()))?),
+        1 => Some(read_blob(r, "text", |b| TextIndex::read_from(b).map_err(|e| e.to_string()))?),
         _ => return Err(corrupt("bad text index flag")),
     };
     let nv = get_u32(r)? as usize;
     let mut vectors = Vec::new();
     for _ in 0..nv {
-        vectors.push(VectorIndex::read_from(r).map_err(|e| corrupt(&e.to_string()))?);
+        vectors.push(read_blob(r, "vector", |b| VectorIndex::read_from(b).map_err(|e| e.to_string()))?);
     }
     let Some(coll) = coll else { return Ok(None) };
     let Some(search) = coll.search.as_ref() else { return Ok(None) };
@@ -249,6 +259,25 @@ fn read_coll(r: &mut Src, id: CollectionId, coll: Option<&Arc<Compiled>>) -> Res
     index.restore_free_list();
     let _ = id;
     Ok(Some(index))
+}
+
+/// Reads one length-prefixed blob with `parse`, which sees exactly the
+/// blob's bytes and must consume all of them.
+fn read_blob<T>(
+    r: &mut Src,
+    what: &str,
+    parse: impl FnOnce(&mut dyn Read) -> std::result::Result<T, String>,
+) -> Result<T> {
+    let n = get_u64(r)?;
+    if n > r.left {
+        return Err(corrupt(&format!("the {what} index runs past the end of the file")));
+    }
+    let mut blob = (&mut *r).take(n);
+    let value = parse(&mut blob).map_err(|e| corrupt(&format!("{what} index: {e}")))?;
+    if blob.limit() != 0 {
+        return Err(corrupt(&format!("{what} index: {} bytes left unread", blob.limit())));
+    }
+    Ok(value)
 }
 
 fn read_slot(r: &mut Src) -> Result<Option<Slot>> {

@@ -18,8 +18,8 @@ pub trait IndexWriter: Write + Send {
 ///
 /// # Contract
 /// `create` truncates; bytes are durable after `sync`; `rename` atomically
-/// replaces the target and is durable when it returns; `remove` of a missing
-/// file succeeds; `open` of a missing file is `Ok(None)`.
+/// replaces the target and is durable when it returns; `remove` is durable
+/// when it returns, and of a missing file succeeds; `open` of a missing file is `Ok(None)`.
 pub trait IndexStore: Send + Sync + Debug {
     fn create(&self, name: &str) -> io::Result<Box<dyn IndexWriter>>;
     /// A reader and the file's length, or `None` when there is no such file.
@@ -42,7 +42,7 @@ impl DirStore {
     }
 
     fn sync_dir(&self) -> io::Result<()> {
-        File::open(&self.dir)?.sync_all()
+        crate::durable_fs::sync_dir(&self.dir)
     }
 }
 
@@ -65,7 +65,7 @@ impl IndexWriter for FileWriter {
 
 impl IndexStore for DirStore {
     fn create(&self, name: &str) -> io::Result<Box<dyn IndexWriter>> {
-        std::fs::create_dir_all(&self.dir)?;
+        crate::durable_fs::create_dir_all(&self.dir)?;
         let file = File::create(self.dir.join(name))?;
         Ok(Box::new(FileWriter(file)))
     }
@@ -87,10 +87,7 @@ impl IndexStore for DirStore {
     }
 
     fn remove(&self, name: &str) -> io::Result<()> {
-        match std::fs::remove_file(self.dir.join(name)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
+        crate::durable_fs::remove_file(&self.dir.join(name))
     }
 
     fn describe(&self, name: &str) -> String {
