@@ -197,6 +197,19 @@ pub trait WriteTx: Reader {
     ) -> Result<()>;
     /// Removes every entry of one index (when an index is dropped).
     fn clear_index(&mut self, coll: CollectionId, index: u32) -> Result<()>;
+    /// Takes the space's write lock for the rest of the transaction and
+    /// returns its change-log head. Every write of a space calls it first,
+    /// so within a space, writes run one at a time from their first read to
+    /// their commit whatever process runs them: positions stay gapless and
+    /// commit in order, read-then-write steps (preconditions, idempotency
+    /// records, versions, stream positions) cannot race, and the head's
+    /// timestamp bounds the next ones.
+    ///
+    /// Backends whose writes are already serialized (one writer, as SQLite
+    /// and memory) only read the head; a shared database locks a row.
+    fn lock_space(&mut self, space: SpaceId) -> Result<ChangeHead> {
+        self.change_head(space)
+    }
     /// Appends a sealed entry; it must follow [`Reader::change_head`].
     fn append_change(&mut self, space: SpaceId, entry: &ChangeEntry) -> Result<()>;
     fn put_idempotency(&mut self, space: SpaceId, key: &str, record: &IdempotencyRecord) -> Result<()>;
@@ -207,8 +220,10 @@ pub trait WriteTx: Reader {
 /// Output of a write: whatever the work returned, type-erased.
 pub type WriteOutput = Box<dyn Any + Send>;
 
-/// Work run inside a write transaction.
-pub type WriteWork = Box<dyn FnOnce(&mut dyn WriteTx) -> Result<WriteOutput> + Send>;
+/// Work run inside a write transaction. It may run more than once: a
+/// backend re-runs it in a new transaction after a transient failure
+/// (ErrorKind::Contention), so it must not consume what it captures.
+pub type WriteWork = Box<dyn FnMut(&mut dyn WriteTx) -> Result<WriteOutput> + Send>;
 
 /// What a backend's commit path has done since it opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -247,14 +262,14 @@ pub trait BackendExt {
     fn write_with<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut dyn WriteTx) -> Result<T> + Send + 'static;
+        F: FnMut(&mut dyn WriteTx) -> Result<T> + Send + 'static;
 }
 
 impl<B: Backend + ?Sized> BackendExt for B {
-    fn write_with<T, F>(&self, f: F) -> Result<T>
+    fn write_with<T, F>(&self, mut f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut dyn WriteTx) -> Result<T> + Send + 'static,
+        F: FnMut(&mut dyn WriteTx) -> Result<T> + Send + 'static,
     {
         let out = self.write(Box::new(move |tx| f(tx).map(|t| Box::new(t) as WriteOutput)))?;
         out.downcast::<T>().map(|b| *b).map_err(|_| crate::Error::internal("write output had an unexpected type"))

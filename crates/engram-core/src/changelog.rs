@@ -45,11 +45,22 @@ impl ChangeOp {
     }
 }
 
-/// The newest entry's position and hash (position 0 and zeros when empty).
+/// The newest entry's position, hash and timestamp (all zero when empty).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ChangeHead {
     pub position: u64,
     pub hash: Digest,
+    /// The newest entry's HLC timestamp: a writer observes it before
+    /// stamping, so timestamps never decrease along a space's log whatever
+    /// process writes.
+    pub hlc: u64,
+}
+
+impl ChangeHead {
+    /// The head after `entry`.
+    pub fn of(entry: &ChangeEntry) -> Self {
+        Self { position: entry.position, hash: entry.hash, hlc: entry.hlc }
+    }
 }
 
 /// One change-log entry.
@@ -135,7 +146,7 @@ pub fn verify_run(before: ChangeHead, entries: &[ChangeEntry]) -> Result<ChangeH
         if entry_hash(e) != e.hash {
             return Err(Error::corrupted(format!("change {}: hash does not match its contents", e.position)));
         }
-        Ok(ChangeHead { position: e.position, hash: e.hash })
+        Ok(ChangeHead::of(e))
     })
 }
 
@@ -157,7 +168,7 @@ mod tests {
     #[test]
     fn chain_verifies_and_detects_tampering() {
         let a = draft("a").seal(&ChangeHead::default());
-        let b = draft("b").seal(&ChangeHead { position: a.position, hash: a.hash });
+        let b = draft("b").seal(&ChangeHead::of(&a));
         let head = verify_run(ChangeHead::default(), &[a.clone(), b.clone()]).expect("valid chain");
         assert_eq!(head.position, 2);
         let mut tampered = b.clone();

@@ -26,6 +26,11 @@ pub enum ErrorKind {
     Locked,
     /// Temporarily unable to serve (shutting down, poisoned after an I/O failure).
     Unavailable,
+    /// The transaction lost a race with another writer (a serialization
+    /// failure or deadlock) or its connection dropped before it committed:
+    /// it wrote nothing and may be run again at once. The engine retries
+    /// these itself, a bounded number of times.
+    Contention,
     /// Stored data failed an integrity check.
     Corrupted,
     /// The data directory was written by a newer, unknown format.
@@ -47,6 +52,7 @@ impl ErrorKind {
             Self::TooLarge => "too-large",
             Self::Locked => "locked",
             Self::Unavailable => "unavailable",
+            Self::Contention => "contention",
             Self::Corrupted => "corrupted",
             Self::UnsupportedFormat => "unsupported-format",
             Self::Internal => "internal",
@@ -55,12 +61,20 @@ impl ErrorKind {
 
     /// Whether the same request may succeed if retried later unchanged.
     pub fn is_retryable(self) -> bool {
-        matches!(self, Self::Unavailable | Self::Locked)
+        matches!(self, Self::Unavailable | Self::Locked | Self::Contention)
     }
 
     /// True for errors caused by the request rather than by the service.
     pub fn is_user_error(self) -> bool {
-        !matches!(self, Self::Unavailable | Self::Corrupted | Self::Internal | Self::Locked | Self::UnsupportedFormat)
+        !matches!(
+            self,
+            Self::Unavailable
+                | Self::Contention
+                | Self::Corrupted
+                | Self::Internal
+                | Self::Locked
+                | Self::UnsupportedFormat
+        )
     }
 }
 

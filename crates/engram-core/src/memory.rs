@@ -49,7 +49,7 @@ impl Backend for MemoryBackend {
         Ok(Box::new(ReadGuard(guard)))
     }
 
-    fn write(&self, work: WriteWork) -> Result<WriteOutput> {
+    fn write(&self, mut work: WriteWork) -> Result<WriteOutput> {
         let _serial = self.writer.lock().map_err(|_| Error::internal("memory backend lock poisoned"))?;
         let mut copy = self.state.read().map_err(|_| Error::internal("memory backend lock poisoned"))?.clone();
         let out = work(&mut copy)?;
@@ -156,7 +156,7 @@ impl Reader for State {
     }
     fn change_head(&self, space: SpaceId) -> Result<ChangeHead> {
         let last = self.changes.range((space.0, 0)..=(space.0, u64::MAX)).next_back();
-        Ok(last.map_or(ChangeHead::default(), |(_, e)| ChangeHead { position: e.position, hash: e.hash }))
+        Ok(last.map_or(ChangeHead::default(), |(_, e)| ChangeHead::of(e)))
     }
     fn max_hlc(&self) -> Result<u64> {
         Ok(self.changes.values().map(|e| e.hlc).max().unwrap_or(0))

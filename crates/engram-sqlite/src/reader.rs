@@ -237,12 +237,16 @@ impl Reader for Queries<'_> {
     }
 
     fn change_head(&self, space: SpaceId) -> Result<ChangeHead> {
-        let sql_text = "SELECT position, hash FROM changes WHERE space_id = ?1 ORDER BY position DESC LIMIT 1";
+        let sql_text = "SELECT position, hash, hlc FROM changes WHERE space_id = ?1 ORDER BY position DESC LIMIT 1";
         let raw = self.row("reading the change-log head", sql_text, [space.0], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, i64>(2)?))
         })?;
-        let Some((position, hash)) = raw else { return Ok(ChangeHead::default()) };
-        Ok(ChangeHead { position: from_sql_int(position, "change position")?, hash: digest(hash, "change hash")? })
+        let Some((position, hash, hlc)) = raw else { return Ok(ChangeHead::default()) };
+        Ok(ChangeHead {
+            position: from_sql_int(position, "change position")?,
+            hash: digest(hash, "change hash")?,
+            hlc: from_sql_int(hlc, "change HLC")?,
+        })
     }
 
     /// The newest entry of each space, found by its primary key: one probe

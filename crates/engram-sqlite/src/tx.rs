@@ -320,7 +320,7 @@ impl WriteTx for SqliteTx<'_> {
             entry.hash
         ];
         Self::exec_held(self.conn, &mut self.insert_change, "appending to the change log", sql_text, args)?;
-        self.cache.heads.get_mut().insert(space, ChangeHead { position: entry.position, hash: entry.hash });
+        self.cache.heads.get_mut().insert(space, ChangeHead::of(entry));
         Ok(())
     }
 
@@ -381,7 +381,7 @@ mod tests {
             // Same position again, and a wrong link: both refused.
             let e = tx.append_change(space, &draft("b").seal(&ChangeHead::default())).expect_err("replay");
             assert_eq!(e.kind(), ErrorKind::Internal);
-            let wrong_link = draft("b").seal(&ChangeHead { position: 1, hash: [9; 32] });
+            let wrong_link = draft("b").seal(&ChangeHead { position: 1, hash: [9; 32], hlc: 0 });
             assert!(tx.append_change(space, &wrong_link).is_err());
             let second = draft("b").seal(&tx.change_head(space).expect("head"));
             tx.append_change(space, &second).expect("second append");

@@ -312,7 +312,7 @@ impl WriterLoop {
     }
 
     /// Runs a job's work; a panic becomes that job's error.
-    fn run_work(&mut self, work: WriteWork) -> Result<WriteOutput> {
+    fn run_work(&mut self, mut work: WriteWork) -> Result<WriteOutput> {
         let mut tx = SqliteTx::new(&self.conn, &mut self.cache);
         catch_unwind(AssertUnwindSafe(|| {
             fail::fail_point!("sqlite.job", |_| Err(Error::internal("injected failure before a write")));
@@ -357,7 +357,7 @@ mod tests {
     use engram_core::backend::WriteTx;
     use engram_core::names::SpaceName;
 
-    fn work(f: impl FnOnce(&mut dyn WriteTx) -> Result<()> + Send + 'static) -> WriteWork {
+    fn work(mut f: impl FnMut(&mut dyn WriteTx) -> Result<()> + Send + 'static) -> WriteWork {
         Box::new(move |tx| f(tx).map(|()| Box::new(()) as WriteOutput))
     }
 

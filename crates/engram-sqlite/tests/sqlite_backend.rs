@@ -20,7 +20,7 @@ use std::thread;
 use std::time::Duration;
 
 /// One write's work, boxed so that different closures share a list.
-type Job<T> = Box<dyn FnOnce(&mut dyn WriteTx) -> Result<T> + Send>;
+type Job<T> = Box<dyn FnMut(&mut dyn WriteTx) -> Result<T> + Send>;
 
 fn db_path(dir: &tempfile::TempDir) -> PathBuf {
     dir.path().join("engram.db")
@@ -244,7 +244,7 @@ fn concurrent_writers_each_get_their_own_result_and_share_commits() {
                             .write_with(move |tx| {
                                 let sid = tx.insert_space(&name, 10)?;
                                 let version = tx.upsert_doc(coll, &tag, &format!("{{\"t\":{t}}}"), None, 10)?;
-                                Ok((tag, sid, version))
+                                Ok((tag.clone(), sid, version))
                             })
                             .expect("write succeeds");
                         assert_eq!(got.0, format!("t{t}-w{w}"), "a writer got another writer's result");

@@ -62,10 +62,17 @@ impl<'a> Writer<'a> {
         name: &'a SpaceName,
         hlc: &'a Hlc,
         catalog: &'a Catalog,
-    ) -> Self {
+    ) -> Result<Self> {
+        // The space's write lock first (see `WriteTx::lock_space`): from here
+        // to the commit no other writer, in this process or another, can
+        // append to this space. Observing the head's timestamp then makes
+        // every stamp of this transaction newer than the log's last entry,
+        // whichever server wrote it.
+        let head = tx.lock_space(space)?;
+        hlc.observe(head.hlc);
         let now_ms = hlc.wall_ms();
         let (colls, absent) = (HashMap::new(), HashSet::new());
-        Self { tx, space, name, space_checked: false, hlc, catalog, now_ms, colls, absent }
+        Ok(Self { tx, space, name, space_checked: false, hlc, catalog, now_ms, colls, absent })
     }
 
     /// Fails when the space was deleted after the handle was obtained.

@@ -10,7 +10,7 @@ use crate::search::store::{DirStore, IndexStore};
 use crate::space::Space;
 use crate::system::System;
 use crate::worker::Worker;
-use engram_core::backend::{Backend, BackendExt, Capabilities, SpaceId};
+use engram_core::backend::{Backend, Capabilities, SpaceId};
 use engram_core::changelog::{ChangeDraft, ChangeOp};
 use engram_core::hlc::{Clock, Hlc, SystemClock, physical_ms};
 use engram_core::memory::MemoryBackend;
@@ -40,6 +40,8 @@ pub struct SpaceInfo {
 pub struct EngineStats {
     /// Write transactions completed.
     pub writes: u64,
+    /// Write transactions re-run after losing a race (contention).
+    pub write_retries: u64,
     pub collection_cache_hits: u64,
     pub collection_cache_misses: u64,
     /// (space, index kind, change-log entries not yet applied), for each
@@ -76,6 +78,8 @@ pub(crate) struct Inner {
     pub graph: GraphIndexes,
     /// Completed writes (see `epoch.rs`).
     writes: Arc<AtomicU64>,
+    /// Writes re-run after a contention failure (see `retry.rs`).
+    write_retries: AtomicU64,
     /// Collection lookups served from the cache, and those that read storage.
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
@@ -149,6 +153,7 @@ impl Engine {
             search: SearchIndexes::new(search_store, writes.clone(), save_after),
             graph: GraphIndexes::new(writes.clone()),
             writes,
+            write_retries: AtomicU64::new(0),
             cache_hits: AtomicU64::new(0),
             cache_misses: AtomicU64::new(0),
             indexed_writes: AtomicU64::new(u64::MAX),
@@ -182,7 +187,7 @@ impl Engine {
     pub fn create_space(&self, name: &str) -> Result<SpaceInfo> {
         let name = SpaceName::new(name)?;
         let inner = self.inner.clone();
-        let info = self.inner.backend.write_with(move |tx| {
+        let info = self.inner.write_with(move |tx| {
             if tx.space(&name)?.is_some() {
                 return Err(Error::new(ErrorKind::AlreadyExists, format!("space {name:?} already exists")));
             }
@@ -205,7 +210,7 @@ impl Engine {
     /// Deletes a space and everything in it.
     pub fn delete_space(&self, name: &str) -> Result<()> {
         let name = SpaceName::new(name)?;
-        let id = self.inner.backend.write_with(move |tx| {
+        let id = self.inner.write_with(move |tx| {
             let row = tx.space(&name)?.ok_or_else(|| Error::not_found(format!("space {name:?} does not exist")))?;
             tx.delete_space(row.id)?;
             Ok(row.id)
@@ -275,6 +280,7 @@ impl Engine {
         }
         EngineStats {
             writes: i.writes.load(Relaxed),
+            write_retries: i.write_retries.load(Relaxed),
             collection_cache_hits: i.cache_hits.load(Relaxed),
             collection_cache_misses: i.cache_misses.load(Relaxed),
             index_lag,
@@ -301,6 +307,17 @@ impl Engine {
 }
 
 impl Inner {
+    /// Runs `work` in one transaction, re-run after contention failures
+    /// (bounded, with jitter; see `retry.rs`). Every engine write goes
+    /// through here.
+    pub fn write_with<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut dyn engram_core::backend::WriteTx) -> Result<T> + Send + 'static,
+    {
+        crate::retry::write_retrying(&*self.backend, &self.write_retries, work)
+    }
+
     /// The compiled collection for reads, cached until its spec changes
     /// through this engine.
     pub fn collection(&self, space: SpaceId, name: &str) -> Result<Arc<Compiled>> {

@@ -30,6 +30,7 @@ mod ops;
 mod plan;
 mod purge;
 mod query;
+mod retry;
 mod search;
 mod space;
 mod streams;

@@ -7,7 +7,8 @@
 use crate::apply::Writer;
 use crate::engine::Inner;
 use engram_core::Result;
-use engram_core::backend::{BackendExt, CollectionId};
+use engram_core::backend::{CollectionId, SpaceId};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Documents purged per transaction.
@@ -30,7 +31,7 @@ impl Inner {
             total += self.purge_batch(expired)?;
         }
         let now = self.hlc.wall_ms();
-        self.backend.write_with(move |tx| {
+        self.write_with(move |tx| {
             fail::fail_point!("engram.purge.idempotency", |_| Err(engram_core::Error::internal(
                 "injected failure purging"
             )));
@@ -39,24 +40,40 @@ impl Inner {
         Ok(total)
     }
 
-    /// Purges documents found expired, grouped by space (each space's change
-    /// log gets its `expire` entries). Rechecks expiry inside the write.
+    /// Purges documents found expired, one transaction per space (each
+    /// space's change log gets its `expire` entries under that space's
+    /// write lock; a transaction never holds two spaces' locks, so purgers
+    /// and writers cannot deadlock). Rechecks expiry inside the write.
     fn purge_batch(self: &Arc<Self>, expired: Vec<(CollectionId, String)>) -> Result<usize> {
+        let mut by_space: BTreeMap<SpaceId, Vec<(CollectionId, String)>> = BTreeMap::new();
+        {
+            let reader = self.backend.reader()?;
+            for (coll, id) in expired {
+                if let Some(row) = reader.collection_by_id(coll)? {
+                    by_space.entry(row.space).or_default().push((coll, id));
+                }
+            }
+        }
+        let mut total = 0;
+        for (space, docs) in by_space {
+            total += self.purge_space(space, docs)?;
+        }
+        Ok(total)
+    }
+
+    fn purge_space(self: &Arc<Self>, space: SpaceId, docs: Vec<(CollectionId, String)>) -> Result<usize> {
         let me = self.clone();
-        let purged = self.backend.write_with(move |tx| {
+        self.write_with(move |tx| {
             fail::fail_point!("engram.purge.documents", |_| Err(engram_core::Error::internal(
                 "injected failure purging"
             )));
+            let Some(row) = tx.spaces()?.into_iter().find(|s| s.id == space) else { return Ok(0) };
+            let mut w = Writer::open(tx, space, &row.name, &me.hlc, &me.catalog)?;
             let mut n = 0;
-            let spaces = tx.spaces()?;
-            for (coll, id) in expired {
-                let Some(row) = tx.collection_by_id(coll)? else { continue };
-                let Some(space) = spaces.iter().find(|s| s.id == row.space) else { continue };
-                let mut w = Writer::open(tx, space.id, &space.name, &me.hlc, &me.catalog);
-                n += usize::from(w.expire(coll, &id)?);
+            for (coll, id) in &docs {
+                n += usize::from(w.expire(*coll, id)?);
             }
             Ok(n)
-        })?;
-        Ok(purged)
+        })
     }
 }

@@ -6,7 +6,7 @@ use crate::engine::Inner;
 use crate::ops::{Batch, CommitResult, Expect, Op, OpResult, WriteOptions, WriteResult};
 use crate::plan::{for_each_match, plan, run_page};
 use crate::query::{Page, Query};
-use engram_core::backend::{BackendExt, CollectionSpec, IdempotencyRecord, SpaceId, WriteTx};
+use engram_core::backend::{CollectionSpec, IdempotencyRecord, SpaceId, WriteTx};
 use engram_core::changelog::{ChangeEntry, ChangeHead, Digest, verify_run};
 use engram_core::filter::Filter;
 use engram_core::json::{content_hash, decode_document, hex};
@@ -85,14 +85,16 @@ impl Space {
     }
 
     /// Runs `f` with a [`Writer`] in one atomic, durable transaction.
-    pub(crate) fn write<T, F>(&self, f: F) -> Result<T>
+    /// `f` may run more than once (after a contention failure, in a new
+    /// transaction), so it must not consume what it captures.
+    pub(crate) fn write<T, F>(&self, mut f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Writer<'_>) -> Result<T> + Send + 'static,
+        F: FnMut(&mut Writer<'_>) -> Result<T> + Send + 'static,
     {
         let (inner, id, name) = (self.inner.clone(), self.id, self.name.clone());
-        self.inner.backend.write_with(move |tx: &mut dyn WriteTx| {
-            let mut w = Writer::open(tx, id, &name, &inner.hlc, &inner.catalog);
+        self.inner.write_with(move |tx: &mut dyn WriteTx| {
+            let mut w = Writer::open(tx, id, &name, &inner.hlc, &inner.catalog)?;
             f(&mut w)
         })
     }
@@ -101,7 +103,7 @@ impl Space {
 
     pub fn create_collection(&self, name: &str, spec: CollectionSpec) -> Result<CollectionInfo> {
         let cname = CollectionName::new(name)?;
-        let row = self.write(move |w| w.create_collection(&cname, spec))?;
+        let row = self.write(move |w| w.create_collection(&cname, spec.clone()))?;
         self.inner.forget_collection(self.id, name);
         Ok(CollectionInfo { name: row.name.to_string(), spec: row.spec, generation: row.generation })
     }
@@ -111,7 +113,7 @@ impl Space {
     /// not re-validated against a new schema.
     pub fn update_collection(&self, name: &str, spec: CollectionSpec) -> Result<CollectionInfo> {
         let cname = CollectionName::new(name)?;
-        let row = self.write(move |w| w.update_collection(&cname, spec))?;
+        let row = self.write(move |w| w.update_collection(&cname, spec.clone()))?;
         self.inner.forget_collection(self.id, name);
         Ok(CollectionInfo { name: row.name.to_string(), spec: row.spec, generation: row.generation })
     }
@@ -157,11 +159,18 @@ impl Space {
             ));
         }
         let key = idempotency_key.map(IdempotencyKey::new).transpose()?;
-        let encoded = encode_puts(&ops)?;
+        // Encoded once here; a re-run after contention encodes again.
+        let mut encoded = Some(encode_puts(&ops)?);
         let ttl_ms = self.inner.config.idempotency_ttl_seconds.saturating_mul(1000);
-        self.write(move |w| match (key, request) {
-            (Some(key), Some(hash)) => idempotent(w, &key, hash, &ops, encoded, ttl_ms),
-            _ => apply_all(w, &ops, encoded),
+        self.write(move |w| {
+            let encoded = match encoded.take() {
+                Some(e) => e,
+                None => encode_puts(&ops)?,
+            };
+            match (&key, request) {
+                (Some(key), Some(hash)) => idempotent(w, key, hash, &ops, encoded, ttl_ms),
+                _ => apply_all(w, &ops, encoded),
+            }
         })
     }
 
@@ -173,7 +182,7 @@ impl Space {
         key: Option<&str>,
         what: &str,
         request: &R,
-        f: impl FnOnce(&mut Writer<'_>) -> Result<T> + Send + 'static,
+        mut f: impl FnMut(&mut Writer<'_>) -> Result<T> + Send + 'static,
     ) -> Result<(T, bool)>
     where
         T: Serialize + DeserializeOwned + Send + 'static,
@@ -182,7 +191,7 @@ impl Space {
         let Some(key) = key.map(IdempotencyKey::new).transpose()? else { return self.write(f).map(|t| (t, false)) };
         let hash = content_hash(&serde_json::to_vec(&(what, request)).expect("requests serialize"));
         let ttl_ms = self.inner.config.idempotency_ttl_seconds.saturating_mul(1000);
-        self.write(move |w| once(w, &key, hash, ttl_ms, f))
+        self.write(move |w| once(w, &key, hash, ttl_ms, &mut f))
     }
 
     /// Collects operations with `f`, then commits them as one transaction.
