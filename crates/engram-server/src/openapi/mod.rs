@@ -4,6 +4,8 @@
 
 mod errors;
 mod security;
+#[cfg(test)]
+mod tests;
 mod tuples;
 
 use errors::Errors;
