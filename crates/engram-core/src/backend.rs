@@ -31,20 +31,30 @@ pub struct SpaceRow {
 }
 
 /// A declared index on one or more JSON paths (compound when several).
+/// Unknown fields are refused (a misspelt or unsupported option such as
+/// `unique` must not be dropped silently); stored specs are serialized from
+/// this same struct, so they never carry a key it does not know.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IndexSpec {
-    /// Stable number within the collection, assigned at creation.
+    /// Stable number within the collection, assigned by the engine (a
+    /// given value is ignored).
     #[serde(default)]
     pub id: u32,
     pub name: String,
     pub paths: Vec<String>,
 }
 
-/// What a collection is declared to be. Stored as JSON.
+/// What a collection is declared to be. Stored as JSON. Unknown fields are
+/// refused, as in [`IndexSpec`].
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CollectionSpec {
     /// JSON Schema every document must satisfy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub schema: Option<Value>,
     /// Time-to-live applied to documents written without their own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -273,5 +283,45 @@ impl<B: Backend + ?Sized> BackendExt for B {
     {
         let out = self.write(Box::new(move |tx| f(tx).map(|t| Box::new(t) as WriteOutput)))?;
         out.downcast::<T>().map(|b| *b).map_err(|_| crate::Error::internal("write output had an unexpected type"))
+    }
+}
+
+#[cfg(test)]
+mod spec_tests {
+    use super::CollectionSpec;
+    use serde_json::json;
+
+    fn refusal(v: serde_json::Value) -> String {
+        match serde_json::from_value::<CollectionSpec>(v) {
+            Ok(spec) => panic!("an unknown field was accepted as {spec:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn unknown_spec_fields_are_refused_by_name() {
+        let e = refusal(json!({"default_ttl_secs": 5, "indexs": []}));
+        assert!(e.contains("default_ttl_secs"), "{e}");
+        let e = refusal(json!({"indexes": [{"name": "by_a", "paths": ["a"], "unique": true}]}));
+        assert!(e.contains("unique"), "{e}");
+        let e = refusal(json!({"search": {"text": [{"path": "t", "weight": 2}]}}));
+        assert!(e.contains("weight"), "{e}");
+    }
+
+    #[test]
+    fn a_stored_spec_reads_back_as_written() {
+        // Stored specs are this struct serialized; refusing unknown fields
+        // on read is safe only while that round trip carries no extra key.
+        let spec: CollectionSpec = serde_json::from_value(json!({
+            "schema": {"type": "object"},
+            "default_ttl_seconds": 60,
+            "indexes": [{"id": 3, "name": "by_a", "paths": ["a", "b"]}],
+            "search": {"text": [{"path": "t"}], "vectors": [{"name": "v", "dims": 2, "metric": "l2",
+                "model": {"name": "m", "version": "1"}}], "default_vector": "v"}
+        }))
+        .expect("a full spec parses");
+        let stored = serde_json::to_value(&spec).expect("specs serialize");
+        let back: CollectionSpec = serde_json::from_value(stored).expect("a stored spec parses");
+        assert_eq!(back, spec);
     }
 }

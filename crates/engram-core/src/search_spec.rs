@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 /// Searchable fields of a collection.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SearchSpec {
     /// Fields indexed for full-text search.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -30,6 +31,7 @@ pub struct SearchSpec {
 /// One full-text field: a string (or array of strings) at `path`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TextFieldSpec {
     pub path: String,
     /// Weight of this field's BM25 score (default 1).
@@ -44,6 +46,7 @@ fn one() -> f32 {
 /// Distance between vectors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum VectorMetric {
     /// 1 - cosine similarity (vectors are normalized).
     Cosine,
@@ -56,6 +59,7 @@ pub enum VectorMetric {
 /// The embedding model that produced a field's vectors.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EmbeddingModel {
     pub name: String,
     pub version: String,
@@ -64,6 +68,7 @@ pub struct EmbeddingModel {
 /// HNSW graph parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HnswSpec {
     /// Links per node (level 0 keeps twice as many).
     #[serde(default = "default_m")]
@@ -90,6 +95,7 @@ fn default_ef_construction() -> u32 {
 /// One named vector field: an array of `dims` numbers at `path`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VectorFieldSpec {
     /// Name used by queries (a collection-name-like identifier).
     pub name: String,

@@ -1258,3 +1258,60 @@ fn graph_facts_and_streams_over_http() {
     assert_eq!(r.json["results"].as_array().expect("results").len(), 4);
     assert_eq!(srv.get(&stream).json["version"], 4);
 }
+
+#[test]
+fn collection_specs_refuse_unknown_fields_by_name() {
+    let srv = started();
+    let spec_path = coll_path("specs", "");
+    let detail = srv.put(&spec_path, &json!({"default_ttl_secs": 5, "indexs": []})).expect_problem(
+        400,
+        "invalid-input",
+        "misspelt spec fields",
+    );
+    assert!(detail.contains("default_ttl_secs"), "detail names the field: {detail}");
+    let unique = json!({"indexes": [{"name": "by_a", "paths": ["a"], "unique": true}]});
+    let detail = srv.put(&spec_path, &unique).expect_problem(400, "invalid-input", "unique index");
+    assert!(detail.contains("unique"), "detail names the field: {detail}");
+    srv.get(&spec_path).expect_problem(404, "not-found", "a refused spec creates nothing");
+    // The spec the document describes (search, default_vector) is accepted.
+    let spec = json!({"default_ttl_seconds": 60, "indexes": [{"name": "by_a", "paths": ["a"]}],
+        "search": {"text": [{"path": "t"}], "vectors": [{"name": "v", "dims": 2, "metric": "l2",
+            "model": {"name": "m", "version": "1"}}], "default_vector": "v"}});
+    let r = srv.put(&spec_path, &spec);
+    r.expect_status(201, "a full spec");
+    assert_eq!(r.json["spec"]["search"]["default_vector"], "v");
+    let no_model = json!({"search": {"vectors": [{"name": "v", "dims": 2, "metric": "l2"}]}});
+    let detail = srv.put(&spec_path, &no_model).expect_problem(400, "invalid-input", "a vector field without model");
+    assert!(detail.contains("model"), "detail names the field: {detail}");
+}
+
+/// The statuses issue 12 found undeclared, each answered (and checked
+/// against the document by the test client).
+#[test]
+fn statuses_of_bad_reads_and_writes_are_declared() {
+    let srv = started();
+    let schema = json!({"type": "object", "properties": {"n": {"type": "integer"}}});
+    srv.put(&coll_path("c", ""), &json!({"schema": schema})).expect_status(201, "collection with a schema");
+    srv.put(&doc_path("c", "d"), &json!({"n": 1})).expect_status(201, "seed");
+    srv.get("/v1/spaces/Bad%20Name").expect_problem(400, "invalid-input", "space read, bad name");
+    srv.get(&coll_path("_edges", "")).expect_problem(400, "invalid-input", "collection read, reserved name");
+    srv.get(&doc_path("c", &"x".repeat(300))).expect_problem(400, "invalid-input", "document read, id too long");
+    srv.request("PATCH", &doc_path("c", "d"), &[], Some(b"[1]".to_vec())).expect_problem(
+        400,
+        "invalid-input",
+        "patch, not an object",
+    );
+    let big = json!({"f": "y".repeat(1024 * 1024 + 1)});
+    srv.send("PATCH", &doc_path("c", "d"), &[], &big).expect_problem(413, "too-large", "patch over 1 MiB");
+    srv.post(&coll_path("c", "/bulk/delete"), &json!({"id": ["d"]})).expect_problem(
+        400,
+        "invalid-input",
+        "bulk delete, bad body",
+    );
+    let docs = json!({"documents": [{"id": "e", "body": {"n": "one"}}]});
+    srv.post(&coll_path("c", "/bulk/put"), &docs).expect_problem(422, "schema-violation", "bulk put, schema");
+    let fact = json!({"subject": {"collection": "c", "id": "d"}, "predicate": "rated", "object": {"value": 4.5}});
+    let r = srv.post(&format!("/v1/spaces/{SPACE}/facts"), &fact);
+    r.expect_status(201, "a fact whose value is a number");
+    assert_eq!(r.json["object"]["value"], 4.5);
+}

@@ -26,6 +26,8 @@ mod epoch;
 mod facts;
 mod graph;
 mod idempotent;
+#[cfg(feature = "openapi")]
+mod json_object;
 mod ops;
 mod plan;
 mod purge;
@@ -63,6 +65,8 @@ pub use graph::types::{
     PathRequest, PathResult,
 };
 pub use graph::write::edge_id;
+#[cfg(feature = "openapi")]
+pub use json_object::JsonObject;
 pub use ops::{Batch, CommitResult, Expect, Op, OpResult, WriteOptions, WriteResult};
 pub use query::{Page, Query, SortField, SortOrder};
 pub use search::api::{IndexStatus, RebuildReport};

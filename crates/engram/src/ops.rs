@@ -34,7 +34,7 @@ pub enum Op {
     Put {
         collection: String,
         id: String,
-        #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+        #[cfg_attr(feature = "openapi", schema(value_type = crate::JsonObject))]
         body: Value,
         #[serde(default)]
         expect: Expect,
@@ -45,7 +45,7 @@ pub enum Op {
     Patch {
         collection: String,
         id: String,
-        #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+        #[cfg_attr(feature = "openapi", schema(value_type = crate::JsonObject))]
         patch: Value,
         #[serde(default)]
         expect: Expect,

@@ -50,7 +50,7 @@ impl SortField {
 pub struct Query {
     /// Filter expression; null or {} matches everything.
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub filter: Value,
     #[serde(default)]
     pub sort: Vec<SortField>,

@@ -39,8 +39,7 @@ pub struct Document {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CollectionInfo {
     pub name: String,
-    /// Schema, default TTL and indexes.
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    /// Schema, default TTL, indexes and searchable fields.
     pub spec: CollectionSpec,
     /// Bumped on every change of the spec.
     pub generation: u64,

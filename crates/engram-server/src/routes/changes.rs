@@ -14,6 +14,7 @@ const CHANGES_LIMIT_DEFAULT: usize = 100;
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ChangesParams {
     /// Return entries with a position greater than this (default 0).
     pub after: Option<u64>,

@@ -39,7 +39,7 @@ pub async fn get_collection(
 /// indexes are built from the stored documents in the same transaction).
 #[utoipa::path(put, path = "/v1/spaces/{space}/collections/{collection}", tag = "collections",
     params(("space" = String, Path), ("collection" = String, Path)),
-    request_body(content = Object, description = "Collection spec: {schema?, default_ttl_seconds?, indexes: [{name, paths}]}"),
+    request_body(content = CollectionSpec, description = "The spec; unknown fields are refused"),
     responses((status = 201, body = CollectionInfo), (status = 200, body = CollectionInfo), (status = 400, body = Problem), (status = 404, body = Problem)))]
 pub async fn put_collection(
     State(s): State<AppState>,

@@ -17,6 +17,7 @@ type CollPath = Params<(String, String)>;
 /// Options of a single-document write given in the query string.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct WriteParams {
     /// Time-to-live of the document, in seconds.
     pub ttl_seconds: Option<u64>,
@@ -149,6 +150,7 @@ pub async fn insert_document(
 /// Listing parameters (a query in the query string).
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Filter expression as JSON, e.g. `{"status":"open"}`.
     pub filter: Option<String>,
@@ -208,7 +210,8 @@ pub struct BulkDelete {
 /// Creates or replaces up to 10,000 documents in one transaction.
 #[utoipa::path(post, path = "/v1/spaces/{space}/collections/{collection}/bulk/put", tag = "documents",
     params(("space" = String, Path), ("collection" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
-    request_body = BulkPut, responses((status = 200, body = CommitResult), (status = 400, body = Problem), (status = 413, body = Problem)))]
+    request_body = BulkPut, responses((status = 200, body = CommitResult), (status = 400, body = Problem), (status = 413, body = Problem),
+        (status = 422, body = Problem, description = "A document violates the collection's schema")))]
 pub async fn bulk_put(
     State(s): State<AppState>,
     Params((space, coll)): CollPath,

@@ -45,7 +45,7 @@ pub struct KeyList {
 
 #[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = NewKey,
     responses((status = 201, body = CreatedKey), (status = 400, body = Problem), (status = 401, body = Problem),
-        (status = 403, body = Problem)))]
+        (status = 403, body = Problem), (status = 404, body = Problem, description = "The named space does not exist")))]
 pub async fn create_key(State(s): State<AppState>, Body(k): Body<NewKey>) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
     let (keys, engine) = (s.keys.clone(), s.engine.clone());
     let created = blocking(move || {

@@ -15,8 +15,9 @@ type CollPath = Params<(String, String)>;
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FilterBody {
+    /// Filter expression; null or {} matches everything.
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub filter: Value,
 }
 

@@ -14,6 +14,7 @@ type SpacePath = Params<String>;
 #[utoipa::path(post, path = "/v1/spaces/{space}/collections/{collection}/search", tag = "search",
     params(("space" = String, Path), ("collection" = String, Path)), request_body = SearchRequest,
     responses((status = 200, body = SearchResults), (status = 400, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "The collection changed during the search; retry"),
         (status = 413, body = Problem)))]
 pub async fn search_collection(
     State(s): State<AppState>,

@@ -21,6 +21,7 @@ const READ_LIMIT_DEFAULT: usize = 100;
 /// time (`from_ms` and `until_ms`), not both.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ReadParams {
     /// First version to return (default: 1 forward, the newest backward).
     pub from_version: Option<u64>,
@@ -39,13 +40,15 @@ pub struct ReadParams {
 #[serde(deny_unknown_fields)]
 pub struct NewSnapshot {
     pub version: u64,
-    #[schema(value_type = Object)]
+    /// Any JSON value.
+    #[schema(value_type = Value)]
     pub state: Value,
 }
 
 /// Which snapshot to read.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SnapshotParams {
     /// The newest snapshot at or before this version (default: newest).
     pub at_or_before: Option<u64>,

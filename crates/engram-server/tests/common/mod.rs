@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod contract;
+
 use engram::{Engine, EngineConfig};
 use serde_json::Value;
 use std::thread::JoinHandle;
@@ -137,6 +139,11 @@ impl TestServer {
             .read_to_string()
             .unwrap_or_else(|e| panic!("{method} {path}: reading the body: {e}"));
         let json = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::Null) };
+        let content_type = headers.get("content-type").and_then(|v| v.to_str().ok());
+        let exchange = contract::Exchange { method, target: path, status, content_type, body: &text };
+        if let Err(violation) = contract::check(&exchange) {
+            panic!("the response breaks the OpenAPI document: {violation}");
+        }
         Reply { status, headers, text, json }
     }
 

@@ -15,7 +15,8 @@ use serde_json::Value;
 pub enum Term {
     Node(NodeRef),
     Value {
-        #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+        /// Any JSON value (a string, number, boolean, null, array or object).
+        #[cfg_attr(feature = "openapi", schema(value_type = Value))]
         value: Value,
     },
 }

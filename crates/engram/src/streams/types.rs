@@ -30,10 +30,12 @@ pub struct EventInput {
     /// A label such as `message_received`.
     #[serde(rename = "type")]
     pub event_type: String,
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    /// Any JSON value.
+    #[cfg_attr(feature = "openapi", schema(value_type = Value))]
     pub data: Value,
+    /// Any JSON value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Value))]
     pub metadata: Option<Value>,
 }
 
@@ -116,10 +118,12 @@ pub struct Event {
     pub position: u64,
     #[serde(rename = "type")]
     pub event_type: String,
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    /// Any JSON value.
+    #[cfg_attr(feature = "openapi", schema(value_type = Value))]
     pub data: Value,
+    /// Any JSON value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Value))]
     pub metadata: Option<Value>,
     /// When it was appended (ms since the Unix epoch; non-decreasing
     /// within a stream).
@@ -164,7 +168,8 @@ pub struct EventPage {
 pub struct Snapshot {
     pub stream: String,
     pub version: u64,
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    /// Any JSON value.
+    #[cfg_attr(feature = "openapi", schema(value_type = Value))]
     pub state: Value,
     pub recorded_at_ms: u64,
 }

@@ -1,4 +1,16 @@
-//! The OpenAPI 3.1 document, generated from the route annotations.
+//! The OpenAPI 3.1 document, generated from the route annotations and
+//! completed by modifiers for what no single handler decides: security,
+//! the error responses of the shared layers, and tuple schemas.
+
+mod errors;
+mod security;
+#[cfg(test)]
+mod tests;
+mod tuples;
+
+use errors::Errors;
+use security::Security;
+use tuples::Tuples;
 
 use crate::routes::*;
 use utoipa::OpenApi;
@@ -60,7 +72,7 @@ use utoipa::OpenApi;
         list_changes,
         verify_changes,
     ),
-    modifiers(&Security),
+    modifiers(&Security, &Errors, &Tuples),
     components(schemas(
         crate::problem::Problem,
         engram::Expect,
@@ -78,29 +90,8 @@ use utoipa::OpenApi;
 )]
 struct ApiDoc;
 
-/// Declares the bearer-key scheme and applies it to every route that needs
-/// a key (per `auth::policy`), so the document says which routes are public.
-struct Security;
-
-impl utoipa::Modify for Security {
-    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
-        let components = doc.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "api_key",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("egk_…").build()),
-        );
-        for (path, item) in doc.paths.paths.iter_mut() {
-            for (method, op) in operations(item) {
-                if crate::auth::policy(&method, path) != crate::auth::Access::Public {
-                    op.security = Some(vec![SecurityRequirement::new("api_key", Vec::<String>::new())]);
-                }
-            }
-        }
-    }
-}
-
-fn operations(
+/// The operations of a path item with their methods.
+pub(crate) fn operations(
     item: &mut utoipa::openapi::PathItem,
 ) -> Vec<(axum::http::Method, &mut utoipa::openapi::path::Operation)> {
     use axum::http::Method;
