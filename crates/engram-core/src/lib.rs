@@ -15,6 +15,7 @@ pub mod keys;
 pub mod limits;
 pub mod memory;
 pub mod names;
+pub mod number;
 pub mod path;
 pub mod schema;
 pub mod search_spec;
