@@ -11,6 +11,7 @@ pub mod error;
 pub mod filter;
 pub mod hlc;
 pub mod json;
+pub mod json_numbers;
 pub mod keys;
 pub mod limits;
 pub mod memory;
