@@ -52,7 +52,10 @@ fn commands_on_a_data_directory() {
         wide.stderr
     );
     let wide_filter = cli(&dir, &["query", "acme", "notes", "--filter", r#"{"n":-9223372036854775809}"#]);
-    assert!(!wide_filter.success() && wide_filter.stderr.contains("--filter: integer -9223372036854775809"), "{wide_filter:?}");
+    assert!(
+        !wide_filter.success() && wide_filter.stderr.contains("--filter: integer -9223372036854775809"),
+        "{wide_filter:?}"
+    );
 
     // A document from standard input.
     let mut child = engram()

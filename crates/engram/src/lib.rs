@@ -29,6 +29,7 @@ mod ops;
 mod plan;
 mod purge;
 mod query;
+mod rekey;
 mod search;
 mod space;
 mod streams;
