@@ -614,3 +614,23 @@ fn deletes_and_purges_match_the_memory_backend() {
         assert_eq!(r.spaces().expect("read").len(), 1);
     }
 }
+
+/// `index_rebuilds` (filled by migration 0002 from format-1 entries) is
+/// read through `stale_indexes` and emptied by `mark_indexes_rebuilt`, in
+/// the write's transaction.
+#[test]
+fn stale_indexes_are_listed_until_marked_rebuilt() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    drop(open(&db_path(&dir)));
+    raw(&db_path(&dir)).execute_batch("INSERT INTO index_rebuilds VALUES (4), (9)").expect("list two");
+    let b = open(&db_path(&dir));
+    assert_eq!(b.reader().expect("reader").stale_indexes().expect("stale"), [CollectionId(4), CollectionId(9)]);
+    let failed = b.write_with(|tx| {
+        tx.mark_indexes_rebuilt(CollectionId(4))?;
+        Err::<(), _>(Error::invalid("roll back"))
+    });
+    assert!(failed.is_err());
+    assert_eq!(b.reader().expect("reader").stale_indexes().expect("stale").len(), 2, "a rolled-back mark is undone");
+    b.write_with(|tx| tx.mark_indexes_rebuilt(CollectionId(4))).expect("mark");
+    assert_eq!(b.reader().expect("reader").stale_indexes().expect("stale"), [CollectionId(9)]);
+}

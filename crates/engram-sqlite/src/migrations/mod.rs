@@ -203,6 +203,25 @@ mod tests {
         assert_eq!((user_version, app_id), (i64::from(FORMAT_VERSION), APPLICATION_ID));
     }
 
+    /// Format 2 lists exactly the collections holding format-1 index entries.
+    #[test]
+    fn migration_2_lists_collections_with_v1_index_entries() {
+        let mut conn = Connection::open_in_memory().expect("in-memory db");
+        apply(&conn, &MIGRATIONS[0]).expect("format 1");
+        conn.execute_batch(
+            "INSERT INTO collections VALUES (1, 1, 'a', '{}', 1), (2, 1, 'b', '{}', 1), (3, 1, 'c', '{}', 1);
+             INSERT INTO index_entries VALUES (1, 0, x'05', 'd1'), (1, 1, x'05', 'd1'), (3, 0, x'06', 'd2');",
+        )
+        .expect("format-1 rows");
+        migrate(&mut conn).expect("to format 2");
+        let mut stmt = conn.prepare("SELECT coll_id FROM index_rebuilds ORDER BY coll_id").expect("sql");
+        let listed: Vec<i64> =
+            stmt.query_map([], |r| r.get(0)).expect("rows").collect::<rusqlite::Result<_>>().expect("rows");
+        assert_eq!(listed, [1, 3], "collection 2 has no entries to rebuild");
+        let fresh: i64 = fresh().query_row("SELECT count(*) FROM index_rebuilds", [], |r| r.get(0)).expect("count");
+        assert_eq!(fresh, 0, "a new file has nothing to rebuild");
+    }
+
     #[test]
     fn migrating_twice_changes_nothing() {
         let mut conn = fresh();
