@@ -122,7 +122,9 @@ fn search(c: &dyn Client, a: SearchArgs) -> Result<Value, String> {
 }
 
 fn parse_json(what: &str, text: &str) -> Result<Value, String> {
-    serde_json::from_str(text).map_err(|e| format!("{what} is not valid JSON: {e}"))
+    let value = serde_json::from_str(text).map_err(|e| format!("{what} is not valid JSON: {e}"))?;
+    engram::check_integer_range(text.as_bytes()).map_err(|e| format!("{what}: {}", e.message()))?;
+    Ok(value)
 }
 
 fn put(c: &dyn Client, a: PutArgs) -> Result<Value, String> {

@@ -121,7 +121,9 @@ fn direction(s: &str) -> Result<Direction, String> {
 }
 
 fn json_arg<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> Result<T, String> {
-    serde_json::from_str(s).map_err(|e| format!("{what}: {e}"))
+    let value = serde_json::from_str(s).map_err(|e| format!("{what}: {e}"))?;
+    engram::check_integer_range(s.as_bytes()).map_err(|e| format!("{what}: {}", e.message()))?;
+    Ok(value)
 }
 
 pub fn graph_call(c: GraphCommand) -> Result<(String, Call), String> {

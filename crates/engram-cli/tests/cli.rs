@@ -41,6 +41,22 @@ fn commands_on_a_data_directory() {
         "--create on an existing document fails: {create_only:?}"
     );
 
+    // Integers beyond 64 bits are refused with their place (issue 12).
+    let wide = cli(&dir, &["put", "acme", "notes", "wide", r#"{"n":18446744073709551616}"#]);
+    assert!(
+        !wide.success()
+            && wide.stderr.contains(
+                "the document: integer 18446744073709551616 at byte 5 is outside the 64-bit range; send it as a string or as a float"
+            ),
+        "stderr: {}",
+        wide.stderr
+    );
+    let wide_filter = cli(&dir, &["query", "acme", "notes", "--filter", r#"{"n":-9223372036854775809}"#]);
+    assert!(
+        !wide_filter.success() && wide_filter.stderr.contains("--filter: integer -9223372036854775809"),
+        "{wide_filter:?}"
+    );
+
     // A document from standard input.
     let mut child = engram()
         .args(["--data-dir"])

@@ -162,6 +162,9 @@ pub trait Reader {
     /// Documents whose expiry is at or before `now_ms`, at most `limit`.
     fn expired(&self, now_ms: u64, limit: usize) -> Result<Vec<(CollectionId, String)>>;
     fn idempotency(&self, space: SpaceId, key: &str) -> Result<Option<IdempotencyRecord>>;
+    /// Collections whose index entries an older data format wrote in another
+    /// key encoding; the engine rebuilds them at open, before any query.
+    fn stale_indexes(&self) -> Result<Vec<CollectionId>>;
 }
 
 /// Writes inside one atomic transaction.
@@ -225,6 +228,9 @@ pub trait WriteTx: Reader {
     fn put_idempotency(&mut self, space: SpaceId, key: &str, record: &IdempotencyRecord) -> Result<()>;
     /// Deletes idempotency records expired at `now_ms`; returns how many.
     fn purge_idempotency(&mut self, now_ms: u64, limit: usize) -> Result<usize>;
+    /// Records that a collection's index entries are in the current key
+    /// encoding (it leaves [`Reader::stale_indexes`]).
+    fn mark_indexes_rebuilt(&mut self, coll: CollectionId) -> Result<()>;
 }
 
 /// Output of a write: whatever the work returned, type-erased.

@@ -9,7 +9,10 @@ use crate::{Error, Result};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-const CURSOR_VERSION: u8 = 1;
+/// Version 2: key components carry the exact number encoding of `keys.rs`.
+/// Version 1 cursors hold keys in the old encoding, which would resume at
+/// the wrong place, so they are refused (see [`decode`]).
+const CURSOR_VERSION: u8 = 2;
 /// Key components a cursor may carry (one per sort field).
 const CURSOR_PARTS_MAX: usize = 8;
 
@@ -63,8 +66,14 @@ pub fn decode(fingerprint: [u8; 8], text: &str) -> Result<Position> {
     }
     let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| bad())?;
     let mut r = Reader(&bytes);
-    if r.take(1)? != [CURSOR_VERSION] {
-        return Err(bad());
+    match r.take(1)?[0] {
+        CURSOR_VERSION => {}
+        1 => {
+            return Err(Error::invalid(
+                "cursor was made by an earlier version of Engram, whose index keys differ; start again without a cursor",
+            ));
+        }
+        _ => return Err(bad()),
     }
     if r.take(8)? != fingerprint {
         return Err(Error::invalid(
@@ -130,6 +139,10 @@ mod tests {
             }
         }
         assert!(decode(fp, "!!!").is_err());
+        let mut v1 = URL_SAFE_NO_PAD.decode(encode(fp, &Position::Key(vec![5; 9], "d".into()))).expect("base64");
+        v1[0] = 1;
+        let e = decode(fp, &URL_SAFE_NO_PAD.encode(v1)).expect_err("a version 1 cursor is refused");
+        assert!(e.message().contains("earlier version of Engram"), "{e}");
         assert!(decode(fp, "").is_err());
     }
 }

@@ -6,13 +6,15 @@
 //! on fields; `$and $or $not` to combine. Errors name the offending part as a
 //! location such as `filter.$or[1].age.$gt`.
 //!
-//! Semantics: comparisons (`$lt`…) hold only between two numbers or two
-//! strings (bytewise); `$eq null` matches an explicit null, not a missing
+//! Semantics: comparisons (`$lt`…) hold only between two numbers (by exact
+//! value: 64-bit integers against floats without rounding) or two strings
+//! (bytewise); `$eq null` matches an explicit null, not a missing
 //! field (use `$exists`); `$ne` and `$nin` match missing fields; `$contains`
 //! tests array membership or a substring of a string. Arrays are not
 //! traversed implicitly.
 
 use crate::limits::{FILTER_DEPTH_MAX, FILTER_IN_VALUES_MAX, FILTER_NODES_MAX};
+use crate::number;
 use crate::path::JsonPath;
 use crate::{Error, Result};
 use serde_json::{Map, Value};
@@ -242,13 +244,11 @@ pub fn type_name(v: &Value) -> &'static str {
     }
 }
 
-/// Orders two numbers or two strings; `None` across types.
+/// Orders two numbers (by exact value, see [`number::compare`]) or two
+/// strings (bytewise); `None` across types.
 pub fn order(a: &Value, b: &Value) -> Option<Ordering> {
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
-            (Some(i), Some(j)) => Some(i.cmp(&j)),
-            _ => x.as_f64()?.partial_cmp(&y.as_f64()?),
-        },
+        (Value::Number(x), Value::Number(y)) => Some(number::compare(x, y)),
         (Value::String(x), Value::String(y)) => Some(x.as_bytes().cmp(y.as_bytes())),
         _ => None,
     }
@@ -320,6 +320,39 @@ mod tests {
         assert!(m(json!({"$not": {"a": 1}}), d.clone()));
         assert!(m(json!({}), d.clone()));
         assert!(m(json!({"t": ["x", "y"]}), d));
+    }
+
+    /// Issue 12: above 2^53 integers and floats compared through f64.
+    #[test]
+    fn numbers_compare_exactly_above_2_pow_53() {
+        let (a, b) = (json!({"v": 9_007_199_254_740_993_u64}), json!({"v": 9_007_199_254_740_992_u64}));
+        let eq = json!({"v": 9_007_199_254_740_992.0});
+        assert!(!m(eq.clone(), a.clone()), "2^53 + 1 is not 2^53");
+        assert!(m(eq, b.clone()));
+        let gt = json!({"v": {"$gt": 9_007_199_254_740_992.0}});
+        assert!(m(gt.clone(), a.clone()), "2^53 + 1 > 2^53");
+        assert!(!m(gt, b.clone()));
+        assert!(m(json!({"v": {"$lt": 9_007_199_254_740_993_u64}}), b.clone()));
+        assert!(m(json!({"v": {"$in": [1, 9_007_199_254_740_993_u64]}}), a.clone()));
+        assert!(!m(json!({"v": {"$in": [1, 9_007_199_254_740_993_u64]}}), b));
+        assert!(m(json!({"t": {"$contains": 9_007_199_254_740_993_u64}}), json!({"t": [a["v"].clone()]})));
+    }
+
+    #[test]
+    fn numbers_at_the_64_bit_extremes() {
+        let umax = json!({"v": u64::MAX});
+        assert!(m(json!({"v": {"$gt": i64::MAX}}), umax.clone()), "u64 above i64::MAX");
+        assert!(m(json!({"v": {"$gt": u64::MAX - 1}}), umax.clone()));
+        assert!(m(json!({"v": {"$lt": 1.844_674_407_370_955_2e19}}), umax.clone()), "below 2^64 as a float");
+        assert!(!m(json!({"v": 1.844_674_407_370_955_2e19}), umax.clone()));
+        let imin = json!({"v": i64::MIN});
+        assert!(m(json!({"v": -9.223_372_036_854_776e18}), imin.clone()), "-2^63 is exact in f64");
+        assert!(m(json!({"v": {"$lt": i64::MIN + 1}}), imin.clone()));
+        assert!(m(json!({"v": {"$lt": u64::MAX}}), imin.clone()));
+        assert!(!m(json!({"v": {"$gt": -9.223_372_036_854_776e18}}), imin));
+        assert!(m(json!({"v": 1}), json!({"v": 1.0})), "1 == 1.0");
+        assert!(m(json!({"v": {"$gt": 1}}), json!({"v": 1.5})));
+        assert!(m(json!({"v": {"$lt": 2}}), json!({"v": 1.5})));
     }
 
     #[test]

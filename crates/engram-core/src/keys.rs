@@ -7,9 +7,17 @@
 //! other backend order documents identically. Type order:
 //! missing < null < false < true < numbers < strings < arrays < objects.
 //! Each component is self-delimiting, so compound keys concatenate.
+//!
+//! Numbers are strictly ordered and injective on their exact value (1 and
+//! 1.0 share a key; 2^53 and 2^53 + 1 do not): the largest f64 not above
+//! the number (8 order-preserving bytes), then the integer remainder (2
+//! bytes, below 2^11 for 64-bit integers; 0 for floats). Format v1 (before
+//! Engram data format 2) wrote only the nearest f64, so stored v1 keys are
+//! rebuilt at open and v1 cursors are refused.
 
 use crate::json::canonical;
 use crate::limits::KEY_STRING_BYTES_MAX;
+use crate::number::floor_split;
 use serde_json::Value;
 use std::ops::Bound;
 
@@ -30,8 +38,10 @@ pub fn encode_component(out: &mut Vec<u8>, value: Option<&Value>) {
         Some(Value::Bool(false)) => out.push(TAG_FALSE),
         Some(Value::Bool(true)) => out.push(TAG_TRUE),
         Some(Value::Number(n)) => {
+            let (floor, rest) = floor_split(n);
             out.push(TAG_NUMBER);
-            out.extend_from_slice(&encode_f64(n.as_f64().unwrap_or(0.0)));
+            out.extend_from_slice(&encode_f64(floor));
+            out.extend_from_slice(&rest.to_be_bytes());
         }
         Some(Value::String(s)) => encode_bytes(out, TAG_STRING, s.as_bytes()),
         Some(v @ Value::Array(_)) => encode_bytes(out, TAG_ARRAY, canonical(v).as_bytes()),
@@ -125,6 +135,8 @@ impl KeyRange {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::number::compare;
+    use crate::number::strategies::{any_number, neighbours};
     use proptest::prelude::*;
     use serde_json::json;
 
@@ -158,7 +170,43 @@ mod tests {
         assert!(!r.contains(&k(json!("ac"))) && !r.contains(&k(json!("aa"))));
     }
 
+    #[test]
+    fn numbers_above_2_pow_53_get_distinct_keys_in_order() {
+        let p53 = 1_i64 << 53;
+        let order = [
+            k(json!(i64::MIN)),
+            k(json!(-1.5)),
+            k(json!(p53 - 1)),
+            k(json!(p53)),
+            k(json!(p53 + 1)),
+            k(json!(p53 + 2)),
+            k(json!(i64::MAX)),
+            k(json!(9.223_372_036_854_776e18)),
+            k(json!(u64::MAX)),
+            k(json!(1.844_674_407_370_955_2e19)),
+        ];
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+        assert_eq!(k(json!(p53)), k(json!(9_007_199_254_740_992.0)), "equal values, equal keys");
+        assert_eq!(k(json!(1)), k(json!(1.0)));
+        assert_eq!(k(json!(0)), k(json!(-0.0)));
+        assert_eq!(k(json!(1)).len(), 11, "tag, 8 bytes of floor, 2 of remainder: fixed width");
+    }
+
     proptest! {
+        /// Key order is the exact numeric order, across integers and floats.
+        #[test]
+        fn number_keys_follow_exact_order(a in any_number(), b in any_number()) {
+            let (ka, kb) = (k(Value::Number(a.clone())), k(Value::Number(b.clone())));
+            prop_assert_eq!(ka.cmp(&kb), compare(&a, &b));
+        }
+
+        /// The same for numbers close enough to share an f64.
+        #[test]
+        fn neighbour_keys_follow_exact_order((a, b) in neighbours()) {
+            let (ka, kb) = (k(Value::Number(a.clone())), k(Value::Number(b.clone())));
+            prop_assert_eq!(ka.cmp(&kb), compare(&a, &b));
+        }
+
         #[test]
         fn numbers_keep_order(a in proptest::num::f64::NORMAL | proptest::num::f64::ZERO, b in proptest::num::f64::NORMAL) {
             let (ka, kb) = (k(json!(a)), k(json!(b)));

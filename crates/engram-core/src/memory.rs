@@ -79,6 +79,7 @@ macro_rules! delegate_reader {
             fn max_hlc(&$s) -> $crate::Result<u64> { $e.max_hlc() }
             fn expired(&$s, n: u64, l: usize) -> $crate::Result<Vec<($crate::backend::CollectionId, String)>> { $e.expired(n, l) }
             fn idempotency(&$s, s: $crate::backend::SpaceId, k: &str) -> $crate::Result<Option<$crate::backend::IdempotencyRecord>> { $e.idempotency(s, k) }
+            fn stale_indexes(&$s) -> $crate::Result<Vec<$crate::backend::CollectionId>> { $e.stale_indexes() }
         }
     };
 }
@@ -168,6 +169,11 @@ impl Reader for State {
     fn idempotency(&self, space: SpaceId, key: &str) -> Result<Option<IdempotencyRecord>> {
         Ok(self.idem.get(&(space.0, key.to_owned())).cloned())
     }
+    /// Always empty: the reference backend keeps nothing across processes,
+    /// so it never holds entries written by an older key encoding.
+    fn stale_indexes(&self) -> Result<Vec<CollectionId>> {
+        Ok(Vec::new())
+    }
 }
 
 impl WriteTx for State {
@@ -251,6 +257,10 @@ impl WriteTx for State {
         for e in new {
             self.index.insert((coll.0, e.index, e.key.clone(), doc_id.to_owned()));
         }
+        Ok(())
+    }
+    /// Nothing to record: see [`Reader::stale_indexes`] above.
+    fn mark_indexes_rebuilt(&mut self, _coll: CollectionId) -> Result<()> {
         Ok(())
     }
     fn clear_index(&mut self, coll: CollectionId, index: u32) -> Result<()> {

@@ -35,7 +35,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
         }
         let mut de = serde_json::Deserializer::from_slice(&bytes);
         let value = T::deserialize(&mut de).and_then(|v| de.end().map(|()| v));
-        value.map(Self).map_err(|e| ApiError::invalid(format!("request body: {e}")))
+        let value = value.map_err(|e| ApiError::invalid(format!("request body: {e}")))?;
+        // serde_json would have read an integer beyond 64 bits as a rounded
+        // float; refuse it instead (the bytes are valid JSON by now).
+        engram::check_integer_range(&bytes).map_err(|e| ApiError::invalid(format!("request body: {}", e.message())))?;
+        Ok(Self(value))
     }
 }
 

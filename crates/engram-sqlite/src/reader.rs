@@ -275,6 +275,13 @@ impl Reader for Queries<'_> {
             expires_at_ms: from_sql_int(expires, "idempotency expiry")?,
         }))
     }
+
+    /// Listed by migration 0002 (format v1 entries), removed as rebuilt.
+    fn stale_indexes(&self) -> Result<Vec<CollectionId>> {
+        let sql_text = "SELECT coll_id FROM index_rebuilds ORDER BY coll_id";
+        let ids = self.rows("listing index rebuilds", sql_text, [], |r| r.get(0))?;
+        Ok(ids.into_iter().map(CollectionId).collect())
+    }
 }
 
 const CHANGES: &str = "SELECT position, hlc, op, collection, doc_id, version, content_hash, hash \

@@ -165,6 +165,9 @@ impl Reader for SqliteTx<'_> {
     fn idempotency(&self, space: SpaceId, key: &str) -> Result<Option<IdempotencyRecord>> {
         self.q().idempotency(space, key)
     }
+    fn stale_indexes(&self) -> Result<Vec<CollectionId>> {
+        self.q().stale_indexes()
+    }
 }
 
 impl WriteTx for SqliteTx<'_> {
@@ -292,6 +295,11 @@ impl WriteTx for SqliteTx<'_> {
         for e in new {
             self.exec(what, insert, params![coll.0, e.index, e.key, doc_id])?;
         }
+        Ok(())
+    }
+
+    fn mark_indexes_rebuilt(&mut self, coll: CollectionId) -> Result<()> {
+        self.exec("recording an index rebuild", "DELETE FROM index_rebuilds WHERE coll_id = ?1", [coll.0])?;
         Ok(())
     }
 

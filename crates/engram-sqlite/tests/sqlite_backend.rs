@@ -128,13 +128,18 @@ fn fresh_file_records_format_version_and_checksum() {
     let dir = tempfile::tempdir().expect("tempdir");
     drop(open(&db_path(&dir)));
     let conn = raw(&db_path(&dir));
-    let (version, name, checksum): (i64, String, String) = conn
-        .query_row("SELECT version, name, checksum FROM schema_migrations", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
-        .expect("one migration row");
-    assert_eq!((version, name.as_str()), (1, "0001_initial"));
-    assert_eq!(checksum, blake3::hash(include_bytes!("../src/migrations/0001_initial.sql")).to_hex().as_str());
+    let mut stmt = conn.prepare("SELECT version, name, checksum FROM schema_migrations ORDER BY version").expect("sql");
+    let rows: Vec<(i64, String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("rows")
+        .collect::<rusqlite::Result<_>>()
+        .expect("rows");
+    let sum = |sql: &[u8]| blake3::hash(sql).to_hex().to_string();
+    let want = vec![
+        (1, "0001_initial".to_owned(), sum(include_bytes!("../src/migrations/0001_initial.sql"))),
+        (2, "0002_exact_number_keys".to_owned(), sum(include_bytes!("../src/migrations/0002_exact_number_keys.sql"))),
+    ];
+    assert_eq!(rows, want);
     let user_version: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("pragma");
     assert_eq!(user_version, FORMAT_VERSION);
     let app_id: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0)).expect("pragma");
@@ -149,18 +154,18 @@ fn reopening_is_idempotent() {
     }
     let n: i64 =
         raw(&db_path(&dir)).query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0)).expect("count");
-    assert_eq!(n, 1);
+    assert_eq!(n, i64::from(FORMAT_VERSION));
 }
 
 #[test]
 fn newer_format_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     drop(open(&db_path(&dir)));
-    raw(&db_path(&dir)).execute("INSERT INTO schema_migrations VALUES (2, '0002_future', 'abc', 0)", []).expect("bump");
+    raw(&db_path(&dir)).execute("INSERT INTO schema_migrations VALUES (3, '0003_future', 'abc', 0)", []).expect("bump");
     let e = open_err(&db_path(&dir));
     assert_eq!(e.kind(), ErrorKind::UnsupportedFormat, "{e}");
     assert!(
-        e.message().contains("data directory was written by a newer Engram (format v2; this build reads up to v1)"),
+        e.message().contains("data directory was written by a newer Engram (format v3; this build reads up to v2)"),
         "{e}"
     );
 
@@ -608,4 +613,24 @@ fn deletes_and_purges_match_the_memory_backend() {
         assert_eq!(r.change_head(space).expect("read"), ChangeHead::default());
         assert_eq!(r.spaces().expect("read").len(), 1);
     }
+}
+
+/// `index_rebuilds` (filled by migration 0002 from format-1 entries) is
+/// read through `stale_indexes` and emptied by `mark_indexes_rebuilt`, in
+/// the write's transaction.
+#[test]
+fn stale_indexes_are_listed_until_marked_rebuilt() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    drop(open(&db_path(&dir)));
+    raw(&db_path(&dir)).execute_batch("INSERT INTO index_rebuilds VALUES (4), (9)").expect("list two");
+    let b = open(&db_path(&dir));
+    assert_eq!(b.reader().expect("reader").stale_indexes().expect("stale"), [CollectionId(4), CollectionId(9)]);
+    let failed = b.write_with(|tx| {
+        tx.mark_indexes_rebuilt(CollectionId(4))?;
+        Err::<(), _>(Error::invalid("roll back"))
+    });
+    assert!(failed.is_err());
+    assert_eq!(b.reader().expect("reader").stale_indexes().expect("stale").len(), 2, "a rolled-back mark is undone");
+    b.write_with(|tx| tx.mark_indexes_rebuilt(CollectionId(4))).expect("mark");
+    assert_eq!(b.reader().expect("reader").stale_indexes().expect("stale"), [CollectionId(9)]);
 }

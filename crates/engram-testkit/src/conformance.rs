@@ -2,6 +2,7 @@
 //! first behaviour that differs from the documented contract.
 
 pub use crate::memory_conformance::*;
+pub use crate::number_conformance::*;
 pub use crate::search_conformance::*;
 use crate::{Fixture, ManualClock};
 use engram::{CollectionSpec, ErrorKind, Expect, IndexSpec, Op, Query, SortField, SortOrder, Space, WriteOptions};

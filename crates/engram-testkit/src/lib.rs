@@ -11,6 +11,7 @@ pub mod consistency;
 pub mod faulty_store;
 pub mod fixture;
 pub mod memory_conformance;
+pub mod number_conformance;
 pub mod search_conformance;
 
 pub use clock::ManualClock;
@@ -39,7 +40,8 @@ macro_rules! conformance_tests {
             graph_strengthens_and_decays, graph_fan_out_is_bounded, facts_are_bitemporal,
             facts_functional_concurrent_asserts_leave_one_value, streams_append_read_and_snapshot,
             streams_deduplicate_retried_appends, streams_concurrent_expected_version_one_wins,
-            memory_ops_commit_with_documents, memory_model_is_isolated_and_survives_reopen);
+            memory_ops_commit_with_documents, memory_model_is_isolated_and_survives_reopen,
+            numbers_compare_exactly_beyond_2_pow_53);
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
         $(

@@ -196,20 +196,7 @@ impl<'a> Writer<'a> {
             return Ok(());
         }
         let compiled = self.catalog.get(row.clone())?;
-        let mut after: Option<String> = None;
-        loop {
-            let docs = self.tx.scan_docs(row.id, after.as_deref(), false, BACKFILL_CHUNK_ROWS)?;
-            for d in &docs {
-                let body = decode_document(&d.body)?;
-                let entries: Vec<_> =
-                    compiled.index_entries(&body).into_iter().filter(|e| index_ids.contains(&e.index)).collect();
-                self.tx.replace_index_entries(row.id, &d.id, &[], &entries)?;
-            }
-            match docs.last() {
-                Some(last) if docs.len() == BACKFILL_CHUNK_ROWS => after = Some(last.id.clone()),
-                _ => return Ok(()),
-            }
-        }
+        backfill(self.tx, &compiled, index_ids)
     }
 
     pub fn drop_collection(&mut self, name: &CollectionName) -> Result<()> {
@@ -417,4 +404,24 @@ fn check_expect(expect: Expect, current: Option<&StoredDoc>, id: &str) -> Result
 fn spec_hash(spec: &CollectionSpec) -> Digest {
     let text = serde_json::to_string(spec).expect("a collection spec serializes");
     content_hash(text.as_bytes())
+}
+
+/// Writes the entries of indexes `index_ids` for every stored document of
+/// a collection (whose entries of those indexes must be absent).
+pub(crate) fn backfill(tx: &mut dyn WriteTx, compiled: &Compiled, index_ids: &[u32]) -> Result<()> {
+    let coll = compiled.row.id;
+    let mut after: Option<String> = None;
+    loop {
+        let docs = tx.scan_docs(coll, after.as_deref(), false, BACKFILL_CHUNK_ROWS)?;
+        for d in &docs {
+            let body = decode_document(&d.body)?;
+            let entries: Vec<_> =
+                compiled.index_entries(&body).into_iter().filter(|e| index_ids.contains(&e.index)).collect();
+            tx.replace_index_entries(coll, &d.id, &[], &entries)?;
+        }
+        match docs.last() {
+            Some(last) if docs.len() == BACKFILL_CHUNK_ROWS => after = Some(last.id.clone()),
+            _ => return Ok(()),
+        }
+    }
 }

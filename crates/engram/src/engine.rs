@@ -129,6 +129,9 @@ impl Engine {
         config: EngineConfig,
         datadir: Option<DataDir>,
     ) -> Result<Self> {
+        // Before anything reads an index: entries of an older key encoding
+        // would answer queries wrongly.
+        crate::rekey::rebuild_stale_indexes(backend.as_ref())?;
         let floor = backend.reader()?.max_hlc()?;
         let writes = Arc::new(AtomicU64::new(0));
         let backend: Arc<dyn Backend> = Arc::new(CountingBackend::new(backend, writes.clone()));

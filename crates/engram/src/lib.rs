@@ -32,6 +32,7 @@ mod ops;
 mod plan;
 mod purge;
 mod query;
+mod rekey;
 mod retry;
 mod search;
 mod space;
@@ -54,6 +55,7 @@ pub const FAILPOINTS: &[&str] = &[
 pub use engine::{Engine, EngineStats, SpaceInfo};
 pub use engram_core::backend::{Capabilities, CollectionSpec, IndexSpec};
 pub use engram_core::changelog::{ChangeEntry, ChangeOp};
+pub use engram_core::json_numbers::check_integer_range;
 pub use engram_core::names::SpaceName;
 pub use engram_core::search_spec::{
     EmbeddingModel, HnswSpec, SearchSpec, TextFieldSpec, VectorFieldSpec, VectorMetric,

@@ -171,7 +171,10 @@ pub async fn list_documents(
 ) -> ApiResult<Json<Page>> {
     let filter = match p.filter.as_deref() {
         Some(text) => {
-            serde_json::from_str(text).map_err(|e| ApiError::invalid(format!("filter: not valid JSON: {e}")))?
+            let filter =
+                serde_json::from_str(text).map_err(|e| ApiError::invalid(format!("filter: not valid JSON: {e}")))?;
+            engram::check_integer_range(text.as_bytes()).map_err(|e| ApiError::invalid(format!("filter: {e}")))?;
+            filter
         }
         None => Value::Null,
     };

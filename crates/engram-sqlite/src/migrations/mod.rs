@@ -15,7 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub const APPLICATION_ID: i32 = 0x456E_6772;
 
 /// The newest data format this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// One schema step.
 struct Migration {
@@ -25,8 +25,10 @@ struct Migration {
 }
 
 /// Every migration, in version order from 1 without gaps.
-const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "0001_initial", sql: include_str!("0001_initial.sql") }];
+const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "0001_initial", sql: include_str!("0001_initial.sql") },
+    Migration { version: 2, name: "0002_exact_number_keys", sql: include_str!("0002_exact_number_keys.sql") },
+];
 
 /// The ledger of applied migrations; created by the first migration's transaction.
 const LEDGER_DDL: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -183,17 +185,41 @@ mod tests {
     #[test]
     fn fresh_db_records_every_migration_with_its_checksum() {
         let conn = fresh();
-        let (version, name, sum): (i64, String, String) = conn
-            .query_row("SELECT version, name, checksum FROM schema_migrations", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
-            .expect("one row");
-        assert_eq!((version, name.as_str()), (1, "0001_initial"));
-        assert_eq!(sum, checksum(MIGRATIONS[0].sql));
-        assert_eq!(sum.len(), 64);
+        let mut stmt =
+            conn.prepare("SELECT version, name, checksum FROM schema_migrations ORDER BY version").expect("sql");
+        let rows: Vec<(i64, String, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("rows")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        assert_eq!(rows.len(), MIGRATIONS.len());
+        for ((version, name, sum), m) in rows.iter().zip(MIGRATIONS) {
+            assert_eq!((*version, name.as_str()), (i64::from(m.version), m.name));
+            assert_eq!(*sum, checksum(m.sql));
+            assert_eq!(sum.len(), 64);
+        }
         let user_version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("pragma");
         let app_id: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0)).expect("pragma");
-        assert_eq!((user_version, app_id), (1, APPLICATION_ID));
+        assert_eq!((user_version, app_id), (i64::from(FORMAT_VERSION), APPLICATION_ID));
+    }
+
+    /// Format 2 lists exactly the collections holding format-1 index entries.
+    #[test]
+    fn migration_2_lists_collections_with_v1_index_entries() {
+        let mut conn = Connection::open_in_memory().expect("in-memory db");
+        apply(&conn, &MIGRATIONS[0]).expect("format 1");
+        conn.execute_batch(
+            "INSERT INTO collections VALUES (1, 1, 'a', '{}', 1), (2, 1, 'b', '{}', 1), (3, 1, 'c', '{}', 1);
+             INSERT INTO index_entries VALUES (1, 0, x'05', 'd1'), (1, 1, x'05', 'd1'), (3, 0, x'06', 'd2');",
+        )
+        .expect("format-1 rows");
+        migrate(&mut conn).expect("to format 2");
+        let mut stmt = conn.prepare("SELECT coll_id FROM index_rebuilds ORDER BY coll_id").expect("sql");
+        let listed: Vec<i64> =
+            stmt.query_map([], |r| r.get(0)).expect("rows").collect::<rusqlite::Result<_>>().expect("rows");
+        assert_eq!(listed, [1, 3], "collection 2 has no entries to rebuild");
+        let fresh: i64 = fresh().query_row("SELECT count(*) FROM index_rebuilds", [], |r| r.get(0)).expect("count");
+        assert_eq!(fresh, 0, "a new file has nothing to rebuild");
     }
 
     #[test]
@@ -201,13 +227,13 @@ mod tests {
         let mut conn = fresh();
         migrate(&mut conn).expect("idempotent");
         let n: i64 = conn.query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0)).expect("count");
-        assert_eq!(n, 1);
+        assert_eq!(n, i64::try_from(MIGRATIONS.len()).expect("few"));
     }
 
     #[test]
     fn unknown_and_altered_migrations_are_refused() {
         let mut conn = fresh();
-        conn.execute("UPDATE schema_migrations SET checksum = 'x'", []).expect("tamper");
+        conn.execute("UPDATE schema_migrations SET checksum = 'x' WHERE version = 1", []).expect("tamper");
         let e = migrate(&mut conn).expect_err("tampered");
         assert_eq!(e.kind(), ErrorKind::Corrupted);
         assert!(e.message().contains("0001_initial"), "{e}");
@@ -216,7 +242,7 @@ mod tests {
         conn.execute("INSERT INTO schema_migrations VALUES (9, 'future', 'x', 0)", []).expect("bump");
         let e = migrate(&mut conn).expect_err("newer");
         assert_eq!(e.kind(), ErrorKind::UnsupportedFormat);
-        assert!(e.message().contains("format v9; this build reads up to v1"), "{e}");
+        assert!(e.message().contains("format v9; this build reads up to v2"), "{e}");
     }
 
     #[test]
