@@ -8,7 +8,12 @@ pub const READ_CONNECTIONS_DEFAULT: usize = 4;
 /// Most read connections one backend may hold open.
 pub const READ_CONNECTIONS_MAX: usize = 64;
 /// Writer connections (each with its own group-commit thread) by default.
-pub const WRITE_CONNECTIONS_DEFAULT: usize = 2;
+///
+/// One, because two batch transactions of one server that lock the same
+/// spaces in opposite orders deadlock (PostgreSQL detects it after its
+/// `deadlock_timeout` and fails one job with a retryable error). A single
+/// writer per server leaves deadlocks possible only between servers.
+pub const WRITE_CONNECTIONS_DEFAULT: usize = 1;
 /// Most writer connections one backend may hold open.
 pub const WRITE_CONNECTIONS_MAX: usize = 16;
 /// Writes that may wait for a writer before submitters block.
@@ -45,7 +50,10 @@ pub struct PostgresOptions {
     pub connect_timeout: Duration,
     /// Connections in the read pool, 1 to [`READ_CONNECTIONS_MAX`].
     pub read_connections: usize,
-    /// Writer threads, each with its own connection and transactions.
+    /// Writer threads, each with its own connection and transactions. More
+    /// than one lets a server keep writing while one batch waits for a space
+    /// locked by another server, at the risk of deadlocks between its own
+    /// batches (see [`WRITE_CONNECTIONS_DEFAULT`]).
     pub write_connections: usize,
     /// Writes queued for the writers; when full, `write` blocks (backpressure).
     pub write_queue_max: usize,

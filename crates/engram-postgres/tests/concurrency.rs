@@ -4,19 +4,28 @@
 
 mod common;
 
-use common::{database, log_change, open, space_name};
+use common::{database, log_change, open, options, space_name};
 use engram_core::backend::{Backend, BackendExt, SpaceId, WriteTx};
 use engram_core::changelog::{ChangeHead, verify_run};
 use engram_core::{Error, Result};
+use engram_postgres::PostgresBackend;
 use std::sync::{Arc, Barrier};
 
 const THREADS_PER_SERVER: usize = 4;
 const WRITES_PER_THREAD: usize = 40;
 
+/// A "server" with two writer threads, so its own batches contend too
+/// (every job here touches one space, so they cannot deadlock).
+fn server(db: &engram_testkit::TestDatabase) -> Arc<PostgresBackend> {
+    Arc::new(
+        PostgresBackend::open(engram_postgres::PostgresOptions { write_connections: 2, ..options(db) }).expect("open"),
+    )
+}
+
 #[test]
 fn two_servers_writing_one_space_keep_the_chain_gapless() {
     let Some(db) = database() else { return };
-    let servers = [Arc::new(open(&db)), Arc::new(open(&db))];
+    let servers = [server(&db), server(&db)];
     let space = servers[0].write_with(|tx| tx.insert_space(&space_name("shared"), 1)).expect("space");
     let barrier = Arc::new(Barrier::new(2 * THREADS_PER_SERVER));
     let mut handles = Vec::new();
@@ -54,7 +63,7 @@ fn increment(tx: &mut dyn WriteTx, space: SpaceId, coll: engram_core::backend::C
 #[test]
 fn read_modify_write_across_servers_loses_no_update() {
     let Some(db) = database() else { return };
-    let servers = [Arc::new(open(&db)), Arc::new(open(&db))];
+    let servers = [server(&db), server(&db)];
     let (space, coll) = servers[0]
         .write_with(|tx| {
             let space = tx.insert_space(&space_name("counting"), 1)?;
