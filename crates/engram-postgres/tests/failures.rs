@@ -130,3 +130,59 @@ fn a_deadlock_between_servers_fails_one_write_retryably_and_commits_the_other() 
         assert_eq!(entries.len(), 1, "only the surviving write's entry");
     }
 }
+
+/// Makes COMMIT fail for any transaction that inserted a space named
+/// "boom": a deferred constraint trigger runs at COMMIT and raises.
+fn trap_commits(db: &TestDatabase) {
+    raw(db)
+        .batch_execute(
+            "CREATE FUNCTION engram.boom() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN IF NEW.name LIKE 'boom%' THEN RAISE EXCEPTION 'trapped'; END IF; RETURN NULL; END $$; \
+             CREATE CONSTRAINT TRIGGER boom AFTER INSERT ON engram.spaces DEFERRABLE INITIALLY DEFERRED \
+             FOR EACH ROW EXECUTE FUNCTION engram.boom();",
+        )
+        .expect("trap");
+}
+
+#[test]
+fn a_failed_commit_fails_every_job_of_its_batch_and_acknowledges_nothing_it_lost() {
+    let Some(db) = database() else { return };
+    let backend = open(&db);
+    trap_commits(&db);
+    let e = backend.write_with(|tx| tx.insert_space(&space_name("boom-alone"), 1)).expect_err("commit fails");
+    assert!(e.message().contains("committing a write transaction"), "{e}");
+
+    // Many callers at once, some of them trapped: whatever the batches were,
+    // a write is acknowledged exactly when its row is there afterwards.
+    let barrier = std::sync::Barrier::new(12);
+    let outcomes: Vec<(String, bool)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..12)
+            .map(|t| {
+                let (backend, barrier) = (&backend, &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    (0..10)
+                        .map(|i| {
+                            let name = if (t + i) % 7 == 0 { format!("boom-{t}-{i}") } else { format!("ok-{t}-{i}") };
+                            let n = name.clone();
+                            (name, backend.write_with(move |tx| tx.insert_space(&space_name(&n), 1)).is_ok())
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("thread")).collect()
+    });
+    let stored: std::collections::BTreeSet<String> =
+        backend.reader().expect("reader").spaces().expect("spaces").into_iter().map(|s| s.name.to_string()).collect();
+    for (name, acknowledged) in &outcomes {
+        assert_eq!(stored.contains(name), *acknowledged, "{name}: acknowledged iff committed");
+        if name.starts_with("boom") {
+            assert!(!acknowledged, "{name} cannot commit");
+        }
+    }
+    let stats = backend.stats();
+    assert!(stats.failed_batches >= 2, "{stats:?}");
+    assert_eq!(stats.retryable_failures, 0, "a trapped commit is not a transient failure: {stats:?}");
+    backend.write_with(|tx| tx.insert_space(&space_name("later"), 1)).expect("the writer goes on");
+}
