@@ -1,8 +1,10 @@
 //! Engines on each backend, with a manual clock and a way to reopen.
 
 use crate::clock::ManualClock;
+use crate::postgres::TestDatabase;
 use engram::{Engine, EngineConfig};
 use engram_core::memory::MemoryBackend;
+use engram_postgres::{PostgresBackend, PostgresOptions};
 use engram_sqlite::{SqliteBackend, SqliteOptions};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +19,8 @@ pub struct Fixture {
     /// Where the engine saves search index files, when it does.
     pub search_dir: Option<std::path::PathBuf>,
     _dir: Option<tempfile::TempDir>,
+    /// Dropped last, after the engine has closed its connections.
+    _database: Option<TestDatabase>,
 }
 
 impl Fixture {
@@ -25,7 +29,14 @@ impl Fixture {
         let reopen = self.reopen.take()?;
         drop(self.engine);
         let engine = reopen(self.clock.clone());
-        Some(Self { engine, clock: self.clock, reopen: Some(reopen), search_dir: self.search_dir, _dir: self._dir })
+        Some(Self {
+            engine,
+            clock: self.clock,
+            reopen: Some(reopen),
+            search_dir: self.search_dir,
+            _dir: self._dir,
+            _database: self._database,
+        })
     }
 }
 
@@ -38,7 +49,7 @@ fn config() -> EngineConfig {
 
 pub fn memory_fixture(clock: Arc<ManualClock>) -> Fixture {
     let engine = Engine::with_backend(Arc::new(MemoryBackend::new()), clock.clone(), config()).expect("memory engine");
-    Fixture { engine, clock, reopen: None, search_dir: None, _dir: None }
+    Fixture { engine, clock, reopen: None, search_dir: None, _dir: None, _database: None }
 }
 
 pub fn sqlite_fixture(clock: Arc<ManualClock>) -> Fixture {
@@ -52,5 +63,23 @@ pub fn sqlite_fixture(clock: Arc<ManualClock>) -> Fixture {
         Engine::with_backend(Arc::new(backend), clock, config).expect("sqlite engine")
     };
     let engine = open(clock.clone());
-    Fixture { engine, clock, reopen: Some(Box::new(open)), search_dir, _dir: Some(dir) }
+    Fixture { engine, clock, reopen: Some(Box::new(open)), search_dir, _dir: Some(dir), _database: None }
+}
+
+/// An engine on a fresh PostgreSQL database (see [`TestDatabase`]); reopening
+/// starts a new backend on the same database. Tests call
+/// [`crate::postgres::postgres_available`] first.
+pub fn postgres_fixture(clock: Arc<ManualClock>) -> Fixture {
+    let database = TestDatabase::create();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let search = dir.path().join("search");
+    let search_dir = Some(search.clone());
+    let url = database.url().to_owned();
+    let open = move |clock: Arc<ManualClock>| {
+        let backend = PostgresBackend::open(PostgresOptions::new(url.clone())).expect("open postgres");
+        let config = EngineConfig { search_index_dir: Some(search.clone()), ..config() };
+        Engine::with_backend(Arc::new(backend), clock, config).expect("postgres engine")
+    };
+    let engine = open(clock.clone());
+    Fixture { engine, clock, reopen: Some(Box::new(open)), search_dir, _dir: Some(dir), _database: Some(database) }
 }

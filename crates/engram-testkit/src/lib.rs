@@ -12,18 +12,28 @@ pub mod faulty_store;
 pub mod fixture;
 pub mod memory_conformance;
 pub mod number_conformance;
+pub mod postgres;
 pub mod search_conformance;
 
 pub use clock::ManualClock;
 pub use faulty_store::FaultyStore;
-pub use fixture::{Fixture, memory_fixture, sqlite_fixture};
+pub use fixture::{Fixture, memory_fixture, postgres_fixture, sqlite_fixture};
+pub use postgres::{TestDatabase, postgres_available};
 
 /// Generates one `#[test]` per conformance case for a fixture factory
-/// (`fn(Arc<ManualClock>) -> Fixture`).
+/// (`fn(Arc<ManualClock>) -> Fixture`). With `skip_unless = guard`, each
+/// case first calls `guard()` and returns at once when it is false (for
+/// backends that need a server the machine may not have).
 #[macro_export]
 macro_rules! conformance_tests {
     ($factory:path) => {
-        $crate::conformance_tests!(@cases $factory;
+        $crate::conformance_tests!(@all $factory, (|| true));
+    };
+    ($factory:path, skip_unless = $guard:path) => {
+        $crate::conformance_tests!(@all $factory, $guard);
+    };
+    (@all $factory:path, $guard:expr) => {
+        $crate::conformance_tests!(@cases $factory, $guard;
             spaces_lifecycle, space_isolation, put_get_versions, conditional_writes,
             merge_patch, deletes, bulk_is_atomic, transactions_span_collections,
             ttl_hides_and_purges, default_ttl, schema_validation, filters_match_brute_force,
@@ -43,10 +53,13 @@ macro_rules! conformance_tests {
             memory_ops_commit_with_documents, memory_model_is_isolated_and_survives_reopen,
             numbers_compare_exactly_beyond_2_pow_53);
     };
-    (@cases $factory:path; $($case:ident),* $(,)?) => {
+    (@cases $factory:path, $guard:expr; $($case:ident),* $(,)?) => {
         $(
             #[test]
             fn $case() {
+                if !$guard() {
+                    return;
+                }
                 $crate::conformance::$case(&$factory);
             }
         )*

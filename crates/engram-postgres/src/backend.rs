@@ -1,0 +1,79 @@
+//! [`PostgresBackend`]: opening, the [`Backend`] implementation and shutdown.
+
+use crate::config::PostgresOptions;
+use crate::conn::Conn;
+use crate::migrations;
+use crate::pool::ReadPool;
+use crate::reader::Queries;
+use crate::writer::{Writer, WriterStats};
+use engram_core::Result;
+use engram_core::backend::{
+    Backend, Capabilities, CollectionId, CommitStats, Reader, StoredDoc, WriteOutput, WriteWork,
+};
+
+/// Engram's PostgreSQL backend: writer threads with group commit, and a
+/// pool of read connections.
+pub struct PostgresBackend {
+    pool: ReadPool,
+    writer: Writer,
+}
+
+impl std::fmt::Debug for PostgresBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresBackend").field("stats", &self.stats()).finish()
+    }
+}
+
+impl PostgresBackend {
+    /// Connects, applies pending migrations (under the migration lock, so
+    /// servers starting together do not race) and starts the writers.
+    ///
+    /// Refuses, without changing it, a schema that holds another
+    /// application's tables or was written by a newer Engram.
+    pub fn open(opts: PostgresOptions) -> Result<Self> {
+        opts.validate()?;
+        let mut conn = Conn::open(&opts)?;
+        migrations::migrate(&mut conn, &opts.schema)?;
+        drop(conn);
+        let pool = ReadPool::new(&opts);
+        let writer = Writer::start(&opts)?;
+        Ok(Self { pool, writer })
+    }
+
+    /// Commits and jobs so far (commits < jobs shows batching).
+    pub fn stats(&self) -> WriterStats {
+        self.writer.stats()
+    }
+}
+
+impl Backend for PostgresBackend {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { name: "postgres", durable: true, group_commit: true }
+    }
+
+    fn reader(&self) -> Result<Box<dyn Reader + '_>> {
+        Ok(Box::new(self.pool.get()?))
+    }
+
+    /// One statement is its own consistent snapshot: no BEGIN/ROLLBACK.
+    fn read_doc(&self, coll: CollectionId, id: &str) -> Result<Option<StoredDoc>> {
+        self.pool.with_conn(|conn| Queries(conn).doc(coll, id))
+    }
+
+    fn write(&self, work: WriteWork) -> Result<WriteOutput> {
+        self.writer.write(work)
+    }
+
+    fn commit_stats(&self) -> Option<CommitStats> {
+        let s = self.writer.stats();
+        Some(CommitStats { batches: s.commits, jobs: s.jobs, max_batch: s.max_batch })
+    }
+}
+
+impl Drop for PostgresBackend {
+    /// Queued writes finish first; then every connection closes.
+    fn drop(&mut self) {
+        self.writer.shutdown();
+        self.pool.close();
+    }
+}
