@@ -132,6 +132,12 @@ pub struct Capabilities {
     pub durable: bool,
     /// Concurrent writes share one commit and one sync.
     pub group_commit: bool,
+    /// Other processes may write the same storage (a database shared by
+    /// several servers). The engine reads it: when set, nothing it caches
+    /// from storage (space ids, collection specs) and no derived index may
+    /// be trusted without checking storage, because writes by other
+    /// processes never pass through this one.
+    pub shared: bool,
 }
 
 /// Reads, either on their own or inside a write transaction.
@@ -265,6 +271,12 @@ pub trait Backend: Send + Sync {
     /// set-up that a multi-read [`Reader`] needs.
     fn read_doc(&self, coll: CollectionId, id: &str) -> Result<Option<StoredDoc>> {
         self.reader()?.doc(coll, id)
+    }
+    /// A space's change-log head, read on its own (the check a derived
+    /// index makes before serving on shared storage; backends may answer
+    /// it with a single statement).
+    fn change_head(&self, space: SpaceId) -> Result<ChangeHead> {
+        self.reader()?.change_head(space)
     }
     /// Runs `work` in its own atomic transaction and commits it durably (per
     /// [`Capabilities::durable`]) before returning. Backends may commit the

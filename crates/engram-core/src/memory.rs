@@ -41,7 +41,7 @@ impl MemoryBackend {
 
 impl Backend for MemoryBackend {
     fn capabilities(&self) -> Capabilities {
-        Capabilities { name: "memory", durable: false, group_commit: false }
+        Capabilities { name: "memory", durable: false, group_commit: false, shared: false }
     }
 
     fn reader(&self) -> Result<Box<dyn Reader + '_>> {

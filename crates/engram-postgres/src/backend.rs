@@ -48,7 +48,7 @@ impl PostgresBackend {
 
 impl Backend for PostgresBackend {
     fn capabilities(&self) -> Capabilities {
-        Capabilities { name: "postgres", durable: true, group_commit: true }
+        Capabilities { name: "postgres", durable: true, group_commit: true, shared: true }
     }
 
     fn reader(&self) -> Result<Box<dyn Reader + '_>> {

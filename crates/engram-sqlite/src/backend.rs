@@ -57,7 +57,7 @@ impl SqliteBackend {
 
 impl Backend for SqliteBackend {
     fn capabilities(&self) -> Capabilities {
-        Capabilities { name: "sqlite", durable: self.durable, group_commit: true }
+        Capabilities { name: "sqlite", durable: self.durable, group_commit: true, shared: false }
     }
 
     fn reader(&self) -> Result<Box<dyn Reader + '_>> {

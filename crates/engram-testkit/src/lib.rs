@@ -14,6 +14,7 @@ pub mod memory_conformance;
 pub mod number_conformance;
 pub mod postgres;
 pub mod search_conformance;
+pub mod shared;
 
 pub use clock::ManualClock;
 pub use faulty_store::FaultyStore;

@@ -78,6 +78,9 @@ pub(crate) struct Inner {
     pub graph: GraphIndexes,
     /// Completed writes (see `epoch.rs`).
     writes: Arc<AtomicU64>,
+    /// Other processes write the same storage: name caches are not used
+    /// and derived indexes check the log's head (see `follow.rs`).
+    pub shared: bool,
     /// Writes re-run after a contention failure (see `retry.rs`).
     write_retries: AtomicU64,
     /// Collection lookups served from the cache, and those that read storage.
@@ -135,6 +138,10 @@ impl Engine {
         let floor = backend.reader()?.max_hlc()?;
         let writes = Arc::new(AtomicU64::new(0));
         let backend: Arc<dyn Backend> = Arc::new(CountingBackend::new(backend, writes.clone()));
+        // Read once: whether other processes write this storage decides what
+        // the engine may cache (see `follow.rs`).
+        let shared = backend.capabilities().shared;
+        let fresh = Arc::new(crate::follow::Freshness::new(writes.clone(), shared));
         let interval = config.purge_interval;
         let index_interval = config.index_interval;
         let save_after = config.index_save_interval;
@@ -153,8 +160,9 @@ impl Engine {
             space_ids_version: AtomicU64::new(0),
             colls: RwLock::default(),
             colls_version: AtomicU64::new(0),
-            search: SearchIndexes::new(search_store, writes.clone(), save_after),
-            graph: GraphIndexes::new(writes.clone()),
+            search: SearchIndexes::new(search_store, fresh.clone(), save_after),
+            graph: GraphIndexes::new(fresh.clone()),
+            shared,
             writes,
             write_retries: AtomicU64::new(0),
             cache_hits: AtomicU64::new(0),
@@ -243,7 +251,9 @@ impl Engine {
     /// A handle on an existing space; every data operation goes through one.
     pub fn space(&self, name: &str) -> Result<Space> {
         let name = SpaceName::new(name)?;
-        if let Some(id) = read(&self.inner.space_ids).get(name.as_str()) {
+        // On shared storage another server may have deleted the space (and
+        // created another under its name): its id is read every time.
+        if let Some(id) = read(&self.inner.space_ids).get(name.as_str()).filter(|_| !self.inner.shared) {
             return Ok(Space::new(self.inner.clone(), *id, name));
         }
         // Taken before reading: a space deleted while we read must not be
@@ -327,7 +337,10 @@ impl Inner {
         // Before the cache, which also holds reserved collections: a caller
         // can never reach those by name.
         CollectionName::check(name)?;
-        if let Some(c) = read(&self.colls).get(&space).and_then(|m| m.get(name)) {
+        // On shared storage another server may have changed the spec: the
+        // row is read every time (its compiled form stays cached by
+        // generation in the catalog).
+        if let Some(c) = read(&self.colls).get(&space).and_then(|m| m.get(name)).filter(|_| !self.shared) {
             self.cache_hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Ok(c.clone());
         }
@@ -340,7 +353,7 @@ impl Inner {
     /// yet (they are created by the first write that needs them and live
     /// as long as the space).
     pub fn reserved_collection(&self, space: SpaceId, sys: System) -> Result<Option<Arc<Compiled>>> {
-        if let Some(c) = read(&self.colls).get(&space).and_then(|m| m.get(sys.name())) {
+        if let Some(c) = read(&self.colls).get(&space).and_then(|m| m.get(sys.name())).filter(|_| !self.shared) {
             self.cache_hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Ok(Some(c.clone()));
         }

@@ -8,7 +8,8 @@
 //! the count reached `c`.
 
 use engram_core::Result;
-use engram_core::backend::{Backend, Capabilities, CollectionId, Reader, StoredDoc, WriteOutput, WriteWork};
+use engram_core::backend::{Backend, Capabilities, CollectionId, Reader, SpaceId, StoredDoc, WriteOutput, WriteWork};
+use engram_core::changelog::ChangeHead;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -35,6 +36,9 @@ impl Backend for CountingBackend {
     }
     fn read_doc(&self, coll: CollectionId, id: &str) -> Result<Option<StoredDoc>> {
         self.inner.read_doc(coll, id)
+    }
+    fn change_head(&self, space: SpaceId) -> Result<ChangeHead> {
+        self.inner.change_head(space)
     }
     fn write(&self, work: WriteWork) -> Result<WriteOutput> {
         let out = self.inner.write(work);

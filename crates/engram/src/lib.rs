@@ -24,6 +24,7 @@ mod durable_fs;
 mod engine;
 mod epoch;
 mod facts;
+mod follow;
 mod graph;
 mod idempotent;
 #[cfg(feature = "openapi")]

@@ -7,6 +7,7 @@
 //! contradict it; traversals catch up first, so they see every write that
 //! returned before they started.
 
+use crate::follow::Freshness;
 use crate::graph::write::EdgeBody;
 use crate::system::System;
 use engram_core::backend::{Backend, Reader, SpaceId, StoredDoc};
@@ -14,7 +15,6 @@ use engram_core::changelog::ChangeOp;
 use engram_core::{Error, Result};
 use std::cell::OnceCell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 /// Change-log entries read per step while catching up.
@@ -178,12 +178,12 @@ type Slot = Arc<RwLock<GraphIndex>>;
 pub(crate) struct GraphIndexes {
     spaces: Mutex<HashMap<SpaceId, Slot>>,
     /// Completed writes of the engine (see `epoch.rs`).
-    writes: Arc<AtomicU64>,
+    fresh: Arc<Freshness>,
 }
 
 impl GraphIndexes {
-    pub fn new(writes: Arc<AtomicU64>) -> Self {
-        Self { spaces: Mutex::default(), writes }
+    pub fn new(fresh: Arc<Freshness>) -> Self {
+        Self { spaces: Mutex::default(), fresh }
     }
 
     fn slot(&self, space: SpaceId) -> Slot {
@@ -201,10 +201,9 @@ impl GraphIndexes {
         f: impl FnOnce(&GraphIndex, &LazyReader<'_>) -> Result<T>,
     ) -> Result<T> {
         let slot = self.slot(space);
-        let writes = self.writes.load(Ordering::SeqCst);
         {
             let guard = read(&slot);
-            if guard.built && guard.seen_writes >= writes {
+            if guard.built && self.fresh.is_current(backend, space, guard.seen_writes, guard.position)? {
                 return f(&guard, &LazyReader { backend, reader: OnceCell::new() });
             }
         }
@@ -215,7 +214,7 @@ impl GraphIndexes {
             g
         });
         // Count first, reader second: every counted write is in the snapshot.
-        let writes = self.writes.load(Ordering::SeqCst);
+        let writes = self.fresh.token();
         let reader = backend.reader()?;
         if let Err(e) = guard.catch_up(&*reader, space) {
             *guard = GraphIndex::default();

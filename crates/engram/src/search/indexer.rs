@@ -11,9 +11,11 @@ impl Inner {
     /// One pass: catch up and maybe save every space with search fields.
     pub(crate) fn index_once(&self) -> Result<()> {
         // Nothing written since the last clean pass and nothing left to
-        // save: skip the storage reads a pass costs.
+        // save: skip the storage reads a pass costs. On shared storage other
+        // servers' writes are not counted here, so every pass looks.
         let writes = self.search.writes();
-        if writes == self.indexed_writes.load(Ordering::SeqCst) && !self.search.any_unsaved() {
+        let idle = writes == self.indexed_writes.load(Ordering::SeqCst) && !self.search.any_unsaved();
+        if idle && !self.shared {
             return Ok(());
         }
         let spaces = self.backend.reader()?.spaces()?;

@@ -7,6 +7,7 @@
 //! restored backup, damage) the index is rebuilt from the records.
 
 use crate::catalog::Catalog;
+use crate::follow::Freshness;
 use crate::search::check::{IndexCheck, check};
 use crate::search::persist;
 use crate::search::space_index::{CatchUp, SpaceIndex, searchable};
@@ -34,7 +35,7 @@ pub(crate) struct SearchIndexes {
     spaces: Mutex<HashMap<SpaceId, SpaceSlot>>,
     saved: Mutex<HashMap<SpaceId, Saved>>,
     /// Completed writes of the engine (see `epoch.rs`).
-    writes: Arc<AtomicU64>,
+    fresh: Arc<Freshness>,
     /// Age of unsaved entries after which the indexer saves anyway.
     save_after: Duration,
     /// Saved files loaded (then caught up by replaying the log after them).
@@ -58,12 +59,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl SearchIndexes {
-    pub fn new(store: Option<Arc<dyn IndexStore>>, writes: Arc<AtomicU64>, save_after: Duration) -> Self {
+    pub fn new(store: Option<Arc<dyn IndexStore>>, fresh: Arc<Freshness>, save_after: Duration) -> Self {
         Self {
             store,
             spaces: Mutex::default(),
             saved: Mutex::default(),
-            writes,
+            fresh,
             save_after,
             loads: AtomicU64::new(0),
             discards: AtomicU64::new(0),
@@ -79,11 +80,15 @@ impl SearchIndexes {
     }
 
     /// The space's index, caught up with every write that returned before
-    /// this call. Without writes since the last catch-up, no storage is read.
+    /// this call, by this process or (on shared storage) any other. Without
+    /// writes since the last catch-up, no storage is read (on shared
+    /// storage, only the log's head).
     pub fn current(&self, backend: &dyn Backend, catalog: &Catalog, space: SpaceId) -> Result<SpaceSlot> {
         let slot = self.slot(space);
-        let writes = self.writes.load(Ordering::SeqCst);
-        if !slot.is_poisoned() && read(&slot).as_ref().is_some_and(|ix| ix.seen_writes >= writes) {
+        let seen = if slot.is_poisoned() { None } else { read(&slot).as_ref().map(|ix| (ix.seen_writes, ix.position)) };
+        if let Some((seen, position)) = seen
+            && self.fresh.is_current(backend, space, seen, position)?
+        {
             return Ok(slot);
         }
         self.catch_up(backend, catalog, space)?;
@@ -103,7 +108,7 @@ impl SearchIndexes {
         let mut guard = write(&slot);
         // Read the count before opening the reader: every write counted so
         // far is in the reader's snapshot.
-        let writes = self.writes.load(Ordering::SeqCst);
+        let writes = self.fresh.token();
         let reader = backend.reader()?;
         if guard.is_none() {
             *guard = Some(self.load(&*reader, catalog, space)?);
@@ -201,7 +206,7 @@ impl SearchIndexes {
         if let Some(store) = &self.store {
             persist::remove(&**store, space)?;
         }
-        let writes = self.writes.load(Ordering::SeqCst);
+        let writes = self.fresh.token();
         let reader = backend.reader()?;
         let mut index = SpaceIndex::empty(space);
         let done = index.rebuild(&*reader, catalog)?;
@@ -231,7 +236,7 @@ impl SearchIndexes {
 
     /// The engine's completed writes so far.
     pub fn writes(&self) -> u64 {
-        self.writes.load(Ordering::SeqCst)
+        self.fresh.token()
     }
 
     /// Whether any loaded space has caught-up progress not yet saved.
