@@ -26,6 +26,9 @@ fn main() {
     if argv.get(1).map(String::as_str) == Some("search") {
         return search::main(argv[1..].to_vec());
     }
+    if argv.get(1).map(String::as_str) == Some("replay") {
+        return search::replay::main(argv[1..].to_vec());
+    }
     if argv.get(1).map(String::as_str) == Some("graph") {
         return graph::main(argv[1..].to_vec());
     }

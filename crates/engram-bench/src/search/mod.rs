@@ -9,6 +9,7 @@ mod hybrid;
 mod kernel;
 mod knn;
 mod open;
+pub mod replay;
 mod text;
 
 use clap::Parser;

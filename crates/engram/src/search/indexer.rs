@@ -3,6 +3,7 @@
 //! a catch-up and a restart replays little.
 
 use crate::engine::Inner;
+use crate::search::manager::INDEXER_STEP_ENTRIES;
 use crate::search::space_index::searchable;
 use engram_core::Result;
 use std::sync::atomic::Ordering;
@@ -40,7 +41,17 @@ impl Inner {
         if searchable(&*self.backend.reader()?, &self.catalog, space)?.is_empty() {
             return Ok(());
         }
-        self.search.catch_up(&*self.backend, &self.catalog, space)?;
-        self.search.save_if_due(space)
+        // In steps, saving when due between them: a backlog of expensive
+        // entries (vectors) is never all unsaved at once. The pass ends at
+        // the head it started from, so writes that outrun it cannot keep it
+        // (and a close waiting for it) going.
+        let head = self.backend.reader()?.change_head(space)?.position;
+        loop {
+            let done = self.search.catch_up_some(&*self.backend, &self.catalog, space, INDEXER_STEP_ENTRIES)?;
+            self.search.save_if_due(space)?;
+            if !done.more || done.position >= head {
+                return Ok(());
+            }
+        }
     }
 }

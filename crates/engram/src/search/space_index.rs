@@ -14,6 +14,7 @@ use engram_core::changelog::{ChangeOp, Digest};
 use engram_core::{Error, Result};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Change-log entries read per step while catching up.
 const CATCH_UP_CHUNK_ENTRIES: usize = 10_000;
@@ -31,6 +32,9 @@ pub(crate) struct SpaceIndex {
     pub colls: HashMap<CollectionId, CollIndex>,
     /// Entries applied since the index was last saved.
     pub unsaved: u64,
+    /// Time spent catching up since the index was last saved: about what a
+    /// restart after a crash would spend replaying.
+    pub unsaved_work: Duration,
     /// Compare every collection with its spec at the next catch-up (after
     /// loading from a file).
     pub reconcile_next: bool,
@@ -48,6 +52,8 @@ struct Touched {
     /// A space- or collection-level entry (specs may have changed).
     ddl: bool,
     entries: u64,
+    /// The last entry read (position, hash), when it is before the head.
+    stopped_at: Option<(u64, Digest)>,
 }
 
 /// What one catch-up did.
@@ -56,6 +62,10 @@ pub(crate) struct CatchUp {
     pub entries: u64,
     pub documents: u64,
     pub rebuilt: u64,
+    /// Stopped at the entry limit, before the log's head.
+    pub more: bool,
+    /// The position reached.
+    pub position: u64,
 }
 
 impl SpaceIndex {
@@ -66,6 +76,7 @@ impl SpaceIndex {
             head_hash: [0; 32],
             colls: HashMap::new(),
             unsaved: 0,
+            unsaved_work: Duration::ZERO,
             reconcile_next: false,
             seen_writes: 0,
             saved_once: false,
@@ -75,6 +86,14 @@ impl SpaceIndex {
     /// Applies every change-log entry after `position` up to the reader's
     /// head, reading document states from the same reader.
     pub fn catch_up(&mut self, reader: &dyn Reader, catalog: &Catalog) -> Result<CatchUp> {
+        self.catch_up_some(reader, catalog, u64::MAX)
+    }
+
+    /// Like `catch_up`, but applies at most `limit` entries (a first build
+    /// from the records is never split): `more` says the head is not
+    /// reached. Documents are applied in their state at the reader's head,
+    /// newer than `position`; the invariant allows it.
+    pub fn catch_up_some(&mut self, reader: &dyn Reader, catalog: &Catalog, limit: u64) -> Result<CatchUp> {
         fail::fail_point!("engram.index.catch_up", |_| Err(Error::internal(
             "injected failure catching up a search index"
         )));
@@ -93,7 +112,7 @@ impl SpaceIndex {
         let touched = if rebuild_all {
             Touched { entries: head.position, ..Touched::default() }
         } else {
-            self.touched_since(reader, head.position)?
+            self.touched_since(reader, head.position, limit)?
         };
         done.entries = touched.entries;
         let ddl = rebuild_all || self.reconcile_next || touched.ddl;
@@ -113,21 +132,27 @@ impl SpaceIndex {
                 done.documents += 1;
             }
         }
-        self.position = head.position;
-        self.head_hash = head.hash;
+        (self.position, self.head_hash) = touched.stopped_at.unwrap_or((head.position, head.hash));
+        done.more = touched.stopped_at.is_some();
+        done.position = self.position;
         self.unsaved += done.entries;
         Ok(done)
     }
 
     /// The documents and collections changed by the entries after
-    /// `position` up to `head`.
-    fn touched_since(&self, reader: &dyn Reader, head: u64) -> Result<Touched> {
+    /// `position` up to `head`, or up to the `limit`-th entry.
+    fn touched_since(&self, reader: &dyn Reader, head: u64, limit: u64) -> Result<Touched> {
         let mut touched = Touched::default();
         let mut after = self.position;
         while after < head {
-            let entries = reader.changes(self.space, after, CATCH_UP_CHUNK_ENTRIES)?;
+            if touched.entries >= limit {
+                return Ok(touched);
+            }
+            let want = usize::try_from(limit - touched.entries).unwrap_or(usize::MAX).min(CATCH_UP_CHUNK_ENTRIES);
+            let entries = reader.changes(self.space, after, want)?;
             let Some(last) = entries.last() else { break };
             after = last.position;
+            touched.stopped_at = (after < head).then_some((after, last.hash));
             touched.entries += entries.len() as u64;
             for e in entries {
                 match e.op {
