@@ -183,6 +183,12 @@ pub struct ServeArgs {
     /// variables, which win over the file.
     #[arg(long, env = "ENGRAM_CONFIG")]
     pub config: Option<PathBuf>,
+    /// A PostgreSQL URL (`postgres://user@host:port/db`): keep the data and
+    /// the API keys there, shared by every server given the same URL. The
+    /// data directory then holds only this server's search index files.
+    /// Without it, the embedded SQLite database in the data directory.
+    #[arg(long, env = "ENGRAM_DATABASE", hide_env_values = true)]
+    pub database: Option<String>,
     /// Address to listen on.
     #[arg(long, env = "ENGRAM_LISTEN", default_value = engram_server::config::LISTEN_DEFAULT)]
     pub listen: SocketAddr,

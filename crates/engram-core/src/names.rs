@@ -71,6 +71,28 @@ name_type!(
     IdempotencyKey, "idempotency key", check_idem_key
 );
 
+impl SpaceName {
+    /// The space the engine keeps for its own state (API keys shared by
+    /// every server of a database). Its name starts with `_`, which
+    /// [`SpaceName::new`] refuses, so no caller can name it.
+    pub fn system() -> Self {
+        Self("_system".to_owned())
+    }
+
+    /// A name read back from storage: a caller's name or a reserved one.
+    pub fn stored(s: &str) -> Result<Self> {
+        match s.strip_prefix('_') {
+            Some(rest) => check_name("space", rest).map(|()| Self(s.to_owned())),
+            None => Self::new(s),
+        }
+    }
+
+    /// Whether this is the engine's own space.
+    pub fn is_reserved(&self) -> bool {
+        self.0.starts_with('_')
+    }
+}
+
 impl CollectionName {
     /// A collection the engine keeps for itself (edges, facts, events…).
     /// Reserved names start with `_`, which [`CollectionName::new`] refuses,

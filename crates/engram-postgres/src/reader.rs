@@ -51,7 +51,7 @@ fn doc_at(r: &Row, at: usize) -> Result<StoredDoc> {
 fn space_row(r: &Row) -> Result<SpaceRow> {
     let what = "reading a space";
     let id: i64 = get(r, 0, what)?;
-    let name = SpaceName::new(get::<String>(r, 1, what)?)
+    let name = SpaceName::stored(&get::<String>(r, 1, what)?)
         .map_err(|_| Error::corrupted(format!("stored name of space {id} is invalid")))?;
     Ok(SpaceRow { id: SpaceId(id), name, created_hlc: from_sql_int(get(r, 2, what)?, "space HLC")? })
 }

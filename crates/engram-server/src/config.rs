@@ -15,7 +15,13 @@ pub const BODY_BYTES_MAX: usize = 40 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
+    /// This server's directory: the embedded database, API keys and search
+    /// index files; with `database`, the search index files only.
     pub data_dir: PathBuf,
+    /// A PostgreSQL URL: the data (and the API keys) live there, shared by
+    /// every server given the same URL; `None` is the embedded SQLite
+    /// database in `data_dir`.
+    pub database: Option<String>,
     /// Longest time search-index progress stays unsaved (replayed from the
     /// change log after a crash); `None` keeps the engine's default.
     pub index_save_interval: Option<std::time::Duration>,
@@ -32,6 +38,7 @@ impl Default for ServerConfig {
         Self {
             listen: LISTEN_DEFAULT.parse().expect("valid default address"),
             data_dir: PathBuf::from(DATA_DIR_DEFAULT),
+            database: None,
             index_save_interval: None,
             admin_key: None,
             limits: Limits::default(),

@@ -17,6 +17,7 @@ pub mod problem;
 mod routes;
 mod run;
 pub mod tls;
+mod work_pool;
 
 pub use config::ServerConfig;
 pub use routes::{AppState, router};

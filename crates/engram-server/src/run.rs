@@ -1,7 +1,7 @@
 //! Running the server: open the engine, bind, serve until a signal.
 
 use crate::auth::Role;
-use crate::auth::keys::KeyStore;
+use crate::auth::keys::{CLI_KEY_NAME, KeyStore};
 use crate::config::ServerConfig;
 use crate::conn_limit::Limited;
 use crate::routes::{AppState, router};
@@ -14,15 +14,19 @@ use tokio::net::TcpListener;
 /// Opens the data directory and serves until SIGINT or SIGTERM; in-flight
 /// requests finish before it returns.
 pub async fn serve(config: ServerConfig) -> io::Result<()> {
-    let mut ec = EngineConfig::dir(&config.data_dir);
-    ec.holder_command = "engram serve".into();
-    if let Some(t) = config.index_save_interval {
-        ec.index_save_interval = t;
-    }
-    let engine = tokio::task::spawn_blocking(move || Engine::open(ec)).await.map_err(io::Error::other)?;
-    let engine = engine.map_err(|e| io::Error::other(e.to_string()))?;
+    // Engine work never runs on the async runtime's threads (see `work_pool.rs`).
+    let opened = {
+        let config = config.clone();
+        crate::work_pool::run(move || {
+            let engine = open_engine(&config)?;
+            let keys = open_keys(&config, &engine)?;
+            Ok::<_, engram::Error>((engine, keys))
+        })
+        .await
+        .map_err(io::Error::other)?
+    };
+    let (engine, keys) = opened.map_err(|e| io::Error::other(e.to_string()))?;
     let tls = config.tls.as_ref().map(|(cert, key)| crate::tls::server_config(cert, key)).transpose()?;
-    let keys = open_keys(&config, &engine).map_err(|e| io::Error::other(e.to_string()))?;
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     engine.set_serving_address(&addr.to_string()).map_err(|e| io::Error::other(e.to_string()))?;
@@ -37,25 +41,60 @@ pub async fn serve(config: ServerConfig) -> io::Result<()> {
         }
         None => serve_on(listener, state, shutdown_signal()).await?,
     }
-    tokio::task::spawn_blocking(move || engine.close()).await.map_err(io::Error::other)
+    crate::work_pool::run(move || engine.close()).await.map_err(io::Error::other)
 }
 
-/// The data directory's keys; on first start (no admin key stored or
+/// The engine on the embedded SQLite database in the data directory, or on
+/// the PostgreSQL database the configuration names (the data directory
+/// then holds only this server's search index files).
+fn open_engine(config: &ServerConfig) -> engram::Result<Engine> {
+    let save = |ec: &mut EngineConfig| {
+        if let Some(t) = config.index_save_interval {
+            ec.index_save_interval = t;
+        }
+    };
+    let Some(url) = &config.database else {
+        let mut ec = EngineConfig::dir(&config.data_dir);
+        ec.holder_command = "engram serve".into();
+        save(&mut ec);
+        return Engine::open(ec);
+    };
+    engram::durable_dir(&config.data_dir)?;
+    let backend = engram_postgres::PostgresBackend::open(engram_postgres::PostgresOptions::new(url.as_str()))?;
+    let mut ec = EngineConfig { search_index_dir: Some(config.data_dir.join("search")), ..EngineConfig::memory() };
+    save(&mut ec);
+    Engine::with_backend(Arc::new(backend), Arc::new(engram::SystemClock), ec)
+}
+
+/// The server's keys: in the data directory (embedded), or in the database
+/// shared by every server on it. On first start (no admin key stored or
 /// configured) creates an admin key and prints it once. Writes the local
 /// CLI's key to `cli.key`.
 fn open_keys(config: &ServerConfig, engine: &Engine) -> engram::Result<KeyStore> {
-    let keys = KeyStore::open(&config.data_dir, config.admin_key.as_deref())?;
+    let keys = match &config.database {
+        None => KeyStore::open(&config.data_dir, config.admin_key.as_deref())?,
+        Some(_) => KeyStore::shared(engine, config.admin_key.as_deref())?,
+    };
     // Keys stored before keys recorded their space's id.
     keys.bind_unbound(|name| match engine.space(name) {
         Ok(space) => Ok(Some(space.id())),
         Err(e) if e.kind() == engram::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     })?;
-    if !keys.has_admin() {
+    if !keys.has_admin()? {
         let (record, token) = keys.create("admin", None, Role::Admin, None)?;
         println!("created admin API key {} (shown once; store it now): {token}", record.id);
     }
-    keys.write_cli_key(&config.data_dir)?;
+    // Each server of a shared database keeps its own CLI key.
+    let cli_name = match &config.database {
+        None => CLI_KEY_NAME.to_owned(),
+        Some(_) => {
+            let dir = std::fs::canonicalize(&config.data_dir)
+                .map_err(|e| engram::Error::internal(format!("{}: {e}", config.data_dir.display())))?;
+            format!("{CLI_KEY_NAME}@{}", dir.display())
+        }
+    };
+    keys.write_cli_key(&config.data_dir, &cli_name)?;
     Ok(keys)
 }
 

@@ -57,7 +57,8 @@ type RawSpace = (i64, String, i64);
 type RawCollection = (i64, i64, String, String, i64);
 
 fn space_row((id, name, hlc): RawSpace) -> Result<SpaceRow> {
-    let name = SpaceName::new(name).map_err(|_| Error::corrupted(format!("stored name of space {id} is invalid")))?;
+    let name =
+        SpaceName::stored(&name).map_err(|_| Error::corrupted(format!("stored name of space {id} is invalid")))?;
     Ok(SpaceRow { id: SpaceId(id), name, created_hlc: from_sql_int(hlc, "space HLC")? })
 }
 

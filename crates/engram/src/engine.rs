@@ -196,7 +196,10 @@ impl Engine {
     }
 
     pub fn create_space(&self, name: &str) -> Result<SpaceInfo> {
-        let name = SpaceName::new(name)?;
+        self.create_space_named(SpaceName::new(name)?)
+    }
+
+    fn create_space_named(&self, name: SpaceName) -> Result<SpaceInfo> {
         let inner = self.inner.clone();
         let info = self.inner.write_with(move |tx| {
             if tx.space(&name)?.is_some() {
@@ -244,8 +247,28 @@ impl Engine {
         let rows = self.inner.backend.reader()?.spaces()?;
         Ok(rows
             .into_iter()
+            .filter(|r| !r.name.is_reserved())
             .map(|r| SpaceInfo { name: r.name.to_string(), created_at_ms: physical_ms(r.created_hlc) })
             .collect())
+    }
+
+    /// The engine's own space, created on first use: state that every
+    /// process sharing the storage must see (the server keeps API keys
+    /// there). No caller can name it, list it or delete it.
+    pub fn system_space(&self) -> Result<Space> {
+        let name = SpaceName::system();
+        for _ in 0..2 {
+            if let Some(row) = self.inner.backend.reader()?.space(&name)? {
+                return Ok(Space::new(self.inner.clone(), row.id, name));
+            }
+            match self.create_space_named(name.clone()) {
+                // Another process created it first: read it again.
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::internal("the system space cannot be created"))
     }
 
     /// A handle on an existing space; every data operation goes through one.

@@ -42,6 +42,13 @@ mod system;
 mod worker;
 
 pub use config::{EngineConfig, Storage};
+pub use engram_core::hlc::{Clock, SystemClock};
+
+/// Creates a directory and its missing ancestors durably (each new entry
+/// synced into its parent), as the engine does for its own directories.
+pub fn durable_dir(path: &std::path::Path) -> Result<()> {
+    durable_fs::create_dir_all(path).map_err(|e| Error::internal(format!("creating {}: {e}", path.display())))
+}
 
 /// Names of the engine's failpoints (active with the `failpoints` feature):
 /// the write path's steps and each background worker.

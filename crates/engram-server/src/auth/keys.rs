@@ -7,12 +7,11 @@
 //! hash must match it (compared in constant time).
 
 use crate::auth::Role;
+use crate::auth::key_records::{Change, Records};
 use engram::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::path::Path;
 
 /// File of key records in the data directory.
 pub const KEYS_FILE: &str = "keys.json";
@@ -23,7 +22,9 @@ pub const KEYS_MAX: usize = 10_000;
 /// Shortest key accepted from configuration.
 pub const CONFIGURED_KEY_CHARS_MIN: usize = 24;
 /// Name of the key written for the local CLI (replaced at every start).
-const CLI_KEY_NAME: &str = "local-cli";
+pub const CLI_KEY_NAME: &str = "local-cli";
+/// Longest key id accepted (ids are 12 hex digits).
+const KEY_ID_CHARS_MAX: usize = 64;
 
 /// A key as stored (never the secret).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -58,12 +59,6 @@ impl KeyRecord {
     }
 }
 
-#[derive(Default, Serialize, Deserialize)]
-struct KeysFile {
-    version: u32,
-    keys: Vec<KeyRecord>,
-}
-
 /// The space a key is scoped to: its name and its internal id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scope {
@@ -71,10 +66,10 @@ pub struct Scope {
     pub id: i64,
 }
 
-/// The key store of one server.
+/// The key store of one server: its records (see [`Records`]) and the
+/// admin key given in configuration, if any.
 pub struct KeyStore {
-    path: Option<PathBuf>,
-    keys: Mutex<BTreeMap<String, KeyRecord>>,
+    records: Records,
     /// Hash of a key given in configuration (an all-spaces admin).
     configured: Option<blake3::Hash>,
 }
@@ -100,33 +95,32 @@ pub fn now_ms() -> u64 {
 impl KeyStore {
     /// Keys kept in memory only (tests, embedded use).
     pub fn in_memory(configured: Option<&str>) -> Result<Self> {
-        Ok(Self { path: None, keys: Mutex::default(), configured: configured.map(check_configured).transpose()? })
+        Ok(Self { records: Records::in_memory(), configured: configured.map(check_configured).transpose()? })
     }
 
     /// Loads `dir/keys.json` (empty when absent).
     pub fn open(dir: &Path, configured: Option<&str>) -> Result<Self> {
-        let path = dir.join(KEYS_FILE);
-        let keys = match std::fs::read(&path) {
-            Ok(bytes) => {
-                let file: KeysFile = serde_json::from_slice(&bytes)
-                    .map_err(|e| Error::corrupted(format!("{}: not a key file: {e}", path.display())))?;
-                file.keys.into_iter().map(|k| (k.id.clone(), k)).collect()
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => return Err(Error::internal(format!("reading {}: {e}", path.display()))),
-        };
-        let configured = configured.map(check_configured).transpose()?;
-        Ok(Self { path: Some(path), keys: Mutex::new(keys), configured })
+        Ok(Self { records: Records::open_file(dir)?, configured: configured.map(check_configured).transpose()? })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, KeyRecord>> {
-        self.keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// Keys kept in the engine's system space: one set shared by every
+    /// server of the engine's database.
+    pub fn shared(engine: &engram::Engine, configured: Option<&str>) -> Result<Self> {
+        let space = engine.system_space()?;
+        Ok(Self { records: Records::Shared(space), configured: configured.map(check_configured).transpose()? })
+    }
+
+    /// Whether the records live in the database (each use reads it).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.records, Records::Shared(_))
     }
 
     /// Whether any key can administer the server (stored or configured).
-    pub fn has_admin(&self) -> bool {
-        self.configured.is_some()
-            || self.lock().values().any(|k| k.role == Role::Admin && k.space.is_none() && k.active(now_ms()))
+    pub fn has_admin(&self) -> Result<bool> {
+        if self.configured.is_some() {
+            return Ok(true);
+        }
+        Ok(self.records.all()?.iter().any(|k| k.role == Role::Admin && k.space.is_none() && k.active(now_ms())))
     }
 
     /// Creates a key; returns its record and the whole key (shown once).
@@ -138,28 +132,20 @@ impl KeyStore {
         expires_at_ms: Option<u64>,
     ) -> Result<(KeyRecord, String)> {
         let (record, token) = mint(name, space, role, expires_at_ms)?;
-        let mut keys = self.lock();
-        if keys.len() >= KEYS_MAX {
+        if self.records.count()? >= KEYS_MAX as u64 {
             return Err(Error::too_large(format!("at most {KEYS_MAX} keys; delete revoked ones")));
         }
-        let mut next = keys.clone();
-        next.insert(record.id.clone(), record.clone());
-        self.persist(&next)?;
-        *keys = next;
+        self.records.apply(vec![Change::Put(record.clone())])?;
         Ok((record, token))
     }
 
     /// Revokes a key (it stays listed, unusable).
     pub fn revoke(&self, id: &str) -> Result<KeyRecord> {
-        let mut keys = self.lock();
-        let mut next = keys.clone();
-        let rec = next.get_mut(id).ok_or_else(|| Error::not_found(format!("key {id:?} does not exist")))?;
+        let mut rec = self.records.get(id)?.ok_or_else(|| Error::not_found(format!("key {id:?} does not exist")))?;
         if rec.revoked_at_ms.is_none() {
             rec.revoked_at_ms = Some(now_ms());
+            self.records.apply(vec![Change::Put(rec.clone())])?;
         }
-        let rec = rec.clone();
-        self.persist(&next)?;
-        *keys = next;
         Ok(rec)
     }
 
@@ -173,51 +159,51 @@ impl KeyStore {
     /// bound to the space its name resolves to now (`resolve`), or revoked
     /// when no such space exists. Returns how many changed.
     pub fn bind_unbound(&self, resolve: impl Fn(&str) -> Result<Option<i64>>) -> Result<usize> {
-        let mut keys = self.lock();
-        let mut next = keys.clone();
-        let mut changed = 0;
-        for rec in next.values_mut().filter(|k| k.space.is_some() && k.space_id.is_none() && k.revoked_at_ms.is_none())
-        {
+        let mut changes = Vec::new();
+        for mut rec in self.records.all()? {
+            if rec.space.is_none() || rec.space_id.is_some() || rec.revoked_at_ms.is_some() {
+                continue;
+            }
             match resolve(rec.space.as_deref().unwrap_or_default())? {
                 Some(id) => rec.space_id = Some(id),
                 None => rec.revoked_at_ms = Some(now_ms()),
             }
-            changed += 1;
+            changes.push(Change::Put(rec));
         }
-        if changed > 0 {
-            self.persist(&next)?;
-            *keys = next;
-        }
-        Ok(changed)
-    }
-
-    fn revoke_where(&self, pred: impl Fn(&KeyRecord) -> bool) -> Result<usize> {
-        let mut keys = self.lock();
-        let mut next = keys.clone();
-        let now = now_ms();
-        let mut n = 0;
-        for rec in next.values_mut().filter(|k| k.revoked_at_ms.is_none() && pred(k)) {
-            rec.revoked_at_ms = Some(now);
-            n += 1;
-        }
-        if n > 0 {
-            self.persist(&next)?;
-            *keys = next;
-        }
+        let n = changes.len();
+        self.records.apply(changes)?;
         Ok(n)
     }
 
-    pub fn list(&self) -> Vec<KeyRecord> {
-        self.lock().values().cloned().collect()
+    fn revoke_where(&self, pred: impl Fn(&KeyRecord) -> bool) -> Result<usize> {
+        let now = now_ms();
+        let changes: Vec<Change> = self
+            .records
+            .all()?
+            .into_iter()
+            .filter(|k| k.revoked_at_ms.is_none() && pred(k))
+            .map(|mut k| {
+                k.revoked_at_ms = Some(now);
+                Change::Put(k)
+            })
+            .collect();
+        let n = changes.len();
+        self.records.apply(changes)?;
+        Ok(n)
     }
 
-    /// The active key a presented token belongs to.
-    pub fn verify(&self, token: &str) -> Option<KeyRecord> {
+    pub fn list(&self) -> Result<Vec<KeyRecord>> {
+        self.records.all()
+    }
+
+    /// The active key a presented token belongs to (on shared storage, as
+    /// stored now: a revocation through another server applies at once).
+    pub fn verify(&self, token: &str) -> Result<Option<KeyRecord>> {
         let now = now_ms();
         if let Some(h) = &self.configured
             && hash_secret(token) == *h
         {
-            return Some(KeyRecord {
+            return Ok(Some(KeyRecord {
                 id: "configured".into(),
                 name: "configured admin".into(),
                 space: None,
@@ -227,59 +213,31 @@ impl KeyStore {
                 expires_at_ms: None,
                 revoked_at_ms: None,
                 hash: String::new(),
-            });
+            }));
         }
-        let (id, secret) = token.strip_prefix("egk_")?.split_once('_')?;
-        let rec = self.lock().get(id).cloned()?;
-        let stored = blake3::Hash::from_hex(&rec.hash).ok()?;
-        (hash_secret(secret) == stored && rec.active(now)).then_some(rec)
+        let Some((id, secret)) = token.strip_prefix("egk_").and_then(|t| t.split_once('_')) else { return Ok(None) };
+        if id.is_empty() || id.len() > KEY_ID_CHARS_MAX || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(None);
+        }
+        let Some(rec) = self.records.get(id)? else { return Ok(None) };
+        let Ok(stored) = blake3::Hash::from_hex(&rec.hash) else { return Ok(None) };
+        Ok((hash_secret(secret) == stored && rec.active(now)).then_some(rec))
     }
 
     /// Replaces the local CLI's key and writes it to `dir/cli.key` (owner
     /// read/write only): whoever can read the data directory can read the
-    /// data anyway. The previous one is deleted, so restarts do not pile up
-    /// keys.
-    pub fn write_cli_key(&self, dir: &Path) -> Result<()> {
-        let (record, token) = mint(CLI_KEY_NAME, None, Role::Admin, None)?;
-        let mut keys = self.lock();
-        let mut next = keys.clone();
-        next.retain(|_, k| k.name != CLI_KEY_NAME);
-        next.insert(record.id.clone(), record);
-        // The file first: a crash between the two leaves an unusable
+    /// data anyway. The previous key of that name is deleted, so restarts
+    /// do not pile up keys; on shared storage each server passes its own
+    /// name.
+    pub fn write_cli_key(&self, dir: &Path, name: &str) -> Result<()> {
+        let (record, token) = mint(name, None, Role::Admin, None)?;
+        let mut changes: Vec<Change> =
+            self.records.all()?.into_iter().filter(|k| k.name == name).map(|k| Change::Remove(k.id)).collect();
+        changes.push(Change::Put(record));
+        // The records first: a crash between the two leaves an unusable
         // cli.key, which the next start replaces.
-        self.persist(&next)?;
-        *keys = next;
+        self.records.apply(changes)?;
         write_private(&dir.join(CLI_KEY_FILE), token.as_bytes())
-    }
-
-    fn persist(&self, keys: &BTreeMap<String, KeyRecord>) -> Result<()> {
-        let Some(path) = &self.path else { return Ok(()) };
-        let file = KeysFile { version: 1, keys: keys.values().cloned().collect() };
-        let mut text = serde_json::to_vec_pretty(&SerializedKeys(&file)).expect("keys serialize");
-        text.push(b'\n');
-        write_private(path, &text)
-    }
-}
-
-/// Serializes records with their hashes (the API never shows them).
-struct SerializedKeys<'a>(&'a KeysFile);
-
-impl Serialize for SerializedKeys<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let keys: Vec<serde_json::Value> = self
-            .0
-            .keys
-            .iter()
-            .map(|k| {
-                let mut v = serde_json::to_value(k).expect("keys serialize");
-                v["hash"] = serde_json::Value::String(k.hash.clone());
-                if let Some(id) = k.space_id {
-                    v["space_id"] = serde_json::Value::from(id);
-                }
-                v
-            })
-            .collect();
-        serde_json::json!({"version": self.0.version, "keys": keys}).serialize(s)
     }
 }
 
@@ -313,7 +271,7 @@ fn check_configured(key: &str) -> Result<blake3::Hash> {
 
 /// Writes a file aside, syncs it, renames it into place, syncs the
 /// directory; mode 0600 on Unix.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     let io = |e: std::io::Error| Error::internal(format!("writing {}: {e}", path.display()));
     let tmp = path.with_extension("tmp");
     let mut opts = std::fs::OpenOptions::new();
@@ -338,20 +296,23 @@ mod tests {
     fn keys_persist_as_hashes_and_verify() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = KeyStore::open(dir.path(), None).expect("open");
-        assert!(!store.has_admin());
+        assert!(!store.has_admin().expect("has admin"));
         let acme = Scope { name: "acme".into(), id: 7 };
         let (rec, token) = store.create("a", Some(acme), Role::Write, None).expect("create");
-        assert_eq!(store.verify(&token).map(|k| k.id), Some(rec.id.clone()));
-        assert!(store.verify(&format!("{token}x")).is_none());
-        assert!(store.verify("egk_nope_nope").is_none());
+        assert_eq!(store.verify(&token).expect("verify").map(|k| k.id), Some(rec.id.clone()));
+        assert!(store.verify(&format!("{token}x")).expect("verify").is_none());
+        assert!(store.verify("egk_nope_nope").expect("verify").is_none());
         let text = std::fs::read_to_string(dir.path().join(KEYS_FILE)).expect("file");
         assert!(text.contains(&rec.hash) && !text.contains(token.rsplit('_').next().expect("secret")));
         let reopened = KeyStore::open(dir.path(), None).expect("reopen");
-        assert!(reopened.verify(&token).is_some(), "keys survive a restart");
+        assert!(reopened.verify(&token).expect("verify").is_some(), "keys survive a restart");
         reopened.revoke(&rec.id).expect("revoke");
-        assert!(KeyStore::open(dir.path(), None).expect("reopen").verify(&token).is_none(), "revocation is durable");
+        assert!(
+            KeyStore::open(dir.path(), None).expect("reopen").verify(&token).expect("verify").is_none(),
+            "revocation is durable"
+        );
         let expired = store.create("e", None, Role::Read, Some(now_ms() - 1)).expect("create").1;
-        assert!(store.verify(&expired).is_none());
+        assert!(store.verify(&expired).expect("verify").is_none());
     }
 
     #[test]
@@ -361,11 +322,15 @@ mod tests {
         let (a, ta) = store.create("a", Some(Scope { name: "t".into(), id: 3 }), Role::Write, None).expect("a");
         let (_, tb) = store.create("b", Some(Scope { name: "u".into(), id: 4 }), Role::Read, None).expect("b");
         let reopened = KeyStore::open(dir.path(), None).expect("reopen");
-        assert_eq!(reopened.verify(&ta).and_then(|k| k.space_id), Some(3), "the space id survives a restart");
+        assert_eq!(
+            reopened.verify(&ta).expect("verify").and_then(|k| k.space_id),
+            Some(3),
+            "the space id survives a restart"
+        );
         assert_eq!(reopened.revoke_space(3).expect("revoke"), 1);
-        assert!(reopened.verify(&ta).is_none() && reopened.verify(&tb).is_some());
-        assert!(KeyStore::open(dir.path(), None).expect("reopen").verify(&ta).is_none(), "durable");
-        let listed = serde_json::to_value(store.list()).expect("json");
+        assert!(reopened.verify(&ta).expect("verify").is_none() && reopened.verify(&tb).expect("verify").is_some());
+        assert!(KeyStore::open(dir.path(), None).expect("reopen").verify(&ta).expect("verify").is_none(), "durable");
+        let listed = serde_json::to_value(store.list().expect("list")).expect("json");
         assert!(!listed.to_string().contains("space_id"), "the API does not show internal ids: {listed}");
         let _ = a;
     }
@@ -381,8 +346,8 @@ mod tests {
         let store = KeyStore::open(dir.path(), None).expect("open");
         let n = store.bind_unbound(|name| Ok((name == "live").then_some(9))).expect("bind");
         assert_eq!(n, 2);
-        assert_eq!(store.verify("egk_aa_s").and_then(|k| k.space_id), Some(9));
-        assert!(store.verify("egk_bb_s").is_none(), "a key whose space is gone is revoked");
+        assert_eq!(store.verify("egk_aa_s").expect("verify").and_then(|k| k.space_id), Some(9));
+        assert!(store.verify("egk_bb_s").expect("verify").is_none(), "a key whose space is gone is revoked");
         let again = KeyStore::open(dir.path(), None).expect("reopen");
         assert_eq!(again.bind_unbound(|_| Ok(None)).expect("bind"), 0, "binding is remembered");
     }
@@ -391,19 +356,22 @@ mod tests {
     fn restarts_keep_one_cli_key() {
         let dir = tempfile::tempdir().expect("tempdir");
         for _ in 0..5 {
-            KeyStore::open(dir.path(), None).expect("open").write_cli_key(dir.path()).expect("cli key");
+            KeyStore::open(dir.path(), None).expect("open").write_cli_key(dir.path(), CLI_KEY_NAME).expect("cli key");
         }
         let store = KeyStore::open(dir.path(), None).expect("open");
-        assert_eq!(store.list().iter().filter(|k| k.name == CLI_KEY_NAME).count(), 1);
+        assert_eq!(store.list().expect("list").iter().filter(|k| k.name == CLI_KEY_NAME).count(), 1);
         let token = std::fs::read_to_string(dir.path().join(CLI_KEY_FILE)).expect("cli.key");
-        assert_eq!(store.verify(&token).map(|k| k.role), Some(Role::Admin));
+        assert_eq!(store.verify(&token).expect("verify").map(|k| k.role), Some(Role::Admin));
     }
 
     #[test]
     fn configured_keys_must_be_long() {
         assert!(KeyStore::in_memory(Some("short")).is_err());
         let store = KeyStore::in_memory(Some("a-configured-admin-key-of-length")).expect("store");
-        assert!(store.has_admin());
-        assert_eq!(store.verify("a-configured-admin-key-of-length").map(|k| k.role), Some(Role::Admin));
+        assert!(store.has_admin().expect("has admin"));
+        assert_eq!(
+            store.verify("a-configured-admin-key-of-length").expect("verify").map(|k| k.role),
+            Some(Role::Admin)
+        );
     }
 }

@@ -59,7 +59,18 @@ async fn check(s: AppState, mut req: Request, next: Next) -> Response {
     let Some(token) = bearer(&req) else {
         return refused(unauthorized("send an API key as `Authorization: Bearer <key>`"));
     };
-    let Some(key) = s.keys.verify(token) else {
+    let verified = if s.keys.is_shared() {
+        // A database read: off the async workers.
+        let (keys, token) = (s.keys.clone(), token.to_owned());
+        crate::routes::blocking(move || keys.verify(&token)).await
+    } else {
+        s.keys.verify(token).map_err(crate::problem::ApiError::from)
+    };
+    let verified = match verified {
+        Ok(v) => v,
+        Err(e) => return refused(e.into_response()),
+    };
+    let Some(key) = verified else {
         // Only a presented, wrong key counts: that is what guessing looks
         // like. The limit answers wrong keys only, never a valid one: behind
         // a proxy or NAT, one client's bad keys must not lock out everyone

@@ -5,6 +5,7 @@
 //! space check runs before the handler, so a key for space A gets the same
 //! 403 for space B's existing and missing resources.
 
+pub mod key_records;
 pub mod keys;
 pub mod middleware;
 

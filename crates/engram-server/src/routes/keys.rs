@@ -71,8 +71,9 @@ pub async fn create_key(State(s): State<AppState>, Body(k): Body<NewKey>) -> Api
 
 #[utoipa::path(get, path = "/v1/keys", tag = "keys",
     responses((status = 200, body = KeyList), (status = 401, body = Problem), (status = 403, body = Problem)))]
-pub async fn list_keys(State(s): State<AppState>) -> Json<KeyList> {
-    Json(KeyList { keys: s.keys.list() })
+pub async fn list_keys(State(s): State<AppState>) -> ApiResult<Json<KeyList>> {
+    let keys = s.keys.clone();
+    Ok(Json(KeyList { keys: blocking(move || keys.list()).await? }))
 }
 
 #[utoipa::path(delete, path = "/v1/keys/{key}", tag = "keys", params(("key" = String, Path)),

@@ -131,13 +131,14 @@ async fn method_not_allowed() -> ApiError {
     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "this route does not support that method")
 }
 
-/// Runs synchronous engine work on the blocking pool.
+/// Runs synchronous engine work on the server's work pool (outside the
+/// async runtime: see `work_pool.rs`).
 pub(crate) async fn blocking<T, F>(f: F) -> ApiResult<T>
 where
     T: Send + 'static,
     F: FnOnce() -> engram::Result<T> + Send + 'static,
 {
-    match tokio::task::spawn_blocking(f).await {
+    match crate::work_pool::run(f).await {
         Ok(r) => r.map_err(ApiError::from),
         Err(_) => Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
