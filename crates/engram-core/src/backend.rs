@@ -278,6 +278,14 @@ pub trait Backend: Send + Sync {
     fn change_head(&self, space: SpaceId) -> Result<ChangeHead> {
         self.reader()?.change_head(space)
     }
+    /// Whether this process holds the lease `name` (taking it if free): at
+    /// most one process sharing the storage holds a name at a time, and a
+    /// process that dies loses its leases. Background duties that must run
+    /// once per database (the purger) take one first. Storage that one
+    /// process owns grants every lease.
+    fn try_lease(&self, _name: &str) -> Result<bool> {
+        Ok(true)
+    }
     /// Runs `work` in its own atomic transaction and commits it durably (per
     /// [`Capabilities::durable`]) before returning. Backends may commit the
     /// work of concurrent callers together, but each caller's work succeeds

@@ -2,20 +2,23 @@
 
 use crate::config::PostgresOptions;
 use crate::conn::Conn;
+use crate::lease::Leases;
 use crate::migrations;
 use crate::pool::ReadPool;
 use crate::reader::Queries;
 use crate::writer::{Writer, WriterStats};
 use engram_core::Result;
 use engram_core::backend::{
-    Backend, Capabilities, CollectionId, CommitStats, Reader, StoredDoc, WriteOutput, WriteWork,
+    Backend, Capabilities, CollectionId, CommitStats, Reader, SpaceId, StoredDoc, WriteOutput, WriteWork,
 };
+use engram_core::changelog::ChangeHead;
 
 /// Engram's PostgreSQL backend: writer threads with group commit, and a
 /// pool of read connections.
 pub struct PostgresBackend {
     pool: ReadPool,
     writer: Writer,
+    leases: Leases,
 }
 
 impl std::fmt::Debug for PostgresBackend {
@@ -37,7 +40,7 @@ impl PostgresBackend {
         drop(conn);
         let pool = ReadPool::new(&opts);
         let writer = Writer::start(&opts)?;
-        Ok(Self { pool, writer })
+        Ok(Self { pool, writer, leases: Leases::new(&opts) })
     }
 
     /// Commits and jobs so far (commits < jobs shows batching).
@@ -60,8 +63,18 @@ impl Backend for PostgresBackend {
         self.pool.with_conn(|conn| Queries(conn).doc(coll, id))
     }
 
+    /// One statement, outside a transaction: the change token followers
+    /// of a shared database check before serving.
+    fn change_head(&self, space: SpaceId) -> Result<ChangeHead> {
+        self.pool.with_conn(|conn| Queries(conn).change_head(space))
+    }
+
     fn write(&self, work: WriteWork) -> Result<WriteOutput> {
         self.writer.write(work)
+    }
+
+    fn try_lease(&self, name: &str) -> Result<bool> {
+        self.leases.try_take(name)
     }
 
     fn commit_stats(&self) -> Option<CommitStats> {
@@ -75,5 +88,6 @@ impl Drop for PostgresBackend {
     fn drop(&mut self) {
         self.writer.shutdown();
         self.pool.close();
+        self.leases.release_all();
     }
 }

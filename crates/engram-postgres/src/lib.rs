@@ -36,6 +36,7 @@ mod config;
 mod conn;
 mod convert;
 mod error;
+mod lease;
 mod migrations;
 mod pool;
 mod reader;

@@ -140,3 +140,15 @@ fn a_reader_keeps_its_snapshot_while_writes_commit() {
     drop(reader);
     assert_eq!(backend.reader().expect("reader").spaces().expect("spaces").len(), 2);
 }
+
+#[test]
+fn a_lease_is_held_by_one_backend_at_a_time_and_freed_when_it_goes() {
+    let Some(db) = database() else { return };
+    let (a, b) = (open(&db), open(&db));
+    assert!(a.try_lease("purge").expect("a takes it"));
+    assert!(a.try_lease("purge").expect("a still holds it"), "taking a held lease again succeeds");
+    assert!(!b.try_lease("purge").expect("b asks"), "one holder at a time");
+    assert!(b.try_lease("other").expect("b takes another name"));
+    drop(a);
+    assert!(b.try_lease("purge").expect("b asks again"), "a closed backend's lease is free");
+}

@@ -40,6 +40,9 @@ impl Backend for CountingBackend {
     fn change_head(&self, space: SpaceId) -> Result<ChangeHead> {
         self.inner.change_head(space)
     }
+    fn try_lease(&self, name: &str) -> Result<bool> {
+        self.inner.try_lease(name)
+    }
     fn write(&self, work: WriteWork) -> Result<WriteOutput> {
         let out = self.inner.write(work);
         self.writes.fetch_add(1, Ordering::SeqCst);

@@ -11,6 +11,8 @@ use engram_core::backend::{CollectionId, SpaceId};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// The lease the purger holds on shared storage.
+const PURGE_LEASE: &str = "purge";
 /// Documents purged per transaction.
 const PURGE_BATCH_ROWS: usize = 1_000;
 
@@ -18,6 +20,10 @@ impl Inner {
     /// One full purge pass. Takes the `Arc` because write work must own
     /// what it uses (it runs on the backend's writer thread).
     pub(crate) fn purge_once(self: &Arc<Self>) -> Result<usize> {
+        // One purger per database: on shared storage the others skip.
+        if !self.backend.try_lease(PURGE_LEASE)? {
+            return Ok(0);
+        }
         let mut total = 0;
         loop {
             let now = self.hlc.wall_ms();
