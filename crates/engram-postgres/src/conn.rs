@@ -36,8 +36,23 @@ impl Conn {
         config.options(&opts.session_options());
         config.application_name("engram");
         config.connect_timeout(opts.connect_timeout);
-        let client = config.connect(NoTls).map_err(|e| convert(&e, "connecting to PostgreSQL"))?;
-        Ok(Self { client, statements: HashMap::new(), failure: None })
+        let breaker = crate::breaker::for_url(&opts.url);
+        breaker.check()?;
+        match config.connect(NoTls) {
+            Ok(client) => {
+                breaker.succeeded();
+                Ok(Self { client, statements: HashMap::new(), failure: None })
+            }
+            Err(e) => {
+                let error = convert(&e, "connecting to PostgreSQL");
+                // Refusals of the server itself (bad credentials, no such
+                // database) are not outages.
+                if e.code().is_none() {
+                    breaker.failed();
+                }
+                Err(error)
+            }
+        }
     }
 
     /// Whether the connection is known to be unusable.

@@ -32,6 +32,7 @@
 //! its connection dead is retried on another.
 
 mod backend;
+mod breaker;
 mod config;
 mod conn;
 mod convert;

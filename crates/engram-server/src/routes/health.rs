@@ -7,12 +7,15 @@ use serde::Serialize;
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Health {
     pub status: &'static str,
+    /// The storage backend (`sqlite`, `postgres`, `memory`), on readiness.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backend: Option<&'static str>,
 }
 
 /// Liveness: the process serves requests.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
 pub async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok" })
+    Json(Health { status: "ok", backend: None })
 }
 
 /// The OpenAPI 3.1 document of this server, generated from the code.
@@ -21,14 +24,16 @@ pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(crate::openapi::document())
 }
 
-/// Readiness: the engine answers a storage read.
+/// Readiness: the engine answers a storage read (503 while the database is
+/// unreachable); names the backend.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, body = Health), (status = 503, body = crate::problem::Problem)))]
 pub async fn readyz(
     axum::extract::State(s): axum::extract::State<super::AppState>,
 ) -> crate::problem::ApiResult<Json<Health>> {
+    let backend = s.engine.capabilities().name;
     super::blocking(move || s.engine.spaces()).await?;
-    Ok(Json(Health { status: "ready" }))
+    Ok(Json(Health { status: "ready", backend: Some(backend) }))
 }
 
 /// Prometheus metrics (text exposition format). Needs an all-spaces key.
