@@ -14,6 +14,7 @@ mod engram_side;
 mod graph;
 mod measure;
 mod peer;
+mod postgres;
 mod report;
 mod search;
 
@@ -31,6 +32,9 @@ fn main() {
     }
     if argv.get(1).map(String::as_str) == Some("graph") {
         return graph::main(argv[1..].to_vec());
+    }
+    if argv.get(1).map(String::as_str) == Some("postgres") {
+        return postgres::main(argv[1..].to_vec());
     }
     let args = Args::parse();
     if let Err(e) = args.validate() {

@@ -48,7 +48,7 @@ pub fn process_cpu() -> Duration {
 /// utime + stime (fields 14 and 15) of a `/proc/<pid>/stat` line. The
 /// command name (field 2) may contain spaces, so fields are counted after
 /// its closing parenthesis.
-fn parse_stat_cpu(stat: &str) -> Option<Duration> {
+pub(crate) fn parse_stat_cpu(stat: &str) -> Option<Duration> {
     let rest = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // `rest` starts at field 3 (state), so field n is at index n - 3.
