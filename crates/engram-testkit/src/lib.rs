@@ -8,6 +8,7 @@
 pub mod clock;
 pub mod conformance;
 pub mod consistency;
+pub mod disposable;
 pub mod faulty_store;
 pub mod fixture;
 pub mod memory_conformance;

@@ -1,0 +1,104 @@
+//! A PostgreSQL server of a test's own: `initdb` and `pg_ctl` on a free
+//! port in a directory the test gives (under `target/`), which outage
+//! tests stop and start. Never the machine's shared server.
+//!
+//! As root (PostgreSQL refuses to run as root), the server runs as the
+//! `postgres` user through `runuser`.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// A disposable server; stopped (immediately) when dropped.
+pub struct DisposablePostgres {
+    _dir: tempfile::TempDir,
+    data: PathBuf,
+    bin: PathBuf,
+    port: u16,
+    as_postgres: bool,
+}
+
+/// The directory of PostgreSQL's server programs, if installed.
+fn server_bin() -> Option<PathBuf> {
+    let mut versions: Vec<PathBuf> =
+        std::fs::read_dir("/usr/lib/postgresql").ok()?.flatten().map(|e| e.path().join("bin")).collect();
+    versions.sort();
+    versions.into_iter().rev().find(|b| b.join("initdb").exists() && b.join("pg_ctl").exists())
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
+impl DisposablePostgres {
+    /// Creates and starts a server under `base`; `None` (with a message)
+    /// when PostgreSQL's programs are missing, except under `CI`, where
+    /// that fails.
+    pub fn start(base: &Path) -> Option<Self> {
+        let Some(bin) = server_bin() else {
+            assert!(std::env::var_os("CI").is_none(), "initdb/pg_ctl not found under /usr/lib/postgresql in CI");
+            eprintln!("skipped: no PostgreSQL server programs (initdb, pg_ctl) under /usr/lib/postgresql");
+            return None;
+        };
+        std::fs::create_dir_all(base).expect("base directory");
+        let dir = tempfile::Builder::new().prefix("pg-").tempdir_in(base).expect("server directory");
+        let as_postgres = is_root();
+        if as_postgres {
+            run(Command::new("chown").arg("-R").arg("postgres").arg(dir.path()), "chown");
+        }
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+        let me = Self { data: dir.path().join("data"), _dir: dir, bin, port, as_postgres };
+        let mut initdb = me.command("initdb");
+        initdb.arg("-D").arg(&me.data).args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"]);
+        run(&mut initdb, "initdb");
+        me.start_again();
+        Some(me)
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let path = self.bin.join(program);
+        let mut c = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(path);
+            c
+        } else {
+            Command::new(path)
+        };
+        c.stdin(Stdio::null()).stdout(Stdio::null());
+        c
+    }
+
+    /// The maintenance database's URL.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Starts (again) and waits until it accepts connections.
+    pub fn start_again(&self) {
+        let opts = format!("-p {} -k {} -c listen_addresses=127.0.0.1", self.port, self.data.display());
+        let log = self.data.with_file_name("server.log");
+        let mut c = self.command("pg_ctl");
+        c.arg("-D").arg(&self.data).args(["-o", &opts, "-w", "-t", "60", "-l"]).arg(log).arg("start");
+        run(&mut c, "pg_ctl start");
+    }
+
+    /// Stops at once, as a crash would: no checkpoint, connections cut;
+    /// the next start runs crash recovery.
+    pub fn stop_immediately(&self) {
+        let mut c = self.command("pg_ctl");
+        c.arg("-D").arg(&self.data).args(["-m", "immediate", "-w", "stop"]);
+        run(&mut c, "pg_ctl stop");
+    }
+}
+
+impl Drop for DisposablePostgres {
+    fn drop(&mut self) {
+        let mut c = self.command("pg_ctl");
+        let _ = c.arg("-D").arg(&self.data).args(["-m", "immediate", "-w", "stop"]).stderr(Stdio::null()).status();
+    }
+}
+
+fn run(c: &mut Command, what: &str) {
+    let out = c.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(out.status.success(), "{what} failed: {}", String::from_utf8_lossy(&out.stderr));
+}
