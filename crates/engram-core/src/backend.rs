@@ -272,6 +272,15 @@ pub trait Backend: Send + Sync {
     fn read_doc(&self, coll: CollectionId, id: &str) -> Result<Option<StoredDoc>> {
         self.reader()?.doc(coll, id)
     }
+    /// A space by name, read on its own (a single statement where the
+    /// backend can: looked up on every request on shared storage).
+    fn read_space(&self, name: &SpaceName) -> Result<Option<SpaceRow>> {
+        self.reader()?.space(name)
+    }
+    /// A collection by name, read on its own (as [`Backend::read_space`]).
+    fn read_collection(&self, space: SpaceId, name: &CollectionName) -> Result<Option<CollectionRow>> {
+        self.reader()?.collection(space, name)
+    }
     /// A space's change-log head, read on its own (the check a derived
     /// index makes before serving on shared storage; backends may answer
     /// it with a single statement).

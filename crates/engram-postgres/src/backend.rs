@@ -9,8 +9,10 @@ use crate::reader::Queries;
 use crate::writer::{Writer, WriterStats};
 use engram_core::Result;
 use engram_core::backend::{
-    Backend, Capabilities, CollectionId, CommitStats, Reader, SpaceId, StoredDoc, WriteOutput, WriteWork,
+    Backend, Capabilities, CollectionId, CollectionRow, CommitStats, Reader, SpaceId, SpaceRow, StoredDoc,
+    WriteOutput, WriteWork,
 };
+use engram_core::names::{CollectionName, SpaceName};
 use engram_core::changelog::ChangeHead;
 
 /// Engram's PostgreSQL backend: writer threads with group commit, and a
@@ -61,6 +63,16 @@ impl Backend for PostgresBackend {
     /// One statement is its own consistent snapshot: no BEGIN/ROLLBACK.
     fn read_doc(&self, coll: CollectionId, id: &str) -> Result<Option<StoredDoc>> {
         self.pool.with_conn(|conn| Queries(conn).doc(coll, id))
+    }
+
+    /// One statement each, outside a transaction: on shared storage the
+    /// engine looks names up on every request.
+    fn read_space(&self, name: &SpaceName) -> Result<Option<SpaceRow>> {
+        self.pool.with_conn(|conn| Queries(conn).space(name))
+    }
+
+    fn read_collection(&self, space: SpaceId, name: &CollectionName) -> Result<Option<CollectionRow>> {
+        self.pool.with_conn(|conn| Queries(conn).collection(space, name))
     }
 
     /// One statement, outside a transaction: the change token followers

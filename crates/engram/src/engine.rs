@@ -282,7 +282,7 @@ impl Engine {
         // Taken before reading: a space deleted while we read must not be
         // cached under its old id.
         let version = self.inner.space_ids_version.load(std::sync::atomic::Ordering::SeqCst);
-        let row = self.inner.backend.reader()?.space(&name)?;
+        let row = self.inner.backend.read_space(&name)?;
         let row = row.ok_or_else(|| Error::not_found(format!("space {:?} does not exist", name.as_str())))?;
         let mut ids = write(&self.inner.space_ids);
         if self.inner.space_ids_version.load(std::sync::atomic::Ordering::SeqCst) == version {
@@ -390,7 +390,7 @@ impl Inner {
         // Taken before reading the row: if a spec change is forgotten while
         // we read, the row may be the old one and must not be cached.
         let version = self.colls_version.load(std::sync::atomic::Ordering::SeqCst);
-        let Some(row) = self.backend.reader()?.collection(space, cname)? else { return Ok(None) };
+        let Some(row) = self.backend.read_collection(space, cname)? else { return Ok(None) };
         let compiled = self.catalog.get(row)?;
         let mut cache = write(&self.colls);
         if self.colls_version.load(std::sync::atomic::Ordering::SeqCst) != version {

@@ -10,6 +10,8 @@
 use engram_core::Result;
 use engram_core::backend::{Backend, Capabilities, CollectionId, Reader, SpaceId, StoredDoc, WriteOutput, WriteWork};
 use engram_core::changelog::ChangeHead;
+use engram_core::backend::{CollectionRow, SpaceRow};
+use engram_core::names::{CollectionName, SpaceName};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -39,6 +41,12 @@ impl Backend for CountingBackend {
     }
     fn change_head(&self, space: SpaceId) -> Result<ChangeHead> {
         self.inner.change_head(space)
+    }
+    fn read_space(&self, name: &SpaceName) -> Result<Option<SpaceRow>> {
+        self.inner.read_space(name)
+    }
+    fn read_collection(&self, space: SpaceId, name: &CollectionName) -> Result<Option<CollectionRow>> {
+        self.inner.read_collection(space, name)
     }
     fn try_lease(&self, name: &str) -> Result<bool> {
         self.inner.try_lease(name)
