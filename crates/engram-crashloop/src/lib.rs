@@ -69,6 +69,25 @@ pub struct Config {
     pub kill_after_ms: RangeInclusive<u64>,
     /// Prints a progress line every this many cycles (0: never).
     pub progress_every: usize,
+    /// Keep the data in this PostgreSQL database (`engram serve
+    /// --database`); the data directory then holds search index files.
+    pub database: Option<Database>,
+}
+
+/// A PostgreSQL database under test.
+#[derive(Clone)]
+pub struct Database {
+    pub url: String,
+    /// Crashes the database server and starts it again (when the loop owns
+    /// the server), in `crash_share` of the cycles, after the server kill.
+    pub crash: Option<Arc<dyn Fn() -> Result<(), String> + Send + Sync>>,
+    pub crash_share: f64,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database").field("url", &self.url).field("crash_share", &self.crash_share).finish()
+    }
 }
 
 impl Config {
@@ -82,6 +101,7 @@ impl Config {
             data_dir: None,
             kill_after_ms: 30..=300,
             progress_every: 0,
+            database: None,
         }
     }
 
@@ -169,6 +189,7 @@ fn run_cycle(
     let reports = drive(&mut server, cycle, delay, rng, ledger)?;
     let mut stats = CycleStats { cycle, killed_after: delay, ready_after: server.ready_after, ..CycleStats::default() };
     drop(server);
+    crash_database(config, rng, report)?;
     for r in reports {
         stats.acknowledged += r.acknowledged;
         stats.problems += r.lost.len() + r.anomalies.len();
@@ -176,8 +197,20 @@ fn run_cycle(
         absorb(ledger, r);
     }
     stats.unknown = ledger.unknown.len();
-    check(dirs, cycle, ledger, report, &mut stats)?;
+    check(config, dirs, cycle, ledger, report, &mut stats)?;
     Ok(stats)
+}
+
+/// Sometimes crashes the database too (after the server's kill, before the
+/// check): acknowledged writes must survive that as well.
+fn crash_database(config: &Config, rng: &mut StdRng, report: &mut Report) -> Result<(), String> {
+    let Some(db) = &config.database else { return Ok(()) };
+    let Some(crash) = &db.crash else { return Ok(()) };
+    if rng.random_bool(db.crash_share.clamp(0.0, 1.0)) {
+        crash()?;
+        report.database_crashes += 1;
+    }
+    Ok(())
 }
 
 /// Starts the server that takes the load; sometimes kills one while it
@@ -185,15 +218,20 @@ fn run_cycle(
 fn start(config: &Config, dirs: &Dirs, rng: &mut StdRng, report: &mut Report) -> Result<Server, String> {
     if rng.random_bool(STARTUP_KILL_SHARE) {
         let after = Duration::from_millis(rng.random_range(0..=STARTUP_KILL_MAX_MS));
-        Server::kill_while_starting(&config.engram_bin, &dirs.data, &dirs.log, after)?;
+        Server::kill_while_starting(&config.engram_bin, &dirs.data, database(config), &dirs.log, after)?;
         report.startup_kills += 1;
     }
-    Server::start(&config.engram_bin, &dirs.data, &dirs.log)
+    Server::start_on(&config.engram_bin, &dirs.data, database(config), &dirs.log)
+}
+
+fn database(config: &Config) -> Option<&str> {
+    config.database.as_ref().map(|d| d.url.as_str())
 }
 
 /// Verifies the data directory of the dead server against the ledger, then
 /// takes what is stored as the next cycle's baseline.
 fn check(
+    config: &Config,
     dirs: &Dirs,
     cycle: usize,
     ledger: &mut Ledger,
@@ -201,7 +239,7 @@ fn check(
     stats: &mut CycleStats,
 ) -> Result<(), String> {
     let t = Instant::now();
-    let verdict = verify::verify_dir(&dirs.data, ledger)?;
+    let verdict = verify::verify_store(&dirs.data, database(config), ledger)?;
     stats.verified_in = t.elapsed();
     (stats.documents, stats.entries) = (verdict.documents, verdict.entries);
     stats.problems += verdict.lost.len() + verdict.divergences.len() + verdict.partial.len();

@@ -3,9 +3,10 @@
 //! something was lost, diverged or split, 2 when the loop could not run.
 
 use clap::Parser;
-use engram_crashloop::{Config, run};
+use engram_crashloop::{Config, Database, run};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// Crash loop: start `engram serve` on a fresh data directory, write from
 /// many clients, SIGKILL it at a random moment, verify the data directory
@@ -39,6 +40,18 @@ struct Args {
     /// Print a progress line every this many cycles (0: never).
     #[arg(long, default_value_t = 10)]
     progress_every: usize,
+    /// Keep the data in this PostgreSQL database (an empty one; the server
+    /// runs with `--database`).
+    #[arg(long, conflicts_with = "disposable_database")]
+    database: Option<String>,
+    /// Start a PostgreSQL server of the loop's own (initdb, pg_ctl) and
+    /// crash it too, after the server's kill, in `--database-crash-share`
+    /// of the cycles.
+    #[arg(long)]
+    disposable_database: bool,
+    /// Share of cycles that also crash the disposable database.
+    #[arg(long, default_value_t = 0.3)]
+    database_crash_share: f64,
 }
 
 fn main() -> ExitCode {
@@ -56,7 +69,31 @@ fn main() -> ExitCode {
         args.kill_max_ms,
         bin.display()
     );
+    // Kept alive for the whole run (stopped when dropped).
+    let disposable = if args.disposable_database {
+        let base = std::env::temp_dir().join("engram-crashloop-pg");
+        match engram_testkit::disposable::DisposablePostgres::start(&base) {
+            Some(pg) => Some(Arc::new(pg)),
+            None => return fail("no PostgreSQL server programs to start a disposable database"),
+        }
+    } else {
+        None
+    };
+    let database = match (&args.database, &disposable) {
+        (Some(url), _) => Some(Database { url: url.clone(), crash: None, crash_share: 0.0 }),
+        (None, Some(pg)) => {
+            let pg2 = pg.clone();
+            let crash: Arc<dyn Fn() -> Result<(), String> + Send + Sync> = Arc::new(move || {
+                pg2.stop_immediately();
+                pg2.start_again();
+                Ok(())
+            });
+            Some(Database { url: pg.url(), crash: Some(crash), crash_share: args.database_crash_share })
+        }
+        (None, None) => None,
+    };
     let config = Config {
+        database,
         engram_bin: bin,
         cycles: args.cycles,
         seed,

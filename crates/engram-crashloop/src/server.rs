@@ -36,8 +36,14 @@ impl Server {
     /// Starts `bin serve` on `data_dir`, listening on a free loopback port;
     /// its standard error is appended to `log`.
     pub fn start(bin: &Path, data_dir: &Path, log: &Path) -> Result<Self, String> {
+        Self::start_on(bin, data_dir, None, log)
+    }
+
+    /// [`Server::start`] with the data in the PostgreSQL database `database`
+    /// when given (`engram serve --database`).
+    pub fn start_on(bin: &Path, data_dir: &Path, database: Option<&str>, log: &Path) -> Result<Self, String> {
         let started = Instant::now();
-        let (mut server, rx) = Self::spawn(bin, data_dir, log)?;
+        let (mut server, rx) = Self::spawn(bin, data_dir, database, log)?;
         match rx.recv_timeout(READY_TIMEOUT) {
             Ok(addr) => {
                 server.addr = addr;
@@ -57,15 +63,26 @@ impl Server {
     /// Starts `bin serve` like [`Server::start`] and kills it with SIGKILL
     /// `after` the spawn, ready or not: a crash while opening the data
     /// directory. Returns whether it was ready before the kill.
-    pub fn kill_while_starting(bin: &Path, data_dir: &Path, log: &Path, after: Duration) -> Result<bool, String> {
-        let (mut server, rx) = Self::spawn(bin, data_dir, log)?;
+    pub fn kill_while_starting(
+        bin: &Path,
+        data_dir: &Path,
+        database: Option<&str>,
+        log: &Path,
+        after: Duration,
+    ) -> Result<bool, String> {
+        let (mut server, rx) = Self::spawn(bin, data_dir, database, log)?;
         std::thread::sleep(after);
         server.kill();
         Ok(rx.try_recv().is_ok())
     }
 
     /// Spawns the process; the receiver gets the address it listens on.
-    fn spawn(bin: &Path, data_dir: &Path, log: &Path) -> Result<(Self, mpsc::Receiver<String>), String> {
+    fn spawn(
+        bin: &Path,
+        data_dir: &Path,
+        database: Option<&str>,
+        log: &Path,
+    ) -> Result<(Self, mpsc::Receiver<String>), String> {
         let log_file = File::options()
             .create(true)
             .append(true)
@@ -75,10 +92,12 @@ impl Server {
         ENGRAM_VARS.iter().for_each(|v| {
             cmd.env_remove(v);
         });
+
         let mut child = cmd
             .arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
+            .args(database.into_iter().flat_map(|url| ["--database", url]))
             .arg("--listen")
             .arg("127.0.0.1:0")
             // Save search-index progress often, so kills land during and

@@ -9,11 +9,11 @@ use crate::reader::Queries;
 use crate::writer::{Writer, WriterStats};
 use engram_core::Result;
 use engram_core::backend::{
-    Backend, Capabilities, CollectionId, CollectionRow, CommitStats, Reader, SpaceId, SpaceRow, StoredDoc,
-    WriteOutput, WriteWork,
+    Backend, Capabilities, CollectionId, CollectionRow, CommitStats, Reader, SpaceId, SpaceRow, StoredDoc, WriteOutput,
+    WriteWork,
 };
-use engram_core::names::{CollectionName, SpaceName};
 use engram_core::changelog::ChangeHead;
+use engram_core::names::{CollectionName, SpaceName};
 
 /// Engram's PostgreSQL backend: writer threads with group commit, and a
 /// pool of read connections.

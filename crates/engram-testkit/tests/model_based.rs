@@ -58,7 +58,10 @@ use engram::{
 use engram_core::filter::Filter;
 use engram_core::keys::encode_value;
 use engram_core::path::JsonPath;
-use engram_testkit::{Fixture, ManualClock, memory_fixture, sqlite_fixture};
+use engram_testkit::{Fixture, ManualClock, memory_fixture, postgres_available, postgres_fixture, sqlite_fixture};
+
+/// A fixture factory of the backend under test.
+type Make = fn(Arc<ManualClock>) -> Fixture;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -88,6 +91,8 @@ const INDEX_NAMES: [&str; 3] = ["ia", "ib", "ic"];
 const ACTIONS_MAX: usize = 40;
 /// Cases when `ENGRAM_PROPTEST_CASES` is not set.
 const CASES_DEFAULT: u32 = 1_000;
+/// Cases on PostgreSQL when `ENGRAM_PG_PROPTEST_CASES` is not set.
+const PG_CASES_DEFAULT: u32 = 48;
 /// Stack of the thread that runs the cases.
 const STACK_BYTES: usize = 64 << 20;
 /// Pages followed per query at most (a bug that loops on cursors fails instead of hanging).
@@ -980,10 +985,10 @@ struct Harness {
 }
 
 impl Harness {
-    fn new() -> Self {
+    fn new(make: Make) -> Self {
         let clock = Arc::new(ManualClock::default());
         let mem = memory_fixture(clock.clone());
-        let sql = sqlite_fixture(clock.clone());
+        let sql = make(clock.clone());
         Self {
             clock,
             mem,
@@ -1255,20 +1260,20 @@ fn config() -> ProptestConfig {
     }
 }
 
-#[test]
-fn sqlite_matches_the_reference_model() {
+/// Runs the model-based comparison with the backend under test from `make`.
+fn matches_the_reference_model(name: &'static str, make: Make, cases: u32) {
     // Generating and shrinking these nested strategies takes more than the
     // test thread's 2 MiB of stack in a debug build.
-    let worker = std::thread::Builder::new().stack_size(STACK_BYTES).spawn(|| {
-        let mut runner = TestRunner::new(config());
-        let result = runner.run(&actions(), |actions| Harness::new().run(&actions));
+    let worker = std::thread::Builder::new().stack_size(STACK_BYTES).spawn(move || {
+        let mut runner = TestRunner::new(ProptestConfig { cases, ..config() });
+        let result = runner.run(&actions(), |actions| Harness::new(make).run(&actions));
         (result.map_err(|e| e.to_string()), runner.config().cases, runner.to_string())
     });
     let (result, cases, runner) =
         worker.expect("spawning the test thread").join().expect("the test thread does not panic");
     let load = |c: &AtomicU64| c.load(AtomicOrdering::Relaxed);
     eprintln!(
-        "model_based: {} cases of up to {ACTIONS_MAX} actions; steps {}, reopens {}, successful writes {}, error outcomes {}, \
+        "model_based ({name}): {} cases of up to {ACTIONS_MAX} actions; steps {}, reopens {}, successful writes {}, error outcomes {}, \
          queries and counts checked by brute force {} ({} on indexed collections, {} documents returned), expire runs ordered differently {}, \
          entries with HLC compared on milliseconds only {}, longest change log {}",
         cases,
@@ -1292,4 +1297,23 @@ fn sqlite_matches_the_reference_model() {
     if let Err(e) = result {
         panic!("{e}\n{runner}");
     }
+}
+
+#[test]
+fn sqlite_matches_the_reference_model() {
+    matches_the_reference_model("sqlite", sqlite_fixture, config().cases);
+}
+
+/// Fewer cases than on SQLite by default: each case creates a database
+/// (`ENGRAM_PG_PROPTEST_CASES` for more).
+#[test]
+fn postgres_matches_the_reference_model() {
+    if !postgres_available() {
+        return;
+    }
+    let cases = match std::env::var("ENGRAM_PG_PROPTEST_CASES") {
+        Ok(v) => v.trim().parse().expect("ENGRAM_PG_PROPTEST_CASES is a whole number of cases"),
+        Err(_) => PG_CASES_DEFAULT,
+    };
+    matches_the_reference_model("postgres", postgres_fixture, cases);
 }

@@ -9,8 +9,8 @@
 
 use engram_core::Result;
 use engram_core::backend::{Backend, Capabilities, CollectionId, Reader, SpaceId, StoredDoc, WriteOutput, WriteWork};
-use engram_core::changelog::ChangeHead;
 use engram_core::backend::{CollectionRow, SpaceRow};
+use engram_core::changelog::ChangeHead;
 use engram_core::names::{CollectionName, SpaceName};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
