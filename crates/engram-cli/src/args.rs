@@ -189,6 +189,11 @@ pub struct ServeArgs {
     /// Without it, the embedded SQLite database in the data directory.
     #[arg(long, env = "ENGRAM_DATABASE", hide_env_values = true)]
     pub database: Option<String>,
+    /// A Redis URL (`redis://host:port`): count per-key request rates
+    /// there, shared by every server given the same URL (per server
+    /// without it). While Redis is unreachable, rates are not limited.
+    #[arg(long, env = "ENGRAM_REDIS", hide_env_values = true)]
+    pub redis: Option<String>,
     /// Address to listen on.
     #[arg(long, env = "ENGRAM_LISTEN", default_value = engram_server::config::LISTEN_DEFAULT)]
     pub listen: SocketAddr,

@@ -57,6 +57,7 @@ fn serve(data_dir: std::path::PathBuf, a: crate::args::ServeArgs) -> Result<(), 
         listen: a.listen,
         data_dir,
         database: a.database,
+        redis: a.redis,
         index_save_interval: Some(std::time::Duration::from_millis(a.index_save_interval_ms)),
         admin_key: a.admin_key,
         limits: engram_server::limits::Limits {

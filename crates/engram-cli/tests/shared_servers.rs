@@ -35,8 +35,13 @@ impl Drop for Served {
 }
 
 fn serve(dir: &Path, url: &str) -> Served {
+    serve_with(dir, url, &["--rate-limit-per-key", "0"])
+}
+
+fn serve_with(dir: &Path, url: &str, extra: &[&str]) -> Served {
     let mut child = engram()
-        .args(["serve", "--listen", "127.0.0.1:0", "--admin-key", ADMIN, "--rate-limit-per-key", "0"])
+        .args(["serve", "--listen", "127.0.0.1:0", "--admin-key", ADMIN])
+        .args(extra)
         .arg("--data-dir")
         .arg(dir)
         .args(["--database", url])
@@ -216,4 +221,28 @@ fn three_servers_over_one_database_agree_with_the_acknowledged_writes() {
         assert_eq!(status, 401, "the revoked key is refused through {base}");
     }
     drop(servers);
+}
+
+/// With `--redis`, a key's request rate is counted across servers: a burst
+/// of twice the rate in all, not per server.
+#[test]
+fn servers_with_redis_share_a_key_s_rate() {
+    if !postgres_available() {
+        return;
+    }
+    if std::process::Command::new("redis-cli").arg("ping").output().map_or(true, |o| !o.stdout.starts_with(b"PONG")) {
+        assert!(std::env::var_os("CI").is_none(), "no Redis on 127.0.0.1:6379 under CI");
+        eprintln!("skipped: no Redis on 127.0.0.1:6379");
+        return;
+    }
+    let db = TestDatabase::create();
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().expect("dir")).collect();
+    let extra = ["--rate-limit-per-key", "5", "--redis", "redis://127.0.0.1:6379"];
+    let servers: Vec<Served> = dirs.iter().map(|d| serve_with(d.path(), db.url(), &extra)).collect();
+    let created = ok(&servers[0].base, "POST", "/v1/keys", Some(json!({"name": "agent", "role": "read"})));
+    let key = created["key"].as_str().expect("key").to_owned();
+    let statuses: Vec<u16> = (0..20).map(|i| call(&servers[i % 2].base, &key, "GET", "/v1/spaces", None).0).collect();
+    let passed = statuses.iter().filter(|s| **s == 200).count();
+    assert!((10..=11).contains(&passed), "passed {passed} of 20 through two servers: {statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 200 || *s == 429), "{statuses:?}");
 }

@@ -22,6 +22,9 @@ pub struct ServerConfig {
     /// every server given the same URL; `None` is the embedded SQLite
     /// database in `data_dir`.
     pub database: Option<String>,
+    /// A Redis URL: per-key request rates are counted there, shared by
+    /// every server given it; `None` counts them in this process.
+    pub redis: Option<String>,
     /// Longest time search-index progress stays unsaved (replayed from the
     /// change log after a crash); `None` keeps the engine's default.
     pub index_save_interval: Option<std::time::Duration>,
@@ -39,6 +42,7 @@ impl Default for ServerConfig {
             listen: LISTEN_DEFAULT.parse().expect("valid default address"),
             data_dir: PathBuf::from(DATA_DIR_DEFAULT),
             database: None,
+            redis: None,
             index_save_interval: None,
             admin_key: None,
             limits: Limits::default(),

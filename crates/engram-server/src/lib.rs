@@ -16,6 +16,7 @@ pub mod openapi;
 pub mod problem;
 mod routes;
 mod run;
+pub mod shared_rate;
 pub mod tls;
 mod work_pool;
 

@@ -32,7 +32,11 @@ pub async fn serve(config: ServerConfig) -> io::Result<()> {
     engine.set_serving_address(&addr.to_string()).map_err(|e| io::Error::other(e.to_string()))?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("engram listening on {scheme}://{addr} (data directory: {})", config.data_dir.display());
-    let state = AppState::new(engine.clone(), Arc::new(keys), config.limits);
+    let mut state = AppState::new(engine.clone(), Arc::new(keys), config.limits);
+    if let Some(url) = &config.redis {
+        let shared = crate::shared_rate::SharedRate::connect(url, "engram").map_err(io::Error::other)?;
+        state = state.with_shared_rates(shared);
+    }
     match tls {
         Some(tls) => {
             let app = router(state).into_make_service_with_connect_info::<ClientAddr>();

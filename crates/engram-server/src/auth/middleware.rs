@@ -4,6 +4,7 @@ use crate::auth::keys::KeyRecord;
 use crate::auth::{Access, Principal, policy};
 use crate::problem::ApiError;
 use crate::routes::AppState;
+use crate::shared_rate::Rates;
 use crate::tls::ClientAddr;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
@@ -105,7 +106,19 @@ async fn check(s: AppState, mut req: Request, next: Next) -> Response {
     {
         return refused(forbidden(format!("the key is not valid for space {space:?}")));
     }
-    if let Err(wait) = s.rate.take(&principal.key_id, s.limits.rate_per_key) {
+    let taken = match &*s.rate {
+        Rates::Local(r) => r.take(&principal.key_id, s.limits.rate_per_key),
+        Rates::Shared(_) => {
+            // A Redis round trip: off the async workers.
+            let (rates, id, per) = (s.rate.clone(), principal.key_id.clone(), s.limits.rate_per_key);
+            let shared = move || match &*rates {
+                Rates::Shared(r) => Ok(r.take(&id, per)),
+                Rates::Local(r) => Ok(r.take(&id, per)),
+            };
+            crate::routes::blocking(shared).await.unwrap_or(Ok(()))
+        }
+    };
+    if let Err(wait) = taken {
         s.metrics.reject("rate");
         let e = ApiError::too_many(format!("the key's request rate is exceeded; retry in {wait} s"), wait);
         return refused(e.into_response());

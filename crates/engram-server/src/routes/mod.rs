@@ -16,10 +16,11 @@ mod transactions;
 use crate::auth::keys::KeyStore;
 use crate::auth::middleware::authorize;
 use crate::config::BODY_BYTES_MAX;
-use crate::limits::{AuthFailures, Limits, RateLimiter};
+use crate::limits::{AuthFailures, Limits};
 use crate::metrics::Metrics;
 use crate::observe::{observe, shed};
 use crate::problem::{ApiError, ApiResult};
+use crate::shared_rate::{Rates, SharedRate};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
@@ -49,7 +50,7 @@ pub struct AppState {
     pub keys: Arc<KeyStore>,
     pub limits: Limits,
     pub metrics: Arc<Metrics>,
-    pub rate: Arc<RateLimiter>,
+    pub rate: Arc<Rates>,
     pub auth_failures: Arc<AuthFailures>,
     pub in_flight: Arc<Semaphore>,
     pub large_in_flight: Arc<Semaphore>,
@@ -67,6 +68,12 @@ impl AppState {
             in_flight: Arc::new(Semaphore::new(limits.concurrent_requests.max(1))),
             large_in_flight: Arc::new(Semaphore::new(limits.large_requests.max(1))),
         }
+    }
+
+    /// Limits request rates through Redis, shared by every server on it.
+    pub fn with_shared_rates(mut self, shared: SharedRate) -> Self {
+        self.rate = Arc::new(Rates::Shared(shared));
+        self
     }
 }
 
