@@ -49,6 +49,11 @@ const STARTUP_KILL_SHARE: f64 = 0.1;
 /// Longest delay of such a kill after the spawn (a debug server is ready
 /// in some 10–40 ms).
 const STARTUP_KILL_MAX_MS: u64 = 40;
+/// Share of cycles that stop the server cleanly (SIGTERM) instead of
+/// killing it: the restart must then load every saved index, never rebuild.
+const CLEAN_STOP_SHARE: f64 = 0.1;
+/// Longest a clean stop may take before the server is killed after all.
+const CLEAN_STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Timeout of the setup requests.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -186,7 +191,11 @@ fn run_cycle(
         setup(&server.base())?;
     }
     let delay = Duration::from_millis(rng.random_range(config.kill_after_ms.clone()));
-    let reports = drive(&mut server, cycle, delay, rng, ledger)?;
+    let clean = rng.random_bool(CLEAN_STOP_SHARE);
+    let reports = drive(&mut server, cycle, delay, clean, rng, ledger)?;
+    if clean {
+        report.clean_stops += 1;
+    }
     let mut stats = CycleStats { cycle, killed_after: delay, ready_after: server.ready_after, ..CycleStats::default() };
     drop(server);
     crash_database(config, rng, report)?;
@@ -270,6 +279,7 @@ fn drive(
     server: &mut Server,
     cycle: usize,
     delay: Duration,
+    clean: bool,
     rng: &mut StdRng,
     ledger: &mut Ledger,
 ) -> Result<Vec<WriterReport>, String> {
@@ -293,7 +303,16 @@ fn drive(
         })
         .collect();
     std::thread::sleep(delay);
-    server.kill(); // SIGKILL, with the writers in flight
+    if clean {
+        // SIGTERM, with the writers in flight: a stop that does not finish
+        // in time is a failure of the loop.
+        if !server.terminate(CLEAN_STOP_TIMEOUT) {
+            stop.store(true, Ordering::SeqCst);
+            return Err(format!("the server did not stop within {CLEAN_STOP_TIMEOUT:?} of SIGTERM"));
+        }
+    } else {
+        server.kill(); // SIGKILL, with the writers in flight
+    }
     stop.store(true, Ordering::SeqCst);
     handles.into_iter().map(|h| h.join().map_err(|_| "a writer thread panicked".to_owned())).collect()
 }

@@ -22,6 +22,8 @@ pub struct Report {
     pub startup_kills: u64,
     /// Database servers crashed (and restarted) after a server kill.
     pub database_crashes: u64,
+    /// Cycles that stopped the server with SIGTERM instead of SIGKILL.
+    pub clean_stops: u64,
     /// Requests in flight when the server was killed.
     pub unknown_outcomes: u64,
     /// Of which found applied, and found not applied, after the restart.
@@ -90,7 +92,7 @@ impl Report {
     /// The counts behind the final line.
     pub fn details(&self) -> String {
         format!(
-            "{} transactions, {} requests of unknown outcome ({} found applied, {} not), {} hot-pair conflicts, {} transactions refused as planned, {} idempotent replays, {} kills while starting, {} database crashes, {} unexpected responses",
+            "{} transactions, {} requests of unknown outcome ({} found applied, {} not), {} hot-pair conflicts, {} transactions refused as planned, {} idempotent replays, {} kills while starting, {} clean stops (SIGTERM), {} database crashes, {} unexpected responses",
             self.transactions,
             self.unknown_outcomes,
             self.unknown_applied,
@@ -99,6 +101,7 @@ impl Report {
             self.refused,
             self.replays,
             self.startup_kills,
+            self.clean_stops,
             self.database_crashes,
             self.anomalies
         )

@@ -130,6 +130,26 @@ impl Server {
         let _ = self.child.wait();
     }
 
+    /// Stops the process with SIGTERM (in-flight requests finish, search
+    /// indexes are saved) and waits for it, at most `within`; kills it if
+    /// it is still running then. Returns whether it exited by itself.
+    pub fn terminate(&mut self, within: Duration) -> bool {
+        let sent = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        if !sent.is_ok_and(|s| s.success()) {
+            self.kill();
+            return false;
+        }
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if self.exited() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill();
+        false
+    }
+
     /// Whether the process has exited.
     pub fn exited(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(Some(_)))
