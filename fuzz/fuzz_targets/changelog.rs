@@ -65,7 +65,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(input) = Input::arbitrary_take_rest(Unstructured::new(data)) else { return };
     check_code(input.op_code);
     let drafts = &input.drafts[..input.drafts.len().min(CHAIN_LEN_MAX)];
-    let before = ChangeHead { position: input.head_position % (POSITION_MAX + 1), hash: input.head_hash };
+    let before = ChangeHead { position: input.head_position % (POSITION_MAX + 1), hash: input.head_hash, hlc: 0 };
 
     // Sealing links each entry after the previous one; the chain verifies.
     let mut chain: Vec<ChangeEntry> = Vec::with_capacity(drafts.len());
@@ -75,7 +75,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(e.position, head.position + 1);
         assert_eq!(e.prev_hash, head.hash);
         assert_eq!(e.hash, entry_hash(&e));
-        head = ChangeHead { position: e.position, hash: e.hash };
+        head = ChangeHead::of(&e);
         chain.push(e);
     }
     assert_eq!(verify_run(before, &chain).expect("a sealed chain verifies"), head);
