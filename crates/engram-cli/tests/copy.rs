@@ -21,6 +21,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const SPACE: &str = "acme";
+/// Documents a copy writes before the kill: several chunks into `notes`.
+const KILL_AFTER_DOCUMENTS: u64 = 3_000;
 
 /// Opens an engine on a data directory or a `postgres://` URL.
 fn open(location: &str) -> Engine {
@@ -39,7 +41,8 @@ fn seed(dir: &str, docs: usize) {
     let engine = open(dir);
     engine.create_space(SPACE).expect("create space");
     let space = engine.space(SPACE).expect("space");
-    let spec = |indexes: Value| -> CollectionSpec { serde_json::from_value(json!({ "indexes": indexes })).expect("spec") };
+    let spec =
+        |indexes: Value| -> CollectionSpec { serde_json::from_value(json!({ "indexes": indexes })).expect("spec") };
     space.create_collection("notes", spec(json!([{"name": "by_tag", "paths": ["tag"]}]))).expect("collection");
     for start in (0..docs).step_by(500) {
         let batch = (start..docs.min(start + 500))
@@ -186,7 +189,8 @@ fn killed_then_resumed(from: &str, to: &str) {
 }
 
 /// Spawns a copy and SIGKILLs it as soon as its progress line reports
-/// written documents (mid-way: the data set spans many chunks).
+/// [`KILL_AFTER_DOCUMENTS`] written: mid-way through `notes` (the reserved
+/// collections, copied first, hold a few documents; `notes` 20 chunks).
 fn kill_after_documents(from: &str, to: &str) {
     let mut child = engram()
         .args(["copy", from, to, "--space", SPACE])
@@ -209,13 +213,13 @@ fn kill_after_documents(from: &str, to: &str) {
 }
 
 /// Whether a complete progress line (one followed by the next) reports
-/// documents written; the last line may still be arriving.
+/// [`KILL_AFTER_DOCUMENTS`] written; the last line may still be arriving.
 fn documents_written(progress: &str) -> bool {
     let mut lines: Vec<&str> = progress.split('\r').collect();
     lines.pop();
     lines.iter().any(|line| {
         let count = line.rsplit("documents written ").next().unwrap_or("").trim();
-        line.contains("documents written ") && count.parse::<u64>().is_ok_and(|n| n > 0)
+        line.contains("documents written ") && count.parse::<u64>().is_ok_and(|n| n >= KILL_AFTER_DOCUMENTS)
     })
 }
 

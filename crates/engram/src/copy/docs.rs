@@ -4,11 +4,11 @@
 
 use super::{CHUNK_ROWS, CopyProgress};
 use crate::catalog::Compiled;
+use engram_core::Result;
 use engram_core::backend::{
     Backend, BackendExt, CollectionId, CollectionRow, IndexEntry, Reader, SpaceId, SpaceRow, StoredDoc, WriteTx,
 };
 use engram_core::json::decode_document;
-use engram_core::Result;
 
 /// What the collection phase did.
 pub(super) struct Copied {

@@ -123,7 +123,10 @@ fn write_chunk(
         // The first entry must follow the head read before the chunk: if
         // not, something else writes this space in the target.
         if entries.first().is_some_and(|e| e.position != head.position + 1) {
-            return Err(Error::new(ErrorKind::Conflict, format!("space {name} in the target was written during the copy")));
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                format!("space {name} in the target was written during the copy"),
+            ));
         }
         for e in &entries {
             tx.append_change(id, e)?;

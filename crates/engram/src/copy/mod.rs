@@ -73,7 +73,8 @@ pub fn copy_space(
 ) -> Result<SpaceCopy> {
     // One snapshot for the whole space: consistent even if `from` is live.
     let src = from.reader()?;
-    let space = src.space(name)?.ok_or_else(|| Error::not_found(format!("space {name} does not exist in the source")))?;
+    let space =
+        src.space(name)?.ok_or_else(|| Error::not_found(format!("space {name} does not exist in the source")))?;
     let head = src.change_head(space.id)?;
     let target = check_target(src.as_ref(), &space, head, to)?;
     let mut state = CopyProgress { space: name.to_string(), log_total: head.position, ..CopyProgress::default() };

@@ -10,7 +10,13 @@ use engram_core::{Error, Result};
 
 /// Checks the target against the source snapshot; returns the documents
 /// the target holds.
-pub(super) fn verify(src: &dyn Reader, source: SpaceId, to: &dyn Backend, target: SpaceId, head: ChangeHead) -> Result<u64> {
+pub(super) fn verify(
+    src: &dyn Reader,
+    source: SpaceId,
+    to: &dyn Backend,
+    target: SpaceId,
+    head: ChangeHead,
+) -> Result<u64> {
     let reader = to.reader()?;
     let mut run = ChangeHead::default();
     loop {
