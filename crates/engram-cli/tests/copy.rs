@@ -21,6 +21,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const SPACE: &str = "acme";
+/// Notes in the round trip: more than one chunk.
+const ROUND_TRIP_DOCUMENTS: usize = 1_200;
 /// Documents a copy writes before the kill: several chunks into `notes`.
 const KILL_AFTER_DOCUMENTS: u64 = 3_000;
 
@@ -80,6 +82,7 @@ fn observe(location: &str) -> Value {
     let chain = space.verify_changes().expect("the chain verifies");
     json!({
         "chain": chain,
+        "collections": space.collections().expect("collections"),
         "log": whole_log(&space),
         "by_tag": query(&space, json!({"filter": {"tag": "t3"}, "limit": 1000})),
         "by_n": query(&space, json!({"filter": {"n": {"$gte": 2}}, "sort": [{"field": "n", "order": "desc"}], "limit": 50})),
@@ -137,10 +140,13 @@ fn sqlite_to_postgres_and_back_keeps_log_hashes_documents_and_answers() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (a, c) = (dir(tmp.path(), "a"), dir(tmp.path(), "c"));
     let db = TestDatabase::create();
-    seed(&a, 1_200);
+    seed(&a, ROUND_TRIP_DOCUMENTS);
     let before = observe(&a);
+    let started = Instant::now();
     let there = copy(&a, db.url()).json("copy to PostgreSQL");
+    let halfway = started.elapsed();
     let back = copy(db.url(), &c).json("copy back to SQLite");
+    println!("copied to PostgreSQL in {halfway:?}, back in {:?}: {there}", started.elapsed() - halfway);
     let head = &there["spaces"][0];
     assert_eq!(head["hash"], before["chain"]["head_hash"], "{there}");
     assert_eq!(head["position"], before["chain"]["head_position"]);
