@@ -2,7 +2,8 @@
 //! edges, facts and events goes SQLite → PostgreSQL → SQLite unchanged
 //! (same log, hashes, documents and query answers); a copy killed with
 //! SIGKILL, then run again after more source writes, completes and
-//! verifies; a target space with another history is refused.
+//! verifies; a target space with another history is refused; idempotency
+//! keys used before a copy are remembered after it.
 //! PostgreSQL cases are skipped with a message when none is reachable.
 
 mod common;
@@ -72,6 +73,24 @@ fn seed(dir: &str, docs: usize) {
     space.assert_fact(fact).expect("fact");
     let events = (0..3).map(|i| EventInput::new("seen", json!({"i": i}))).collect();
     space.append("agent-1", AppendRequest::new(events)).expect("append");
+    idempotent_put(&space);
+}
+
+/// The same idempotent write each time: runs once, then replays.
+fn idempotent_put(space: &Space) -> engram::WriteResult {
+    let body = json!({"tag": "idem", "n": -2});
+    space.put("notes", "idem", body, WriteOptions::idempotent("request-1")).expect("idempotent put")
+}
+
+/// A key used in the source is remembered in a copy: the repeat is
+/// answered with the first result and writes nothing.
+fn assert_replays(location: &str, source: &Value) {
+    let engine = open(location);
+    let space = engine.space(SPACE).expect("space");
+    let again = idempotent_put(&space);
+    assert!(again.replayed, "{location}: the idempotent write ran again: {again:?}");
+    let head = space.verify_changes().expect("chain").head_position;
+    assert_eq!(serde_json::json!(head), source["chain"]["head_position"], "{location}: a replay wrote");
 }
 
 /// What a reader of the space sees: the whole log, documents through both
@@ -154,6 +173,9 @@ fn sqlite_to_postgres_and_back_keeps_log_hashes_documents_and_answers() {
     assert_eq!((&head["hash"], &head["position"]), (&back["spaces"][0]["hash"], &back["spaces"][0]["position"]));
     assert_same(&observe(db.url()), &before, "PostgreSQL");
     assert_same(&observe(&c), &before, "the round trip");
+    assert_eq!(there["spaces"][0]["idempotency_records"], 1, "{there}");
+    assert_replays(db.url(), &before);
+    assert_replays(&c, &before);
 }
 
 #[test]

@@ -3,16 +3,16 @@
 //!
 //! A space is copied from one source snapshot: first its change log (with
 //! the resynchronisation of already-copied documents the new entries
-//! touch), then its collections and documents, then the result is
-//! verified. All progress is derived from the target, so a copy killed at
+//! touch), then its collections and documents, then its idempotency
+//! records, then the result is verified. All progress is derived from the target, so a copy killed at
 //! any point continues when run again, even if the source was written in
 //! between. **Invariant** (what makes resuming sound): in the target, for
 //! every collection present, each document with an id up to the
 //! collection's last id equals the source's as of the target's log head;
-//! documents after it are not yet copied. Idempotency records are not
-//! copied (the backends cannot list them).
+//! documents after it are not yet copied.
 
 mod docs;
+mod idempotency;
 mod log;
 mod verify;
 
@@ -53,6 +53,8 @@ pub struct SpaceCopy {
     /// Documents and log entries this run wrote (less after a resume).
     pub documents_written: u64,
     pub entries_written: u64,
+    /// Idempotency records copied (all of them on every run).
+    pub idempotency_records: u64,
 }
 
 /// The spaces of `from` a whole-database copy takes: every space but the
@@ -80,6 +82,7 @@ pub fn copy_space(
     let mut state = CopyProgress { space: name.to_string(), log_total: head.position, ..CopyProgress::default() };
     let (target, entries_written) = log::copy_log(src.as_ref(), &space, target, to, &mut state, progress)?;
     let docs = docs::copy_collections(src.as_ref(), &space, target, to, &mut state, progress)?;
+    let idempotency_records = idempotency::copy_records(src.as_ref(), space.id, to, target)?;
     let documents = verify::verify(src.as_ref(), space.id, to, target, head)?;
     Ok(SpaceCopy {
         space: name.to_string(),
@@ -89,6 +92,7 @@ pub fn copy_space(
         documents,
         documents_written: docs.written,
         entries_written,
+        idempotency_records,
     })
 }
 
