@@ -63,6 +63,9 @@ pub enum Command {
     /// Event streams: append, read.
     #[command(subcommand)]
     Stream(crate::memory::StreamCommand),
+    /// Copy spaces between storages (a data directory, a postgres:// URL),
+    /// resumably, and verify them.
+    Copy(CopyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -233,4 +236,15 @@ pub struct ServeArgs {
     /// PEM private key of the certificate (with --tls-cert).
     #[arg(long, env = "ENGRAM_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// Source: a data directory, or a postgres:// URL.
+    pub from: String,
+    /// Target: a data directory (created if missing), or a postgres:// URL.
+    pub to: String,
+    /// Copy this space only (default: every space but the reserved ones).
+    #[arg(long)]
+    pub space: Option<String>,
 }

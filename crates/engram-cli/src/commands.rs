@@ -14,6 +14,9 @@ pub fn run(cli: Cli) -> Result<(), String> {
     if let Command::Serve(a) = cli.command {
         return serve(cli.data_dir, a);
     }
+    if let Command::Copy(a) = cli.command {
+        return crate::copy::run(&a);
+    }
     let name = command_name(&cli.command);
     let is_check = matches!(cli.command, Command::Index(IndexCommand::Check { .. }));
     let client = connect(&cli.data_dir, cli.server.as_deref(), cli.key.as_deref(), name)?;
@@ -40,6 +43,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Graph(_) => "graph",
         Command::Fact(_) => "fact",
         Command::Stream(_) => "stream",
+        Command::Copy(_) => "copy",
     }
 }
 
@@ -75,7 +79,7 @@ fn serve(data_dir: std::path::PathBuf, a: crate::args::ServeArgs) -> Result<(), 
 
 fn dispatch(c: &dyn Client, command: Command) -> Result<Value, String> {
     match command {
-        Command::Serve(_) => unreachable!("handled before connecting"),
+        Command::Serve(_) | Command::Copy(_) => unreachable!("handled before connecting"),
         Command::Space(SpaceCommand::Create { name }) => c.create_space(&name),
         Command::Space(SpaceCommand::List) => c.list_spaces(),
         Command::Space(SpaceCommand::Delete { name }) => c.delete_space(&name),

@@ -5,6 +5,7 @@ mod args;
 mod client;
 mod commands;
 mod config_file;
+mod copy;
 mod memory;
 
 use clap::Parser;

@@ -168,6 +168,15 @@ pub trait Reader {
     /// Documents whose expiry is at or before `now_ms`, at most `limit`.
     fn expired(&self, now_ms: u64, limit: usize) -> Result<Vec<(CollectionId, String)>>;
     fn idempotency(&self, space: SpaceId, key: &str) -> Result<Option<IdempotencyRecord>>;
+    /// A space's idempotency records with keys after `after`, in bytewise
+    /// key order, at most `limit`, expired ones included (copying a space
+    /// lists them).
+    fn idempotency_records(
+        &self,
+        space: SpaceId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, IdempotencyRecord)>>;
     /// Collections whose index entries an older data format wrote in another
     /// key encoding; the engine rebuilds them at open, before any query.
     fn stale_indexes(&self) -> Result<Vec<CollectionId>>;

@@ -79,6 +79,7 @@ macro_rules! delegate_reader {
             fn max_hlc(&$s) -> $crate::Result<u64> { $e.max_hlc() }
             fn expired(&$s, n: u64, l: usize) -> $crate::Result<Vec<($crate::backend::CollectionId, String)>> { $e.expired(n, l) }
             fn idempotency(&$s, s: $crate::backend::SpaceId, k: &str) -> $crate::Result<Option<$crate::backend::IdempotencyRecord>> { $e.idempotency(s, k) }
+            fn idempotency_records(&$s, s: $crate::backend::SpaceId, a: Option<&str>, l: usize) -> $crate::Result<Vec<(String, $crate::backend::IdempotencyRecord)>> { $e.idempotency_records(s, a, l) }
             fn stale_indexes(&$s) -> $crate::Result<Vec<$crate::backend::CollectionId>> { $e.stale_indexes() }
         }
     };
@@ -168,6 +169,19 @@ impl Reader for State {
     }
     fn idempotency(&self, space: SpaceId, key: &str) -> Result<Option<IdempotencyRecord>> {
         Ok(self.idem.get(&(space.0, key.to_owned())).cloned())
+    }
+    fn idempotency_records(
+        &self,
+        space: SpaceId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, IdempotencyRecord)>> {
+        let start = match after {
+            Some(k) => Bound::Excluded((space.0, k.to_owned())),
+            None => Bound::Included((space.0, String::new())),
+        };
+        let it = self.idem.range((start, Bound::Unbounded)).take_while(|((s, _), _)| *s == space.0);
+        Ok(it.take(limit).map(|((_, k), r)| (k.clone(), r.clone())).collect())
     }
     /// Always empty: the reference backend keeps nothing across processes,
     /// so it never holds entries written by an older key encoding.
@@ -286,5 +300,38 @@ impl WriteTx for State {
             self.idem.remove(k);
         }
         Ok(dead.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MemoryBackend;
+    use crate::backend::{Backend, BackendExt, IdempotencyRecord};
+    use crate::names::SpaceName;
+
+    #[test]
+    fn idempotency_records_list_one_space_in_key_order_after_a_key() {
+        let b = MemoryBackend::new();
+        let record = |n: u64| IdempotencyRecord { request_hash: [1; 32], response: format!("{n}"), expires_at_ms: n };
+        let (a, other) = b
+            .write_with(move |tx| {
+                let a = tx.insert_space(&SpaceName::new("a")?, 1)?;
+                let other = tx.insert_space(&SpaceName::new("b")?, 1)?;
+                for (i, key) in ["k2", "k10", "k1"].into_iter().enumerate() {
+                    tx.put_idempotency(a, key, &record(i as u64))?;
+                }
+                tx.put_idempotency(other, "k0", &record(9))?;
+                Ok((a, other))
+            })
+            .expect("writes");
+        let r = b.reader().expect("reader");
+        let keys = |after, limit| -> Vec<String> {
+            r.idempotency_records(a, after, limit).expect("lists").into_iter().map(|(k, _)| k).collect()
+        };
+        assert_eq!(keys(None, 10), ["k1", "k10", "k2"]);
+        assert_eq!(keys(Some("k1"), 1), ["k10"]);
+        assert!(keys(Some("k2"), 10).is_empty());
+        let theirs = r.idempotency_records(other, None, 10).expect("lists");
+        assert_eq!(theirs, vec![("k0".to_owned(), record(9))]);
     }
 }

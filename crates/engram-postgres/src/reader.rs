@@ -218,6 +218,30 @@ impl Reader for Queries<'_> {
             expires_at_ms: from_sql_int(get(&r, 2, what)?, "idempotency expiry")?,
         }))
     }
+
+    /// Keys are never empty, so `''` stands for "from the first"; `key` is
+    /// `COLLATE "C"`, so the order is bytewise.
+    fn idempotency_records(
+        &self,
+        space: SpaceId,
+        after: Option<&str>,
+        n: usize,
+    ) -> Result<Vec<(String, IdempotencyRecord)>> {
+        let what = "listing idempotency records";
+        let sql = "SELECT key, request_hash, response, expires_at FROM idempotency \
+                   WHERE space_id = $1 AND key > $2 ORDER BY key LIMIT $3";
+        let rows = self.rows(what, sql, &[&space.0, &after.unwrap_or(""), &limit(n)])?;
+        rows.iter()
+            .map(|r| {
+                let record = IdempotencyRecord {
+                    request_hash: digest(get(r, 1, what)?, "idempotency request hash")?,
+                    response: get(r, 2, what)?,
+                    expires_at_ms: from_sql_int(get(r, 3, what)?, "idempotency expiry")?,
+                };
+                Ok((get(r, 0, what)?, record))
+            })
+            .collect()
+    }
 }
 
 const CHANGES: &str = "SELECT position, hlc, op, collection, doc_id, version, content_hash, hash \

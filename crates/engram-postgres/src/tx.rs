@@ -233,6 +233,15 @@ impl Reader for PgTx<'_> {
         self.lock(space)?;
         self.q().idempotency(space, key)
     }
+    fn idempotency_records(
+        &self,
+        space: SpaceId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, IdempotencyRecord)>> {
+        self.lock(space)?;
+        self.q().idempotency_records(space, after, limit)
+    }
 }
 
 impl WriteTx for PgTx<'_> {

@@ -277,6 +277,31 @@ impl Reader for Queries<'_> {
         }))
     }
 
+    /// Keys are never empty, so `""` stands for "from the first".
+    fn idempotency_records(
+        &self,
+        space: SpaceId,
+        after: Option<&str>,
+        limit_n: usize,
+    ) -> Result<Vec<(String, IdempotencyRecord)>> {
+        let sql_text = "SELECT key, request_hash, response, expires_at FROM idempotency \
+                        WHERE space_id = ?1 AND key > ?2 ORDER BY key LIMIT ?3";
+        let args = params![space.0, after.unwrap_or(""), limit(limit_n)];
+        let raw = self.rows("listing idempotency records", sql_text, args, |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
+        })?;
+        raw.into_iter()
+            .map(|(key, hash, response, expires)| {
+                let record = IdempotencyRecord {
+                    request_hash: digest(hash, "idempotency request hash")?,
+                    response,
+                    expires_at_ms: from_sql_int(expires, "idempotency expiry")?,
+                };
+                Ok((key, record))
+            })
+            .collect()
+    }
+
     /// Listed by migration 0002 (format v1 entries), removed as rebuilt.
     fn stale_indexes(&self) -> Result<Vec<CollectionId>> {
         let sql_text = "SELECT coll_id FROM index_rebuilds ORDER BY coll_id";

@@ -165,6 +165,14 @@ impl Reader for SqliteTx<'_> {
     fn idempotency(&self, space: SpaceId, key: &str) -> Result<Option<IdempotencyRecord>> {
         self.q().idempotency(space, key)
     }
+    fn idempotency_records(
+        &self,
+        space: SpaceId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, IdempotencyRecord)>> {
+        self.q().idempotency_records(space, after, limit)
+    }
     fn stale_indexes(&self) -> Result<Vec<CollectionId>> {
         self.q().stale_indexes()
     }

@@ -19,6 +19,7 @@
 mod apply;
 mod catalog;
 pub mod config;
+pub mod copy;
 pub mod datadir;
 mod durable_fs;
 mod engine;
