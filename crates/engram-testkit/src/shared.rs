@@ -19,6 +19,11 @@ pub struct SharedEngines {
 }
 
 impl SharedEngines {
+    /// Engine `i`'s search index directory.
+    pub fn search_dir(&self, i: usize) -> std::path::PathBuf {
+        self._dirs[i].path().join("search")
+    }
+
     /// `n` engines on one new database; engine `i`'s clock starts at
     /// `start_ms[i]` (clocks that disagree, as servers' clocks do).
     pub fn open(start_ms: &[u64]) -> Self {

@@ -155,3 +155,23 @@ fn idempotency_keys_hold_across_engines() {
     let doc = b.space("s").expect("space").get("orders", "o17").expect("doc");
     assert_eq!(doc.version, 1);
 }
+
+#[test]
+fn a_space_deleted_through_one_engine_leaves_no_derived_state_in_the_other() {
+    let Some(fx) = pair() else { return };
+    let (a, b) = (&fx.engines[0], &fx.engines[1]);
+    a.create_space("s").expect("space");
+    let spec: CollectionSpec = serde_json::from_value(json!({"search": {"text": [{"path": "title"}]}})).expect("spec");
+    a.space("s").expect("space").create_collection("notes", spec).expect("collection");
+    put(a, "notes", "n1", json!({"title": "red apple"}));
+    let text: SearchRequest = serde_json::from_value(json!({"text": "apple"})).expect("request");
+    let sb = b.space("s").expect("space");
+    assert_eq!(ids(&sb.search("notes", &text).expect("search").hits), ["n1"]);
+    let id = sb.id();
+    sb.save_search_index().expect("B saves its index file");
+    let file = fx.search_dir(1).join(format!("space-{id}.idx"));
+    assert!(file.exists(), "B's index file {}", file.display());
+    a.delete_space("s").expect("deleted through A");
+    b.index_now().expect("B's indexer pass");
+    assert!(!file.exists(), "B dropped the deleted space's index file");
+}

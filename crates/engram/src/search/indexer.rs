@@ -6,6 +6,7 @@ use crate::engine::Inner;
 use crate::search::manager::INDEXER_STEP_ENTRIES;
 use crate::search::space_index::searchable;
 use engram_core::Result;
+use engram_core::backend::SpaceId;
 use std::sync::atomic::Ordering;
 
 impl Inner {
@@ -19,7 +20,13 @@ impl Inner {
         if idle && !self.shared {
             return Ok(());
         }
+        // Taken before the listing: a space loaded then and missing from it
+        // was deleted since (ids are never reused), by this process or,
+        // on shared storage, by another one that cannot tell us.
+        let loaded: Vec<SpaceId> =
+            self.search.positions().into_iter().chain(self.graph.positions()).map(|p| p.0).collect();
         let spaces = self.backend.reader()?.spaces()?;
+        self.forget_deleted(&loaded, &spaces);
         let mut first_error = None;
         for s in spaces {
             // One failing space must not stall the others: note and go on.
@@ -37,7 +44,17 @@ impl Inner {
         }
     }
 
-    fn index_space(&self, space: engram_core::backend::SpaceId) -> Result<()> {
+    /// Drops the derived state (and saved index file) of deleted spaces.
+    fn forget_deleted(&self, loaded: &[SpaceId], spaces: &[engram_core::backend::SpaceRow]) {
+        for id in loaded.iter().filter(|id| !spaces.iter().any(|s| s.id == **id)) {
+            self.graph.forget(*id);
+            if let Err(e) = self.search.forget(*id) {
+                tracing::warn!(space = id.0, error = %e, "removing a deleted space's search index failed");
+            }
+        }
+    }
+
+    fn index_space(&self, space: SpaceId) -> Result<()> {
         if searchable(&*self.backend.reader()?, &self.catalog, space)?.is_empty() {
             return Ok(());
         }
