@@ -40,12 +40,8 @@ impl DisposablePostgres {
             eprintln!("skipped: no PostgreSQL server programs (initdb, pg_ctl) under /usr/lib/postgresql");
             return None;
         };
-        std::fs::create_dir_all(base).expect("base directory");
-        let dir = tempfile::Builder::new().prefix("pg-").tempdir_in(base).expect("server directory");
         let as_postgres = is_root();
-        if as_postgres {
-            run(Command::new("chown").arg("-R").arg("postgres").arg(dir.path()), "chown");
-        }
+        let dir = server_dir(base, as_postgres);
         let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
         let me = Self { data: dir.path().join("data"), _dir: dir, bin, port, as_postgres };
         let mut initdb = me.command("initdb");
@@ -98,7 +94,50 @@ impl Drop for DisposablePostgres {
     }
 }
 
+/// A fresh directory under `base` for the server's files; as root, owned by
+/// `postgres`, and under the system's temporary directory instead when
+/// `postgres` cannot reach `base` (a clone under a private home).
+fn server_dir(base: &Path, as_postgres: bool) -> tempfile::TempDir {
+    std::fs::create_dir_all(base).expect("base directory");
+    let make = |under: &Path| tempfile::Builder::new().prefix("pg-").tempdir_in(under).expect("server directory");
+    let dir = make(base);
+    if !as_postgres {
+        return dir;
+    }
+    run(Command::new("chown").arg("postgres").arg(dir.path()), "chown");
+    let reachable = Command::new("runuser")
+        .args(["-u", "postgres", "--", "test", "-w"])
+        .arg(dir.path())
+        .status()
+        .is_ok_and(|s| s.success());
+    if reachable {
+        return dir;
+    }
+    let dir = make(&std::env::temp_dir());
+    run(Command::new("chown").arg("postgres").arg(dir.path()), "chown");
+    dir
+}
+
 fn run(c: &mut Command, what: &str) {
     let out = c.output().unwrap_or_else(|e| panic!("{what}: {e}"));
     assert!(out.status.success(), "{what} failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// As root, a base the `postgres` user cannot reach (a private home)
+    /// falls back to the system's temporary directory.
+    #[test]
+    fn the_server_directory_is_reachable_by_the_server_user() {
+        if !is_root() {
+            return;
+        }
+        let private = tempfile::tempdir().expect("private base");
+        std::fs::set_permissions(private.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("chmod");
+        let dir = server_dir(&private.path().join("target"), true);
+        let ok = Command::new("runuser").args(["-u", "postgres", "--", "test", "-w"]).arg(dir.path()).status();
+        assert!(ok.is_ok_and(|s| s.success()), "{} is not writable by postgres", dir.path().display());
+    }
 }
