@@ -15,10 +15,12 @@ pub mod json_numbers;
 pub mod keys;
 pub mod limits;
 pub mod memory;
+pub mod migration;
 pub mod names;
 pub mod number;
 pub mod path;
 pub mod schema;
 pub mod search_spec;
+pub mod sql_int;
 
 pub use error::{Error, ErrorKind, Result};

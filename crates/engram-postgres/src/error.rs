@@ -56,6 +56,12 @@ fn is_io(e: &postgres::Error) -> bool {
         }
         source = s.source();
     }
+    is_connect_failure(e)
+}
+
+/// The client could not open a connection at all (the server is down or
+/// unreachable), as opposed to losing one it had.
+fn is_connect_failure(e: &postgres::Error) -> bool {
     e.to_string().starts_with("error connecting to server")
 }
 
@@ -84,7 +90,7 @@ pub(crate) fn convert(e: &postgres::Error, what: &str) -> Error {
     let code = e.code().map(|c| c.code().to_owned()).unwrap_or_else(|| "none".to_owned());
     match classify(e) {
         // No connection could be made: the database is down or unreachable.
-        Class::ConnectionLost if e.to_string().starts_with("error connecting to server") => Error::new(
+        Class::ConnectionLost if is_connect_failure(e) => Error::new(
             ErrorKind::Unavailable,
             format!("{what}: PostgreSQL cannot be reached ({}); retry later", brief(e)),
         ),

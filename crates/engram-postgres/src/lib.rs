@@ -35,7 +35,6 @@ mod backend;
 mod breaker;
 mod config;
 mod conn;
-mod convert;
 mod error;
 mod lease;
 mod migrations;

@@ -6,12 +6,12 @@
 //! bytewise (`COLLATE "C"` text and `bytea`).
 
 use crate::conn::{Conn, Params, column};
-use crate::convert::{bound_int, digest, from_sql_int, from_sql_opt, limit};
 use engram_core::backend::{
     CollectionId, CollectionRow, CollectionSpec, IdempotencyRecord, IndexScan, Reader, SpaceId, SpaceRow, StoredDoc,
 };
 use engram_core::changelog::{ChangeEntry, ChangeHead, ChangeOp, Digest};
 use engram_core::names::{CollectionName, SpaceName};
+use engram_core::sql_int::{bound_int, digest, from_sql_int, from_sql_opt, limit};
 use engram_core::{Error, Result};
 use postgres::Row;
 use postgres::types::ToSql;

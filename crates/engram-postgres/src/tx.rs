@@ -28,7 +28,6 @@
 //! rolls back are released by PostgreSQL, so the writer forgets them too.
 
 use crate::conn::{Conn, Params};
-use crate::convert::{bound_int, limit, to_sql_int};
 use crate::reader::Queries;
 use engram_core::backend::{
     CollectionId, CollectionRow, CollectionSpec, IdempotencyRecord, IndexEntry, IndexScan, Reader, SpaceId, SpaceRow,
@@ -36,6 +35,7 @@ use engram_core::backend::{
 };
 use engram_core::changelog::{ChangeEntry, ChangeHead};
 use engram_core::names::{CollectionName, SpaceName};
+use engram_core::sql_int::{bound_int, limit, to_sql_int};
 use engram_core::{Error, ErrorKind, Result};
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
@@ -351,7 +351,7 @@ impl WriteTx for PgTx<'_> {
             self.conn.borrow_mut().query_opt("writing a document", sql, &[&coll.0, &id, &body, &expires, &hlc])?;
         let row = row.ok_or_else(|| Error::internal("an upsert returned no version"))?;
         let version: i64 = crate::conn::column(row.try_get(0), "writing a document")?;
-        crate::convert::from_sql_int(version, "document version")
+        engram_core::sql_int::from_sql_int(version, "document version")
     }
 
     fn delete_doc(&mut self, coll: CollectionId, id: &str) -> Result<()> {

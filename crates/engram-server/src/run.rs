@@ -80,11 +80,7 @@ fn open_keys(config: &ServerConfig, engine: &Engine) -> engram::Result<KeyStore>
         Some(_) => KeyStore::shared(engine, config.admin_key.as_deref())?,
     };
     // Keys stored before keys recorded their space's id.
-    keys.bind_unbound(|name| match engine.space(name) {
-        Ok(space) => Ok(Some(space.id())),
-        Err(e) if e.kind() == engram::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    })?;
+    keys.bind_unbound(|name| engine.space_id(name))?;
     if !keys.has_admin()? {
         let (record, token) = keys.create("admin", None, Role::Admin, None)?;
         println!("created admin API key {} (shown once; store it now): {token}", record.id);

@@ -53,6 +53,21 @@ pub enum Rates {
     Shared(SharedRate),
 }
 
+impl Rates {
+    /// Takes a token for `key`; on refusal, the seconds until one is back.
+    /// Shared rates make a Redis round trip: call them off the runtime.
+    pub fn take(&self, key: &str, rate: f64) -> Result<(), u64> {
+        match self {
+            Self::Local(r) => r.take(key, rate),
+            Self::Shared(r) => r.take(key, rate),
+        }
+    }
+
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Self::Shared(_))
+    }
+}
+
 impl Default for Rates {
     fn default() -> Self {
         Self::Local(crate::limits::RateLimiter::default())

@@ -9,7 +9,6 @@
 mod backend;
 mod config;
 mod connection;
-mod convert;
 mod error;
 mod migrations;
 mod pool;

@@ -6,13 +6,13 @@
 //! compare bytewise (SQLite's BINARY collation on UTF-8 text and memcmp on
 //! blobs, like Rust's `str` and `[u8]` ordering).
 
-use crate::convert::{bound_int, digest, from_sql_int, from_sql_opt, limit};
 use crate::error::sql;
 use engram_core::backend::{
     CollectionId, CollectionRow, CollectionSpec, IdempotencyRecord, IndexScan, Reader, SpaceId, SpaceRow, StoredDoc,
 };
 use engram_core::changelog::{ChangeEntry, ChangeHead, ChangeOp, Digest};
 use engram_core::names::{CollectionName, SpaceName};
+use engram_core::sql_int::{bound_int, digest, from_sql_int, from_sql_opt, limit};
 use engram_core::{Error, Result};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Params, Row, params, params_from_iter};

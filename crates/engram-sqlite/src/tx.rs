@@ -5,7 +5,6 @@
 //! connection, so a job sees its own writes and those of earlier jobs of the
 //! batch.
 
-use crate::convert::{limit, to_sql_int};
 use crate::error::{is_constraint_violation, sql};
 use crate::reader::Queries;
 use engram_core::backend::{
@@ -14,6 +13,7 @@ use engram_core::backend::{
 };
 use engram_core::changelog::{ChangeEntry, ChangeHead};
 use engram_core::names::{CollectionName, SpaceName};
+use engram_core::sql_int::{limit, to_sql_int};
 use engram_core::{Error, ErrorKind, Result};
 use rusqlite::{CachedStatement, Connection, params};
 use std::cell::RefCell;
@@ -354,7 +354,7 @@ impl WriteTx for SqliteTx<'_> {
     fn purge_idempotency(&mut self, now_ms: u64, limit_n: usize) -> Result<usize> {
         let sql_text = "DELETE FROM idempotency WHERE (space_id, key) IN \
                         (SELECT space_id, key FROM idempotency WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2)";
-        let args = params![crate::convert::bound_int(now_ms), limit(limit_n)];
+        let args = params![engram_core::sql_int::bound_int(now_ms), limit(limit_n)];
         self.exec("purging idempotency records", sql_text, args)
     }
 }

@@ -271,6 +271,16 @@ impl Engine {
         Err(Error::internal("the system space cannot be created"))
     }
 
+    /// The internal id of the space named `name` now, or `None` when there
+    /// is no such space (ids are never reused: a changed id is another space).
+    pub fn space_id(&self, name: &str) -> Result<Option<i64>> {
+        match self.space(name) {
+            Ok(space) => Ok(Some(space.id())),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// A handle on an existing space; every data operation goes through one.
     pub fn space(&self, name: &str) -> Result<Space> {
         let name = SpaceName::new(name)?;

@@ -9,6 +9,7 @@
 //! a failure leaves the database at the version it had.
 
 use crate::conn::{Conn, column};
+use engram_core::migration::{Applied, Ledger, Migration, checksum};
 use engram_core::{Error, ErrorKind, Result};
 
 /// The newest format this build reads and writes.
@@ -19,16 +20,11 @@ pub const FORMAT_VERSION: u32 = 1;
 /// server never wait for each other.
 pub const MIGRATION_LOCK_KEY: i64 = 0x456E_6772_4D69_6772;
 
-/// One schema step.
-struct Migration {
-    version: u32,
-    name: &'static str,
-    sql: &'static str,
-}
-
 /// Every migration, in version order from 1 without gaps.
 const MIGRATIONS: &[Migration] =
     &[Migration { version: 1, name: "0001_initial", sql: include_str!("0001_initial.sql") }];
+
+const LEDGER: Ledger = Ledger { migrations: MIGRATIONS, format: FORMAT_VERSION, store: "the database" };
 
 /// The ledger of applied migrations.
 const LEDGER_DDL: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -37,13 +33,6 @@ const LEDGER_DDL: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
     checksum   text NOT NULL,
     applied_at timestamptz NOT NULL DEFAULT now()
 )";
-
-/// A row of `schema_migrations`.
-#[derive(Debug)]
-struct Applied {
-    version: i32,
-    checksum: String,
-}
 
 /// Applies every migration not yet recorded in `schema`, after checking the
 /// recorded ones against this build's. Returns how many were applied.
@@ -72,9 +61,9 @@ fn migrate_locked(conn: &mut Conn, schema: &str) -> Result<usize> {
     }
     conn.batch(what, LEDGER_DDL)?;
     let applied = applied(conn)?;
-    verify(&applied)?;
+    LEDGER.verify(&applied)?;
     let mut count = 0;
-    for m in MIGRATIONS.iter().filter(|m| !applied.iter().any(|a| a.version == version(m))) {
+    for m in LEDGER.pending(&applied) {
         apply(conn, m)?;
         count += 1;
     }
@@ -106,11 +95,6 @@ fn version(m: &Migration) -> i32 {
     i32::try_from(m.version).unwrap_or(i32::MAX)
 }
 
-/// The BLAKE3 checksum (hex) recorded for a migration's SQL.
-fn checksum(sql_text: &str) -> String {
-    blake3::hash(sql_text.as_bytes()).to_hex().to_string()
-}
-
 fn apply(conn: &mut Conn, m: &Migration) -> Result<()> {
     let what = "applying a schema migration";
     conn.batch(what, m.sql).map_err(|e| e.context(m.name))?;
@@ -123,42 +107,11 @@ fn applied(conn: &mut Conn) -> Result<Vec<Applied>> {
     let what = "reading schema_migrations";
     let rows = conn.query(what, "SELECT version, checksum FROM schema_migrations ORDER BY version", &[])?;
     rows.iter()
-        .map(|r| Ok(Applied { version: column(r.try_get(0), what)?, checksum: column(r.try_get(1), what)? }))
+        .map(|r| {
+            let version: i32 = column(r.try_get(0), what)?;
+            Ok(Applied { version: i64::from(version), checksum: column(r.try_get(1), what)? })
+        })
         .collect()
-}
-
-/// Checks recorded migrations: none newer than this build, none unknown,
-/// each checksum equal to the compiled SQL's.
-fn verify(applied: &[Applied]) -> Result<()> {
-    if let Some(newest) = applied.iter().map(|a| a.version).max() {
-        refuse_newer(newest)?;
-    }
-    for a in applied {
-        let m = usize::try_from(a.version)
-            .ok()
-            .and_then(|v| v.checked_sub(1))
-            .and_then(|i| MIGRATIONS.get(i))
-            .ok_or_else(|| Error::corrupted(format!("schema_migrations records unknown version {}", a.version)))?;
-        if a.checksum != checksum(m.sql) {
-            return Err(Error::corrupted(format!(
-                "schema migration {} ({}) was altered: its recorded checksum differs from this build's",
-                m.version, m.name
-            )));
-        }
-    }
-    Ok(())
-}
-
-fn refuse_newer(version: i32) -> Result<()> {
-    if i64::from(version) <= i64::from(FORMAT_VERSION) {
-        return Ok(());
-    }
-    Err(Error::new(
-        ErrorKind::UnsupportedFormat,
-        format!(
-            "the database was written by a newer Engram (format v{version}; this build reads up to v{FORMAT_VERSION})"
-        ),
-    ))
 }
 
 #[cfg(test)]
@@ -176,13 +129,13 @@ mod tests {
     #[test]
     fn verify_refuses_newer_unknown_and_altered() {
         let good = Applied { version: 1, checksum: checksum(MIGRATIONS[0].sql) };
-        assert!(verify(&[good]).is_ok());
-        let newer = verify(&[Applied { version: 9, checksum: String::new() }]).expect_err("newer");
+        assert!(LEDGER.verify(&[good]).is_ok());
+        let newer = LEDGER.verify(&[Applied { version: 9, checksum: String::new() }]).expect_err("newer");
         assert_eq!(newer.kind(), ErrorKind::UnsupportedFormat);
         assert!(newer.message().contains("format v9; this build reads up to v1"), "{newer}");
-        let altered = verify(&[Applied { version: 1, checksum: "x".into() }]).expect_err("altered");
+        let altered = LEDGER.verify(&[Applied { version: 1, checksum: "x".into() }]).expect_err("altered");
         assert_eq!(altered.kind(), ErrorKind::Corrupted);
-        let unknown = verify(&[Applied { version: 0, checksum: "x".into() }]).expect_err("unknown");
+        let unknown = LEDGER.verify(&[Applied { version: 0, checksum: "x".into() }]).expect_err("unknown");
         assert_eq!(unknown.kind(), ErrorKind::Corrupted);
     }
 }

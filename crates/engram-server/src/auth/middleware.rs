@@ -4,7 +4,6 @@ use crate::auth::keys::KeyRecord;
 use crate::auth::{Access, Principal, policy};
 use crate::problem::ApiError;
 use crate::routes::AppState;
-use crate::shared_rate::Rates;
 use crate::tls::ClientAddr;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
@@ -106,17 +105,12 @@ async fn check(s: AppState, mut req: Request, next: Next) -> Response {
     {
         return refused(forbidden(format!("the key is not valid for space {space:?}")));
     }
-    let taken = match &*s.rate {
-        Rates::Local(r) => r.take(&principal.key_id, s.limits.rate_per_key),
-        Rates::Shared(_) => {
-            // A Redis round trip: off the async workers.
-            let (rates, id, per) = (s.rate.clone(), principal.key_id.clone(), s.limits.rate_per_key);
-            let shared = move || match &*rates {
-                Rates::Shared(r) => Ok(r.take(&id, per)),
-                Rates::Local(r) => Ok(r.take(&id, per)),
-            };
-            crate::routes::blocking(shared).await.unwrap_or(Ok(()))
-        }
+    let taken = if s.rate.is_shared() {
+        // A Redis round trip: off the async workers.
+        let (rates, id, per) = (s.rate.clone(), principal.key_id.clone(), s.limits.rate_per_key);
+        crate::routes::blocking(move || Ok(rates.take(&id, per))).await.unwrap_or(Ok(()))
+    } else {
+        s.rate.take(&principal.key_id, s.limits.rate_per_key)
     };
     if let Err(wait) = taken {
         s.metrics.reject("rate");
@@ -134,11 +128,6 @@ async fn scope_alive(s: &AppState, key: &KeyRecord) -> Result<bool, crate::probl
     let (Some(name), Some(id)) = (key.space.clone(), key.space_id) else { return Ok(key.space.is_none()) };
     let engine = s.engine.clone();
     // A cached lookup after the first.
-    let current = crate::routes::blocking(move || match engine.space(&name) {
-        Ok(space) => Ok(Some(space.id())),
-        Err(e) if e.kind() == engram::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    })
-    .await?;
+    let current = crate::routes::blocking(move || engine.space_id(&name)).await?;
     Ok(current == Some(id))
 }

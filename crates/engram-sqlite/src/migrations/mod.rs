@@ -7,6 +7,7 @@
 //! a crash leaves the file at one version or the next, never in between.
 
 use crate::error::sql;
+use engram_core::migration::{Applied, Ledger, Migration, checksum};
 use engram_core::{Error, ErrorKind, Result};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -17,18 +18,13 @@ pub const APPLICATION_ID: i32 = 0x456E_6772;
 /// The newest data format this build reads and writes.
 pub const FORMAT_VERSION: u32 = 2;
 
-/// One schema step.
-struct Migration {
-    version: u32,
-    name: &'static str,
-    sql: &'static str,
-}
-
 /// Every migration, in version order from 1 without gaps.
 const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "0001_initial", sql: include_str!("0001_initial.sql") },
     Migration { version: 2, name: "0002_exact_number_keys", sql: include_str!("0002_exact_number_keys.sql") },
 ];
+
+const LEDGER: Ledger = Ledger { migrations: MIGRATIONS, format: FORMAT_VERSION, store: "data directory" };
 
 /// The ledger of applied migrations; created by the first migration's transaction.
 const LEDGER_DDL: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -37,13 +33,6 @@ const LEDGER_DDL: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
     checksum      TEXT    NOT NULL,
     applied_at_ms INTEGER NOT NULL
 )";
-
-/// A row of `schema_migrations`.
-#[derive(Debug)]
-struct Applied {
-    version: i64,
-    checksum: String,
-}
 
 /// Refuses files that are not Engram's or are of a newer format, without
 /// writing anything (so a foreign file is left exactly as it was).
@@ -55,7 +44,7 @@ pub(crate) fn check_identity(conn: &Connection) -> Result<()> {
     }
     let user_version: i64 =
         conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(sql("reading the file header"))?;
-    refuse_newer(user_version)
+    LEDGER.refuse_newer(user_version)
 }
 
 /// Applies every migration not yet recorded, each in its own transaction,
@@ -67,7 +56,7 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql("starting a migration"))?;
         check_identity(&tx)?;
         let applied = applied(&tx)?;
-        verify(&applied)?;
+        LEDGER.verify(&applied)?;
         if applied.iter().any(|a| a.version == i64::from(m.version)) {
             continue; // dropping `tx` ends the read-only transaction
         }
@@ -75,11 +64,6 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
         tx.commit().map_err(sql("committing a migration"))?;
     }
     Ok(())
-}
-
-/// The BLAKE3 checksum (hex) recorded for a migration's SQL.
-fn checksum(sql_text: &str) -> String {
-    blake3::hash(sql_text.as_bytes()).to_hex().to_string()
 }
 
 fn apply(conn: &Connection, m: &Migration) -> Result<()> {
@@ -93,26 +77,6 @@ fn apply(conn: &Connection, m: &Migration) -> Result<()> {
     .map_err(sql(what))?;
     conn.pragma_update(None, "user_version", m.version).map_err(sql(what))?;
     conn.pragma_update(None, "application_id", APPLICATION_ID).map_err(sql(what))
-}
-
-/// Checks recorded migrations: none newer than this build, none unknown,
-/// each checksum equal to the compiled SQL's.
-fn verify(applied: &[Applied]) -> Result<()> {
-    if let Some(newest) = applied.iter().map(|a| a.version).max() {
-        refuse_newer(newest)?;
-    }
-    for a in applied {
-        let known = usize::try_from(a.version).ok().and_then(|v| v.checked_sub(1)).and_then(|i| MIGRATIONS.get(i));
-        let m = known
-            .ok_or_else(|| Error::corrupted(format!("schema_migrations records unknown version {}", a.version)))?;
-        if a.checksum != checksum(m.sql) {
-            return Err(Error::corrupted(format!(
-                "schema migration {} ({}) was altered: its recorded checksum differs from this build's",
-                m.version, m.name
-            )));
-        }
-    }
-    Ok(())
 }
 
 fn applied(conn: &Connection) -> Result<Vec<Applied>> {
@@ -140,18 +104,6 @@ fn is_empty(conn: &Connection) -> Result<bool> {
     let n: i64 =
         conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0)).map_err(sql("reading the schema"))?;
     Ok(n == 0)
-}
-
-fn refuse_newer(version: i64) -> Result<()> {
-    if version <= i64::from(FORMAT_VERSION) {
-        return Ok(());
-    }
-    Err(Error::new(
-        ErrorKind::UnsupportedFormat,
-        format!(
-            "data directory was written by a newer Engram (format v{version}; this build reads up to v{FORMAT_VERSION})"
-        ),
-    ))
 }
 
 fn not_engram() -> Error {

@@ -1,41 +1,43 @@
-//! Checked conversions between Engram's values and SQLite's storage types.
+//! Checked conversions between Engram's values and SQL storage types, shared
+//! by the SQL backends (SQLite's integers and PostgreSQL's `bigint`).
 //!
-//! SQLite integers are signed 64-bit; Engram's counters and times are u64.
+//! SQL integers are signed 64-bit; Engram's counters and times are u64.
 //! Values above `i64::MAX` are refused on the way in (never wrapped), and
-//! negative values read back mean the file was altered, so they are corruption.
+//! negative values read back mean the stored rows were altered, so they are
+//! corruption.
 
-use engram_core::changelog::Digest;
-use engram_core::{Error, Result};
+use crate::changelog::Digest;
+use crate::{Error, Result};
 
-/// A u64 to store; refuses values SQLite cannot hold.
-pub(crate) fn to_sql_int(value: u64, what: &str) -> Result<i64> {
+/// A u64 to store; refuses values a signed 64-bit column cannot hold.
+pub fn to_sql_int(value: u64, what: &str) -> Result<i64> {
     i64::try_from(value)
         .map_err(|_| Error::invalid(format!("{what} {value} exceeds the largest storable integer ({})", i64::MAX)))
 }
 
 /// A u64 used only as a query bound: values above `i64::MAX` are clamped,
 /// which is exact because no stored value is larger.
-pub(crate) fn bound_int(value: u64) -> i64 {
+pub fn bound_int(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 /// A result-size limit as a SQL `LIMIT` (clamped; `usize` may exceed i64).
-pub(crate) fn limit(value: usize) -> i64 {
+pub fn limit(value: usize) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 /// A stored integer read back as u64.
-pub(crate) fn from_sql_int(value: i64, what: &str) -> Result<u64> {
+pub fn from_sql_int(value: i64, what: &str) -> Result<u64> {
     u64::try_from(value).map_err(|_| Error::corrupted(format!("stored {what} is negative ({value})")))
 }
 
 /// An optional stored integer read back as u64.
-pub(crate) fn from_sql_opt(value: Option<i64>, what: &str) -> Result<Option<u64>> {
+pub fn from_sql_opt(value: Option<i64>, what: &str) -> Result<Option<u64>> {
     value.map(|v| from_sql_int(v, what)).transpose()
 }
 
 /// A stored 32-byte digest.
-pub(crate) fn digest(bytes: Vec<u8>, what: &str) -> Result<Digest> {
+pub fn digest(bytes: Vec<u8>, what: &str) -> Result<Digest> {
     let len = bytes.len();
     Digest::try_from(bytes).map_err(|_| Error::corrupted(format!("stored {what} has {len} bytes, expected 32")))
 }
@@ -43,7 +45,7 @@ pub(crate) fn digest(bytes: Vec<u8>, what: &str) -> Result<Digest> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use engram_core::ErrorKind;
+    use crate::ErrorKind;
 
     #[test]
     fn integers_convert_without_wraparound() {
