@@ -6,49 +6,16 @@
 
 mod common;
 
-use common::{agent, engram};
+use common::{agent, serve_on_database};
 use engram_testkit::disposable::DisposablePostgres;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 const ADMIN: &str = "outage-test-admin-key-0123456789abc";
 const WRITERS: usize = 4;
-
-struct Served(Child);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(dir: &Path, url: &str) -> (Served, String) {
-    let mut child = engram()
-        .args(["serve", "--listen", "127.0.0.1:0", "--admin-key", ADMIN, "--rate-limit-per-key", "0"])
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["--database", url])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn engram serve");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-    let served = Served(child);
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(out.read_line(&mut line).expect("read stdout") > 0, "engram serve exited");
-        if let Some(addr) = line.split("listening on ").nth(1).and_then(|r| r.split_whitespace().next()) {
-            return (served, addr.to_owned());
-        }
-    }
-}
 
 /// One request: status, `Retry-After`, latency.
 fn put(base: &str, id: &str) -> (u16, Option<String>, Duration) {
@@ -83,7 +50,8 @@ type Seen = Vec<(String, u16, Option<String>, Duration, Instant)>;
 fn an_outage_gives_fast_503s_then_recovery_with_nothing_acknowledged_lost() {
     let Some(pg) = DisposablePostgres::start(Path::new(env!("CARGO_TARGET_TMPDIR"))) else { return };
     let dir = tempfile::tempdir().expect("dir");
-    let (_server, base) = serve(dir.path(), &pg.url());
+    let server = serve_on_database(dir.path(), &pg.url(), ADMIN, &["--rate-limit-per-key", "0"]);
+    let base = server.base.clone();
     let (status, _) = {
         let req = ureq::http::Request::builder()
             .method("POST")

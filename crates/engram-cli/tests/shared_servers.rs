@@ -8,64 +8,24 @@
 
 mod common;
 
-use common::{agent, engram};
+use common::{DatabaseServer as Served, agent, serve_on_database};
 use engram_testkit::{TestDatabase, postgres_available};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const ADMIN: &str = "shared-servers-admin-key-0123456789";
 const WORDS: [&str; 6] = ["amber", "birch", "cedar", "delta", "ember", "fjord"];
-
-struct Served {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn serve(dir: &Path, url: &str) -> Served {
     serve_with(dir, url, &["--rate-limit-per-key", "0"])
 }
 
 fn serve_with(dir: &Path, url: &str, extra: &[&str]) -> Served {
-    let mut child = engram()
-        .args(["serve", "--listen", "127.0.0.1:0", "--admin-key", ADMIN])
-        .args(extra)
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["--database", url])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn engram serve");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-    // Owned from here on, so a failed start still kills and reaps it.
-    let mut served = Served { child, base: String::new() };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut lines = Vec::new();
-    loop {
-        assert!(Instant::now() < deadline, "engram serve did not start: {lines:?}");
-        let mut line = String::new();
-        if out.read_line(&mut line).expect("read stdout") == 0 {
-            panic!("engram serve exited: {lines:?}");
-        }
-        if let Some(addr) = line.split("listening on ").nth(1).and_then(|r| r.split_whitespace().next()) {
-            served.base = addr.to_owned();
-            return served;
-        }
-        lines.push(line);
-    }
+    serve_on_database(dir, url, ADMIN, extra)
 }
 
 /// (status, JSON body) of one request with `key`.

@@ -20,6 +20,20 @@ fn put(e: &Engine, coll: &str, id: &str, body: Value) {
     e.space("s").expect("space").put(coll, id, body, WriteOptions::default()).expect("put");
 }
 
+/// Space `s` with a text-searchable `notes` collection written through A
+/// (one note, "red apple"), found by B's search for "apple": B's handle on
+/// the space and that search.
+fn searchable_through_b(a: &Engine, b: &Engine) -> (engram::Space, SearchRequest) {
+    a.create_space("s").expect("space");
+    let spec: CollectionSpec = serde_json::from_value(json!({"search": {"text": [{"path": "title"}]}})).expect("spec");
+    a.space("s").expect("space").create_collection("notes", spec).expect("collection");
+    put(a, "notes", "n1", json!({"title": "red apple"}));
+    let text: SearchRequest = serde_json::from_value(json!({"text": "apple"})).expect("request");
+    let sb = b.space("s").expect("space");
+    assert_eq!(ids(&sb.search("notes", &text).expect("search").hits), ["n1"]);
+    (sb, text)
+}
+
 fn ids(v: &[engram::SearchHit]) -> Vec<String> {
     v.iter().map(|h| h.id.clone()).collect()
 }
@@ -54,13 +68,7 @@ fn writes_through_either_engine_form_one_chain_with_rising_timestamps() {
 fn search_and_graph_through_one_engine_see_the_others_writes() {
     let Some(fx) = pair() else { return };
     let (a, b) = (&fx.engines[0], &fx.engines[1]);
-    a.create_space("s").expect("space");
-    let spec: CollectionSpec = serde_json::from_value(json!({"search": {"text": [{"path": "title"}]}})).expect("spec");
-    a.space("s").expect("space").create_collection("notes", spec).expect("collection");
-    put(a, "notes", "n1", json!({"title": "red apple"}));
-    let text: SearchRequest = serde_json::from_value(json!({"text": "apple"})).expect("request");
-    let sb = b.space("s").expect("space");
-    assert_eq!(ids(&sb.search("notes", &text).expect("search").hits), ["n1"]);
+    let (sb, text) = searchable_through_b(a, b);
     // Writes through A, each followed at once by a search through B.
     put(a, "notes", "n2", json!({"title": "green apple"}));
     let mut seen = ids(&sb.search("notes", &text).expect("search").hits);
@@ -160,13 +168,7 @@ fn idempotency_keys_hold_across_engines() {
 fn a_space_deleted_through_one_engine_leaves_no_derived_state_in_the_other() {
     let Some(fx) = pair() else { return };
     let (a, b) = (&fx.engines[0], &fx.engines[1]);
-    a.create_space("s").expect("space");
-    let spec: CollectionSpec = serde_json::from_value(json!({"search": {"text": [{"path": "title"}]}})).expect("spec");
-    a.space("s").expect("space").create_collection("notes", spec).expect("collection");
-    put(a, "notes", "n1", json!({"title": "red apple"}));
-    let text: SearchRequest = serde_json::from_value(json!({"text": "apple"})).expect("request");
-    let sb = b.space("s").expect("space");
-    assert_eq!(ids(&sb.search("notes", &text).expect("search").hits), ["n1"]);
+    let (sb, _) = searchable_through_b(a, b);
     let id = sb.id();
     sb.save_search_index().expect("B saves its index file");
     let file = fx.search_dir(1).join(format!("space-{id}.idx"));

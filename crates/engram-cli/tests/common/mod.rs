@@ -76,3 +76,49 @@ impl Deref for ServerProcess {
         &self.0
     }
 }
+
+/// A running `engram serve --database URL` (killed and reaped on drop).
+pub struct DatabaseServer {
+    child: std::process::Child,
+    /// `http://host:port`.
+    pub base: String,
+}
+
+impl Drop for DatabaseServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `engram serve` on `data_dir` with its data in the PostgreSQL
+/// database `url`, the admin key `admin` and the `extra` options, on a free
+/// loopback port; waits for its listening line.
+pub fn serve_on_database(data_dir: &Path, url: &str, admin: &str, extra: &[&str]) -> DatabaseServer {
+    use std::io::{BufRead, BufReader};
+    let mut child = engram()
+        .args(["serve", "--listen", "127.0.0.1:0", "--admin-key", admin])
+        .args(extra)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--database", url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn engram serve");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    // Owned from here on, so a failed start still kills and reaps it.
+    let mut served = DatabaseServer { child, base: String::new() };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut lines = Vec::new();
+    loop {
+        assert!(std::time::Instant::now() < deadline, "engram serve did not start: {lines:?}");
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).expect("read stdout") > 0, "engram serve exited: {lines:?}");
+        if let Some(addr) = line.split("listening on ").nth(1).and_then(|r| r.split_whitespace().next()) {
+            served.base = addr.to_owned();
+            return served;
+        }
+        lines.push(line);
+    }
+}
