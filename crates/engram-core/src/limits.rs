@@ -92,3 +92,31 @@ pub const EVENTS_PER_APPEND_MAX: usize = 1_000;
 pub const EVENTS_READ_MAX: usize = 1_000;
 /// Longest deduplication window of an append, in seconds (7 days).
 pub const DEDUP_WINDOW_SECONDS_MAX: u64 = 7 * 24 * 3600;
+/// Bytes of a queue name (the rules of stream names).
+pub const QUEUE_NAME_BYTES_MAX: usize = 200;
+/// Serialized bytes of one queue message's body.
+pub const MESSAGE_BYTES_MAX: usize = 256 * 1024;
+/// Messages in one enqueue request.
+pub const ENQUEUE_BATCH_MAX: usize = 1_000;
+/// Messages one receive hands out.
+pub const RECEIVE_MAX: usize = 100;
+/// Bytes of a message group or deduplication key.
+pub const QUEUE_KEY_BYTES_MAX: usize = 128;
+/// Highest message priority (0 is the lowest and the default).
+pub const PRIORITY_MAX: u8 = 9;
+/// Longest lease (visibility timeout), in seconds (12 hours).
+pub const VISIBILITY_SECONDS_MAX: u64 = 12 * 3600;
+/// Longest delay before a message becomes visible, in seconds (7 days).
+pub const DELAY_SECONDS_MAX: u64 = 7 * 24 * 3600;
+/// Longest long-poll wait of one receive, in seconds.
+pub const RECEIVE_WAIT_SECONDS_MAX: u64 = 20;
+/// Most deliveries of a message before it is dead-lettered.
+pub const MAX_ATTEMPTS_MAX: u32 = 1_000;
+/// Longest retry backoff, in milliseconds (1 day).
+pub const RETRY_BACKOFF_MS_MAX: u64 = 24 * 3600 * 1000;
+/// Messages a stats call counts before it reports an inexact figure.
+pub const QUEUE_STATS_SCAN_MAX: usize = 100_000;
+/// Messages one purge or redrive transaction moves or deletes.
+pub const QUEUE_CHUNK_MAX: usize = 1_000;
+/// Receipts in one acknowledgement.
+pub const ACK_BATCH_MAX: usize = 1_000;

@@ -153,6 +153,34 @@ pub fn check_stream_name(s: &str) -> Result<()> {
     )))
 }
 
+/// Checks a queue's name: the rules of stream names (no `@`, which
+/// separates the queue from a group or deduplication key in stored ids).
+pub fn check_queue_name(s: &str) -> Result<()> {
+    let ok_len = !s.is_empty() && s.len() <= crate::limits::QUEUE_NAME_BYTES_MAX;
+    let ok_first = s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let ok_chars = s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '/'));
+    if ok_len && ok_first && ok_chars {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "invalid queue name {s:?}: use 1 to {} ASCII letters, digits, '_', '-', '.', ':' or '/', starting with a letter or digit",
+        crate::limits::QUEUE_NAME_BYTES_MAX
+    )))
+}
+
+/// Checks a message group or deduplication key (`what` names which): 1 to
+/// [`crate::limits::QUEUE_KEY_BYTES_MAX`] bytes without control characters.
+pub fn check_queue_key(what: &str, s: &str) -> Result<()> {
+    let max = crate::limits::QUEUE_KEY_BYTES_MAX;
+    if s.is_empty() || s.len() > max {
+        return Err(Error::invalid(format!("invalid {what}: must be 1 to {max} bytes, got {}", s.len())));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(Error::invalid(format!("invalid {what}: control characters are not allowed")));
+    }
+    Ok(())
+}
+
 fn check_doc_id(s: &str) -> Result<()> {
     if s.is_empty() || s.len() > DOC_ID_BYTES_MAX {
         return Err(Error::invalid(format!(

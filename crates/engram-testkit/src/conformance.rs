@@ -3,6 +3,7 @@
 
 pub use crate::memory_conformance::*;
 pub use crate::number_conformance::*;
+pub use crate::queue_conformance::*;
 pub use crate::search_conformance::*;
 use crate::{Fixture, ManualClock};
 use engram::{CollectionSpec, ErrorKind, Expect, IndexSpec, Op, Query, SortField, SortOrder, Space, WriteOptions};

@@ -14,6 +14,7 @@ pub mod fixture;
 pub mod memory_conformance;
 pub mod number_conformance;
 pub mod postgres;
+pub mod queue_conformance;
 pub mod search_conformance;
 pub mod shared;
 
@@ -53,7 +54,11 @@ macro_rules! conformance_tests {
             facts_functional_concurrent_asserts_leave_one_value, streams_append_read_and_snapshot,
             streams_deduplicate_retried_appends, streams_concurrent_expected_version_one_wins,
             memory_ops_commit_with_documents, memory_model_is_isolated_and_survives_reopen,
-            numbers_compare_exactly_beyond_2_pow_53);
+            numbers_compare_exactly_beyond_2_pow_53,
+            queues_lease_ack_and_expire, queues_retry_with_backoff_then_dead_letter,
+            queues_groups_deliver_in_order_one_at_a_time, queues_dedup_delay_and_priority,
+            queues_enqueue_commits_and_rolls_back_with_its_transaction,
+            queues_concurrent_consumers_never_share_a_message);
     };
     (@cases $factory:path, $guard:expr; $($case:ident),* $(,)?) => {
         $(

@@ -263,6 +263,13 @@ impl<'a> Writer<'a> {
                 let (r, position) = self.append(stream, request)?;
                 result(r.stream, r.version, position)
             }
+            Op::Enqueue { queue, message } => {
+                engram_core::names::check_queue_name(queue)?;
+                message.validate()?;
+                message.encoded_body()?;
+                let e = self.enqueue(queue, message)?;
+                result(e.id, u64::from(!e.deduplicated), e.position)
+            }
             Op::Put { .. } | Op::Patch { .. } | Op::Delete { .. } => {
                 return Err(Error::internal("document operation routed as a memory operation"));
             }

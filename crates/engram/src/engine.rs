@@ -81,6 +81,8 @@ pub(crate) struct Inner {
     /// Other processes write the same storage: name caches are not used
     /// and derived indexes check the log's head (see `follow.rs`).
     pub shared: bool,
+    /// Change signals of the spaces someone waits on (see `wake.rs`).
+    pub signals: crate::wake::Signals,
     /// Writes re-run after a contention failure (see `retry.rs`).
     write_retries: AtomicU64,
     /// Collection lookups served from the cache, and those that read storage.
@@ -163,6 +165,7 @@ impl Engine {
             search: SearchIndexes::new(search_store, fresh.clone(), save_after),
             graph: GraphIndexes::new(fresh.clone()),
             shared,
+            signals: crate::wake::Signals::default(),
             writes,
             write_retries: AtomicU64::new(0),
             cache_hits: AtomicU64::new(0),

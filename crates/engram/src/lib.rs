@@ -34,12 +34,14 @@ mod ops;
 mod plan;
 mod purge;
 mod query;
+mod queues;
 mod rekey;
 mod retry;
 mod search;
 mod space;
 mod streams;
 mod system;
+mod wake;
 mod worker;
 
 pub use config::{EngineConfig, Storage};
@@ -80,6 +82,11 @@ pub use graph::write::edge_id;
 pub use json_object::JsonObject;
 pub use ops::{Batch, CommitResult, Expect, Op, OpResult, WriteOptions, WriteResult};
 pub use query::{Page, Query, SortField, SortOrder};
+pub use queues::api::ReceiveAttempt;
+pub use queues::types::{
+    AckOutcome, DeadLetter, Enqueued, Message, MessageInput, NackOutcome, NackRequest, QueueConfig, QueueInfo,
+    QueueStats, ReceiveRequest,
+};
 pub use search::api::{IndexStatus, RebuildReport};
 pub use search::check::{CollectionCheck, IndexCheck};
 pub use search::manager::IndexFileStats;
@@ -90,3 +97,4 @@ pub use streams::types::{
     AppendRequest, AppendResult, Appended, Event, EventInput, EventPage, ExpectedVersion, ReadDirection, Snapshot,
     StreamInfo,
 };
+pub use wake::{Listening, Signal};

@@ -2,6 +2,7 @@
 
 use crate::facts::types::FactInput;
 use crate::graph::types::{EdgeInput, NodeRef};
+use crate::queues::types::MessageInput;
 use crate::streams::types::AppendRequest;
 use crate::system::System;
 use engram_core::limits::TTL_SECONDS_MAX;
@@ -78,6 +79,8 @@ pub enum Op {
     },
     /// Append events to a stream.
     Append { stream: String, request: AppendRequest },
+    /// Enqueue a message: delivered only if the transaction commits.
+    Enqueue { queue: String, message: MessageInput },
 }
 
 impl Op {
@@ -91,6 +94,7 @@ impl Op {
             Self::Link { .. } | Self::Unlink { .. } => System::Edges.name(),
             Self::Assert { .. } | Self::Retract { .. } => System::Facts.name(),
             Self::Append { .. } => System::Events.name(),
+            Self::Enqueue { .. } => System::Messages.name(),
         }
     }
     /// The document id of a document operation; empty for the others.
@@ -223,6 +227,9 @@ impl Batch {
     }
     pub fn append(&mut self, stream: &str, request: AppendRequest) -> &mut Self {
         self.push(Op::Append { stream: stream.into(), request })
+    }
+    pub fn enqueue(&mut self, queue: &str, message: MessageInput) -> &mut Self {
+        self.push(Op::Enqueue { queue: queue.into(), message })
     }
     pub fn push(&mut self, op: Op) -> &mut Self {
         self.ops.push(op);

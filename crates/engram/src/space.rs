@@ -92,10 +92,15 @@ impl Space {
         F: FnMut(&mut Writer<'_>) -> Result<T> + Send + 'static,
     {
         let (inner, id, name) = (self.inner.clone(), self.id, self.name.clone());
-        self.inner.write_with(move |tx: &mut dyn WriteTx| {
+        let result = self.inner.write_with(move |tx: &mut dyn WriteTx| {
             let mut w = Writer::open(tx, id, &name, &inner.hlc, &inner.catalog)?;
             f(&mut w)
-        })
+        });
+        if result.is_ok() {
+            // After the commit: a waiter woken now sees what was written.
+            self.inner.signals.bump(self.id);
+        }
+        result
     }
 
     // ----- collections -------------------------------------------------
@@ -392,7 +397,9 @@ fn apply_all(w: &mut Writer<'_>, ops: &[Op], encoded: Vec<Option<Encoded>>) -> R
         .enumerate()
         .map(|(i, (op, enc))| w.apply(op, enc).map_err(op_context(many, i)))
         .collect::<Result<Vec<OpResult>>>()?;
-    let position = results.last().map_or(0, |r| r.position);
+    // The last entry's: an operation that wrote nothing (a deduplicated
+    // enqueue) reports position 0.
+    let position = results.iter().map(|r| r.position).max().unwrap_or(0);
     Ok(CommitResult { results, position, replayed: false })
 }
 

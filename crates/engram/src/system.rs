@@ -38,6 +38,14 @@ pub(crate) enum System {
     Snapshots,
     /// Content hashes of recent appends; id = `{stream}@{hash}`, with TTL.
     Dedup,
+    /// Queue settings; id = queue name.
+    Queues,
+    /// Queue messages; id = UUIDv7 (see `queues/mod.rs`).
+    Messages,
+    /// Busy message groups; id = `{queue}@{group}`.
+    QueueGroups,
+    /// Live deduplication keys; id = `{queue}@{key}`.
+    QueueKeys,
 }
 
 impl System {
@@ -48,6 +56,10 @@ impl System {
             Self::Events => "_events",
             Self::Snapshots => "_snapshots",
             Self::Dedup => "_event_dedup",
+            Self::Queues => "_queues",
+            Self::Messages => "_messages",
+            Self::QueueGroups => "_queue_groups",
+            Self::QueueKeys => "_queue_keys",
         }
     }
 
@@ -67,7 +79,10 @@ impl System {
                 vec![index(1, "from", &["from.collection", "from.id"]), index(2, "to", &["to.collection", "to.id"])]
             }
             Self::Facts => vec![index(1, "subject_predicate", &["skey", "predicate"])],
-            Self::Events | Self::Snapshots | Self::Dedup => Vec::new(),
+            Self::Messages => vec![index(1, "lane", &["queue", "lane", "k", "at"])],
+            Self::Events | Self::Snapshots | Self::Dedup | Self::Queues | Self::QueueGroups | Self::QueueKeys => {
+                Vec::new()
+            }
         };
         CollectionSpec { indexes, ..CollectionSpec::default() }
     }
@@ -154,17 +169,28 @@ pub(crate) fn scan_prefix(
     prefix: Vec<u8>,
     limit: usize,
 ) -> Result<Vec<StoredDoc>> {
+    scan_range(reader, coll, index, &KeyRange::prefixed(prefix), limit)
+}
+
+/// Up to `limit` documents whose index `index` key lies in `range`, in key
+/// order.
+pub(crate) fn scan_range(
+    reader: &dyn Reader,
+    coll: &CollectionRow,
+    index: &str,
+    range: &KeyRange,
+    limit: usize,
+) -> Result<Vec<StoredDoc>> {
     let index = coll.spec.indexes.iter().find(|ix| ix.name == index).map(|ix| ix.id).ok_or_else(|| {
         Error::corrupted(format!("reserved collection {:?} lacks index {index:?}", coll.name.as_str()))
     })?;
-    let range = KeyRange::prefixed(prefix);
     let mut out = Vec::new();
     let mut after: Option<(Vec<u8>, String)> = None;
     while out.len() < limit {
         let scan = IndexScan {
             collection: coll.id,
             index,
-            range: &range,
+            range,
             after: after.as_ref().map(|(k, id)| (k.as_slice(), id.as_str())),
             reverse: false,
             limit: SCAN_CHUNK_ROWS.min(limit - out.len()),

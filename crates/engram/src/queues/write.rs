@@ -1,0 +1,411 @@
+//! Queue operations inside a transaction: enqueue, receive, acknowledge,
+//! retry, extend, dead-letter, redrive and purge.
+//!
+//! Invariants (all kept under the space's write lock):
+//! - a message is in exactly one lane (see [`Lane`]);
+//! - a group has at most one message outside lane `w` and not dead: its
+//!   head, named by the group's record; when the head leaves (acked,
+//!   dead-lettered, purged) the oldest waiting message takes its place;
+//! - a deduplication key record exists exactly while its message is live
+//!   (not acknowledged, not dead-lettered).
+
+use crate::apply::Writer;
+use crate::catalog::Compiled;
+use crate::queues::record::{MessageRecord, due_range, lane_range, later_range, new_token, parse_receipt, receipt};
+use crate::queues::types::Message;
+use crate::queues::types::{AckOutcome, Enqueued, MessageInput, NackOutcome, NackRequest, QueueConfig};
+use crate::queues::{Lane, keyed_id};
+use crate::system::{System, scan_range};
+use engram_core::backend::{Reader, StoredDoc};
+use engram_core::keys::KeyRange;
+use engram_core::limits::{PRIORITY_MAX, RECEIVE_MAX};
+use engram_core::{Error, Result};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// The `lane` index of `_messages`.
+const LANE_INDEX: &str = "lane";
+
+/// A leased message (its collection, id and record), or why the receipt
+/// no longer holds its lease.
+type Leased = std::result::Result<(Arc<Compiled>, String, MessageRecord), String>;
+
+/// A receive's result: the messages leased, and when the next message not
+/// yet receivable comes due (a delay or lease ending), if any.
+pub(crate) struct Received {
+    pub messages: Vec<Message>,
+    pub next_due_ms: Option<u64>,
+}
+
+impl Writer<'_> {
+    /// The queue's settings; with `create`, a missing queue is created with
+    /// the defaults.
+    pub(crate) fn queue_config(&mut self, queue: &str, create: bool) -> Result<Option<QueueConfig>> {
+        let Some(coll) = self.system(System::Queues, create)? else { return Ok(None) };
+        if let Some(doc) = self.tx.doc(coll.row.id, queue)? {
+            let config = serde_json::from_str(&doc.body)
+                .map_err(|e| Error::corrupted(format!("stored settings of queue {queue:?}: {e}")))?;
+            return Ok(Some(config));
+        }
+        if !create {
+            return Ok(None);
+        }
+        self.store_config(&coll, queue, QueueConfig::default()).map(Some)
+    }
+
+    /// Replaces the queue's settings (creating the queue).
+    pub(crate) fn set_queue_config(&mut self, queue: &str, config: QueueConfig) -> Result<QueueConfig> {
+        config.validate()?;
+        let coll = self.system_required(System::Queues)?;
+        self.store_config(&coll, queue, config)
+    }
+
+    fn store_config(&mut self, coll: &Compiled, queue: &str, config: QueueConfig) -> Result<QueueConfig> {
+        let text = serde_json::to_string(&config).expect("settings serialize");
+        self.put_system_text(coll, queue, text, None)?;
+        Ok(config)
+    }
+
+    fn system_required(&mut self, sys: System) -> Result<Arc<Compiled>> {
+        self.system(sys, true)?.ok_or_else(|| Error::internal("a reserved collection was not created"))
+    }
+
+    /// Enqueues one message (its body already checked by
+    /// [`MessageInput::encoded_body`]).
+    pub(crate) fn enqueue(&mut self, queue: &str, input: &MessageInput) -> Result<Enqueued> {
+        self.queue_config(queue, true)?;
+        let messages = self.system_required(System::Messages)?;
+        if let Some(key) = &input.dedup_key
+            && let Some(id) = self.live_key(queue, key)?
+        {
+            return Ok(Enqueued { id, deduplicated: true, position: 0 });
+        }
+        let id = uuid::Uuid::now_v7().to_string();
+        let now = self.now_ms;
+        let mut rec = MessageRecord {
+            queue: queue.to_owned(),
+            lane: String::new(),
+            k: Value::Null,
+            at: 0,
+            seq: self.tick(),
+            priority: input.priority.unwrap_or(0).min(PRIORITY_MAX),
+            group: input.group.clone(),
+            dedup: input.dedup_key.clone(),
+            attempts: 0,
+            enqueued_at_ms: now,
+            not_before_ms: now.saturating_add(input.delay_seconds.unwrap_or(0).saturating_mul(1000)),
+            lease: None,
+            error: None,
+            body: input.body.clone(),
+        };
+        self.place(&id, &mut rec)?;
+        let (_, position) = self.put_system(&messages, &id, &rec.to_value(), None)?;
+        if let Some(key) = &input.dedup_key {
+            let keys = self.system_required(System::QueueKeys)?;
+            self.put_system_text(&keys, &keyed_id(queue, key), json!({ "message": id }).to_string(), None)?;
+        }
+        Ok(Enqueued { id, deduplicated: false, position })
+    }
+
+    /// The message holding a live deduplication key, if any.
+    fn live_key(&mut self, queue: &str, key: &str) -> Result<Option<String>> {
+        let Some(keys) = self.system(System::QueueKeys, false)? else { return Ok(None) };
+        let Some(doc) = self.tx.doc(keys.row.id, &keyed_id(queue, key))? else { return Ok(None) };
+        let v: Value = serde_json::from_str(&doc.body)
+            .map_err(|e| Error::corrupted(format!("stored deduplication key {:?}: {e}", doc.id)))?;
+        Ok(v["message"].as_str().map(str::to_owned))
+    }
+
+    /// Puts a message entering the queue (new or redriven) in its lane: the
+    /// head of its group or waiting behind it; available after its delay.
+    fn place(&mut self, id: &str, rec: &mut MessageRecord) -> Result<()> {
+        if let Some(group) = rec.group.clone() {
+            let groups = self.system_required(System::QueueGroups)?;
+            let gid = keyed_id(&rec.queue, &group);
+            if self.tx.doc(groups.row.id, &gid)?.is_some() {
+                rec.set_lane(Lane::Waiting, 0);
+                return Ok(());
+            }
+            self.put_system_text(&groups, &gid, json!({ "head": id }).to_string(), None)?;
+        }
+        let at = rec.not_before_ms.max(self.now_ms);
+        rec.set_lane(Lane::Available, at);
+        Ok(())
+    }
+
+    /// Leases up to `n` receivable messages, highest priority first, for
+    /// `visibility_ms`. Leases that expired return to the queue first
+    /// (dead-lettered when their attempts are spent).
+    pub(crate) fn receive(&mut self, queue: &str, n: usize, visibility_ms: Option<u64>) -> Result<Received> {
+        let Some(config) = self.queue_config(queue, false)? else {
+            return Ok(Received { messages: Vec::new(), next_due_ms: None });
+        };
+        let Some(messages) = self.system(System::Messages, false)? else {
+            return Ok(Received { messages: Vec::new(), next_due_ms: None });
+        };
+        self.return_expired(&messages, queue, &config)?;
+        let visibility = visibility_ms.unwrap_or(config.visibility_timeout_seconds.saturating_mul(1000));
+        let mut out = Vec::new();
+        for k in 0..=PRIORITY_MAX {
+            if out.len() == n {
+                break;
+            }
+            let range = due_range(queue, Lane::Available, k, self.now_ms);
+            for doc in self.scan_lane(&messages, &range, n - out.len())? {
+                out.push(self.lease(&messages, &doc.id, MessageRecord::parse(&doc)?, visibility)?);
+            }
+        }
+        let next_due_ms = if out.is_empty() { self.next_due(&messages, queue)? } else { None };
+        Ok(Received { messages: out, next_due_ms })
+    }
+
+    fn scan_lane(&mut self, messages: &Compiled, range: &KeyRange, limit: usize) -> Result<Vec<StoredDoc>> {
+        let reader: &dyn Reader = &*self.tx;
+        scan_range(reader, &messages.row, LANE_INDEX, range, limit)
+    }
+
+    /// Returns expired leases to lane `a` at their expiry (so they keep
+    /// their place), or dead-letters them when their attempts are spent.
+    fn return_expired(&mut self, messages: &Compiled, queue: &str, config: &QueueConfig) -> Result<()> {
+        let range = due_range(queue, Lane::InFlight, 0, self.now_ms);
+        for doc in self.scan_lane(messages, &range, RECEIVE_MAX)? {
+            let mut rec = MessageRecord::parse(&doc)?;
+            rec.lease = None;
+            if rec.attempts >= config.max_attempts {
+                let reason = format!("lease expired on attempt {} of {}", rec.attempts, config.max_attempts);
+                self.kill(messages, &doc.id, rec, reason)?;
+            } else {
+                let at = rec.at;
+                rec.set_lane(Lane::Available, at);
+                self.put_system(messages, &doc.id, &rec.to_value(), None)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Leases one available message.
+    fn lease(&mut self, messages: &Compiled, id: &str, mut rec: MessageRecord, visibility_ms: u64) -> Result<Message> {
+        let token = new_token();
+        rec.attempts = rec.attempts.saturating_add(1);
+        rec.lease = Some(token.clone());
+        rec.set_lane(Lane::InFlight, self.now_ms.saturating_add(visibility_ms));
+        self.put_system(messages, id, &rec.to_value(), None)?;
+        Ok(rec.delivered(id, receipt(id, &token)))
+    }
+
+    /// When the next delayed message or lease comes due.
+    fn next_due(&mut self, messages: &Compiled, queue: &str) -> Result<Option<u64>> {
+        let mut next: Option<u64> = None;
+        let mut ranges = vec![later_range(queue, Lane::InFlight, 0, self.now_ms)];
+        ranges.extend((0..=PRIORITY_MAX).map(|k| later_range(queue, Lane::Available, k, self.now_ms)));
+        for range in ranges {
+            if let Some(doc) = self.scan_lane(messages, &range, 1)?.first() {
+                let at = MessageRecord::parse(doc)?.at;
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+        }
+        Ok(next)
+    }
+
+    /// The message a receipt leases, if the receipt still holds the lease.
+    fn leased(&mut self, queue: &str, receipt: &str) -> Result<Leased> {
+        let (id, token) = parse_receipt(receipt)?;
+        let Some(messages) = self.system(System::Messages, false)? else {
+            return Ok(Err("the message no longer exists".to_owned()));
+        };
+        let Some(doc) = self.tx.doc(messages.row.id, id)? else {
+            return Ok(Err("the message no longer exists (acknowledged or purged)".to_owned()));
+        };
+        let rec = MessageRecord::parse(&doc)?;
+        if rec.queue != queue {
+            return Ok(Err(format!("the receipt is for another queue than {queue:?}")));
+        }
+        if rec.lane()? != Lane::InFlight || rec.lease.as_deref() != Some(token) {
+            return Ok(Err("the lease was lost: the message was delivered again or returned to the queue".to_owned()));
+        }
+        Ok(Ok((messages, id.to_owned(), rec)))
+    }
+
+    /// Removes a leased message. A lease that expired but was not yet handed
+    /// to another receiver still holds.
+    pub(crate) fn ack(&mut self, queue: &str, receipt: &str) -> Result<AckOutcome> {
+        let outcome = |acked: bool, error: Option<String>| AckOutcome { receipt: receipt.to_owned(), acked, error };
+        match self.leased(queue, receipt)? {
+            Err(why) => Ok(outcome(false, Some(why))),
+            Ok((messages, id, rec)) => {
+                self.delete_system(&messages, &id)?;
+                self.release(&id, &rec)?;
+                Ok(outcome(true, None))
+            }
+        }
+    }
+
+    /// Returns a leased message to the queue after a backoff (or the delay
+    /// given), or dead-letters it when its attempts are spent.
+    pub(crate) fn nack(&mut self, queue: &str, receipt: &str, req: &NackRequest) -> Result<NackOutcome> {
+        let (messages, id, mut rec) = self.leased(queue, receipt)?.map_err(Error::conflict)?;
+        let config = self.queue_config(&rec.queue.clone(), false)?.unwrap_or_default();
+        rec.lease = None;
+        rec.error = req.error.clone();
+        if rec.attempts >= config.max_attempts {
+            let reason = match &req.error {
+                Some(e) => format!("attempt {} of {} failed: {e}", rec.attempts, config.max_attempts),
+                None => format!("attempt {} of {} failed", rec.attempts, config.max_attempts),
+            };
+            self.kill(&messages, &id, rec, reason)?;
+            return Ok(NackOutcome { id, dead_lettered: true, visible_at_ms: None });
+        }
+        let delay_ms = match req.delay_seconds {
+            Some(s) => s.saturating_mul(1000),
+            None => backoff_ms(&config, rec.attempts),
+        };
+        let at = self.now_ms.saturating_add(delay_ms);
+        rec.set_lane(Lane::Available, at);
+        self.put_system(&messages, &id, &rec.to_value(), None)?;
+        Ok(NackOutcome { id, dead_lettered: false, visible_at_ms: Some(at) })
+    }
+
+    /// Extends a lease to `visibility_ms` from now; returns the new expiry.
+    pub(crate) fn extend(&mut self, queue: &str, receipt: &str, visibility_ms: u64) -> Result<u64> {
+        let (messages, id, mut rec) = self.leased(queue, receipt)?.map_err(Error::conflict)?;
+        let at = self.now_ms.saturating_add(visibility_ms);
+        rec.set_lane(Lane::InFlight, at);
+        self.put_system(&messages, &id, &rec.to_value(), None)?;
+        Ok(at)
+    }
+
+    /// Moves a message to the dead letters and lets its group go on.
+    fn kill(&mut self, messages: &Compiled, id: &str, mut rec: MessageRecord, reason: String) -> Result<()> {
+        rec.error = Some(reason);
+        rec.lease = None;
+        rec.set_lane(Lane::Dead, self.now_ms);
+        self.put_system(messages, id, &rec.to_value(), None)?;
+        self.release(id, &rec)
+    }
+
+    /// A message left the live queue: frees its deduplication key and, if
+    /// it headed its group, hands the group to the oldest waiting message.
+    fn release(&mut self, id: &str, rec: &MessageRecord) -> Result<()> {
+        if let Some(key) = &rec.dedup
+            && let Some(keys) = self.system(System::QueueKeys, false)?
+            && self.live_key(&rec.queue, key)?.as_deref() == Some(id)
+        {
+            self.delete_system(&keys, &keyed_id(&rec.queue, key))?;
+        }
+        let Some(group) = &rec.group else { return Ok(()) };
+        let Some(groups) = self.system(System::QueueGroups, false)? else { return Ok(()) };
+        let gid = keyed_id(&rec.queue, group);
+        let head = match self.tx.doc(groups.row.id, &gid)? {
+            Some(doc) => serde_json::from_str::<Value>(&doc.body)
+                .map_err(|e| Error::corrupted(format!("stored group {gid:?}: {e}")))?["head"]
+                .as_str()
+                .map(str::to_owned),
+            None => None,
+        };
+        if head.as_deref() != Some(id) {
+            return Ok(());
+        }
+        self.promote(&groups, &gid, &rec.queue, group)
+    }
+
+    /// Makes the oldest waiting message of a group its head, or forgets the
+    /// group when none waits.
+    fn promote(&mut self, groups: &Compiled, gid: &str, queue: &str, group: &str) -> Result<()> {
+        let messages = self.system_required(System::Messages)?;
+        let range = lane_range(queue, Lane::Waiting, Some(&json!(group)));
+        let Some(doc) = self.scan_lane(&messages, &range, 1)?.into_iter().next() else {
+            self.delete_system(groups, gid)?;
+            return Ok(());
+        };
+        let mut next = MessageRecord::parse(&doc)?;
+        let at = next.not_before_ms.max(self.now_ms);
+        next.set_lane(Lane::Available, at);
+        self.put_system(&messages, &doc.id, &next.to_value(), None)?;
+        self.put_system_text(groups, gid, json!({ "head": doc.id }).to_string(), None)?;
+        Ok(())
+    }
+
+    /// Returns up to `limit` dead letters to the queue with fresh attempts;
+    /// returns how many.
+    pub(crate) fn redrive(&mut self, queue: &str, limit: usize) -> Result<usize> {
+        let Some(messages) = self.system(System::Messages, false)? else { return Ok(0) };
+        let docs = self.scan_lane(&messages, &lane_range(queue, Lane::Dead, None), limit)?;
+        for doc in &docs {
+            let mut rec = MessageRecord::parse(doc)?;
+            rec.attempts = 0;
+            rec.error = None;
+            rec.not_before_ms = self.now_ms;
+            self.place(&doc.id, &mut rec)?;
+            self.put_system(&messages, &doc.id, &rec.to_value(), None)?;
+        }
+        Ok(docs.len())
+    }
+
+    /// Deletes up to `limit` of the queue's messages (the live ones, and the
+    /// dead letters when `dead`), with their group and key records;
+    /// returns how many.
+    pub(crate) fn purge_queue(&mut self, queue: &str, dead: bool, limit: usize) -> Result<usize> {
+        let Some(messages) = self.system(System::Messages, false)? else { return Ok(0) };
+        let mut lanes = vec![Lane::Available, Lane::InFlight, Lane::Waiting];
+        if dead {
+            lanes.push(Lane::Dead);
+        }
+        let mut n = 0;
+        for lane in lanes {
+            for doc in self.scan_lane(&messages, &lane_range(queue, lane, None), limit - n)? {
+                let rec = MessageRecord::parse(&doc)?;
+                self.delete_system(&messages, &doc.id)?;
+                self.forget_records(&rec)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Deletes a purged message's group and key records.
+    fn forget_records(&mut self, rec: &MessageRecord) -> Result<()> {
+        if let (Some(key), Some(keys)) = (&rec.dedup, self.system(System::QueueKeys, false)?) {
+            self.delete_system(&keys, &keyed_id(&rec.queue, key))?;
+        }
+        if let (Some(group), Some(groups)) = (&rec.group, self.system(System::QueueGroups, false)?) {
+            self.delete_system(&groups, &keyed_id(&rec.queue, group))?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the queue's settings (after its messages were purged).
+    pub(crate) fn drop_queue(&mut self, queue: &str) -> Result<bool> {
+        let Some(coll) = self.system(System::Queues, false)? else { return Ok(false) };
+        Ok(self.delete_system(&coll, queue)?.is_some())
+    }
+}
+
+/// The retry delay after `attempts` deliveries: `base · 2^(attempts-1)`,
+/// capped, with "equal jitter" (uniform in the upper half) so consumers that
+/// failed together do not retry together.
+pub(crate) fn backoff_ms(config: &QueueConfig, attempts: u32) -> u64 {
+    let exp = attempts.saturating_sub(1).min(40);
+    let full = config.retry_base_ms.saturating_mul(1u64 << exp).min(config.retry_max_ms);
+    let half = full / 2;
+    half + getrandom::u64().unwrap_or(0) % (full - half + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_within_jitter_and_is_capped() {
+        let config = QueueConfig { retry_base_ms: 100, retry_max_ms: 10_000, ..QueueConfig::default() };
+        for _ in 0..200 {
+            let b1 = backoff_ms(&config, 1);
+            assert!((50..=100).contains(&b1), "{b1}");
+            let b4 = backoff_ms(&config, 4);
+            assert!((400..=800).contains(&b4), "{b4}");
+            let b30 = backoff_ms(&config, 30);
+            assert!((5_000..=10_000).contains(&b30), "{b30}");
+            let b_max = backoff_ms(&config, u32::MAX);
+            assert!((5_000..=10_000).contains(&b_max), "{b_max}");
+        }
+    }
+}
