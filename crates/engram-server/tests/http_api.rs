@@ -1049,6 +1049,7 @@ fn openapi_document_lists_every_route() {
     assert!(version.starts_with("3.1"), "OpenAPI version {version}");
     // Every route of crates/engram-server/src/routes/mod.rs with its methods.
     const COLL: &str = "/v1/spaces/{space}/collections/{collection}";
+    const QUEUE: &str = "/v1/spaces/{space}/queues/{queue}";
     const HTTP_METHODS: [&str; 8] = ["get", "put", "post", "delete", "patch", "head", "options", "trace"];
     let expected: BTreeMap<String, BTreeSet<&str>> = [
         ("/healthz".to_owned(), vec!["get"]),
@@ -1085,6 +1086,16 @@ fn openapi_document_lists_every_route() {
         ("/v1/spaces/{space}/streams/{stream}".to_owned(), vec!["get"]),
         ("/v1/spaces/{space}/streams/{stream}/events".to_owned(), vec!["get", "post"]),
         ("/v1/spaces/{space}/streams/{stream}/snapshot".to_owned(), vec!["get", "put"]),
+        ("/v1/spaces/{space}/queues".to_owned(), vec!["get"]),
+        (QUEUE.to_owned(), vec!["get", "put", "delete"]),
+        (format!("{QUEUE}/messages"), vec!["post"]),
+        (format!("{QUEUE}/receive"), vec!["post"]),
+        (format!("{QUEUE}/ack"), vec!["post"]),
+        (format!("{QUEUE}/nack"), vec!["post"]),
+        (format!("{QUEUE}/extend"), vec!["post"]),
+        (format!("{QUEUE}/dead-letters"), vec!["get"]),
+        (format!("{QUEUE}/redrive"), vec!["post"]),
+        (format!("{QUEUE}/purge"), vec!["post"]),
         ("/v1/spaces/{space}/transactions".to_owned(), vec!["post"]),
         ("/v1/spaces/{space}/changes".to_owned(), vec!["get"]),
         ("/v1/spaces/{space}/changes/verify".to_owned(), vec!["get"]),

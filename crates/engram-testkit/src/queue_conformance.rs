@@ -188,7 +188,7 @@ pub fn queues_dedup_delay_and_priority(make: &Make) {
     }
     let waited = space.receive_now("q", ReceiveRequest::default()).expect("receive");
     assert!(waited.messages.is_empty());
-    assert!(waited.next_due_ms.is_some(), "a receiver learns when the delayed message comes due");
+    assert!(waited.next_due_in.is_some(), "a receiver learns when the delayed message comes due");
     fx.clock.advance_ms(60_001);
     assert_eq!(numbers(&receive(&space, "q", 10)), [10]);
 }

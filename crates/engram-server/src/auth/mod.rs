@@ -74,6 +74,8 @@ pub fn policy(method: &Method, route: &str) -> Access {
         (_, r) if !r.starts_with("/v1/spaces/{space}") => global(Role::Admin),
         ("GET", _) => key(Role::Read),
         ("PUT" | "DELETE", "/v1/spaces/{space}/collections/{collection}") => key(Role::Admin),
+        ("PUT" | "DELETE", "/v1/spaces/{space}/queues/{queue}") => key(Role::Admin),
+        ("POST", "/v1/spaces/{space}/queues/{queue}/purge") => key(Role::Admin),
         ("POST", r) if r.starts_with("/v1/spaces/{space}/search-index/") => key(Role::Admin),
         ("POST", r) if READ_POSTS.iter().any(|s| r.ends_with(s)) => key(Role::Read),
         _ => key(Role::Write),
@@ -98,6 +100,10 @@ mod tests {
         assert_eq!(p("POST", "/v1/spaces/{space}/graph/edges"), key(Role::Write));
         assert_eq!(p("POST", "/v1/spaces/{space}/graph/neighbors"), key(Role::Read));
         assert_eq!(p("POST", "/v1/spaces/{space}/search-index/rebuild"), key(Role::Admin));
+        assert_eq!(p("POST", "/v1/spaces/{space}/queues/{queue}/receive"), key(Role::Write));
+        assert_eq!(p("GET", "/v1/spaces/{space}/queues/{queue}"), key(Role::Read));
+        assert_eq!(p("PUT", "/v1/spaces/{space}/queues/{queue}"), key(Role::Admin));
+        assert_eq!(p("POST", "/v1/spaces/{space}/queues/{queue}/purge"), key(Role::Admin));
         assert_eq!(p("POST", "/v1/unknown"), global(Role::Admin), "unlisted routes are admin-only");
     }
 }

@@ -8,6 +8,7 @@ mod graph;
 mod health;
 mod keys;
 mod queries;
+mod queues;
 mod search;
 mod spaces;
 mod streams;
@@ -38,6 +39,7 @@ pub(crate) use graph::*;
 pub(crate) use health::*;
 pub(crate) use keys::*;
 pub(crate) use queries::*;
+pub(crate) use queues::*;
 pub(crate) use search::*;
 pub(crate) use spaces::*;
 pub(crate) use streams::*;
@@ -80,6 +82,7 @@ impl AppState {
 /// The application: every route, with problem+json for unknown ones.
 pub fn router(state: AppState) -> Router {
     const COLL: &str = "/v1/spaces/{space}/collections/{collection}";
+    const QUEUE: &str = "/v1/spaces/{space}/queues/{queue}";
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -116,6 +119,16 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/spaces/{space}/streams/{stream}", get(get_stream))
         .route("/v1/spaces/{space}/streams/{stream}/events", get(read_events).post(append_events))
         .route("/v1/spaces/{space}/streams/{stream}/snapshot", get(get_snapshot).put(put_snapshot))
+        .route("/v1/spaces/{space}/queues", get(list_queues))
+        .route(QUEUE, get(get_queue).put(put_queue).delete(delete_queue))
+        .route(&format!("{QUEUE}/messages"), post(enqueue_messages))
+        .route(&format!("{QUEUE}/receive"), post(receive_messages))
+        .route(&format!("{QUEUE}/ack"), post(ack_messages))
+        .route(&format!("{QUEUE}/nack"), post(nack_message))
+        .route(&format!("{QUEUE}/extend"), post(extend_lease))
+        .route(&format!("{QUEUE}/dead-letters"), get(list_dead_letters))
+        .route(&format!("{QUEUE}/redrive"), post(redrive_dead_letters))
+        .route(&format!("{QUEUE}/purge"), post(purge_queue))
         .route("/v1/spaces/{space}/transactions", post(commit_transaction))
         .route("/v1/spaces/{space}/changes", get(list_changes))
         .route("/v1/spaces/{space}/changes/verify", get(verify_changes))

@@ -21,9 +21,22 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReceiveAttempt {
     pub messages: Vec<Message>,
-    /// When the next message not yet receivable comes due (its delay,
+    /// How soon the next message not yet receivable comes due (its delay,
     /// backoff or lease ends), when none was received.
-    pub next_due_ms: Option<u64>,
+    pub next_due_in: Option<Duration>,
+}
+
+impl ReceiveAttempt {
+    /// How long a long poll that got nothing sleeps: to its deadline, or
+    /// until the next message comes due if that is sooner (plus a
+    /// millisecond, so it is due on waking).
+    pub fn sleep(&self, now: Instant, deadline: Instant) -> Duration {
+        let to_deadline = deadline.saturating_duration_since(now);
+        match self.next_due_in {
+            Some(due) => to_deadline.min(due + Duration::from_millis(1)),
+            None => to_deadline,
+        }
+    }
 }
 
 impl Space {
@@ -83,7 +96,7 @@ impl Space {
             if now >= deadline {
                 return Ok(Vec::new());
             }
-            signal.wait(seen, wait_until(now, deadline, attempt.next_due_ms, self.inner.hlc.wall_ms()));
+            signal.wait(seen, attempt.sleep(now, deadline));
         }
     }
 
@@ -94,7 +107,9 @@ impl Space {
         let visibility = req.visibility_timeout_seconds.map(|s| s.saturating_mul(1000));
         let name = queue.to_owned();
         let Received { messages, next_due_ms } = self.write(move |w| w.receive(&name, n, visibility))?;
-        Ok(ReceiveAttempt { messages, next_due_ms })
+        let now = self.inner.hlc.wall_ms();
+        let next_due_in = next_due_ms.map(|due| Duration::from_millis(due.saturating_sub(now)));
+        Ok(ReceiveAttempt { messages, next_due_in })
     }
 
     /// The space's change signal: a long poll reads its generation before
@@ -249,14 +264,4 @@ fn check_chunk(limit: usize) -> Result<()> {
         return Err(Error::invalid(format!("limit must be 1 to {QUEUE_CHUNK_MAX}")));
     }
     Ok(())
-}
-
-/// How long a long poll sleeps: to its deadline, or until the next message
-/// comes due if that is sooner (plus a millisecond, so it is due on waking).
-pub(crate) fn wait_until(now: Instant, deadline: Instant, next_due_ms: Option<u64>, wall_ms: u64) -> Duration {
-    let to_deadline = deadline.saturating_duration_since(now);
-    match next_due_ms {
-        Some(due) => to_deadline.min(Duration::from_millis(due.saturating_sub(wall_ms).saturating_add(1))),
-        None => to_deadline,
-    }
 }
