@@ -63,6 +63,9 @@ pub enum Command {
     /// Event streams: append, read.
     #[command(subcommand)]
     Stream(crate::memory::StreamCommand),
+    /// Queues: enqueue, receive, ack, nack, extend, stats, dead letters.
+    #[command(subcommand)]
+    Queue(crate::queue::QueueCommand),
     /// Copy spaces between storages (a data directory, a postgres:// URL),
     /// resumably, and verify them.
     Copy(CopyArgs),

@@ -5,6 +5,7 @@
 //! instead of failing.
 
 use crate::memory::{Call, call_local, http_request};
+use crate::queue::QueueCall;
 use engram::{CollectionSpec, Engine, EngineConfig, ErrorKind, Expect, Query, SearchRequest, WriteOptions};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -31,6 +32,8 @@ pub trait Client {
     fn index_rebuild(&self, space: &str) -> Out;
     /// A graph, fact or stream operation.
     fn memory(&self, space: &str, call: Call) -> Out;
+    /// A queue operation.
+    fn queue(&self, space: &str, call: QueueCall) -> Out;
 }
 
 /// Opens the data directory, or connects to the server holding it.
@@ -121,6 +124,9 @@ impl Client for Local {
     }
     fn memory(&self, space: &str, call: Call) -> Out {
         call_local(&self.0.space(space).map_err(|e| e.to_string())?, call)
+    }
+    fn queue(&self, space: &str, call: QueueCall) -> Out {
+        crate::queue::call_local(&self.0.space(space).map_err(|e| e.to_string())?, call)
     }
 }
 
@@ -267,13 +273,26 @@ impl Client for Remote {
         reply(self.agent.post(self.url(&format!("/v1/spaces/{}/search-index/rebuild", enc(space)))).send_empty())
     }
     fn memory(&self, space: &str, call: Call) -> Out {
-        let (method, path, query, body) = http_request(call, enc);
+        self.send(space, http_request(call, enc))
+    }
+    fn queue(&self, space: &str, call: QueueCall) -> Out {
+        self.send(space, crate::queue::http_request(call, enc))
+    }
+}
+
+impl Remote {
+    /// Sends a request under `/v1/spaces/{space}`.
+    fn send(&self, space: &str, (method, path, query, body): HttpCall) -> Out {
         let url = self.url(&format!("/v1/spaces/{}{path}", enc(space)));
         let query = query.iter().map(|(k, v)| (k.as_str(), v.as_str()));
         match method {
             "GET" => reply(self.agent.get(url).query_pairs(query).call()),
             "DELETE" => reply(self.agent.delete(url).call()),
+            "PUT" => reply(self.agent.put(url).send_json(body)),
             _ => reply(self.agent.post(url).send_json(body)),
         }
     }
 }
+
+/// A method, a path under the space, query pairs and a JSON body.
+type HttpCall = (&'static str, String, Vec<(String, String)>, Value);

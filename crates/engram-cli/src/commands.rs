@@ -43,6 +43,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Graph(_) => "graph",
         Command::Fact(_) => "fact",
         Command::Stream(_) => "stream",
+        Command::Queue(_) => "queue",
         Command::Copy(_) => "copy",
     }
 }
@@ -101,6 +102,10 @@ fn dispatch(c: &dyn Client, command: Command) -> Result<Value, String> {
         Command::Graph(g) => memory(c, memory::graph_call(g)?),
         Command::Fact(f) => memory(c, memory::fact_call(f)?),
         Command::Stream(s) => memory(c, memory::stream_call(s)?),
+        Command::Queue(q) => {
+            let (space, call) = crate::queue::queue_call(q)?;
+            c.queue(&space, call)
+        }
     }
 }
 

@@ -7,6 +7,7 @@ mod commands;
 mod config_file;
 mod copy;
 mod memory;
+mod queue;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -315,3 +315,38 @@ fn graph_fact_and_stream_commands() {
     let _server = ServerProcess::start(&dir, &tmp.path().join("serve.log"));
     memory_commands(&dir, "remote");
 }
+
+fn queue_commands(dir: &std::path::Path, queue: &str) {
+    cli(dir, &["queue", "configure", "acme", queue, r#"{"max_attempts": 1}"#]).json("configure");
+    let r =
+        cli(dir, &["queue", "enqueue", "acme", queue, r#"{"n":1}"#, r#"{"n":2}"#, "--priority", "3"]).json("enqueue");
+    assert_eq!(r["messages"].as_array().map(Vec::len), Some(2), "{r}");
+    let got = cli(dir, &["queue", "receive", "acme", queue, "--max-messages", "5"]).json("receive");
+    let messages = got["messages"].as_array().expect("messages").clone();
+    assert_eq!(messages.len(), 2, "{got}");
+    let receipt = |i: usize| messages[i]["receipt"].as_str().expect("receipt").to_owned();
+    let acked = cli(dir, &["queue", "ack", "acme", queue, &receipt(0)]).json("ack");
+    assert_eq!(acked["results"][0]["acked"], true, "{acked}");
+    let nacked = cli(dir, &["queue", "nack", "acme", queue, &receipt(1), "--error", "boom"]).json("nack");
+    assert_eq!(nacked["dead_lettered"], true, "one attempt allowed: {nacked}");
+    let dead = cli(dir, &["queue", "dead", "acme", queue]).json("dead letters");
+    assert_eq!(dead["messages"][0]["body"], json!({"n": 2}), "{dead}");
+    assert_eq!(cli(dir, &["queue", "redrive", "acme", queue]).json("redrive")["count"], 1);
+    let stats = cli(dir, &["queue", "stats", "acme", queue]).json("stats");
+    assert_eq!((stats["ready"].as_u64(), stats["dead"].as_u64()), (Some(1), Some(0)), "{stats}");
+    let bad = cli(dir, &["queue", "ack", "acme", queue, "not-a-receipt"]);
+    assert!(!bad.success() && bad.stderr.contains("invalid receipt"), "bad receipt: {bad:?}");
+    let list = cli(dir, &["queue", "list", "acme"]).json("list");
+    assert!(list["queues"].as_array().expect("queues").iter().any(|q| q["queue"] == queue), "{list}");
+    assert_eq!(cli(dir, &["queue", "delete", "acme", queue]).json("delete")["count"], 1);
+}
+
+#[test]
+fn queue_commands_locally_and_through_a_server() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("data");
+    cli(&dir, &["space", "create", "acme"]).json("space create");
+    queue_commands(&dir, "local/jobs");
+    let _server = ServerProcess::start(&dir, &tmp.path().join("serve.log"));
+    queue_commands(&dir, "remote/jobs");
+}

@@ -22,6 +22,7 @@ pub struct MessageInput {
     pub delay_seconds: Option<u64>,
     /// 0 (default) to 9: higher priorities are received first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(maximum = 9))]
     pub priority: Option<u8>,
     /// Messages of one group are received one at a time, in enqueue order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -146,11 +147,15 @@ pub(crate) fn check_visibility(seconds: u64) -> Result<()> {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReceiveRequest {
     /// 1 to 100 (default 1).
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100))]
     pub max_messages: Option<usize>,
     /// The lease's length; the queue's setting when absent.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 43200))]
     pub visibility_timeout_seconds: Option<u64>,
     /// Long poll: wait up to this many seconds (0 to 20) for a message when
-    /// none is ready; woken by an enqueue, not by polling.
+    /// none is ready; woken by an enqueue, not by polling. The server ends
+    /// a wait a second before its request timeout.
+    #[cfg_attr(feature = "openapi", schema(maximum = 20))]
     pub wait_seconds: Option<u64>,
 }
 
