@@ -120,3 +120,15 @@ pub const QUEUE_STATS_SCAN_MAX: usize = 100_000;
 pub const QUEUE_CHUNK_MAX: usize = 1_000;
 /// Receipts in one acknowledgement.
 pub const ACK_BATCH_MAX: usize = 1_000;
+/// Collections, operations and topics one feed filter names.
+pub const FEED_FILTER_NAMES_MAX: usize = 64;
+/// Entries one feed page returns.
+pub const FEED_LIMIT_MAX: usize = 1_000;
+/// Change-log entries one feed page reads before it returns (matched or
+/// not), so a selective filter over a long log answers in bounded time.
+pub const FEED_SCAN_MAX: usize = 10_000;
+/// How long an outbox message's payload is kept, in seconds (7 days): a
+/// consumer further behind finds the entry without its payload.
+pub const OUTBOX_RETENTION_SECONDS: u64 = 7 * 24 * 3600;
+/// Serialized bytes of an outbox payload.
+pub const OUTBOX_PAYLOAD_BYTES_MAX: usize = 256 * 1024;

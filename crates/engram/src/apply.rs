@@ -270,6 +270,10 @@ impl<'a> Writer<'a> {
                 let e = self.enqueue(queue, message)?;
                 result(e.id, u64::from(!e.deduplicated), e.position)
             }
+            Op::Publish { topic, payload } => {
+                let (id, position) = self.publish(topic, payload)?;
+                result(id, 1, position)
+            }
             Op::Put { .. } | Op::Patch { .. } | Op::Delete { .. } => {
                 return Err(Error::internal("document operation routed as a memory operation"));
             }

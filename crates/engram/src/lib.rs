@@ -25,6 +25,7 @@ mod durable_fs;
 mod engine;
 mod epoch;
 mod facts;
+mod feed;
 mod follow;
 mod graph;
 mod idempotent;
@@ -73,6 +74,10 @@ pub use engram_core::search_spec::{
 };
 pub use engram_core::{Error, ErrorKind, Result, limits};
 pub use facts::types::{Fact, FactInput, FactQuery, Facts, Term};
+pub use feed::api::Published;
+pub use feed::types::{
+    ConsumerInfo, ConsumerStart, FeedEntry, FeedFilter, FeedOp, FeedPage, FeedSource, NewConsumer, check_topic,
+};
 pub use graph::types::{
     DecayReport, DecayRequest, Direction, Edge, EdgeInput, Hop, Neighbor, Neighbors, NeighborsRequest, NodeRef,
     PathRequest, PathResult,

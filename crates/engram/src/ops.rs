@@ -81,6 +81,13 @@ pub enum Op {
     Append { stream: String, request: AppendRequest },
     /// Enqueue a message: delivered only if the transaction commits.
     Enqueue { queue: String, message: MessageInput },
+    /// Publish an outbox message to a topic: delivered (to feed consumers
+    /// and webhooks) only if the transaction commits.
+    Publish {
+        topic: String,
+        #[cfg_attr(feature = "openapi", schema(value_type = Value))]
+        payload: Value,
+    },
 }
 
 impl Op {
@@ -95,6 +102,7 @@ impl Op {
             Self::Assert { .. } | Self::Retract { .. } => System::Facts.name(),
             Self::Append { .. } => System::Events.name(),
             Self::Enqueue { .. } => System::Messages.name(),
+            Self::Publish { .. } => System::Outbox.name(),
         }
     }
     /// The document id of a document operation; empty for the others.
@@ -227,6 +235,9 @@ impl Batch {
     }
     pub fn append(&mut self, stream: &str, request: AppendRequest) -> &mut Self {
         self.push(Op::Append { stream: stream.into(), request })
+    }
+    pub fn publish(&mut self, topic: &str, payload: Value) -> &mut Self {
+        self.push(Op::Publish { topic: topic.into(), payload })
     }
     pub fn enqueue(&mut self, queue: &str, message: MessageInput) -> &mut Self {
         self.push(Op::Enqueue { queue: queue.into(), message })

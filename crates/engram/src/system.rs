@@ -46,6 +46,10 @@ pub(crate) enum System {
     QueueGroups,
     /// Live deduplication keys; id = `{queue}@{key}`.
     QueueKeys,
+    /// Durable feed consumers; id = consumer name.
+    Consumers,
+    /// Outbox messages; id = `{topic}@{UUIDv7}`, with TTL.
+    Outbox,
 }
 
 impl System {
@@ -60,6 +64,8 @@ impl System {
             Self::Messages => "_messages",
             Self::QueueGroups => "_queue_groups",
             Self::QueueKeys => "_queue_keys",
+            Self::Consumers => "_consumers",
+            Self::Outbox => "_outbox",
         }
     }
 
@@ -80,9 +86,14 @@ impl System {
             }
             Self::Facts => vec![index(1, "subject_predicate", &["skey", "predicate"])],
             Self::Messages => vec![index(1, "lane", &["queue", "lane", "k", "at"])],
-            Self::Events | Self::Snapshots | Self::Dedup | Self::Queues | Self::QueueGroups | Self::QueueKeys => {
-                Vec::new()
-            }
+            Self::Events
+            | Self::Snapshots
+            | Self::Dedup
+            | Self::Queues
+            | Self::QueueGroups
+            | Self::QueueKeys
+            | Self::Consumers
+            | Self::Outbox => Vec::new(),
         };
         CollectionSpec { indexes, ..CollectionSpec::default() }
     }
