@@ -233,6 +233,13 @@ pub struct ServeArgs {
     /// 429 until the minute is over.
     #[arg(long, env = "ENGRAM_AUTH_FAILURES_PER_MINUTE", default_value_t = engram_server::limits::AUTH_FAILURES_MAX)]
     pub auth_failures_per_minute: u32,
+    /// Server-Sent Events feed streams open at once; more get 503.
+    #[arg(long, env = "ENGRAM_MAX_FEED_STREAMS", default_value_t = 256)]
+    pub max_feed_streams: usize,
+    /// Longest a feed stream stays open, in seconds; clients reconnect with
+    /// Last-Event-ID.
+    #[arg(long, env = "ENGRAM_FEED_STREAM_SECONDS", default_value_t = 300)]
+    pub feed_stream_seconds: u64,
     /// PEM certificate chain: serve HTTPS (with --tls-key).
     #[arg(long, env = "ENGRAM_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

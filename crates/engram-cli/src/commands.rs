@@ -57,6 +57,9 @@ fn serve(data_dir: std::path::PathBuf, a: crate::args::ServeArgs) -> Result<(), 
             "--max-concurrent-requests, --max-large-requests and --request-timeout-ms must be at least 1".into()
         );
     }
+    if a.max_feed_streams == 0 || a.feed_stream_seconds == 0 {
+        return Err("--max-feed-streams and --feed-stream-seconds must be at least 1".into());
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     let config = engram_server::ServerConfig {
         listen: a.listen,
@@ -72,6 +75,8 @@ fn serve(data_dir: std::path::PathBuf, a: crate::args::ServeArgs) -> Result<(), 
             large_requests: a.max_large_requests,
             request_timeout: std::time::Duration::from_millis(a.request_timeout_ms),
             auth_failures_per_window: a.auth_failures_per_minute,
+            feed_streams: a.max_feed_streams,
+            feed_stream_max: std::time::Duration::from_secs(a.feed_stream_seconds),
         },
         tls: a.tls_cert.zip(a.tls_key),
     };

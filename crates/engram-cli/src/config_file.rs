@@ -8,7 +8,7 @@ use std::path::Path;
 const CONFIG_BYTES_MAX: u64 = 1024 * 1024;
 
 /// File keys, their flags and environment variables.
-const SETTINGS: [(&str, &str, &str); 13] = [
+const SETTINGS: [(&str, &str, &str); 15] = [
     ("data_dir", "--data-dir", "ENGRAM_DATA_DIR"),
     ("log_format", "--log-format", "ENGRAM_LOG_FORMAT"),
     ("listen", "--listen", "ENGRAM_LISTEN"),
@@ -20,6 +20,8 @@ const SETTINGS: [(&str, &str, &str); 13] = [
     ("max_large_requests", "--max-large-requests", "ENGRAM_MAX_LARGE_REQUESTS"),
     ("request_timeout_ms", "--request-timeout-ms", "ENGRAM_REQUEST_TIMEOUT_MS"),
     ("auth_failures_per_minute", "--auth-failures-per-minute", "ENGRAM_AUTH_FAILURES_PER_MINUTE"),
+    ("max_feed_streams", "--max-feed-streams", "ENGRAM_MAX_FEED_STREAMS"),
+    ("feed_stream_seconds", "--feed-stream-seconds", "ENGRAM_FEED_STREAM_SECONDS"),
     ("tls_cert", "--tls-cert", "ENGRAM_TLS_CERT"),
     ("tls_key", "--tls-key", "ENGRAM_TLS_KEY"),
 ];

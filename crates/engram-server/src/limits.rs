@@ -34,6 +34,12 @@ pub struct Limits {
     /// Failed authentications one client address may make per minute;
     /// beyond it, 429 until the minute is over.
     pub auth_failures_per_window: u32,
+    /// Server-Sent Events feed streams open at once; more get 503.
+    pub feed_streams: usize,
+    /// Longest one feed stream stays open; the client then reconnects with
+    /// `Last-Event-ID` (as SSE clients do), so a stream never holds
+    /// resources forever.
+    pub feed_stream_max: Duration,
 }
 
 impl Default for Limits {
@@ -45,6 +51,8 @@ impl Default for Limits {
             large_requests: 16,
             request_timeout: Duration::from_secs(30),
             auth_failures_per_window: AUTH_FAILURES_MAX,
+            feed_streams: 256,
+            feed_stream_max: Duration::from_secs(300),
         }
     }
 }

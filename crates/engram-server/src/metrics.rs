@@ -128,6 +128,19 @@ fn render_engine(out: &mut String, engine: &Engine) {
     for (space, index, lag) in &st.index_lag {
         let _ = writeln!(out, "engram_derived_index_lag_entries{{space=\"{space}\",index=\"{index}\"}} {lag}");
     }
+    out.push_str("# HELP engram_feed_consumer_lag_entries Change-log entries between a durable consumer's acknowledged position and the head, by space and consumer.\n");
+    out.push_str("# TYPE engram_feed_consumer_lag_entries gauge\n");
+    match engine.consumer_lags() {
+        Ok(lags) => {
+            for (space, consumer, lag) in lags {
+                let _ = writeln!(
+                    out,
+                    "engram_feed_consumer_lag_entries{{space=\"{space}\",consumer=\"{consumer}\"}} {lag}"
+                );
+            }
+        }
+        Err(e) => tracing::warn!(error = %e.message(), "reading consumer positions for metrics failed"),
+    }
     if let Some(c) = &st.commits {
         counter(out, "engram_commit_batches_total", "Group-commit batches (one sync each).", c.batches);
         counter(out, "engram_commit_jobs_total", "Write jobs committed in those batches.", c.jobs);

@@ -4,6 +4,7 @@ mod changes;
 mod collections;
 mod documents;
 mod facts;
+mod feed;
 mod graph;
 mod health;
 mod keys;
@@ -35,6 +36,7 @@ pub(crate) use changes::*;
 pub(crate) use collections::*;
 pub(crate) use documents::*;
 pub(crate) use facts::*;
+pub(crate) use feed::*;
 pub(crate) use graph::*;
 pub(crate) use health::*;
 pub(crate) use keys::*;
@@ -56,6 +58,8 @@ pub struct AppState {
     pub auth_failures: Arc<AuthFailures>,
     pub in_flight: Arc<Semaphore>,
     pub large_in_flight: Arc<Semaphore>,
+    /// Permits for open feed streams (Server-Sent Events).
+    pub feed_streams: Arc<Semaphore>,
 }
 
 impl AppState {
@@ -69,6 +73,7 @@ impl AppState {
             auth_failures: Arc::default(),
             in_flight: Arc::new(Semaphore::new(limits.concurrent_requests.max(1))),
             large_in_flight: Arc::new(Semaphore::new(limits.large_requests.max(1))),
+            feed_streams: Arc::new(Semaphore::new(limits.feed_streams.max(1))),
         }
     }
 
@@ -129,6 +134,16 @@ pub fn router(state: AppState) -> Router {
         .route(&format!("{QUEUE}/dead-letters"), get(list_dead_letters))
         .route(&format!("{QUEUE}/redrive"), post(redrive_dead_letters))
         .route(&format!("{QUEUE}/purge"), post(purge_queue))
+        .route("/v1/spaces/{space}/feed", get(read_feed))
+        .route("/v1/spaces/{space}/feed/events", get(stream_feed))
+        .route("/v1/spaces/{space}/outbox", post(publish_message))
+        .route("/v1/spaces/{space}/consumers", get(list_consumers))
+        .route(
+            "/v1/spaces/{space}/consumers/{consumer}",
+            get(get_consumer).put(create_consumer).delete(delete_consumer),
+        )
+        .route("/v1/spaces/{space}/consumers/{consumer}/poll", post(poll_consumer))
+        .route("/v1/spaces/{space}/consumers/{consumer}/ack", post(ack_consumer))
         .route("/v1/spaces/{space}/transactions", post(commit_transaction))
         .route("/v1/spaces/{space}/changes", get(list_changes))
         .route("/v1/spaces/{space}/changes/verify", get(verify_changes))

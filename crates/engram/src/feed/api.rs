@@ -37,7 +37,7 @@ impl Space {
     /// Up to `limit` (1 to 1,000) entries after `after` selected by
     /// `filter`; never waits.
     pub fn feed(&self, after: u64, filter: &FeedFilter, limit: usize) -> Result<FeedPage> {
-        filter.validate()?;
+        filter.check()?;
         check_limit(limit)?;
         let reader = self.inner.backend.reader()?;
         read_page(&*reader, self.id, after, filter, limit)
@@ -73,7 +73,7 @@ impl Space {
     /// Creates a durable consumer; a conflict when the name is taken.
     pub fn create_consumer(&self, name: &str, req: NewConsumer) -> Result<ConsumerInfo> {
         check_label("consumer name", name)?;
-        req.filter.validate()?;
+        req.filter.check()?;
         let name = name.to_owned();
         let rec = self.write(move |w| w.create_consumer(&name, &req))?;
         self.consumer(&rec)
@@ -136,6 +136,31 @@ impl Space {
             Ok(w.delete_system(&coll, &n)?.is_some())
         })?;
         if found { Ok(()) } else { Err(no_consumer(name)) }
+    }
+}
+
+/// Consumers reported at most by [`crate::Engine::consumer_lags`].
+pub const CONSUMER_LAGS_MAX: usize = 1_000;
+
+impl crate::Engine {
+    /// (space, consumer, lag) of every durable consumer, for metrics; at
+    /// most [`CONSUMER_LAGS_MAX`].
+    pub fn consumer_lags(&self) -> Result<Vec<(String, String, u64)>> {
+        let mut out = Vec::new();
+        for info in self.spaces()? {
+            let space = match self.space(&info.name) {
+                Ok(s) => s,
+                Err(e) if e.kind() == engram_core::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            for c in space.consumers()? {
+                if out.len() == CONSUMER_LAGS_MAX {
+                    return Ok(out);
+                }
+                out.push((info.name.clone(), c.name, c.lag));
+            }
+        }
+        Ok(out)
     }
 }
 

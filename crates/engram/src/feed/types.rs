@@ -62,7 +62,8 @@ pub struct FeedFilter {
 }
 
 impl FeedFilter {
-    pub(crate) fn validate(&self) -> Result<()> {
+    /// Checks the filter: names, sizes, and fields that match its source.
+    pub fn check(&self) -> Result<()> {
         let n = self.collections.len() + self.topics.len() + self.ops.len();
         if n > FEED_FILTER_NAMES_MAX {
             return Err(Error::invalid(format!("a feed filter names at most {FEED_FILTER_NAMES_MAX} items")));
