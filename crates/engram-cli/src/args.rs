@@ -240,6 +240,17 @@ pub struct ServeArgs {
     /// Last-Event-ID.
     #[arg(long, env = "ENGRAM_FEED_STREAM_SECONDS", default_value_t = 300)]
     pub feed_stream_seconds: u64,
+    /// Let webhook endpoints resolve to private and loopback addresses
+    /// (refused by default: SSRF).
+    #[arg(long, env = "ENGRAM_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: bool,
+    /// Longest one webhook delivery attempt may take, in milliseconds.
+    #[arg(long, env = "ENGRAM_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
+    pub webhook_timeout_ms: u64,
+    /// Delays between attempts of one webhook message, in seconds,
+    /// comma-separated; after the last, the message is dead-lettered.
+    #[arg(long, env = "ENGRAM_WEBHOOK_RETRY_SCHEDULE", default_value = "5,300,1800,7200,18000,36000,36000")]
+    pub webhook_retry_schedule: String,
     /// PEM certificate chain: serve HTTPS (with --tls-key).
     #[arg(long, env = "ENGRAM_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

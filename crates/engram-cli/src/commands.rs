@@ -48,6 +48,22 @@ fn command_name(c: &Command) -> &'static str {
     }
 }
 
+/// Parses `--webhook-retry-schedule`: 1 to 20 delays in seconds (decimals
+/// allowed), each at most a day.
+fn webhook_schedule(text: &str) -> Result<Vec<std::time::Duration>, String> {
+    let bad = || {
+        format!("--webhook-retry-schedule {text:?}: give 1 to 20 comma-separated delays in seconds, each at most 86400")
+    };
+    let delays = text
+        .split(',')
+        .map(|p| p.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0 && *s <= 86_400.0).ok_or_else(bad))
+        .collect::<Result<Vec<_>, String>>()?;
+    if delays.is_empty() || delays.len() > 20 {
+        return Err(bad());
+    }
+    Ok(delays.into_iter().map(std::time::Duration::from_secs_f64).collect())
+}
+
 fn serve(data_dir: std::path::PathBuf, a: crate::args::ServeArgs) -> Result<(), String> {
     if !(a.rate_limit_per_key >= 0.0 && a.rate_limit_per_key.is_finite()) {
         return Err("--rate-limit-per-key must be a number >= 0".into());
@@ -57,9 +73,10 @@ fn serve(data_dir: std::path::PathBuf, a: crate::args::ServeArgs) -> Result<(), 
             "--max-concurrent-requests, --max-large-requests and --request-timeout-ms must be at least 1".into()
         );
     }
-    if a.max_feed_streams == 0 || a.feed_stream_seconds == 0 {
-        return Err("--max-feed-streams and --feed-stream-seconds must be at least 1".into());
+    if a.max_feed_streams == 0 || a.feed_stream_seconds == 0 || a.webhook_timeout_ms == 0 {
+        return Err("--max-feed-streams, --feed-stream-seconds and --webhook-timeout-ms must be at least 1".into());
     }
+    let schedule = webhook_schedule(&a.webhook_retry_schedule)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     let config = engram_server::ServerConfig {
         listen: a.listen,
@@ -79,6 +96,12 @@ fn serve(data_dir: std::path::PathBuf, a: crate::args::ServeArgs) -> Result<(), 
             feed_stream_max: std::time::Duration::from_secs(a.feed_stream_seconds),
         },
         tls: a.tls_cert.zip(a.tls_key),
+        webhooks: engram_server::webhooks::WebhookSettings {
+            schedule,
+            timeout: std::time::Duration::from_millis(a.webhook_timeout_ms),
+            allow_private: a.webhook_allow_private,
+            ..Default::default()
+        },
     };
     rt.block_on(engram_server::serve(config)).map_err(|e| e.to_string())
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 const CONFIG_BYTES_MAX: u64 = 1024 * 1024;
 
 /// File keys, their flags and environment variables.
-const SETTINGS: [(&str, &str, &str); 15] = [
+const SETTINGS: [(&str, &str, &str); 18] = [
     ("data_dir", "--data-dir", "ENGRAM_DATA_DIR"),
     ("log_format", "--log-format", "ENGRAM_LOG_FORMAT"),
     ("listen", "--listen", "ENGRAM_LISTEN"),
@@ -22,6 +22,9 @@ const SETTINGS: [(&str, &str, &str); 15] = [
     ("auth_failures_per_minute", "--auth-failures-per-minute", "ENGRAM_AUTH_FAILURES_PER_MINUTE"),
     ("max_feed_streams", "--max-feed-streams", "ENGRAM_MAX_FEED_STREAMS"),
     ("feed_stream_seconds", "--feed-stream-seconds", "ENGRAM_FEED_STREAM_SECONDS"),
+    ("webhook_allow_private", "--webhook-allow-private", "ENGRAM_WEBHOOK_ALLOW_PRIVATE"),
+    ("webhook_timeout_ms", "--webhook-timeout-ms", "ENGRAM_WEBHOOK_TIMEOUT_MS"),
+    ("webhook_retry_schedule", "--webhook-retry-schedule", "ENGRAM_WEBHOOK_RETRY_SCHEDULE"),
     ("tls_cert", "--tls-cert", "ENGRAM_TLS_CERT"),
     ("tls_key", "--tls-key", "ENGRAM_TLS_KEY"),
 ];

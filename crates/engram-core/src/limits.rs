@@ -132,3 +132,11 @@ pub const FEED_SCAN_MAX: usize = 10_000;
 pub const OUTBOX_RETENTION_SECONDS: u64 = 7 * 24 * 3600;
 /// Serialized bytes of an outbox payload.
 pub const OUTBOX_PAYLOAD_BYTES_MAX: usize = 256 * 1024;
+/// Bytes of a webhook endpoint's URL.
+pub const WEBHOOK_URL_BYTES_MAX: usize = 2_048;
+/// Webhook endpoints per space.
+pub const WEBHOOKS_PER_SPACE_MAX: usize = 100;
+/// Delivery attempts or dead letters one listing returns.
+pub const WEBHOOK_LIST_MAX: usize = 1_000;
+/// How long a delivery attempt's log record is kept, in seconds (7 days).
+pub const WEBHOOK_LOG_RETENTION_SECONDS: u64 = 7 * 24 * 3600;

@@ -34,6 +34,8 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// PEM certificate chain and private key: serve HTTPS when both are set.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// How webhooks are delivered.
+    pub webhooks: crate::webhooks::WebhookSettings,
 }
 
 impl Default for ServerConfig {
@@ -47,6 +49,7 @@ impl Default for ServerConfig {
             admin_key: None,
             limits: Limits::default(),
             tls: None,
+            webhooks: crate::webhooks::WebhookSettings::default(),
         }
     }
 }

@@ -18,6 +18,7 @@ mod routes;
 mod run;
 pub mod shared_rate;
 pub mod tls;
+pub mod webhooks;
 mod work_pool;
 
 pub use config::ServerConfig;

@@ -32,13 +32,15 @@ pub async fn serve(config: ServerConfig) -> io::Result<()> {
     engine.set_serving_address(&addr.to_string()).map_err(|e| io::Error::other(e.to_string()))?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("engram listening on {scheme}://{addr} (data directory: {})", config.data_dir.display());
-    let mut state = AppState::new(engine.clone(), Arc::new(keys), config.limits);
+    let mut state = AppState::new(engine.clone(), Arc::new(keys), config.limits).with_webhooks(config.webhooks.clone());
     if let Some(url) = &config.redis {
         let shared = crate::shared_rate::SharedRate::connect(url, "engram").map_err(io::Error::other)?;
         state = state.with_shared_rates(shared);
     }
     match tls {
         Some(tls) => {
+            // Stops (when dropped) after the last request is served.
+            let _webhooks = crate::webhooks::dispatch::start(state.engine.clone(), state.webhooks.clone());
             let app = router(state).into_make_service_with_connect_info::<ClientAddr>();
             let listener = Limited::new(TlsListener::new(listener, tls)?, config.limits.connections);
             axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
@@ -106,6 +108,8 @@ pub async fn serve_on(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let connections = state.limits.connections;
+    // Stops (when dropped) after the last request is served.
+    let _webhooks = crate::webhooks::dispatch::start(state.engine.clone(), state.webhooks.clone());
     let app = router(state).into_make_service_with_connect_info::<ClientAddr>();
     axum::serve(Limited::new(listener, connections), app).with_graceful_shutdown(shutdown).await
 }

@@ -189,6 +189,19 @@ impl Engine {
         self.inner.backend.capabilities()
     }
 
+    /// Whether this process holds the lease `name` (taking it when free):
+    /// at most one process sharing the storage holds it (see
+    /// `Backend::try_lease`). For duties that must run once per database.
+    pub fn try_lease(&self, name: &str) -> Result<bool> {
+        self.inner.backend.try_lease(name)
+    }
+
+    /// A signal bumped by every space's commits (through this engine, or
+    /// announced by the backend from other servers).
+    pub fn watch_all(&self) -> Arc<crate::wake::Signal> {
+        self.inner.signals.any()
+    }
+
     /// Records the HTTP address this process serves on in the data
     /// directory's lock, so other tools can find the server.
     pub fn set_serving_address(&self, address: &str) -> Result<()> {

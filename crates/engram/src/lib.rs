@@ -43,6 +43,7 @@ mod space;
 mod streams;
 mod system;
 mod wake;
+mod webhooks;
 mod worker;
 
 pub use config::{EngineConfig, Storage};
@@ -103,3 +104,8 @@ pub use streams::types::{
     StreamInfo,
 };
 pub use wake::{Listening, Signal};
+pub use webhooks::CIRCUIT_OPEN_FAILURES;
+pub use webhooks::api::WebhookTarget;
+pub use webhooks::types::{
+    DeliveryAttempt, Due, NewWebhook, Outcome, WebhookCreated, WebhookDeadLetter, WebhookInfo, check_url, secret_key,
+};

@@ -50,6 +50,12 @@ pub(crate) enum System {
     Consumers,
     /// Outbox messages; id = `{topic}@{UUIDv7}`, with TTL.
     Outbox,
+    /// Webhook endpoints; id = endpoint name.
+    Webhooks,
+    /// Webhook delivery attempts; id = `{endpoint}@{UUIDv7}`, with TTL.
+    WebhookLog,
+    /// Webhook dead letters; id = `{endpoint}@{message id}`.
+    WebhookDead,
 }
 
 impl System {
@@ -66,6 +72,9 @@ impl System {
             Self::QueueKeys => "_queue_keys",
             Self::Consumers => "_consumers",
             Self::Outbox => "_outbox",
+            Self::Webhooks => "_webhooks",
+            Self::WebhookLog => "_webhook_log",
+            Self::WebhookDead => "_webhook_dead",
         }
     }
 
@@ -93,7 +102,10 @@ impl System {
             | Self::QueueGroups
             | Self::QueueKeys
             | Self::Consumers
-            | Self::Outbox => Vec::new(),
+            | Self::Outbox
+            | Self::Webhooks
+            | Self::WebhookLog
+            | Self::WebhookDead => Vec::new(),
         };
         CollectionSpec { indexes, ..CollectionSpec::default() }
     }

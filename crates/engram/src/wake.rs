@@ -18,6 +18,9 @@ type Callback = Box<dyn FnOnce() + Send>;
 #[derive(Default)]
 pub(crate) struct Signals {
     spaces: RwLock<HashMap<SpaceId, Arc<Signal>>>,
+    /// Bumped with every space's signal (for who follows every space: the
+    /// webhook dispatcher).
+    any: Arc<Signal>,
 }
 
 impl Signals {
@@ -29,12 +32,18 @@ impl Signals {
         self.spaces.write().expect("signals lock").entry(space).or_default().clone()
     }
 
+    /// The signal of every space's changes.
+    pub fn any(&self) -> Arc<Signal> {
+        self.any.clone()
+    }
+
     /// The space changed: wakes its waiters (none when nobody ever waited).
     pub fn bump(&self, space: SpaceId) {
         let signal = self.spaces.read().expect("signals lock").get(&space).cloned();
         if let Some(s) = signal {
             s.bump();
         }
+        self.any.bump();
     }
 
     /// Something changed, unknown where (a lost notification connection):
@@ -44,6 +53,7 @@ impl Signals {
         for s in all {
             s.bump();
         }
+        self.any.bump();
     }
 }
 

@@ -75,6 +75,7 @@ pub fn policy(method: &Method, route: &str) -> Access {
         ("GET", _) => key(Role::Read),
         ("PUT" | "DELETE", "/v1/spaces/{space}/collections/{collection}") => key(Role::Admin),
         ("PUT" | "DELETE", "/v1/spaces/{space}/queues/{queue}") => key(Role::Admin),
+        ("PUT" | "DELETE", "/v1/spaces/{space}/webhooks/{webhook}") => key(Role::Admin),
         ("POST", "/v1/spaces/{space}/queues/{queue}/purge") => key(Role::Admin),
         ("POST", r) if r.starts_with("/v1/spaces/{space}/search-index/") => key(Role::Admin),
         ("POST", r) if READ_POSTS.iter().any(|s| r.ends_with(s)) => key(Role::Read),
@@ -104,6 +105,8 @@ mod tests {
         assert_eq!(p("GET", "/v1/spaces/{space}/queues/{queue}"), key(Role::Read));
         assert_eq!(p("PUT", "/v1/spaces/{space}/queues/{queue}"), key(Role::Admin));
         assert_eq!(p("POST", "/v1/spaces/{space}/queues/{queue}/purge"), key(Role::Admin));
+        assert_eq!(p("PUT", "/v1/spaces/{space}/webhooks/{webhook}"), key(Role::Admin));
+        assert_eq!(p("POST", "/v1/spaces/{space}/consumers/{consumer}/poll"), key(Role::Read));
         assert_eq!(p("POST", "/v1/unknown"), global(Role::Admin), "unlisted routes are admin-only");
     }
 }

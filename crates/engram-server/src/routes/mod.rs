@@ -14,6 +14,7 @@ mod search;
 mod spaces;
 mod streams;
 mod transactions;
+mod webhooks;
 
 use crate::auth::keys::KeyStore;
 use crate::auth::middleware::authorize;
@@ -46,6 +47,7 @@ pub(crate) use search::*;
 pub(crate) use spaces::*;
 pub(crate) use streams::*;
 pub(crate) use transactions::*;
+pub(crate) use webhooks::*;
 
 /// Shared state of every handler.
 #[derive(Clone)]
@@ -60,6 +62,8 @@ pub struct AppState {
     pub large_in_flight: Arc<Semaphore>,
     /// Permits for open feed streams (Server-Sent Events).
     pub feed_streams: Arc<Semaphore>,
+    /// How webhooks are delivered (and which URLs endpoints may have).
+    pub webhooks: crate::webhooks::WebhookSettings,
 }
 
 impl AppState {
@@ -74,7 +78,14 @@ impl AppState {
             in_flight: Arc::new(Semaphore::new(limits.concurrent_requests.max(1))),
             large_in_flight: Arc::new(Semaphore::new(limits.large_requests.max(1))),
             feed_streams: Arc::new(Semaphore::new(limits.feed_streams.max(1))),
+            webhooks: crate::webhooks::WebhookSettings::default(),
         }
+    }
+
+    /// Delivers webhooks with these settings.
+    pub fn with_webhooks(mut self, settings: crate::webhooks::WebhookSettings) -> Self {
+        self.webhooks = settings;
+        self
     }
 
     /// Limits request rates through Redis, shared by every server on it.
@@ -144,6 +155,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/spaces/{space}/consumers/{consumer}/poll", post(poll_consumer))
         .route("/v1/spaces/{space}/consumers/{consumer}/ack", post(ack_consumer))
+        .route("/v1/spaces/{space}/webhooks", get(list_webhooks))
+        .route("/v1/spaces/{space}/webhooks/{webhook}", get(get_webhook).put(create_webhook).delete(delete_webhook))
+        .route("/v1/spaces/{space}/webhooks/{webhook}/attempts", get(list_webhook_attempts))
+        .route("/v1/spaces/{space}/webhooks/{webhook}/dead-letters", get(list_webhook_dead_letters))
+        .route("/v1/spaces/{space}/webhooks/{webhook}/replay", post(replay_webhook))
         .route("/v1/spaces/{space}/transactions", post(commit_transaction))
         .route("/v1/spaces/{space}/changes", get(list_changes))
         .route("/v1/spaces/{space}/changes/verify", get(verify_changes))

@@ -78,6 +78,14 @@ impl TestServer {
 
     /// A server with these limits.
     pub fn start_with(limits: engram_server::limits::Limits) -> Self {
+        Self::start_configured(limits, engram_server::webhooks::WebhookSettings::default())
+    }
+
+    /// A server with these limits and webhook settings.
+    pub fn start_configured(
+        limits: engram_server::limits::Limits,
+        webhooks: engram_server::webhooks::WebhookSettings,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temporary data directory");
         let engine = Engine::open(EngineConfig::dir(dir.path())).expect("engine opens on a fresh directory");
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
@@ -95,7 +103,8 @@ impl TestServer {
                     let _ = stop_rx.await;
                 };
                 let keys = engram_server::auth::keys::KeyStore::in_memory(Some(ADMIN_KEY)).expect("key store");
-                let state = engram_server::AppState::new(engine.clone(), std::sync::Arc::new(keys), limits);
+                let state = engram_server::AppState::new(engine.clone(), std::sync::Arc::new(keys), limits)
+                    .with_webhooks(webhooks);
                 engram_server::serve_on(listener, state, shutdown).await.expect("server runs until shut down");
                 engine.close();
             });
