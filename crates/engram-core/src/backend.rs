@@ -304,12 +304,27 @@ pub trait Backend: Send + Sync {
     fn try_lease(&self, _name: &str) -> Result<bool> {
         Ok(true)
     }
+    /// Tells the other processes sharing the storage that `space` changed
+    /// (called after each commit). Storage one process owns has no one to
+    /// tell.
+    fn announce(&self, _space: SpaceId) {}
+    /// Calls `changed` whenever another process announces a change: with
+    /// the space, or `None` when announcements may have been missed (a lost
+    /// connection), so every waiter should look again. Returns false when
+    /// the storage has no announcements (one process owns it).
+    fn watch_changes(&self, _changed: ChangeCallback) -> Result<bool> {
+        Ok(false)
+    }
     /// Runs `work` in its own atomic transaction and commits it durably (per
     /// [`Capabilities::durable`]) before returning. Backends may commit the
     /// work of concurrent callers together, but each caller's work succeeds
     /// or fails alone.
     fn write(&self, work: WriteWork) -> Result<WriteOutput>;
 }
+
+/// What [`Backend::watch_changes`] calls: a space changed (`None`: any may
+/// have).
+pub type ChangeCallback = std::sync::Arc<dyn Fn(Option<SpaceId>) + Send + Sync>;
 
 /// Typed convenience over [`Backend::write`].
 pub trait BackendExt {

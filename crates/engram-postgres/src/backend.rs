@@ -21,6 +21,9 @@ pub struct PostgresBackend {
     pool: ReadPool,
     writer: Writer,
     leases: Leases,
+    opts: PostgresOptions,
+    announcer: std::sync::Mutex<crate::notify::Announcer>,
+    listener: std::sync::Mutex<Option<crate::notify::Listener>>,
 }
 
 impl std::fmt::Debug for PostgresBackend {
@@ -42,7 +45,8 @@ impl PostgresBackend {
         drop(conn);
         let pool = ReadPool::new(&opts);
         let writer = Writer::start(&opts)?;
-        Ok(Self { pool, writer, leases: Leases::new(&opts) })
+        let announcer = std::sync::Mutex::new(crate::notify::Announcer::start(&opts));
+        Ok(Self { pool, writer, leases: Leases::new(&opts), announcer, listener: Default::default(), opts })
     }
 
     /// Commits and jobs so far (commits < jobs shows batching).
@@ -89,6 +93,19 @@ impl Backend for PostgresBackend {
         self.leases.try_take(name)
     }
 
+    fn announce(&self, space: SpaceId) {
+        self.announcer.lock().unwrap_or_else(std::sync::PoisonError::into_inner).announce(space);
+    }
+
+    fn watch_changes(&self, changed: engram_core::backend::ChangeCallback) -> Result<bool> {
+        let mut listener = self.listener.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(old) = listener.take() {
+            old.stop();
+        }
+        *listener = Some(crate::notify::Listener::start(&self.opts, changed));
+        Ok(true)
+    }
+
     fn commit_stats(&self) -> Option<CommitStats> {
         let s = self.writer.stats();
         Some(CommitStats { batches: s.commits, jobs: s.jobs, max_batch: s.max_batch })
@@ -99,6 +116,10 @@ impl Drop for PostgresBackend {
     /// Queued writes finish first; then every connection closes.
     fn drop(&mut self) {
         self.writer.shutdown();
+        self.announcer.lock().unwrap_or_else(std::sync::PoisonError::into_inner).stop();
+        if let Some(l) = self.listener.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+            l.stop();
+        }
         self.pool.close();
         self.leases.release_all();
     }

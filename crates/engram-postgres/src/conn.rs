@@ -93,6 +93,19 @@ impl Conn {
         self.check(out, what)
     }
 
+    /// Subscribes this connection to a notification channel (a plain
+    /// identifier, checked by the caller).
+    pub(crate) fn listen(&mut self, channel: &str) -> Result<()> {
+        self.batch("listening for changes", &format!("LISTEN {channel}"))
+    }
+
+    /// The next notification's payload, waiting up to `timeout`.
+    pub(crate) fn next_notification(&mut self, timeout: std::time::Duration) -> Result<Option<String>> {
+        use postgres::fallible_iterator::FallibleIterator;
+        let out = self.client.notifications().timeout_iter(timeout).next();
+        self.check(out, "waiting for change announcements").map(|n| n.map(|n| n.payload().to_owned()))
+    }
+
     fn prepared(&mut self, what: &'static str, sql: &str) -> Result<Statement> {
         if let Some(stmt) = self.statements.get(sql) {
             return Ok(stmt.clone());

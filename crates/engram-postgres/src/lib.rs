@@ -24,6 +24,11 @@
 //! (`tx.rs` explains why that keeps every change log gapless and every
 //! write's preconditions true, across servers).
 //!
+//! **Announcements.** After each commit the engine announces the space
+//! written; `notify.rs` sends the ids with `pg_notify` (batched, off the
+//! write path) and listens for other servers', so their long polls and
+//! feed streams wake at once (`Backend::announce`, `watch_changes`).
+//!
 //! **Failures.** Every connection runs with `statement_timeout`. Errors are
 //! classified by SQLSTATE (`error.rs`): lost connections and admin
 //! shutdowns, serialization failures and deadlocks, and timeouts become
@@ -38,6 +43,7 @@ mod conn;
 mod error;
 mod lease;
 mod migrations;
+mod notify;
 mod pool;
 mod reader;
 mod tx;

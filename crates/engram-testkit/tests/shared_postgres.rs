@@ -177,3 +177,45 @@ fn a_space_deleted_through_one_engine_leaves_no_derived_state_in_the_other() {
     b.index_now().expect("B's indexer pass");
     assert!(!file.exists(), "B dropped the deleted space's index file");
 }
+
+#[test]
+fn long_polls_on_one_engine_wake_on_the_others_commits() {
+    let Some(fx) = pair() else { return };
+    let (a, b) = (&fx.engines[0], &fx.engines[1]);
+    a.create_space("s").expect("space");
+    let (sa, sb) = (a.space("s").expect("space"), b.space("s").expect("space"));
+    let wait = |f: &dyn Fn() -> usize| {
+        let t = std::time::Instant::now();
+        let n = f();
+        (n, t.elapsed())
+    };
+    // A queue receive on B, an enqueue through A.
+    let producer = {
+        let sa = sa.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            sa.enqueue("jobs", vec![engram::MessageInput::new(json!({"n": 1}))]).expect("enqueue");
+        })
+    };
+    let req = engram::ReceiveRequest { wait_seconds: Some(15), ..Default::default() };
+    let (n, took) = wait(&|| sb.receive("jobs", req).expect("receive").len());
+    producer.join().expect("producer");
+    assert_eq!(n, 1);
+    assert!(took < std::time::Duration::from_secs(5), "woken by the other engine's announcement, took {took:?}");
+    // A feed long poll on B, a put through A.
+    let head = sb.feed(0, &engram::FeedFilter::default(), 1).expect("feed").head;
+    let writer = {
+        let sa = sa.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            sa.put("notes", "n1", json!({}), WriteOptions::default()).expect("put");
+        })
+    };
+    let (n, took) = wait(&|| {
+        let page = sb.feed_wait(head, &engram::FeedFilter::default(), 10, std::time::Duration::from_secs(15));
+        page.expect("feed").entries.len()
+    });
+    writer.join().expect("writer");
+    assert_eq!(n, 1);
+    assert!(took < std::time::Duration::from_secs(5), "woken by the other engine's announcement, took {took:?}");
+}

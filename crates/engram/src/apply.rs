@@ -70,7 +70,11 @@ impl<'a> Writer<'a> {
         // whichever server wrote it.
         let head = tx.lock_space(space)?;
         hlc.observe(head.hlc);
-        let now_ms = hlc.wall_ms();
+        // The space's time never runs backwards along its log either: a
+        // server whose clock lags another's takes the log's time, so what
+        // the other wrote "now" (a message's visibility, an expiry) is not
+        // in this one's future.
+        let now_ms = hlc.wall_ms().max(engram_core::hlc::physical_ms(head.hlc));
         let (colls, absent) = (HashMap::new(), HashSet::new());
         Ok(Self { tx, space, name, space_checked: false, hlc, catalog, now_ms, colls, absent })
     }

@@ -82,7 +82,7 @@ pub(crate) struct Inner {
     /// and derived indexes check the log's head (see `follow.rs`).
     pub shared: bool,
     /// Change signals of the spaces someone waits on (see `wake.rs`).
-    pub signals: crate::wake::Signals,
+    pub signals: Arc<crate::wake::Signals>,
     /// Writes re-run after a contention failure (see `retry.rs`).
     write_retries: AtomicU64,
     /// Collection lookups served from the cache, and those that read storage.
@@ -165,7 +165,7 @@ impl Engine {
             search: SearchIndexes::new(search_store, fresh.clone(), save_after),
             graph: GraphIndexes::new(fresh.clone()),
             shared,
-            signals: crate::wake::Signals::default(),
+            signals: Arc::default(),
             writes,
             write_retries: AtomicU64::new(0),
             cache_hits: AtomicU64::new(0),
@@ -175,6 +175,13 @@ impl Engine {
             purger: Mutex::new(None),
             indexer: Mutex::new(None),
         });
+        // Other servers' commits wake this one's waiters (when the storage
+        // is shared and announces them).
+        let signals = inner.signals.clone();
+        inner.backend.watch_changes(Arc::new(move |space| match space {
+            Some(id) => signals.bump(id),
+            None => signals.bump_all(),
+        }))?;
         let weak = Arc::downgrade(&inner);
         let purge: crate::worker::Pass = |i| i.purge_once().map(drop);
         *lock(&inner.purger) =

@@ -51,6 +51,12 @@ impl Backend for CountingBackend {
     fn try_lease(&self, name: &str) -> Result<bool> {
         self.inner.try_lease(name)
     }
+    fn announce(&self, space: SpaceId) {
+        self.inner.announce(space);
+    }
+    fn watch_changes(&self, changed: engram_core::backend::ChangeCallback) -> Result<bool> {
+        self.inner.watch_changes(changed)
+    }
     fn write(&self, work: WriteWork) -> Result<WriteOutput> {
         let out = self.inner.write(work);
         self.writes.fetch_add(1, Ordering::SeqCst);

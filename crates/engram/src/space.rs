@@ -97,8 +97,10 @@ impl Space {
             f(&mut w)
         });
         if result.is_ok() {
-            // After the commit: a waiter woken now sees what was written.
+            // After the commit: a waiter woken now sees what was written,
+            // here and (announced) on the other servers.
             self.inner.signals.bump(self.id);
+            self.inner.backend.announce(self.id);
         }
         result
     }
