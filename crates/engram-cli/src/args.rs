@@ -66,6 +66,12 @@ pub enum Command {
     /// Queues: enqueue, receive, ack, nack, extend, stats, dead letters.
     #[command(subcommand)]
     Queue(crate::queue::QueueCommand),
+    /// The change feed, the outbox and durable consumers.
+    #[command(subcommand)]
+    Feed(crate::feed::FeedCommand),
+    /// Webhook endpoints: create, list, attempts, dead letters, replay.
+    #[command(subcommand)]
+    Webhook(crate::feed::WebhookCommand),
     /// Copy spaces between storages (a data directory, a postgres:// URL),
     /// resumably, and verify them.
     Copy(CopyArgs),

@@ -34,6 +34,8 @@ pub trait Client {
     fn memory(&self, space: &str, call: Call) -> Out;
     /// A queue operation.
     fn queue(&self, space: &str, call: QueueCall) -> Out;
+    /// A feed, consumer or webhook operation.
+    fn feed(&self, space: &str, call: crate::feed::FeedCall) -> Out;
 }
 
 /// Opens the data directory, or connects to the server holding it.
@@ -127,6 +129,9 @@ impl Client for Local {
     }
     fn queue(&self, space: &str, call: QueueCall) -> Out {
         crate::queue::call_local(&self.0.space(space).map_err(|e| e.to_string())?, call)
+    }
+    fn feed(&self, space: &str, call: crate::feed::FeedCall) -> Out {
+        crate::feed::call_local(&self.0.space(space).map_err(|e| e.to_string())?, call)
     }
 }
 
@@ -277,6 +282,9 @@ impl Client for Remote {
     }
     fn queue(&self, space: &str, call: QueueCall) -> Out {
         self.send(space, crate::queue::http_request(call, enc))
+    }
+    fn feed(&self, space: &str, call: crate::feed::FeedCall) -> Out {
+        self.send(space, crate::feed::http_request(call, enc))
     }
 }
 

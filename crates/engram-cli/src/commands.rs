@@ -44,6 +44,8 @@ fn command_name(c: &Command) -> &'static str {
         Command::Fact(_) => "fact",
         Command::Stream(_) => "stream",
         Command::Queue(_) => "queue",
+        Command::Feed(_) => "feed",
+        Command::Webhook(_) => "webhook",
         Command::Copy(_) => "copy",
     }
 }
@@ -133,6 +135,14 @@ fn dispatch(c: &dyn Client, command: Command) -> Result<Value, String> {
         Command::Queue(q) => {
             let (space, call) = crate::queue::queue_call(q)?;
             c.queue(&space, call)
+        }
+        Command::Feed(f) => {
+            let (space, call) = crate::feed::feed_call(f)?;
+            c.feed(&space, call)
+        }
+        Command::Webhook(w) => {
+            let (space, call) = crate::feed::webhook_call(w);
+            c.feed(&space, call)
         }
     }
 }

@@ -6,6 +6,7 @@ mod client;
 mod commands;
 mod config_file;
 mod copy;
+mod feed;
 mod memory;
 mod queue;
 

@@ -350,3 +350,43 @@ fn queue_commands_locally_and_through_a_server() {
     let _server = ServerProcess::start(&dir, &tmp.path().join("serve.log"));
     queue_commands(&dir, "remote/jobs");
 }
+
+fn feed_commands(dir: &std::path::Path, tag: &str, remote: bool) {
+    let topic = format!("{tag}.created");
+    cli(dir, &["feed", "publish", "acme", &topic, r#"{"n":1}"#]).json("publish");
+    let page = cli(dir, &["feed", "read", "acme", "--outbox", "--topics", &topic]).json("read outbox");
+    assert_eq!(page["entries"][0]["payload"], json!({"n": 1}), "{page}");
+    let consumer = format!("{tag}-reader");
+    let filter = format!(r#"{{"source": "outbox", "topics": ["{topic}"]}}"#);
+    cli(dir, &["feed", "create-consumer", "acme", &consumer, &filter]).json("create consumer");
+    let polled = cli(dir, &["feed", "poll", "acme", &consumer]).json("poll");
+    assert_eq!(polled["entries"].as_array().map(Vec::len), Some(1), "{polled}");
+    let next = polled["next_after"].as_u64().expect("next_after").to_string();
+    let acked = cli(dir, &["feed", "ack", "acme", &consumer, &next]).json("ack");
+    assert_eq!(acked["lag"], 0, "{acked}");
+    let docs = cli(dir, &["feed", "read", "acme", "--ops", "put", "--include-documents"]).json("read documents");
+    assert!(docs["entries"].as_array().is_some_and(|e| e.iter().all(|x| x["op"] == "put")), "{docs}");
+    let bad = cli(dir, &["feed", "read", "acme", "--ops", "upsert"]);
+    assert!(!bad.success() && bad.stderr.contains("unknown operation"), "{bad:?}");
+    let created = cli(dir, &["webhook", "create", "acme", &format!("{tag}-hook"), "http://127.0.0.1:9/x"]);
+    if remote {
+        assert!(!created.success() && created.stderr.contains("private or reserved"), "SSRF refused: {created:?}");
+    } else {
+        let created = created.json("create webhook");
+        assert!(created["secret"].as_str().is_some_and(|s| s.starts_with("whsec_")), "{created}");
+        let list = cli(dir, &["webhook", "list", "acme"]).json("list webhooks");
+        assert_eq!(list["webhooks"][0]["url"], "http://127.0.0.1:9/x", "{list}");
+        cli(dir, &["webhook", "delete", "acme", &format!("{tag}-hook")]).json("delete webhook");
+    }
+}
+
+#[test]
+fn feed_and_webhook_commands_locally_and_through_a_server() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("data");
+    cli(&dir, &["space", "create", "acme"]).json("space create");
+    cli(&dir, &["put", "acme", "notes", "n1", "{}"]).json("put");
+    feed_commands(&dir, "local", false);
+    let _server = ServerProcess::start(&dir, &tmp.path().join("serve.log"));
+    feed_commands(&dir, "remote", true);
+}
