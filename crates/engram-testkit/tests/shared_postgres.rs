@@ -219,3 +219,47 @@ fn long_polls_on_one_engine_wake_on_the_others_commits() {
     assert_eq!(n, 1);
     assert!(took < std::time::Duration::from_secs(5), "woken by the other engine's announcement, took {took:?}");
 }
+
+#[test]
+fn consumers_on_two_engines_never_hold_one_message_at_once() {
+    let Some(fx) = pair() else { return };
+    let (a, b) = (&fx.engines[0], &fx.engines[1]);
+    a.create_space("s").expect("space");
+    const MESSAGES: u64 = 200;
+    let sa = a.space("s").expect("space");
+    for chunk in (0..MESSAGES).collect::<Vec<_>>().chunks(50) {
+        let batch = chunk.iter().map(|n| engram::MessageInput::new(json!({ "n": n }))).collect();
+        sa.enqueue("jobs", batch).expect("enqueue");
+    }
+    // Three consumers per engine, receiving and acknowledging in batches.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::<String, u32>::new()));
+    let consumers: Vec<_> = [a, b]
+        .iter()
+        .flat_map(|e| (0..3).map(move |_| e.space("s").expect("space")))
+        .map(|space| {
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let req = engram::ReceiveRequest { max_messages: Some(5), ..Default::default() };
+                loop {
+                    let got = space.receive_now("jobs", req).expect("receive").messages;
+                    if got.is_empty() {
+                        return;
+                    }
+                    for m in &got {
+                        *seen.lock().expect("seen").entry(m.id.clone()).or_default() += 1;
+                    }
+                    let receipts = got.iter().map(|m| m.receipt.clone()).collect();
+                    assert!(space.ack("jobs", receipts).expect("ack").iter().all(|r| r.acked), "every lease held");
+                }
+            })
+        })
+        .collect();
+    for c in consumers {
+        c.join().expect("consumer");
+    }
+    let seen = seen.lock().expect("seen");
+    assert_eq!(seen.len() as u64, MESSAGES, "every message delivered");
+    assert!(seen.values().all(|n| *n == 1), "no message handed to two consumers");
+    let stats = b.space("s").expect("space").queue_stats("jobs").expect("stats");
+    assert_eq!((stats.ready, stats.in_flight), (0, 0));
+}
