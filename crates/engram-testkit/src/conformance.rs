@@ -61,6 +61,13 @@ pub fn spaces_lifecycle(make: &Make) {
     let a2 = e.space("a").expect("handle");
     assert_eq!(kind(a2.get("c", "1")), ErrorKind::NotFound, "a recreated space starts empty");
     assert_eq!(a2.changes(0, 10).expect("changes").len(), 1, "only its creation is logged");
+    // The deletion is logged in the system space, by name and internal id.
+    let deleted = e.deleted_spaces().expect("deleted spaces");
+    assert!(deleted.iter().any(|(name, id, _)| name == "a" && *id != a2.id()), "{deleted:?}");
+    let system = e.system_space().expect("system space");
+    let log = system.changes(0, 1_000).expect("system log");
+    assert!(log.iter().any(|c| c.collection == "_spaces_deleted"), "the system log records the deletion");
+    system.verify_changes().expect("the system log's chain holds");
 }
 
 pub fn space_isolation(make: &Make) {

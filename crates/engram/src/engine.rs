@@ -247,9 +247,16 @@ impl Engine {
     /// Deletes a space and everything in it.
     pub fn delete_space(&self, name: &str) -> Result<()> {
         let name = SpaceName::new(name)?;
+        // Deleting a space removes its log; the deletion itself is logged
+        // in the system space, in the same transaction.
+        let system = self.system_space()?;
+        let inner = self.inner.clone();
         let id = self.inner.write_with(move |tx| {
             let row = tx.space(&name)?.ok_or_else(|| Error::not_found(format!("space {name:?} does not exist")))?;
             tx.delete_space(row.id)?;
+            let system_name = system_name();
+            let mut w = crate::apply::Writer::open(tx, system.id, &system_name, &inner.hlc, &inner.catalog)?;
+            w.log_space_deletion(&name, row.id)?;
             Ok(row.id)
         })?;
         {
@@ -264,6 +271,32 @@ impl Engine {
         }
         self.inner.graph.forget(id);
         self.inner.search.forget(id)
+    }
+
+    /// Spaces deleted so far, oldest first, from the system space's log
+    /// records (name, internal id, when).
+    pub fn deleted_spaces(&self) -> Result<Vec<(String, i64, u64)>> {
+        let system = self.system_space()?;
+        let Some(coll) = self.inner.reserved_collection(system.id, System::SpaceDeletions)? else {
+            return Ok(Vec::new());
+        };
+        let reader = self.inner.backend.reader()?;
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let docs = reader.scan_docs(coll.row.id, after.as_deref(), false, crate::system::SCAN_CHUNK_ROWS)?;
+            for d in &docs {
+                let v: serde_json::Value = serde_json::from_str(&d.body)
+                    .map_err(|e| Error::corrupted(format!("stored space deletion {:?}: {e}", d.id)))?;
+                let name = v["name"].as_str().unwrap_or_default().to_owned();
+                out.push((name, v["id"].as_i64().unwrap_or(0), v["deleted_at_ms"].as_u64().unwrap_or(0)));
+            }
+            if docs.len() < crate::system::SCAN_CHUNK_ROWS {
+                out.sort_by_key(|(_, id, _)| *id);
+                return Ok(out);
+            }
+            after = docs.last().map(|d| d.id.clone());
+        }
     }
 
     pub fn spaces(&self) -> Result<Vec<SpaceInfo>> {
@@ -477,4 +510,8 @@ fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 
 fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     m.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn system_name() -> SpaceName {
+    SpaceName::system()
 }

@@ -56,6 +56,8 @@ pub(crate) enum System {
     WebhookLog,
     /// Webhook dead letters; id = `{endpoint}@{message id}`.
     WebhookDead,
+    /// Deleted spaces, in the system space; id = the deleted space's id.
+    SpaceDeletions,
 }
 
 impl System {
@@ -75,6 +77,7 @@ impl System {
             Self::Webhooks => "_webhooks",
             Self::WebhookLog => "_webhook_log",
             Self::WebhookDead => "_webhook_dead",
+            Self::SpaceDeletions => "_spaces_deleted",
         }
     }
 
@@ -105,7 +108,8 @@ impl System {
             | Self::Outbox
             | Self::Webhooks
             | Self::WebhookLog
-            | Self::WebhookDead => Vec::new(),
+            | Self::WebhookDead
+            | Self::SpaceDeletions => Vec::new(),
         };
         CollectionSpec { indexes, ..CollectionSpec::default() }
     }
@@ -167,6 +171,16 @@ impl Writer<'_> {
         let version = self.tx.upsert_doc(coll.row.id, id, &text, expires, hlc)?;
         let position = self.log_stamped(hlc, ChangeOp::Put, coll.row.name.as_str(), id, version, hash)?;
         Ok((version, position))
+    }
+
+    /// Records, in the system space, that a space was deleted (its own log
+    /// went with it).
+    pub fn log_space_deletion(&mut self, name: &engram_core::names::SpaceName, id: engram_core::backend::SpaceId) -> Result<()> {
+        let coll = self
+            .system(System::SpaceDeletions, true)?
+            .ok_or_else(|| Error::internal("the space deletion record was not created"))?;
+        let body = serde_json::json!({ "name": name.as_str(), "id": id.0, "deleted_at_ms": self.now_ms });
+        self.put_system_text(&coll, &format!("{:020}", id.0), body.to_string(), None).map(drop)
     }
 
     /// Deletes a reserved collection's document if present; returns the
