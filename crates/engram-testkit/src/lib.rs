@@ -59,7 +59,7 @@ macro_rules! conformance_tests {
             queues_lease_ack_and_expire, queues_retry_with_backoff_then_dead_letter,
             queues_groups_deliver_in_order_one_at_a_time, queues_dedup_delay_and_priority,
             queues_enqueue_commits_and_rolls_back_with_its_transaction,
-            queues_concurrent_consumers_never_share_a_message,
+            queues_concurrent_consumers_never_share_a_message, queues_idle_long_poll_writes_nothing,
             feed_selects_entries_in_order_with_documents, outbox_delivers_only_what_committed,
             consumers_resume_from_their_acknowledged_position);
     };

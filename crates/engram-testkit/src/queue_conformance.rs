@@ -288,3 +288,16 @@ pub fn queues_concurrent_consumers_never_share_a_message(make: &Make) {
     let stats = space.queue_stats("work").expect("stats");
     assert_eq!((stats.ready, stats.in_flight, stats.waiting, stats.dead), (0, 0, 0, 0));
 }
+
+pub fn queues_idle_long_poll_writes_nothing(make: &Make) {
+    let (fx, space) = setup(make);
+    enqueue(&space, "idle", msg(1));
+    let got = receive(&space, "idle", 1);
+    assert!(ack(&space, "idle", &got[0]));
+    let before = fx.engine.stats().writes;
+    let t = std::time::Instant::now();
+    let req = ReceiveRequest { wait_seconds: Some(1), ..ReceiveRequest::default() };
+    assert!(space.receive("idle", req).expect("receive").is_empty());
+    assert!(t.elapsed() >= std::time::Duration::from_millis(900), "waited out its second");
+    assert_eq!(fx.engine.stats().writes, before, "an idle long poll reads; it takes no write transaction");
+}

@@ -48,6 +48,9 @@ pub(crate) struct Writer<'a> {
     /// Names looked up and found missing in this transaction (every delete
     /// asks for `_edges`; a space without a graph must not pay a read each).
     absent: HashSet<String>,
+    /// Whether this transaction appended to the log (a write that changed
+    /// nothing, such as a receive that found no message, wakes no one).
+    pub logged: bool,
 }
 
 impl<'a> Writer<'a> {
@@ -76,7 +79,7 @@ impl<'a> Writer<'a> {
         // in this one's future.
         let now_ms = hlc.wall_ms().max(engram_core::hlc::physical_ms(head.hlc));
         let (colls, absent) = (HashMap::new(), HashSet::new());
-        Ok(Self { tx, space, name, space_checked: false, hlc, catalog, now_ms, colls, absent })
+        Ok(Self { tx, space, name, space_checked: false, hlc, catalog, now_ms, colls, absent, logged: false })
     }
 
     /// Fails when the space was deleted after the handle was obtained.
@@ -122,6 +125,7 @@ impl<'a> Writer<'a> {
         };
         let entry = draft.seal(&head);
         self.tx.append_change(self.space, &entry)?;
+        self.logged = true;
         Ok(entry.position)
     }
 

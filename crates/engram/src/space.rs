@@ -92,17 +92,20 @@ impl Space {
         F: FnMut(&mut Writer<'_>) -> Result<T> + Send + 'static,
     {
         let (inner, id, name) = (self.inner.clone(), self.id, self.name.clone());
-        let result = self.inner.write_with(move |tx: &mut dyn WriteTx| {
+        let (out, logged) = self.inner.write_with(move |tx: &mut dyn WriteTx| {
             let mut w = Writer::open(tx, id, &name, &inner.hlc, &inner.catalog)?;
-            f(&mut w)
-        });
-        if result.is_ok() {
+            let out = f(&mut w)?;
+            Ok((out, w.logged))
+        })?;
+        if logged {
             // After the commit: a waiter woken now sees what was written,
-            // here and (announced) on the other servers.
+            // here and (announced) on the other servers. A write that
+            // changed nothing wakes no one (an empty receive would otherwise
+            // wake every waiter, itself included, in a loop).
             self.inner.signals.bump(self.id);
             self.inner.backend.announce(self.id);
         }
-        result
+        Ok(out)
     }
 
     // ----- collections -------------------------------------------------

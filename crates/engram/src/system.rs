@@ -175,7 +175,11 @@ impl Writer<'_> {
 
     /// Records, in the system space, that a space was deleted (its own log
     /// went with it).
-    pub fn log_space_deletion(&mut self, name: &engram_core::names::SpaceName, id: engram_core::backend::SpaceId) -> Result<()> {
+    pub fn log_space_deletion(
+        &mut self,
+        name: &engram_core::names::SpaceName,
+        id: engram_core::backend::SpaceId,
+    ) -> Result<()> {
         let coll = self
             .system(System::SpaceDeletions, true)?
             .ok_or_else(|| Error::internal("the space deletion record was not created"))?;

@@ -2,12 +2,13 @@
 //! polling), acknowledge, retry, extend, settings, stats, dead letters,
 //! redrive, purge.
 
+use crate::queues::Lane;
 use crate::queues::record::{MessageRecord, queue_range};
 use crate::queues::types::{
     AckOutcome, DeadLetter, Enqueued, Message, MessageInput, NackOutcome, NackRequest, QueueConfig, QueueInfo,
     QueueStats, ReceiveRequest, check_visibility, validate_batch,
 };
-use crate::queues::{Lane, write::Received};
+use crate::queues::write::{Received, anything_due, next_due};
 use crate::space::Space;
 use crate::system::{System, scan_range};
 use crate::wake::Signal;
@@ -105,11 +106,29 @@ impl Space {
         check_queue_name(queue)?;
         let n = req.validate()?;
         let visibility = req.visibility_timeout_seconds.map(|s| s.saturating_mul(1000));
+        let now = self.inner.hlc.wall_ms();
+        let due_in = |due: Option<u64>| due.map(|d| Duration::from_millis(d.saturating_sub(now)));
+        // A read first: when nothing is due, no write transaction (and no
+        // space lock) is taken.
+        if let Some(next) = self.nothing_due(queue, now)? {
+            return Ok(ReceiveAttempt { messages: Vec::new(), next_due_in: due_in(next) });
+        }
         let name = queue.to_owned();
         let Received { messages, next_due_ms } = self.write(move |w| w.receive(&name, n, visibility))?;
-        let now = self.inner.hlc.wall_ms();
-        let next_due_in = next_due_ms.map(|due| Duration::from_millis(due.saturating_sub(now)));
-        Ok(ReceiveAttempt { messages, next_due_in })
+        Ok(ReceiveAttempt { messages, next_due_in: due_in(next_due_ms) })
+    }
+
+    /// `Some(when the next message comes due)` when nothing is receivable
+    /// now (read without writing); `None` when something may be.
+    fn nothing_due(&self, queue: &str, now: u64) -> Result<Option<Option<u64>>> {
+        let Some(coll) = self.inner.reserved_collection(self.id, System::Messages)? else { return Ok(Some(None)) };
+        let reader = self.inner.backend.reader()?;
+        // The space's time, as a writer would take it (never behind its log).
+        let now = now.max(engram_core::hlc::physical_ms(reader.change_head(self.id)?.hlc));
+        if anything_due(&*reader, &coll.row, queue, now)? {
+            return Ok(None);
+        }
+        next_due(&*reader, &coll.row, queue, now).map(Some)
     }
 
     /// The space's change signal: a long poll reads its generation before

@@ -16,7 +16,7 @@ use crate::queues::types::Message;
 use crate::queues::types::{AckOutcome, Enqueued, MessageInput, NackOutcome, NackRequest, QueueConfig};
 use crate::queues::{Lane, keyed_id};
 use crate::system::{System, scan_range};
-use engram_core::backend::{Reader, StoredDoc};
+use engram_core::backend::{CollectionRow, Reader, StoredDoc};
 use engram_core::keys::KeyRange;
 use engram_core::limits::{PRIORITY_MAX, RECEIVE_MAX};
 use engram_core::{Error, Result};
@@ -195,16 +195,8 @@ impl Writer<'_> {
 
     /// When the next delayed message or lease comes due.
     fn next_due(&mut self, messages: &Compiled, queue: &str) -> Result<Option<u64>> {
-        let mut next: Option<u64> = None;
-        let mut ranges = vec![later_range(queue, Lane::InFlight, 0, self.now_ms)];
-        ranges.extend((0..=PRIORITY_MAX).map(|k| later_range(queue, Lane::Available, k, self.now_ms)));
-        for range in ranges {
-            if let Some(doc) = self.scan_lane(messages, &range, 1)?.first() {
-                let at = MessageRecord::parse(doc)?.at;
-                next = Some(next.map_or(at, |n| n.min(at)));
-            }
-        }
-        Ok(next)
+        let reader: &dyn Reader = &*self.tx;
+        next_due(reader, &messages.row, queue, self.now_ms)
     }
 
     /// The message a receipt leases, if the receipt still holds the lease.
@@ -378,6 +370,34 @@ impl Writer<'_> {
         let Some(coll) = self.system(System::Queues, false)? else { return Ok(false) };
         Ok(self.delete_system(&coll, queue)?.is_some())
     }
+}
+
+/// Whether a receive at `now` would find something (a due message or an
+/// expired lease), read without writing: an idle long poll then costs
+/// reads, not write transactions.
+pub(crate) fn anything_due(reader: &dyn Reader, messages: &CollectionRow, queue: &str, now: u64) -> Result<bool> {
+    let mut ranges = vec![due_range(queue, Lane::InFlight, 0, now)];
+    ranges.extend((0..=PRIORITY_MAX).map(|k| due_range(queue, Lane::Available, k, now)));
+    for range in ranges {
+        if !scan_range(reader, messages, LANE_INDEX, &range, 1)?.is_empty() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// When the next delayed message or lease after `now` comes due.
+pub(crate) fn next_due(reader: &dyn Reader, messages: &CollectionRow, queue: &str, now: u64) -> Result<Option<u64>> {
+    let mut next: Option<u64> = None;
+    let mut ranges = vec![later_range(queue, Lane::InFlight, 0, now)];
+    ranges.extend((0..=PRIORITY_MAX).map(|k| later_range(queue, Lane::Available, k, now)));
+    for range in ranges {
+        if let Some(doc) = scan_range(reader, messages, LANE_INDEX, &range, 1)?.first() {
+            let at = MessageRecord::parse(doc)?.at;
+            next = Some(next.map_or(at, |n| n.min(at)));
+        }
+    }
+    Ok(next)
 }
 
 /// The retry delay after `attempts` deliveries: `base · 2^(attempts-1)`,
