@@ -19,6 +19,8 @@ pub struct EngramSide {
     /// The run database's name, to count its server processes' CPU (on
     /// PostgreSQL).
     dbname: Option<String>,
+    /// The PostgreSQL writer's (commits, writes) when the side opened.
+    commits_before: Option<(u64, u64)>,
 }
 
 impl EngramSide {
@@ -26,10 +28,18 @@ impl EngramSide {
     /// longer than a measurement, so no lease expires in one).
     pub fn new(store: Store, dbname: Option<String>) -> Self {
         store.space.configure_queue(QUEUE, QueueConfig::default()).expect("configure the queue");
-        Self { store, dbname }
+        let commits_before = store.commits();
+        Self { store, dbname, commits_before }
     }
 
+    /// Closes the engine, first printing how many writes the PostgreSQL
+    /// writer batched per commit (every enqueue, receive and ack is one).
     pub fn close(self) {
+        if let (Some(b), Some(a)) = (self.commits_before, self.store.commits()) {
+            let (commits, writes) = (a.0 - b.0, a.1 - b.1);
+            let per = writes as f64 / commits.max(1) as f64;
+            println!("    Engram-PG writer: {commits} commits for {writes} writes ({per:.1} per commit)");
+        }
         self.store.close();
     }
 }

@@ -59,12 +59,23 @@ pub struct Outcome {
     pub missing: u64,
     /// Deliveries whose acknowledgement removed nothing.
     pub failed_acks: u64,
+    /// Receive calls, and those that returned nothing (woken or timed out
+    /// with nothing for this consumer).
+    pub receives: u64,
+    pub empty_receives: u64,
 }
 
 impl Outcome {
     /// Every message delivered and acknowledged exactly once.
     pub fn exact(&self) -> bool {
         self.duplicates == 0 && self.missing == 0 && self.failed_acks == 0
+    }
+
+    /// Receive calls per message delivered, and the share that got none.
+    pub fn receive_note(&self) -> String {
+        let per = self.receives as f64 / self.run.ops.max(1) as f64;
+        let empty = 100.0 * self.empty_receives as f64 / self.receives.max(1) as f64;
+        format!("{per:.2} receives/msg, {empty:.0}% empty")
     }
 
     pub fn delivery(&self) -> String {
@@ -119,6 +130,8 @@ struct Seen {
     ids: Vec<(u64, u64)>,
     latencies_us: Vec<u64>,
     failed_acks: u64,
+    receives: u64,
+    empty_receives: u64,
 }
 
 /// Runs the load once against `side`.
@@ -177,7 +190,9 @@ fn consume<S: Side>(side: &S, c: usize, batch: usize, shared: &Shared, start: &B
     let mut seen = Seen::default();
     while !shared.done.load(Ordering::Relaxed) {
         let got = side.receive(c, batch);
+        seen.receives += 1;
         if got.is_empty() {
+            seen.empty_receives += 1;
             continue;
         }
         let (receipts, bodies): (Vec<_>, Vec<_>) = got.into_iter().unzip();
@@ -208,8 +223,10 @@ fn wait_for_drain(shared: &Shared, produced: u64, limit: Duration) {
 fn outcome(counts: &[u64], seen: Vec<Seen>, wall: Duration, cpu: Duration) -> Outcome {
     let mut ids = Vec::new();
     let mut latencies = Vec::new();
-    let mut failed_acks = 0;
+    let (mut failed_acks, mut receives, mut empty_receives) = (0, 0, 0);
     for s in seen {
+        receives += s.receives;
+        empty_receives += s.empty_receives;
         ids.extend(s.ids);
         latencies.extend(s.latencies_us);
         failed_acks += s.failed_acks;
@@ -228,6 +245,8 @@ fn outcome(counts: &[u64], seen: Vec<Seen>, wall: Duration, cpu: Duration) -> Ou
         duplicates: deliveries - ids.len() as u64,
         missing: produced - valid,
         failed_acks,
+        receives,
+        empty_receives,
     }
 }
 
@@ -253,7 +272,13 @@ mod tests {
 
     #[test]
     fn outcome_counts_duplicates_and_missing() {
-        let seen = Seen { ids: vec![(0, 0), (0, 1), (0, 1), (1, 0)], latencies_us: vec![1, 2, 3, 4], failed_acks: 1 };
+        let seen = Seen {
+            ids: vec![(0, 0), (0, 1), (0, 1), (1, 0)],
+            latencies_us: vec![1, 2, 3, 4],
+            failed_acks: 1,
+            receives: 5,
+            empty_receives: 2,
+        };
         let o = outcome(&[3, 1], vec![seen], Duration::from_secs(1), Duration::ZERO);
         assert_eq!((o.run.ops, o.produced, o.duplicates, o.missing, o.failed_acks), (3, 4, 1, 1, 1));
         assert!(!o.exact());

@@ -230,13 +230,14 @@ impl Bench<'_> {
             }
         };
         println!(
-            "  {kind:?}, {consumers} consumers: {} ({} of {} enqueued), p50 {} p99 {}, {:.0} µs CPU/msg; {}",
+            "  {kind:?}, {consumers} consumers: {} ({} of {} enqueued), p50 {} p99 {}, {:.0} µs CPU/msg; {}; {}",
             rate(outcome.run.rate()),
             thousands(outcome.run.ops),
             thousands(outcome.produced),
             ms(outcome.p50_us as f64),
             ms(outcome.p99_us as f64),
             outcome.run.cpu_us_per_op(),
+            outcome.receive_note(),
             outcome.delivery()
         );
         outcome
