@@ -21,6 +21,8 @@ pub struct EngramSide {
     dbname: Option<String>,
     /// The PostgreSQL writer's (commits, writes) when the side opened.
     commits_before: Option<(u64, u64)>,
+    /// Write transactions completed when the side opened.
+    writes_before: u64,
 }
 
 impl EngramSide {
@@ -28,13 +30,18 @@ impl EngramSide {
     /// longer than a measurement, so no lease expires in one).
     pub fn new(store: Store, dbname: Option<String>) -> Self {
         store.space.configure_queue(QUEUE, QueueConfig::default()).expect("configure the queue");
-        let commits_before = store.commits();
-        Self { store, dbname, commits_before }
+        let (commits_before, writes_before) = (store.commits(), store.stats().writes);
+        Self { store, dbname, commits_before, writes_before }
     }
 
-    /// Closes the engine, first printing how many writes the PostgreSQL
-    /// writer batched per commit (every enqueue, receive and ack is one).
-    pub fn close(self) {
+    /// Closes the engine, first printing its write transactions per
+    /// message (every enqueue, receive attempt and ack is one; a long poll
+    /// makes an attempt each time it is woken) and how many writes the
+    /// PostgreSQL writer batched per commit.
+    pub fn close(self, delivered: u64) {
+        let writes = self.store.stats().writes - self.writes_before;
+        let per = writes as f64 / delivered.max(1) as f64;
+        println!("    Engram: {writes} write transactions, {per:.1} per message delivered");
         if let (Some(b), Some(a)) = (self.commits_before, self.store.commits()) {
             let (commits, writes) = (a.0 - b.0, a.1 - b.1);
             let per = writes as f64 / commits.max(1) as f64;

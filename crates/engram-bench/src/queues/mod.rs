@@ -220,13 +220,14 @@ impl Bench<'_> {
             }
             Kind::PeerSqlite => {
                 let dir = crate::disk::fresh_dir(self.scratch, &name);
-                let out = self.timed(sqlite_peer::SqlitePeer::open(&dir, a.producers, consumers, poll), load, drop);
+                let out =
+                    self.timed(sqlite_peer::SqlitePeer::open(&dir, a.producers, consumers, poll), load, |s, _| drop(s));
                 crate::disk::remove_dir(&dir);
                 out
             }
             Kind::EngramPg | Kind::PeerPg => self.postgres(kind, &name, load),
             Kind::Redis => {
-                self.timed(redis_side::RedisSide::open(&a.redis, a.producers, consumers), load, |r| r.close())
+                self.timed(redis_side::RedisSide::open(&a.redis, a.producers, consumers), load, |r, _| r.close())
             }
         };
         println!(
@@ -255,17 +256,18 @@ impl Bench<'_> {
             out
         } else {
             let poll = Duration::from_millis(self.args.poll_ms);
-            self.timed(pg_peer::PgPeer::open(&target, load.producers, load.consumers, poll), load, drop)
+            self.timed(pg_peer::PgPeer::open(&target, load.producers, load.consumers, poll), load, |s, _| drop(s))
         };
         db.drop_schema(schema);
         out
     }
 
-    /// Settles, runs the load on `side`, then closes it.
-    fn timed<S: Side>(&self, side: S, load: Load, close: impl FnOnce(S)) -> Outcome {
+    /// Settles, runs the load on `side`, then closes it (told how many
+    /// messages were delivered).
+    fn timed<S: Side>(&self, side: S, load: Load, close: impl FnOnce(S, u64)) -> Outcome {
         self.settle();
         let out = load::run(&side, load);
-        close(side);
+        close(side, out.run.ops);
         out
     }
 }
