@@ -15,6 +15,7 @@ mod graph;
 mod measure;
 mod peer;
 mod postgres;
+mod queues;
 mod report;
 mod search;
 
@@ -35,6 +36,9 @@ fn main() {
     }
     if argv.get(1).map(String::as_str) == Some("postgres") {
         return postgres::main(argv[1..].to_vec());
+    }
+    if argv.get(1).map(String::as_str) == Some("queues") {
+        return queues::main(argv[1..].to_vec());
     }
     let args = Args::parse();
     if let Err(e) = args.validate() {

@@ -64,6 +64,11 @@ impl Store {
         })
     }
 
+    /// The engine's counters (write transactions, commit batching).
+    pub fn stats(&self) -> engram::EngineStats {
+        self.engine.stats()
+    }
+
     pub fn close(self) {
         let Self { space, engine, pg } = self;
         drop(space);

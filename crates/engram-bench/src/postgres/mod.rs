@@ -11,7 +11,7 @@
 
 mod data;
 mod direct;
-mod engine;
+pub(crate) mod engine;
 
 use crate::measure::{Run, median, parse_stat_cpu, process_cpu};
 use crate::report::{Comparison, rate, thousands};
@@ -105,7 +105,7 @@ pub struct Target {
     pub url: String,
     pub schema: String,
     /// The run database's name (to find its server processes).
-    dbname: String,
+    pub(crate) dbname: String,
 }
 
 impl Target {
@@ -118,14 +118,14 @@ impl Target {
 }
 
 /// The run's database, dropped at the end.
-struct Database {
+pub(crate) struct Database {
     admin_url: String,
-    name: String,
-    url: String,
+    pub(crate) name: String,
+    pub(crate) url: String,
 }
 
 impl Database {
-    fn create(admin_url: &str) -> Self {
+    pub(crate) fn create(admin_url: &str) -> Self {
         let name = format!("engram_bench_{:016x}", rand::random::<u64>());
         let mut admin = connect(admin_url);
         admin.batch_execute(&format!("CREATE DATABASE {name} ENCODING 'UTF8' TEMPLATE template0")).expect("create db");
@@ -133,18 +133,18 @@ impl Database {
     }
 
     /// A fresh schema for one measurement.
-    fn target(&self, schema: &str) -> Target {
+    pub(crate) fn target(&self, schema: &str) -> Target {
         connect(&self.url).batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).expect("create schema");
         Target { url: self.url.clone(), schema: schema.to_owned(), dbname: self.name.clone() }
     }
 
-    fn drop_schema(&self, schema: &str) {
+    pub(crate) fn drop_schema(&self, schema: &str) {
         connect(&self.url).batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).expect("drop a schema");
     }
 
     /// Untimed: a checkpoint and a machine-wide `sync`, so no side's
     /// leftover writeback lands inside the next measurement.
-    fn settle(&self) {
+    pub(crate) fn settle(&self) {
         connect(&self.url).batch_execute("CHECKPOINT").expect("checkpoint");
         crate::disk::settle();
     }
@@ -164,7 +164,7 @@ fn try_connect(url: &str) -> Result<postgres::Client, postgres::Error> {
     config.connect(postgres::NoTls)
 }
 
-fn connect(url: &str) -> postgres::Client {
+pub(crate) fn connect(url: &str) -> postgres::Client {
     try_connect(url).unwrap_or_else(|e| panic!("connect to PostgreSQL at {url}: {e}"))
 }
 
@@ -185,7 +185,7 @@ fn with_dbname(url: &str, name: &str) -> String {
 /// `dbname` (their process titles name it), from `/proc`. Processes that
 /// exit meanwhile take their time with them, so it is read while the
 /// measured connections are open.
-fn server_cpu(dbname: &str) -> Duration {
+pub(crate) fn server_cpu(dbname: &str) -> Duration {
     let Ok(entries) = std::fs::read_dir("/proc") else { return Duration::ZERO };
     let mut total = Duration::ZERO;
     for entry in entries.flatten() {
