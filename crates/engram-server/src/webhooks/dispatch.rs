@@ -17,6 +17,12 @@ const LEASE: &str = "engram.webhooks";
 /// Longest the dispatcher sleeps without a wake-up (it then looks for work
 /// committed through other servers, and for retries come due).
 const IDLE_WAKE: Duration = Duration::from_millis(500);
+/// Shortest time between two passes: a busy server commits thousands of
+/// times a second, and each commit wakes the dispatcher.
+const PASS_INTERVAL_MIN: Duration = Duration::from_millis(50);
+/// How often the list of spaces that have endpoints is read again (a new
+/// endpoint in a space without one is found within this time).
+const SPACES_REFRESH: Duration = Duration::from_secs(2);
 /// Messages one delivery thread sends before it lets the endpoint go.
 const BATCH: usize = 50;
 /// Bytes of an endpoint's answer read (and kept in an error) at most.
@@ -55,13 +61,18 @@ fn run(engine: &Engine, settings: &WebhookSettings, stop: &AtomicBool) {
     let agent = agent(settings);
     let busy: Busy = Arc::default();
     let any = engine.watch_all();
+    let mut spaces = SpacesWithEndpoints::default();
     while !stop.load(Ordering::SeqCst) {
         let seen = any.generation();
+        let started = Instant::now();
         let wait = match engine.try_lease(LEASE) {
-            Ok(true) => pass(engine, settings, &agent, &busy).unwrap_or_else(|e| {
-                tracing::warn!(error = %e.message(), "webhook dispatch pass failed");
-                IDLE_WAKE
-            }),
+            Ok(true) => spaces
+                .current(engine)
+                .and_then(|names| pass(engine, names, settings, &agent, &busy))
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e.message(), "webhook dispatch pass failed");
+                    IDLE_WAKE
+                }),
             Ok(false) => IDLE_WAKE,
             Err(e) => {
                 tracing::warn!(error = %e.message(), "taking the webhook lease failed");
@@ -69,6 +80,35 @@ fn run(engine: &Engine, settings: &WebhookSettings, stop: &AtomicBool) {
             }
         };
         any.wait(seen, wait.min(IDLE_WAKE));
+        if let Some(rest) = PASS_INTERVAL_MIN.checked_sub(started.elapsed()) {
+            std::thread::sleep(rest);
+        }
+    }
+}
+
+/// The spaces that have webhook endpoints, read again every
+/// [`SPACES_REFRESH`] (a pass then reads only those spaces' endpoints, not
+/// every space's).
+#[derive(Default)]
+struct SpacesWithEndpoints {
+    names: Vec<String>,
+    read_at: Option<Instant>,
+}
+
+impl SpacesWithEndpoints {
+    fn current(&mut self, engine: &Engine) -> engram::Result<&[String]> {
+        if self.read_at.is_none_or(|t| t.elapsed() >= SPACES_REFRESH) {
+            let mut names = Vec::new();
+            for info in engine.spaces()? {
+                let Ok(space) = engine.space(&info.name) else { continue };
+                if !space.webhooks()?.is_empty() {
+                    names.push(info.name);
+                }
+            }
+            self.names = names;
+            self.read_at = Some(Instant::now());
+        }
+        Ok(&self.names)
     }
 }
 
@@ -84,17 +124,23 @@ fn agent(settings: &WebhookSettings) -> ureq::Agent {
 
 /// Starts a delivery thread for every endpoint with something due; returns
 /// how long until the next retry comes due.
-fn pass(engine: &Engine, settings: &WebhookSettings, agent: &ureq::Agent, busy: &Busy) -> engram::Result<Duration> {
+fn pass(
+    engine: &Engine,
+    spaces: &[String],
+    settings: &WebhookSettings,
+    agent: &ureq::Agent,
+    busy: &Busy,
+) -> engram::Result<Duration> {
     let now = wall_ms();
     let mut next = IDLE_WAKE;
-    for info in engine.spaces()? {
-        let Ok(space) = engine.space(&info.name) else { continue };
+    for name in spaces {
+        let Ok(space) = engine.space(name) else { continue };
         for ep in space.webhooks()? {
             if ep.next_attempt_at_ms > now {
                 next = next.min(Duration::from_millis(ep.next_attempt_at_ms - now));
                 continue;
             }
-            let key = (info.name.clone(), ep.name.clone());
+            let key = (name.clone(), ep.name.clone());
             {
                 let mut b = busy.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 if b.contains(&key) || b.len() >= settings.concurrency {
