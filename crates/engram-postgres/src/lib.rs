@@ -38,6 +38,7 @@ mod conn;
 mod error;
 mod lease;
 mod migrations;
+mod pending;
 mod pool;
 mod reader;
 mod tx;
