@@ -290,6 +290,20 @@ pub trait Backend: Send + Sync {
     fn read_collection(&self, space: SpaceId, name: &CollectionName) -> Result<Option<CollectionRow>> {
         self.reader()?.collection(space, name)
     }
+    /// A document of the collection named `coll`, read on its own with the
+    /// collection row (one statement, so one snapshot, where the backend
+    /// can): `None` when the collection does not exist, else its id and the
+    /// document if stored. This is a `get` on shared storage, where the
+    /// collection must be looked up on every request.
+    fn read_named_doc(
+        &self,
+        space: SpaceId,
+        coll: &CollectionName,
+        id: &str,
+    ) -> Result<Option<(CollectionId, Option<StoredDoc>)>> {
+        let Some(row) = self.read_collection(space, coll)? else { return Ok(None) };
+        Ok(Some((row.id, self.read_doc(row.id, id)?)))
+    }
     /// A space's change-log head, read on its own (the check a derived
     /// index makes before serving on shared storage; backends may answer
     /// it with a single statement).

@@ -75,6 +75,16 @@ impl Backend for PostgresBackend {
         self.pool.with_conn(|conn| Queries(conn).collection(space, name))
     }
 
+    /// One statement: the collection row joined with the document.
+    fn read_named_doc(
+        &self,
+        space: SpaceId,
+        coll: &CollectionName,
+        id: &str,
+    ) -> Result<Option<(CollectionId, Option<StoredDoc>)>> {
+        self.pool.with_conn(|conn| Queries(conn).named_doc(space, coll, id))
+    }
+
     /// One statement, outside a transaction: the change token followers
     /// of a shared database check before serving.
     fn change_head(&self, space: SpaceId) -> Result<ChangeHead> {

@@ -289,8 +289,7 @@ impl Space {
     /// A live document, or a not-found error.
     pub fn get(&self, collection: &str, id: &str) -> Result<Document> {
         DocId::new(id)?;
-        let coll = self.inner.collection(self.id, collection)?;
-        let stored = self.inner.backend.read_doc(coll.row.id, id)?;
+        let stored = self.inner.read_doc(self.id, collection, id)?;
         match stored.filter(|d| d.is_live(self.inner.hlc.wall_ms())) {
             Some(d) => Ok(Document {
                 body: decode_document(&d.body)?,
