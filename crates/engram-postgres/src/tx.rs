@@ -31,8 +31,8 @@ use crate::conn::{Conn, Params};
 use crate::pending::{PENDING_ROWS_MAX, PendingChanges};
 use crate::reader::Queries;
 use engram_core::backend::{
-    CollectionId, CollectionRow, CollectionSpec, IdempotencyRecord, IndexEntry, IndexScan, Reader, SpaceId, SpaceRow,
-    StoredDoc, WriteTx,
+    CollectionId, CollectionRow, CollectionSpec, DocUpsert, IdempotencyRecord, IndexEntry, IndexScan, Reader, SpaceId,
+    SpaceRow, StoredDoc, WriteTx,
 };
 use engram_core::changelog::{ChangeEntry, ChangeHead};
 use engram_core::names::{CollectionName, SpaceName};
@@ -390,6 +390,36 @@ impl WriteTx for PgTx<'_> {
         let row = row.ok_or_else(|| Error::internal("an upsert returned no version"))?;
         let version: i64 = crate::conn::column(row.try_get(0), "writing a document")?;
         engram_core::sql_int::from_sql_int(version, "document version")
+    }
+
+    /// One statement over arrays, whatever the number of documents. The
+    /// ids are distinct (an `ON CONFLICT DO UPDATE` cannot touch a row
+    /// twice), so the returned rows are matched back to the input by id.
+    fn upsert_docs(&mut self, coll: CollectionId, docs: &[DocUpsert<'_>]) -> Result<Vec<u64>> {
+        self.lock_coll_for_write(coll)?;
+        let what = "writing documents";
+        let sql = "INSERT INTO docs (coll_id, id, version, body, expires_at, updated_hlc) \
+                   SELECT $1, u.id, 1, u.body, u.expires_at, u.hlc \
+                   FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[]) AS u(id, body, expires_at, hlc) \
+                   ON CONFLICT (coll_id, id) DO UPDATE SET version = docs.version + 1, body = excluded.body, \
+                   expires_at = excluded.expires_at, updated_hlc = excluded.updated_hlc RETURNING id, version";
+        let ids: Vec<&str> = docs.iter().map(|d| d.id).collect();
+        let bodies: Vec<&str> = docs.iter().map(|d| d.body).collect();
+        let expires = docs
+            .iter()
+            .map(|d| d.expires_at_ms.map(|t| to_sql_int(t, "expiry time")).transpose())
+            .collect::<Result<Vec<Option<i64>>>>()?;
+        let hlcs = docs.iter().map(|d| to_sql_int(d.hlc, "HLC timestamp")).collect::<Result<Vec<i64>>>()?;
+        let rows = self.conn.borrow_mut().query(what, sql, &[&coll.0, &ids, &bodies, &expires, &hlcs])?;
+        let mut versions = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let id: &str = crate::conn::column(row.try_get(0), what)?;
+            let version: i64 = crate::conn::column(row.try_get(1), what)?;
+            versions.insert(id, engram_core::sql_int::from_sql_int(version, "document version")?);
+        }
+        ids.iter()
+            .map(|id| versions.get(id).copied().ok_or_else(|| Error::internal("an upsert returned no version")))
+            .collect()
     }
 
     fn delete_doc(&mut self, coll: CollectionId, id: &str) -> Result<()> {

@@ -1,6 +1,6 @@
 //! A space handle: every data operation is scoped to one space by holding it.
 
-use crate::apply::{Encoded, Writer};
+use crate::apply::{Encoded, Writer, plain_put_run};
 
 use crate::engine::Inner;
 use crate::ops::{Batch, CommitResult, Expect, Op, OpResult, WriteOptions, WriteResult};
@@ -383,14 +383,22 @@ fn encode_puts(ops: &[Op]) -> Result<Vec<Option<Encoded>>> {
     Ok(out)
 }
 
+/// Applies `ops` in order; runs of plain puts (a bulk put) go together.
 fn apply_all(w: &mut Writer<'_>, ops: &[Op], encoded: Vec<Option<Encoded>>) -> Result<CommitResult> {
     let many = ops.len() > 1;
-    let results = ops
-        .iter()
-        .zip(encoded)
-        .enumerate()
-        .map(|(i, (op, enc))| w.apply(op, enc).map_err(op_context(many, i)))
-        .collect::<Result<Vec<OpResult>>>()?;
+    let mut results: Vec<OpResult> = Vec::with_capacity(ops.len());
+    let mut encoded = encoded.into_iter();
+    while results.len() < ops.len() {
+        let at = results.len();
+        let run = plain_put_run(&ops[at..]);
+        if run > 1 {
+            let enc = encoded.by_ref().take(run).collect();
+            results.extend(w.put_run(&ops[at..at + run], enc, |i, e| op_context(many, at + i)(e))?);
+        } else {
+            let enc = encoded.next().flatten();
+            results.push(w.apply(&ops[at], enc).map_err(op_context(many, at))?);
+        }
+    }
     let position = results.last().map_or(0, |r| r.position);
     Ok(CommitResult { results, position, replayed: false })
 }
