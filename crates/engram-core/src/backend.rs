@@ -103,6 +103,15 @@ pub struct IndexEntry {
     pub key: Vec<u8>,
 }
 
+/// One document of [`WriteTx::upsert_docs`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DocUpsert<'a> {
+    pub id: &'a str,
+    pub body: &'a str,
+    pub expires_at_ms: Option<u64>,
+    pub hlc: u64,
+}
+
 /// The remembered outcome of an idempotent write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyRecord {
@@ -214,6 +223,12 @@ pub trait WriteTx: Reader {
         expires_at_ms: Option<u64>,
         hlc: u64,
     ) -> Result<u64>;
+    /// [`WriteTx::upsert_doc`] of several documents of one collection, in
+    /// order; their ids must be distinct. Returns the new versions in the
+    /// same order. Backends may write them with one statement.
+    fn upsert_docs(&mut self, coll: CollectionId, docs: &[DocUpsert<'_>]) -> Result<Vec<u64>> {
+        docs.iter().map(|d| self.upsert_doc(coll, d.id, d.body, d.expires_at_ms, d.hlc)).collect()
+    }
     fn delete_doc(&mut self, coll: CollectionId, id: &str) -> Result<()>;
     /// Replaces a document's index entries `old` by `new`.
     fn replace_index_entries(
@@ -289,6 +304,20 @@ pub trait Backend: Send + Sync {
     /// A collection by name, read on its own (as [`Backend::read_space`]).
     fn read_collection(&self, space: SpaceId, name: &CollectionName) -> Result<Option<CollectionRow>> {
         self.reader()?.collection(space, name)
+    }
+    /// A document of the collection named `coll`, read on its own with the
+    /// collection row (one statement, so one snapshot, where the backend
+    /// can): `None` when the collection does not exist, else its id and the
+    /// document if stored. This is a `get` on shared storage, where the
+    /// collection must be looked up on every request.
+    fn read_named_doc(
+        &self,
+        space: SpaceId,
+        coll: &CollectionName,
+        id: &str,
+    ) -> Result<Option<(CollectionId, Option<StoredDoc>)>> {
+        let Some(row) = self.read_collection(space, coll)? else { return Ok(None) };
+        Ok(Some((row.id, self.read_doc(row.id, id)?)))
     }
     /// A space's change-log head, read on its own (the check a derived
     /// index makes before serving on shared storage; backends may answer

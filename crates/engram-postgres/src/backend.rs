@@ -1,5 +1,6 @@
 //! [`PostgresBackend`]: opening, the [`Backend`] implementation and shutdown.
 
+use crate::coll_ids::CollIds;
 use crate::config::PostgresOptions;
 use crate::conn::Conn;
 use crate::lease::Leases;
@@ -19,6 +20,8 @@ use engram_core::names::{CollectionName, SpaceName};
 /// pool of read connections.
 pub struct PostgresBackend {
     pool: ReadPool,
+    /// Collection ids by name, for gets (see `coll_ids.rs`).
+    coll_ids: CollIds,
     writer: Writer,
     leases: Leases,
     opts: PostgresOptions,
@@ -46,7 +49,8 @@ impl PostgresBackend {
         let pool = ReadPool::new(&opts);
         let writer = Writer::start(&opts)?;
         let announcer = std::sync::Mutex::new(crate::notify::Announcer::start(&opts));
-        Ok(Self { pool, writer, leases: Leases::new(&opts), announcer, listener: Default::default(), opts })
+        let (coll_ids, leases, listener) = (CollIds::default(), Leases::new(&opts), Default::default());
+        Ok(Self { pool, coll_ids, writer, leases, announcer, listener, opts })
     }
 
     /// Commits and jobs so far (commits < jobs shows batching).
@@ -77,6 +81,25 @@ impl Backend for PostgresBackend {
 
     fn read_collection(&self, space: SpaceId, name: &CollectionName) -> Result<Option<CollectionRow>> {
         self.pool.with_conn(|conn| Queries(conn).collection(space, name))
+    }
+
+    /// One statement: the document alone when the collection's id is
+    /// remembered and the document is found (see `coll_ids.rs` for why
+    /// that suffices), else the collection row joined with the document.
+    fn read_named_doc(
+        &self,
+        space: SpaceId,
+        coll: &CollectionName,
+        id: &str,
+    ) -> Result<Option<(CollectionId, Option<StoredDoc>)>> {
+        if let Some(known) = self.coll_ids.get(space, coll)
+            && let Some(doc) = self.read_doc(known, id)?
+        {
+            return Ok(Some((known, Some(doc))));
+        }
+        let found = self.pool.with_conn(|conn| Queries(conn).named_doc(space, coll, id))?;
+        self.coll_ids.set(space, coll, found.as_ref().map(|(c, _)| *c));
+        Ok(found)
     }
 
     /// One statement, outside a transaction: the change token followers

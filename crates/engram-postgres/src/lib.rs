@@ -18,11 +18,11 @@
 //! every other backend.
 //!
 //! **Writes.** Writer threads (`writer.rs`) each own a connection and commit
-//! queued jobs in batches, each job in its own savepoint (group commit:
-//! many callers, one transaction and one WAL flush). Transactions run at
-//! READ COMMITTED and lock each space's row before touching the space
-//! (`tx.rs` explains why that keeps every change log gapless and every
-//! write's preconditions true, across servers).
+//! queued jobs in batches (group commit: many callers, one transaction and
+//! one WAL flush), each job in its own savepoint only when one of them
+//! fails. Transactions run at READ COMMITTED and lock each space's row
+//! before touching the space (`tx.rs` explains why that keeps every change
+//! log gapless and every write's preconditions true, across servers).
 //!
 //! **Announcements.** After each commit the engine announces the space
 //! written; `notify.rs` sends the ids with `pg_notify` (batched, off the
@@ -38,12 +38,14 @@
 
 mod backend;
 mod breaker;
+mod coll_ids;
 mod config;
 mod conn;
 mod error;
 mod lease;
 mod migrations;
 mod notify;
+mod pending;
 mod pool;
 mod reader;
 mod tx;

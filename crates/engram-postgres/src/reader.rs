@@ -31,6 +31,28 @@ impl Queries<'_> {
     }
 }
 
+impl Queries<'_> {
+    /// A collection's id and one of its documents, by the collection's name,
+    /// in one statement (see `Backend::read_named_doc`). The LEFT JOIN
+    /// yields the collection's row with NULL document columns when the
+    /// document is missing, and no row when the collection is.
+    pub(crate) fn named_doc(
+        &self,
+        space: SpaceId,
+        coll: &CollectionName,
+        id: &str,
+    ) -> Result<Option<(CollectionId, Option<StoredDoc>)>> {
+        let sql = "SELECT c.id, d.id, d.version, d.body, d.expires_at, d.updated_hlc FROM collections c \
+                   LEFT JOIN docs d ON d.coll_id = c.id AND d.id = $3 WHERE c.space_id = $1 AND c.name = $2";
+        let Some(r) = self.row("reading a document", sql, &[&space.0, &coll.as_str(), &id])? else {
+            return Ok(None);
+        };
+        let found = get::<Option<String>>(&r, 1, "reading a document")?.is_some();
+        let doc = if found { Some(doc_at(&r, 1)?) } else { None };
+        Ok(Some((CollectionId(get(&r, 0, "reading a document")?), doc)))
+    }
+}
+
 /// Reads column `i` of `row`, a type mismatch being corruption.
 fn get<'r, T: postgres::types::FromSql<'r>>(row: &'r Row, i: usize, what: &str) -> Result<T> {
     column(row.try_get(i), what)

@@ -28,10 +28,11 @@
 //! rolls back are released by PostgreSQL, so the writer forgets them too.
 
 use crate::conn::{Conn, Params};
+use crate::pending::{PENDING_ROWS_MAX, PendingChanges};
 use crate::reader::Queries;
 use engram_core::backend::{
-    CollectionId, CollectionRow, CollectionSpec, IdempotencyRecord, IndexEntry, IndexScan, Reader, SpaceId, SpaceRow,
-    StoredDoc, WriteTx,
+    CollectionId, CollectionRow, CollectionSpec, DocUpsert, IdempotencyRecord, IndexEntry, IndexScan, Reader, SpaceId,
+    SpaceRow, StoredDoc, WriteTx,
 };
 use engram_core::changelog::{ChangeEntry, ChangeHead};
 use engram_core::names::{CollectionName, SpaceName};
@@ -76,36 +77,58 @@ struct Held {
     head: Option<ChangeHead>,
 }
 
-/// Spaces locked by the open transaction.
+/// What the writer knows of its open transaction: the spaces it locked,
+/// the collection rows it read under those locks, and the change-log rows
+/// it has yet to send.
 ///
-/// Invariant: an entry exists exactly for the spaces whose row this
-/// transaction has locked and not released; its head, when present, equals
-/// the newest change of that space as seen inside the transaction. The
-/// writer calls [`Locks::forget`] when a job's savepoint rolls back (which
-/// releases the locks and undoes the appends made since) and when the
+/// Invariant: an entry of `held` exists exactly for the spaces whose row
+/// this transaction has locked and not released; its head, when present,
+/// equals the newest change of that space as seen inside the transaction
+/// (buffered rows included). An entry of `colls` is the collection row (or
+/// its absence) as of now in a space of `held`: no other transaction can
+/// change it while we hold the space's lock, and this one forgets every
+/// entry when it writes a collection. The writer calls
+/// [`TxState::forget`] when a job's savepoint rolls back (which releases
+/// the locks and undoes the appends and collection writes made since; the
+/// writer has flushed the earlier jobs' rows by then) and when the
 /// transaction ends.
 #[derive(Debug, Default)]
-pub(crate) struct Locks {
-    /// Behind a `RefCell` because reads (`&self`) take locks.
+pub(crate) struct TxState {
+    /// Behind `RefCell`s because reads (`&self`) take locks and fill the cache.
     held: RefCell<HashMap<SpaceId, Held>>,
+    colls: RefCell<HashMap<(SpaceId, String), Option<CollectionRow>>>,
+    pending: RefCell<PendingChanges>,
 }
 
-impl Locks {
+impl TxState {
     pub(crate) fn forget(&mut self) {
         self.held.get_mut().clear();
+        self.colls.get_mut().clear();
+        self.pending.get_mut().clear();
     }
 }
 
 /// One job's view of the writer's transaction.
 pub(crate) struct PgTx<'a> {
     conn: &'a RefCell<Conn>,
-    locks: &'a Locks,
+    locks: &'a TxState,
     space_of: &'a SpaceOf,
 }
 
 impl<'a> PgTx<'a> {
-    pub(crate) fn new(conn: &'a RefCell<Conn>, locks: &'a Locks, space_of: &'a SpaceOf) -> Self {
+    pub(crate) fn new(conn: &'a RefCell<Conn>, locks: &'a TxState, space_of: &'a SpaceOf) -> Self {
         Self { conn, locks, space_of }
+    }
+
+    /// Sends the buffered change-log rows (see `pending.rs`).
+    pub(crate) fn flush(&self) -> Result<()> {
+        self.locks.pending.borrow_mut().flush(&mut self.conn.borrow_mut())
+    }
+
+    /// Forgets the collection rows read so far: this transaction is about
+    /// to write one.
+    fn forget_collections(&self) {
+        self.locks.colls.borrow_mut().clear();
     }
 
     fn q(&self) -> Queries<'_> {
@@ -183,9 +206,17 @@ impl Reader for PgTx<'_> {
         self.lock(space)?;
         self.q().collections(space)
     }
+    /// Read once per transaction (every job of a batch asks for its
+    /// collection), then kept: see [`TxState`].
     fn collection(&self, space: SpaceId, name: &CollectionName) -> Result<Option<CollectionRow>> {
         self.lock(space)?;
-        self.q().collection(space, name)
+        let key = (space, name.as_str().to_owned());
+        if let Some(row) = self.locks.colls.borrow().get(&key) {
+            return Ok(row.clone());
+        }
+        let row = self.q().collection(space, name)?;
+        self.locks.colls.borrow_mut().insert(key, row.clone());
+        Ok(row)
     }
     fn collection_by_id(&self, id: CollectionId) -> Result<Option<CollectionRow>> {
         self.lock_coll(id)?;
@@ -205,6 +236,7 @@ impl Reader for PgTx<'_> {
     }
     fn changes(&self, space: SpaceId, after: u64, n: usize) -> Result<Vec<ChangeEntry>> {
         self.lock(space)?;
+        self.flush()?;
         self.q().changes(space, after, n)
     }
     /// Read under the space's lock once per transaction, then kept.
@@ -224,6 +256,7 @@ impl Reader for PgTx<'_> {
         Ok(head)
     }
     fn max_hlc(&self) -> Result<u64> {
+        self.flush()?;
         self.q().max_hlc()
     }
     fn expired(&self, now_ms: u64, n: usize) -> Result<Vec<(CollectionId, String)>> {
@@ -268,6 +301,8 @@ impl WriteTx for PgTx<'_> {
         if !self.lock(space)? {
             return Ok(());
         }
+        self.flush()?;
+        self.forget_collections();
         let what = "deleting a space";
         let in_space = "(SELECT id FROM collections WHERE space_id = $1)";
         self.exec(what, &format!("DELETE FROM index_entries WHERE coll_id IN {in_space}"), &[&space.0])?;
@@ -288,6 +323,7 @@ impl WriteTx for PgTx<'_> {
         spec: &CollectionSpec,
     ) -> Result<CollectionId> {
         self.lock_for_write(space)?;
+        self.forget_collections();
         let sql = "INSERT INTO collections (space_id, name, spec, generation) VALUES ($1, $2, $3, 1) \
                    ON CONFLICT (space_id, name) DO NOTHING RETURNING id";
         let args: Params<'_> = &[&space.0, &name.as_str(), &spec_json(spec)?];
@@ -301,6 +337,7 @@ impl WriteTx for PgTx<'_> {
 
     fn update_collection(&mut self, id: CollectionId, spec: &CollectionSpec, generation: u64) -> Result<()> {
         self.lock_coll_for_write(id)?;
+        self.forget_collections();
         let sql = "UPDATE collections SET spec = $2, generation = $3 WHERE id = $1";
         let generation = to_sql_int(generation, "collection generation")?;
         if self.exec("updating a collection", sql, &[&id.0, &spec_json(spec)?, &generation])? == 0 {
@@ -311,6 +348,7 @@ impl WriteTx for PgTx<'_> {
 
     fn delete_collection(&mut self, id: CollectionId) -> Result<()> {
         self.lock_coll_for_write(id)?;
+        self.forget_collections();
         let what = "deleting a collection";
         self.exec(what, "DELETE FROM index_entries WHERE coll_id = $1", &[&id.0])?;
         self.exec(what, "DELETE FROM docs WHERE coll_id = $1", &[&id.0])?;
@@ -352,6 +390,36 @@ impl WriteTx for PgTx<'_> {
         let row = row.ok_or_else(|| Error::internal("an upsert returned no version"))?;
         let version: i64 = crate::conn::column(row.try_get(0), "writing a document")?;
         engram_core::sql_int::from_sql_int(version, "document version")
+    }
+
+    /// One statement over arrays, whatever the number of documents. The
+    /// ids are distinct (an `ON CONFLICT DO UPDATE` cannot touch a row
+    /// twice), so the returned rows are matched back to the input by id.
+    fn upsert_docs(&mut self, coll: CollectionId, docs: &[DocUpsert<'_>]) -> Result<Vec<u64>> {
+        self.lock_coll_for_write(coll)?;
+        let what = "writing documents";
+        let sql = "INSERT INTO docs (coll_id, id, version, body, expires_at, updated_hlc) \
+                   SELECT $1, u.id, 1, u.body, u.expires_at, u.hlc \
+                   FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[]) AS u(id, body, expires_at, hlc) \
+                   ON CONFLICT (coll_id, id) DO UPDATE SET version = docs.version + 1, body = excluded.body, \
+                   expires_at = excluded.expires_at, updated_hlc = excluded.updated_hlc RETURNING id, version";
+        let ids: Vec<&str> = docs.iter().map(|d| d.id).collect();
+        let bodies: Vec<&str> = docs.iter().map(|d| d.body).collect();
+        let expires = docs
+            .iter()
+            .map(|d| d.expires_at_ms.map(|t| to_sql_int(t, "expiry time")).transpose())
+            .collect::<Result<Vec<Option<i64>>>>()?;
+        let hlcs = docs.iter().map(|d| to_sql_int(d.hlc, "HLC timestamp")).collect::<Result<Vec<i64>>>()?;
+        let rows = self.conn.borrow_mut().query(what, sql, &[&coll.0, &ids, &bodies, &expires, &hlcs])?;
+        let mut versions = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let id: &str = crate::conn::column(row.try_get(0), what)?;
+            let version: i64 = crate::conn::column(row.try_get(1), what)?;
+            versions.insert(id, engram_core::sql_int::from_sql_int(version, "document version")?);
+        }
+        ids.iter()
+            .map(|id| versions.get(id).copied().ok_or_else(|| Error::internal("an upsert returned no version")))
+            .collect()
     }
 
     fn delete_doc(&mut self, coll: CollectionId, id: &str) -> Result<()> {
@@ -403,16 +471,15 @@ impl WriteTx for PgTx<'_> {
         if entry.position != head.position + 1 || entry.prev_hash != head.hash {
             return Err(Error::internal("change appended out of order"));
         }
-        let sql = "INSERT INTO changes (space_id, position, hlc, op, collection, doc_id, version, content_hash, hash) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-        let position = to_sql_int(entry.position, "change position")?;
-        let hlc = to_sql_int(entry.hlc, "HLC timestamp")?;
-        let version = to_sql_int(entry.version, "change version")?;
-        let op = i16::from(entry.op.code());
-        let (content_hash, hash) = (&entry.content_hash[..], &entry.hash[..]);
-        let args: Params<'_> =
-            &[&space.0, &position, &hlc, &op, &entry.collection, &entry.doc_id, &version, &content_hash, &hash];
-        self.exec("appending to the change log", sql, args)?;
+        // Buffered, flushed with the rest of the transaction's rows.
+        let full = {
+            let mut pending = self.locks.pending.borrow_mut();
+            pending.push(space, entry)?;
+            pending.len() >= PENDING_ROWS_MAX
+        };
+        if full {
+            self.flush()?;
+        }
         self.set_head(space, ChangeHead::of(entry));
         Ok(())
     }

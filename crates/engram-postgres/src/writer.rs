@@ -1,12 +1,22 @@
 //! Group commit: writer threads, each owning one connection, commit the work
 //! of many concurrent callers in one transaction.
 //!
-//! Each job runs inside its own savepoint, so a failing (or panicking) job
-//! is undone alone while the others of its batch commit; a batch of one job
-//! needs no savepoint. Replies are sent only after COMMIT succeeds, so an
-//! `Ok` always means committed. If BEGIN, a savepoint, COMMIT or the
-//! connection fails, every job of the batch gets the error: nothing of the
-//! batch is acknowledged.
+//! A batch first runs all its jobs back to back without savepoints, their
+//! change-log rows buffered and sent with one statement before COMMIT (see
+//! `pending.rs`): per job, only the statements of its own writes. Jobs
+//! queued while the batch runs join it before its COMMIT, since the space
+//! locks are held by then (under contention between servers, most of a
+//! batch's time is the wait for that lock). If any
+//! job fails (an error, a failed statement, a panic), that pass is rolled
+//! back whole and the batch runs again, each job in its own savepoint with
+//! its rows flushed inside it, so the failing job is undone alone while the
+//! others commit. Work is re-runnable by contract (`WriteWork` is `FnMut`;
+//! the engine re-runs it after contention too), and nothing of the first
+//! pass was acknowledged. A batch of one job needs neither: its transaction
+//! is its own. Replies are sent only after COMMIT succeeds, so an `Ok`
+//! always means committed. If BEGIN, a savepoint, COMMIT or the connection
+//! fails, every job of the batch gets the error: nothing of the batch is
+//! acknowledged.
 //!
 //! Several writer threads may run batches at once (PostgreSQL, unlike
 //! SQLite, has concurrent writers); per-space order comes from the space
@@ -16,15 +26,14 @@
 //! Retrying: an attempt ([`WriterLoop::attempt`]) is begin, run the jobs,
 //! commit; classifying its failures is [`crate::error::classify`]. Opening
 //! the transaction on a dead connection is retried on a new one, since no
-//! work has run. A failure after the work ran is returned with a message
-//! saying whether it can be retried: the work is `FnOnce` and cannot run
-//! twice. When the engine's work becomes re-runnable, a retryable
-//! [`BatchFailure`] becomes a loop around `attempt`.
+//! work has run. A failure after the work ran is returned to every job of
+//! the batch, as `Contention` when nothing can have committed (the engine
+//! re-runs the work) and as `Unavailable` when the outcome is unknown.
 
 use crate::config::{PostgresOptions, RECONNECT_ATTEMPTS};
 use crate::conn::Conn;
 use crate::error::Class;
-use crate::tx::{Locks, PgTx, SpaceOf};
+use crate::tx::{PgTx, SpaceOf, TxState};
 use engram_core::backend::{WriteOutput, WriteWork};
 use engram_core::{Error, ErrorKind, Result};
 use std::cell::RefCell;
@@ -49,6 +58,9 @@ pub struct WriterStats {
     /// Of those, the ones that failed for a reason another attempt may not
     /// meet (lost connection before COMMIT, contention, timeout).
     pub retryable_failures: u64,
+    /// Batches run a second time, job by job in savepoints, because a job
+    /// failed in their first pass.
+    pub isolated_reruns: u64,
 }
 
 /// Where a write's outcome is sent.
@@ -68,6 +80,7 @@ struct Shared {
     max_batch: AtomicU64,
     failed_batches: AtomicU64,
     retryable_failures: AtomicU64,
+    isolated_reruns: AtomicU64,
     space_of: SpaceOf,
 }
 
@@ -92,7 +105,7 @@ impl Writer {
                 opts: opts.clone(),
                 conn: Some(RefCell::new(Conn::open(opts)?)),
                 receiver: Arc::clone(&receiver),
-                locks: Locks::default(),
+                locks: TxState::default(),
                 shared: Arc::clone(&shared),
             };
             let thread = std::thread::Builder::new()
@@ -119,6 +132,7 @@ impl Writer {
             max_batch: self.shared.max_batch.load(Ordering::Relaxed),
             failed_batches: self.shared.failed_batches.load(Ordering::Relaxed),
             retryable_failures: self.shared.retryable_failures.load(Ordering::Relaxed),
+            isolated_reruns: self.shared.isolated_reruns.load(Ordering::Relaxed),
         }
     }
 
@@ -143,6 +157,10 @@ fn stopped() -> Error {
     Error::new(ErrorKind::Unavailable, "the PostgreSQL writer has stopped")
 }
 
+/// A step of a batch: the outer error means the batch transaction is lost,
+/// with whether the batch may commit if attempted again.
+type Outcome<T> = std::result::Result<T, (Error, bool)>;
+
 /// A batch that could not commit: every reply channel of it, and why.
 struct BatchFailure {
     replies: Vec<Reply>,
@@ -157,7 +175,7 @@ struct WriterLoop {
     /// `None` after the connection was found dead; reopened at the next BEGIN.
     conn: Option<RefCell<Conn>>,
     receiver: Arc<Mutex<Receiver<Queued>>>,
-    locks: Locks,
+    locks: TxState,
     shared: Arc<Shared>,
 }
 
@@ -185,11 +203,11 @@ impl WriterLoop {
     }
 
     fn commit_batch(&mut self, batch: Vec<Queued>) {
-        let jobs = batch.len() as u64;
         let outcome = self.attempt(batch);
         self.locks.forget();
         match outcome {
             Ok(ran) => {
+                let jobs = ran.len() as u64;
                 self.shared.commits.fetch_add(1, Ordering::Relaxed);
                 self.shared.jobs.fetch_add(jobs, Ordering::Relaxed);
                 self.shared.max_batch.fetch_max(jobs, Ordering::Relaxed);
@@ -197,7 +215,6 @@ impl WriterLoop {
                 ran.into_iter().for_each(|(reply, result)| drop(reply.send(result)));
             }
             Err(BatchFailure { replies, cause, retryable }) => {
-                // Where a retry loop around `attempt` goes once work can run twice.
                 self.shared.failed_batches.fetch_add(1, Ordering::Relaxed);
                 self.shared.retryable_failures.fetch_add(u64::from(retryable), Ordering::Relaxed);
                 self.abandon();
@@ -206,42 +223,45 @@ impl WriterLoop {
         }
     }
 
-    /// One attempt: BEGIN, every job (in its savepoint when there are
-    /// several), COMMIT. On a batch failure returns every reply channel
-    /// with the cause.
+    /// One attempt: BEGIN, the jobs (the batch may grow, see
+    /// [`WriterLoop::run_together`]), COMMIT. On a batch failure returns
+    /// every reply channel with the cause.
     fn attempt(&mut self, mut batch: Vec<Queued>) -> std::result::Result<Vec<Ran>, BatchFailure> {
-        if let Err((cause, retryable)) = self.begin() {
-            return Err(BatchFailure { replies: batch.into_iter().map(|(_, r)| r).collect(), cause, retryable });
+        let outcome = self.run_batch(&mut batch);
+        let replies = batch.into_iter().map(|(_, reply)| reply);
+        match outcome {
+            Ok(results) => Ok(replies.zip(results).collect()),
+            Err((cause, retryable)) => Err(BatchFailure { replies: replies.collect(), cause, retryable }),
         }
-        if batch.len() == 1 {
-            let (work, reply) = batch.pop().expect("one job");
-            return self.run_single(work, reply);
-        }
-        let mut ran: Vec<Ran> = Vec::with_capacity(batch.len());
-        let mut pending = batch.into_iter();
-        for (work, reply) in pending.by_ref() {
-            match self.run_job(work) {
-                Ok(result) => ran.push((reply, result)),
-                Err((cause, retryable)) => {
-                    let mut replies: Vec<_> = ran.into_iter().map(|(r, _)| r).collect();
-                    replies.push(reply);
-                    replies.extend(pending.map(|(_, r)| r));
-                    return Err(BatchFailure { replies, cause, retryable });
+    }
+
+    /// Runs the batch in one transaction and ends it; the outer error means
+    /// the batch is lost (with whether it may be retried), the inner
+    /// results are each job's own.
+    fn run_batch(&mut self, batch: &mut Vec<Queued>) -> Outcome<Vec<Result<WriteOutput>>> {
+        self.begin()?;
+        let results = match self.run_together(batch)? {
+            Ok(outputs) => outputs,
+            Err(failed) => {
+                self.control("ROLLBACK", "undoing a failed write").map_err(|(e, _)| (e, true))?;
+                self.locks.forget();
+                if batch.len() == 1 {
+                    // The transaction was the job's own: nothing else to save.
+                    return Ok(vec![Err(failed)]);
                 }
+                self.shared.isolated_reruns.fetch_add(1, Ordering::Relaxed);
+                self.begin()?;
+                self.run_isolated(batch)?
             }
-        }
-        match self.commit() {
-            Ok(()) => Ok(ran),
-            Err((cause, retryable)) => {
-                Err(BatchFailure { replies: ran.into_iter().map(|(r, _)| r).collect(), cause, retryable })
-            }
-        }
+        };
+        self.commit()?;
+        Ok(results)
     }
 
     /// Opens the batch transaction. A dead connection is replaced and BEGIN
     /// tried again (no work has run, so this is always safe); the pause
     /// between tries grows so a restarting server has time to come back.
-    fn begin(&mut self) -> std::result::Result<(), (Error, bool)> {
+    fn begin(&mut self) -> Outcome<()> {
         let mut last = None;
         for attempt in 0..RECONNECT_ATTEMPTS {
             if attempt > 0 {
@@ -265,59 +285,87 @@ impl WriterLoop {
         Err((last.unwrap_or_else(stopped), true))
     }
 
-    /// A batch of one job needs no savepoint: the transaction is its own,
-    /// committed if it succeeds and rolled back if it fails.
-    fn run_single(&mut self, work: WriteWork, reply: Reply) -> std::result::Result<Vec<Ran>, BatchFailure> {
-        let fail = |reply, (cause, retryable)| Err(BatchFailure { replies: vec![reply], cause, retryable });
-        let (result, failure) = self.run_work(work);
-        if failure == Some(Class::ConnectionLost) {
-            return fail(reply, lost_before_commit(result));
+    /// The first pass: every job without a savepoint, then one flush of
+    /// the change-log rows. Jobs queued meanwhile join the batch (see
+    /// [`WriterLoop::late_jobs`]). Stops at the first job that fails and
+    /// returns its error (the flush's counts as a job's); the transaction
+    /// must then be rolled back.
+    fn run_together(&mut self, batch: &mut Vec<Queued>) -> Outcome<Result<Vec<Result<WriteOutput>>>> {
+        let mut outputs = Vec::with_capacity(batch.len());
+        loop {
+            for (work, _) in &mut batch[outputs.len()..] {
+                match self.run_step(|tx| work(tx))? {
+                    Ok(out) => outputs.push(Ok(out)),
+                    Err(e) => return Ok(Err(e)),
+                }
+            }
+            let late = self.late_jobs(self.opts.group_commit_jobs_max.saturating_sub(batch.len()));
+            if late.is_empty() {
+                break;
+            }
+            batch.extend(late);
         }
-        let result = refuse_swallowed(result, failure);
-        let end = if result.is_ok() {
-            self.commit()
-        } else {
-            self.control("ROLLBACK", "undoing a failed write").map_err(|(e, _)| (e, true))
-        };
-        match end {
-            Ok(()) => Ok(vec![(reply, result)]),
-            Err(failed) => fail(reply, failed),
+        if let Err(e) = self.run_step(|tx| tx.flush().map(|()| Box::new(()) as WriteOutput))? {
+            return Ok(Err(e));
         }
+        Ok(Ok(outputs))
+    }
+
+    /// Jobs queued since the batch was collected, up to `room`. Taken while
+    /// the batch's transaction is open: its space locks are held by then
+    /// (often after a wait for another server's commit), so a job that
+    /// joins costs its own statements but no lock wait and no commit of
+    /// its own. Skipped when another writer thread is waiting on the queue.
+    fn late_jobs(&self, room: usize) -> Vec<Queued> {
+        let Ok(receiver) = self.receiver.try_lock() else { return Vec::new() };
+        std::iter::from_fn(|| receiver.try_recv().ok()).take(room).collect()
+    }
+
+    /// The second pass: each job in `SAVEPOINT job` with its change-log
+    /// rows flushed inside it, so a failing job is rolled back alone.
+    fn run_isolated(&mut self, batch: &mut [Queued]) -> Outcome<Vec<Result<WriteOutput>>> {
+        batch.iter_mut().map(|(work, _)| self.run_job(work)).collect()
     }
 
     /// Runs one job in `SAVEPOINT job`. The inner result is the job's own;
     /// an outer error means the batch transaction is lost.
-    fn run_job(&mut self, work: WriteWork) -> std::result::Result<Result<WriteOutput>, (Error, bool)> {
+    fn run_job(&mut self, work: &mut WriteWork) -> Outcome<Result<WriteOutput>> {
         self.control("SAVEPOINT job", "starting a write")?;
-        let (result, failure) = self.run_work(work);
-        if failure == Some(Class::ConnectionLost) {
-            return Err(lost_before_commit(result));
-        }
-        let result = refuse_swallowed(result, failure);
+        let result = self.run_step(|tx| {
+            let out = work(tx)?;
+            tx.flush()?;
+            Ok(out)
+        })?;
         if result.is_err() {
             self.control("ROLLBACK TO SAVEPOINT job", "undoing a failed write")?;
-            // The rollback released the job's locks and undid its appends.
+            // The rollback released the job's locks and undid its appends
+            // and collection writes (the earlier jobs' rows were flushed).
             self.locks.forget();
         }
         self.control("RELEASE SAVEPOINT job", "finishing a write")?;
         Ok(result)
     }
 
-    /// Runs a job's work; a panic becomes that job's error. Also returns the
-    /// class of the last statement that failed during the work, if any.
-    fn run_work(&mut self, mut work: WriteWork) -> (Result<WriteOutput>, Option<Class>) {
+    /// Runs a step of the transaction (a job's work, a flush); a panic
+    /// becomes the step's error. A lost connection loses the batch; a step
+    /// that returned `Ok` although one of its statements failed is turned
+    /// into an error (see [`refuse_swallowed`]).
+    fn run_step(&mut self, step: impl FnOnce(&mut PgTx<'_>) -> Result<WriteOutput>) -> Outcome<Result<WriteOutput>> {
         let Some(conn) = self.conn.as_ref() else {
-            return (Err(stopped()), Some(Class::ConnectionLost));
+            return Err(lost_before_commit(Err(stopped())));
         };
         conn.borrow_mut().take_failure();
         let mut tx = PgTx::new(conn, &self.locks, &self.shared.space_of);
-        let result = catch_unwind(AssertUnwindSafe(|| work(&mut tx)))
+        let result = catch_unwind(AssertUnwindSafe(|| step(&mut tx)))
             .unwrap_or_else(|_| Err(Error::internal("a write panicked; its changes were rolled back")));
         let failure = conn.borrow_mut().take_failure();
-        (result, failure)
+        if failure == Some(Class::ConnectionLost) {
+            return Err(lost_before_commit(result));
+        }
+        Ok(refuse_swallowed(result, failure))
     }
 
-    fn commit(&mut self) -> std::result::Result<(), (Error, bool)> {
+    fn commit(&mut self) -> Outcome<()> {
         self.control("COMMIT", "committing a write transaction").map_err(|(e, lost)| {
             if !lost {
                 return (e, false);
@@ -332,7 +380,7 @@ impl WriterLoop {
 
     /// Runs a transaction-control statement. The error says whether the
     /// connection was lost (the transaction is gone with it).
-    fn control(&mut self, sql: &str, what: &'static str) -> std::result::Result<(), (Error, bool)> {
+    fn control(&mut self, sql: &str, what: &'static str) -> Outcome<()> {
         let Some(conn) = self.conn.as_ref() else { return Err((stopped(), true)) };
         let mut conn = conn.borrow_mut();
         conn.batch(what, sql).map_err(|e| {

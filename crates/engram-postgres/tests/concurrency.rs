@@ -9,7 +9,7 @@ use engram_core::backend::{Backend, BackendExt, SpaceId, WriteTx};
 use engram_core::changelog::{ChangeHead, verify_run};
 use engram_core::{Error, Result};
 use engram_postgres::PostgresBackend;
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, Mutex, mpsc};
 
 const THREADS_PER_SERVER: usize = 4;
 const WRITES_PER_THREAD: usize = 40;
@@ -151,4 +151,89 @@ fn a_lease_is_held_by_one_backend_at_a_time_and_freed_when_it_goes() {
     assert!(b.try_lease("other").expect("b takes another name"));
     drop(a);
     assert!(b.try_lease("purge").expect("b asks again"), "a closed backend's lease is free");
+}
+
+/// Writes `doc_id`'s entry, then fails: with an error of its own, or by
+/// swallowing a failed statement (a NUL byte PostgreSQL refuses in text).
+fn failing_job(tx: &mut dyn WriteTx, space: SpaceId, doc_id: &str, swallow: bool) -> Result<()> {
+    log_change(tx, space, doc_id)?;
+    if swallow {
+        let coll = engram_core::backend::CollectionId(i64::MAX);
+        let _ignored = tx.upsert_doc(coll, "nul", "a\0b", None, 1);
+        return Ok(());
+    }
+    Err(Error::conflict("this job fails"))
+}
+
+#[test]
+fn a_batch_with_a_failing_job_runs_again_in_savepoints_and_the_others_commit_once() {
+    let Some(db) = database() else { return };
+    let backend = Arc::new(open(&db));
+    let space = backend.write_with(|tx| tx.insert_space(&space_name("rerun"), 1)).expect("space");
+    // A job that holds the writer until released, so the next ones queue
+    // up and run as one batch.
+    let (entered, wait_entered) = mpsc::channel();
+    let (release, wait_release) = mpsc::channel::<()>();
+    let wait_release = Arc::new(Mutex::new(wait_release));
+    let blocker = {
+        let backend = Arc::clone(&backend);
+        std::thread::spawn(move || {
+            backend.write_with(move |tx| {
+                // A second run finds both channels closed and goes on.
+                let _ = entered.send(());
+                let _ = wait_release.lock().expect("release channel").recv();
+                log_change(tx, space, "blocker").map(drop)
+            })
+        })
+    };
+    wait_entered.recv().expect("the blocker runs");
+    let jobs: Vec<_> = (0..6)
+        .map(|i| {
+            let backend = Arc::clone(&backend);
+            std::thread::spawn(move || {
+                let id = format!("j{i}");
+                backend.write_with(move |tx| match i {
+                    2 => failing_job(tx, space, &id, false),
+                    4 => failing_job(tx, space, &id, true),
+                    _ => log_change(tx, space, &id).map(drop),
+                })
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Dropped rather than sent to: the blocker's work may run again (the
+    // queued jobs can join its batch), and must not wait a second time.
+    drop(release);
+    blocker.join().expect("blocker thread").expect("the blocker commits");
+    let outcomes: Vec<bool> = jobs.into_iter().map(|h| h.join().expect("job thread").is_ok()).collect();
+    assert_eq!(outcomes, [true, true, false, true, false, true]);
+    let entries = backend.reader().expect("reader").changes(space, 0, usize::MAX).expect("changes");
+    let mut ids: Vec<&str> = entries.iter().map(|e| e.doc_id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["blocker", "j0", "j1", "j3", "j5"], "each successful job committed once");
+    verify_run(ChangeHead::default(), &entries).expect("gapless");
+    let stats = backend.stats();
+    assert!(stats.isolated_reruns >= 1, "the queued jobs formed a batch: {stats:?}");
+    assert_eq!(stats.failed_batches, 0, "{stats:?}");
+}
+
+#[test]
+fn buffered_change_rows_are_read_back_and_survive_mid_job_flushes() {
+    let Some(db) = database() else { return };
+    let backend = open(&db);
+    let space = backend.write_with(|tx| tx.insert_space(&space_name("many"), 1)).expect("space");
+    // More rows than the writer buffers, then reads of them in the same job.
+    let n = 5_000;
+    let seen = backend
+        .write_with(move |tx| {
+            for i in 0..n {
+                log_change(tx, space, &format!("d{i}"))?;
+            }
+            Ok((tx.changes(space, n as u64 - 2, 10)?.len(), tx.change_head(space)?.position))
+        })
+        .expect("one job");
+    assert_eq!(seen, (2, n as u64));
+    let entries = backend.reader().expect("reader").changes(space, 0, usize::MAX).expect("changes");
+    assert_eq!(entries.len(), n);
+    verify_run(ChangeHead::default(), &entries).expect("gapless");
 }

@@ -180,6 +180,54 @@ pub fn bulk_is_atomic(make: &Make) {
     assert_eq!(kind(s.commit(too_many, None)), ErrorKind::TooLarge);
 }
 
+/// A commit mixing runs of plain puts (written together by some backends)
+/// with a repeated id, a precondition, another collection and an indexed
+/// collection gives the versions, positions and log entries of the same
+/// puts applied one by one.
+pub fn bulk_puts_match_one_by_one(make: &Make) {
+    let (_fx, s) = setup(make);
+    let by_n = IndexSpec { id: 0, name: "n".into(), paths: vec!["n".into()] };
+    s.create_collection("ix", CollectionSpec { indexes: vec![by_n], ..CollectionSpec::default() }).expect("ix");
+    s.put("c", "b", json!({"n": 0}), WriteOptions::default()).expect("put");
+    let start = head(&s);
+    let absent = Op::Put {
+        collection: "c".into(),
+        id: "e".into(),
+        body: json!({"n": 4}),
+        expect: Expect::Absent,
+        ttl_seconds: None,
+    };
+    let ops = vec![
+        put_op("c", "a", json!({"n": 1})),
+        put_op("c", "b", json!({"n": 2})),
+        put_op("c", "a", json!({"n": 3})),
+        absent,
+        put_op("d", "a", json!({"n": 5})),
+        put_op("ix", "x", json!({"n": 6})),
+        put_op("ix", "y", json!({"n": 6})),
+    ];
+    let r = s.commit(ops, None).expect("commit");
+    let versions: Vec<u64> = r.results.iter().map(|r| r.version).collect();
+    assert_eq!(versions, [1, 2, 2, 1, 1, 1, 1]);
+    let positions: Vec<u64> = r.results.iter().map(|r| r.position).collect();
+    // Creating collection d logs an entry just before its first put.
+    assert_eq!(positions, [start + 1, start + 2, start + 3, start + 4, start + 6, start + 7, start + 8]);
+    let entries = s.changes(start, 100).expect("changes");
+    let logged: Vec<(&str, &str, u64)> =
+        entries.iter().map(|e| (e.collection.as_str(), e.doc_id.as_str(), e.version)).collect();
+    let want = [("c", "a", 1), ("c", "b", 2), ("c", "a", 2), ("c", "e", 1), ("d", "", 0), ("d", "a", 1)];
+    assert_eq!(logged[..6], want);
+    assert!(entries.windows(2).all(|w| w[1].hlc > w[0].hlc), "HLC increases with position");
+    assert_eq!(s.get("c", "a").expect("get").body, json!({"n": 3}));
+    let q = Query { filter: json!({"n": 6}), ..Query::default() };
+    assert_eq!(s.query("ix", &q).expect("indexed query").documents.len(), 2);
+    let bad = vec![put_op("c", "p", json!({})), put_op("c", "q\n", json!({})), put_op("c", "r", json!({}))];
+    let err = s.commit(bad, None).expect_err("a bad id fails the commit");
+    assert!(err.message().contains("ops[1]"), "{}", err.message());
+    assert_eq!(head(&s), start + 8, "nothing of the failed commit was logged");
+    s.verify_changes().expect("the chain verifies");
+}
+
 pub fn transactions_span_collections(make: &Make) {
     let (_fx, s) = setup(make);
     s.put("accounts", "a", json!({"balance": 10}), WriteOptions::default()).expect("seed");

@@ -39,7 +39,7 @@ macro_rules! conformance_tests {
     (@all $factory:path, $guard:expr) => {
         $crate::conformance_tests!(@cases $factory, $guard;
             spaces_lifecycle, space_isolation, put_get_versions, conditional_writes,
-            merge_patch, deletes, bulk_is_atomic, transactions_span_collections,
+            merge_patch, deletes, bulk_is_atomic, bulk_puts_match_one_by_one, transactions_span_collections,
             ttl_hides_and_purges, default_ttl, schema_validation, filters_match_brute_force,
             sort_and_cursor_pages, cursor_stable_under_inserts, indexes_agree_with_scans,
             offset_pages, count_and_exists, change_log_records_every_mutation,

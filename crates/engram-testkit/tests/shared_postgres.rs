@@ -142,6 +142,29 @@ fn spec_and_space_changes_through_one_engine_bind_the_other_at_once() {
 }
 
 #[test]
+fn gets_through_one_engine_follow_collections_dropped_and_created_through_the_other() {
+    let Some(fx) = pair() else { return };
+    let (a, b) = (&fx.engines[0], &fx.engines[1]);
+    a.create_space("s").expect("space");
+    put(a, "items", "x", json!({"n": 1}));
+    let get = |id: &str| b.space("s").expect("space").get("items", id);
+    assert_eq!(get("x").expect("B reads A's document").body, json!({"n": 1}));
+    assert_eq!(get("y").map(drop).expect_err("absent").kind(), ErrorKind::NotFound);
+    // Dropped through A: B's get finds no collection, not an old document.
+    a.space("s").expect("space").drop_collection("items").expect("drop");
+    let gone = get("x").map(drop).expect_err("collection gone");
+    assert!(gone.message().contains("collection"), "{}", gone.message());
+    // Created again under the same name (a new id): B reads the new one.
+    put(a, "items", "x", json!({"n": 2}));
+    let again = get("x").expect("the new collection's document");
+    assert_eq!((again.body, again.version), (json!({"n": 2}), 1));
+    a.space("s").expect("space").drop_collection("items").expect("drop");
+    put(a, "items", "y", json!({"n": 3}));
+    assert_eq!(get("x").map(drop).expect_err("not in the newest collection").kind(), ErrorKind::NotFound);
+    assert_eq!(get("y").expect("found").body, json!({"n": 3}));
+}
+
+#[test]
 fn idempotency_keys_hold_across_engines() {
     let Some(fx) = pair() else { return };
     let (a, b) = (&fx.engines[0], &fx.engines[1]);

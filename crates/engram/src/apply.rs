@@ -7,7 +7,7 @@
 
 use crate::catalog::{Catalog, Compiled, prepare_spec};
 use crate::ops::{Expect, Op, OpResult, check_ttl};
-use engram_core::backend::{CollectionId, CollectionRow, CollectionSpec, SpaceId, StoredDoc, WriteTx};
+use engram_core::backend::{CollectionId, CollectionRow, CollectionSpec, DocUpsert, SpaceId, StoredDoc, WriteTx};
 use engram_core::changelog::{ChangeDraft, ChangeOp, Digest};
 use engram_core::hlc::Hlc;
 use engram_core::json::{content_hash, decode_document, encode_document, merge_patch};
@@ -242,6 +242,73 @@ impl<'a> Writer<'a> {
         Ok(OpResult { collection: op.collection().to_owned(), id: op.id().to_owned(), version, position })
     }
 
+    /// Applies a run of puts (see [`plain_put_run`]) as consecutive
+    /// [`Writer::apply`]s would: same checks, stamps, versions and
+    /// change-log entries, in order. When the collection has no index
+    /// (nothing to read back or unindex), the documents go to the backend
+    /// in one call. `ctx` names a failing put by its place in the run.
+    pub fn put_run(
+        &mut self,
+        ops: &[Op],
+        encoded: Vec<Option<Encoded>>,
+        ctx: impl Fn(usize, Error) -> Error,
+    ) -> Result<Vec<OpResult>> {
+        let coll = self.run_collection(ops).map_err(|e| ctx(0, e))?;
+        if !coll.indexes.is_empty() {
+            let each = ops.iter().zip(encoded).enumerate();
+            return each.map(|(i, (op, enc))| self.apply(op, enc).map_err(|e| ctx(i, e))).collect();
+        }
+        let mut staged = Vec::with_capacity(ops.len());
+        for (i, (op, enc)) in ops.iter().zip(encoded).enumerate() {
+            staged.push(self.stage_put(&coll, op, enc).map_err(|e| ctx(i, e))?);
+        }
+        let docs: Vec<DocUpsert<'_>> = ops
+            .iter()
+            .zip(&staged)
+            .map(|(op, s)| DocUpsert { id: op.id(), body: &s.text, expires_at_ms: s.expires, hlc: s.hlc })
+            .collect();
+        let versions = self.tx.upsert_docs(coll.row.id, &docs)?;
+        let mut results = Vec::with_capacity(ops.len());
+        for (i, ((op, s), version)) in ops.iter().zip(&staged).zip(versions).enumerate() {
+            let name = coll.row.name.as_str();
+            let position =
+                self.log_stamped(s.hlc, ChangeOp::Put, name, op.id(), version, s.hash).map_err(|e| ctx(i, e))?;
+            results.push(OpResult {
+                collection: op.collection().to_owned(),
+                id: op.id().to_owned(),
+                version,
+                position,
+            });
+        }
+        Ok(results)
+    }
+
+    /// The collection of a run of puts, created if missing, after the
+    /// first put's own checks (the order [`Writer::apply`] reports in).
+    fn run_collection(&mut self, ops: &[Op]) -> Result<Arc<Compiled>> {
+        let first = ops.first().ok_or_else(|| Error::internal("an empty run of puts"))?;
+        DocId::new(first.id())?;
+        check_ttl(first.ttl_seconds())?;
+        self.collection(first.collection(), true)
+    }
+
+    /// Checks one put of a run and stamps it, as [`Writer::put`] does
+    /// before writing.
+    fn stage_put(&mut self, coll: &Compiled, op: &Op, encoded: Option<Encoded>) -> Result<Staged> {
+        fail::fail_point!("engram.apply", |_| Err(Error::internal("injected failure applying an operation")));
+        let Op::Put { id, body, ttl_seconds, .. } = op else {
+            return Err(Error::internal("a run of puts holds another operation"));
+        };
+        DocId::new(id)?;
+        check_ttl(*ttl_seconds)?;
+        let Encoded { text, hash } = match encoded {
+            Some(e) => e,
+            None => Encoded::of(body)?,
+        };
+        coll.check(body)?;
+        Ok(Staged { text, hash, expires: self.expiry(coll, *ttl_seconds), hlc: self.hlc.tick() })
+    }
+
     /// Applies a graph, fact or stream operation.
     fn apply_memory_op(&mut self, op: &Op) -> Result<OpResult> {
         let result = |id: String, version: u64, position: u64| OpResult {
@@ -389,6 +456,29 @@ impl<'a> Writer<'a> {
         let new_entries = new.map(|b| coll.index_entries(b)).unwrap_or_default();
         self.tx.replace_index_entries(coll.row.id, id, &old_entries, &new_entries)
     }
+}
+
+/// A put of a run, checked and stamped, waiting for its version.
+struct Staged {
+    text: String,
+    hash: Digest,
+    expires: Option<u64>,
+    hlc: u64,
+}
+
+/// How many operations from the start of `ops` form a run of puts that
+/// [`Writer::put_run`] writes together: puts to one collection without a
+/// precondition (their outcome does not depend on what is stored) and with
+/// distinct ids (a document written twice needs its first version first).
+pub(crate) fn plain_put_run(ops: &[Op]) -> usize {
+    let Some(Op::Put { collection: first, .. }) = ops.first() else { return 0 };
+    let mut ids = HashSet::new();
+    ops.iter()
+        .take_while(|op| {
+            matches!(op, Op::Put { collection, id, expect: Expect::Any, .. }
+                if collection == first && ids.insert(id.as_str()))
+        })
+        .count()
 }
 
 fn live(doc: Option<&StoredDoc>, now_ms: u64) -> Option<&StoredDoc> {

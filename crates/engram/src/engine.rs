@@ -10,7 +10,7 @@ use crate::search::store::{DirStore, IndexStore};
 use crate::space::Space;
 use crate::system::System;
 use crate::worker::Worker;
-use engram_core::backend::{Backend, Capabilities, SpaceId};
+use engram_core::backend::{Backend, Capabilities, SpaceId, StoredDoc};
 use engram_core::changelog::{ChangeDraft, ChangeOp};
 use engram_core::hlc::{Clock, Hlc, SystemClock, physical_ms};
 use engram_core::memory::MemoryBackend;
@@ -436,6 +436,24 @@ impl Inner {
         let cname = CollectionName::new(name)?;
         self.collection_named(space, &cname)?
             .ok_or_else(|| Error::not_found(format!("collection {name:?} does not exist")))
+    }
+
+    /// A stored document of a caller's collection (live or expired), for
+    /// a `get`. On shared storage the collection cannot be cached, so its
+    /// row and the document are one backend read (one round trip); else
+    /// the cached collection and the document.
+    pub fn read_doc(&self, space: SpaceId, name: &str, id: &str) -> Result<Option<StoredDoc>> {
+        if !self.shared {
+            let coll = self.collection(space, name)?;
+            return self.backend.read_doc(coll.row.id, id);
+        }
+        CollectionName::check(name)?;
+        let cname = CollectionName::new(name)?;
+        self.cache_misses.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match self.backend.read_named_doc(space, &cname, id)? {
+            Some((_, doc)) => Ok(doc),
+            None => Err(Error::not_found(format!("collection {name:?} does not exist"))),
+        }
     }
 
     /// One of the engine's reserved collections of a space, if it exists

@@ -48,6 +48,14 @@ impl Backend for CountingBackend {
     fn read_collection(&self, space: SpaceId, name: &CollectionName) -> Result<Option<CollectionRow>> {
         self.inner.read_collection(space, name)
     }
+    fn read_named_doc(
+        &self,
+        space: SpaceId,
+        coll: &CollectionName,
+        id: &str,
+    ) -> Result<Option<(CollectionId, Option<StoredDoc>)>> {
+        self.inner.read_named_doc(space, coll, id)
+    }
     fn try_lease(&self, name: &str) -> Result<bool> {
         self.inner.try_lease(name)
     }

@@ -1,6 +1,6 @@
 //! A space handle: every data operation is scoped to one space by holding it.
 
-use crate::apply::{Encoded, Writer};
+use crate::apply::{Encoded, Writer, plain_put_run};
 
 use crate::engine::Inner;
 use crate::ops::{Batch, CommitResult, Expect, Op, OpResult, WriteOptions, WriteResult};
@@ -299,8 +299,7 @@ impl Space {
     /// A live document, or a not-found error.
     pub fn get(&self, collection: &str, id: &str) -> Result<Document> {
         DocId::new(id)?;
-        let coll = self.inner.collection(self.id, collection)?;
-        let stored = self.inner.backend.read_doc(coll.row.id, id)?;
+        let stored = self.inner.read_doc(self.id, collection, id)?;
         match stored.filter(|d| d.is_live(self.inner.hlc.wall_ms())) {
             Some(d) => Ok(Document {
                 body: decode_document(&d.body)?,
@@ -394,14 +393,22 @@ fn encode_puts(ops: &[Op]) -> Result<Vec<Option<Encoded>>> {
     Ok(out)
 }
 
+/// Applies `ops` in order; runs of plain puts (a bulk put) go together.
 fn apply_all(w: &mut Writer<'_>, ops: &[Op], encoded: Vec<Option<Encoded>>) -> Result<CommitResult> {
     let many = ops.len() > 1;
-    let results = ops
-        .iter()
-        .zip(encoded)
-        .enumerate()
-        .map(|(i, (op, enc))| w.apply(op, enc).map_err(op_context(many, i)))
-        .collect::<Result<Vec<OpResult>>>()?;
+    let mut results: Vec<OpResult> = Vec::with_capacity(ops.len());
+    let mut encoded = encoded.into_iter();
+    while results.len() < ops.len() {
+        let at = results.len();
+        let run = plain_put_run(&ops[at..]);
+        if run > 1 {
+            let enc = encoded.by_ref().take(run).collect();
+            results.extend(w.put_run(&ops[at..at + run], enc, |i, e| op_context(many, at + i)(e))?);
+        } else {
+            let enc = encoded.next().flatten();
+            results.push(w.apply(&ops[at], enc).map_err(op_context(many, at))?);
+        }
+    }
     // The last entry's: an operation that wrote nothing (a deduplicated
     // enqueue) reports position 0.
     let position = results.iter().map(|r| r.position).max().unwrap_or(0);
