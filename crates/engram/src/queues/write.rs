@@ -287,14 +287,7 @@ impl Writer<'_> {
         let Some(group) = &rec.group else { return Ok(()) };
         let Some(groups) = self.system(System::QueueGroups, false)? else { return Ok(()) };
         let gid = keyed_id(&rec.queue, group);
-        let head = match self.tx.doc(groups.row.id, &gid)? {
-            Some(doc) => serde_json::from_str::<Value>(&doc.body)
-                .map_err(|e| Error::corrupted(format!("stored group {gid:?}: {e}")))?["head"]
-                .as_str()
-                .map(str::to_owned),
-            None => None,
-        };
-        if head.as_deref() != Some(id) {
+        if self.group_head(&groups, &gid)?.as_deref() != Some(id) {
             return Ok(());
         }
         self.promote(&groups, &gid, &rec.queue, group)
@@ -347,22 +340,38 @@ impl Writer<'_> {
             for doc in self.scan_lane(&messages, &lane_range(queue, lane, None), limit - n)? {
                 let rec = MessageRecord::parse(&doc)?;
                 self.delete_system(&messages, &doc.id)?;
-                self.forget_records(&rec)?;
+                self.forget_records(&doc.id, &rec)?;
                 n += 1;
             }
         }
         Ok(n)
     }
 
-    /// Deletes a purged message's group and key records.
-    fn forget_records(&mut self, rec: &MessageRecord) -> Result<()> {
-        if let (Some(key), Some(keys)) = (&rec.dedup, self.system(System::QueueKeys, false)?) {
+    /// Deletes a purged message's key record, and its group's record when
+    /// it headed the group (a message enqueued while a purge runs may head
+    /// the group by now: its record stays).
+    fn forget_records(&mut self, id: &str, rec: &MessageRecord) -> Result<()> {
+        if let Some(key) = &rec.dedup
+            && let Some(keys) = self.system(System::QueueKeys, false)?
+            && self.live_key(&rec.queue, key)?.as_deref() == Some(id)
+        {
             self.delete_system(&keys, &keyed_id(&rec.queue, key))?;
         }
-        if let (Some(group), Some(groups)) = (&rec.group, self.system(System::QueueGroups, false)?) {
-            self.delete_system(&groups, &keyed_id(&rec.queue, group))?;
+        let Some(group) = &rec.group else { return Ok(()) };
+        let Some(groups) = self.system(System::QueueGroups, false)? else { return Ok(()) };
+        let gid = keyed_id(&rec.queue, group);
+        if self.group_head(&groups, &gid)?.as_deref() == Some(id) {
+            self.delete_system(&groups, &gid)?;
         }
         Ok(())
+    }
+
+    /// The head named by a group's record, if the group is busy.
+    fn group_head(&mut self, groups: &Compiled, gid: &str) -> Result<Option<String>> {
+        let Some(doc) = self.tx.doc(groups.row.id, gid)? else { return Ok(None) };
+        let v: Value =
+            serde_json::from_str(&doc.body).map_err(|e| Error::corrupted(format!("stored group {gid:?}: {e}")))?;
+        Ok(v["head"].as_str().map(str::to_owned))
     }
 
     /// Deletes the queue's settings (after its messages were purged).
