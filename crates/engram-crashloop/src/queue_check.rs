@@ -333,3 +333,64 @@ fn count_figures(ledger: &MessageLedger, deliveries: &[Delivery], v: &mut Messag
     v.delivered = accepted.len();
     v.delivered_twice = accepted.values().filter(|n| **n > 1).count();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn committed(q: &str, o: &str) -> Fate {
+        Fate::Committed { queue_id: q.into(), outbox_id: o.into() }
+    }
+
+    fn delivery(id: &str, tag: &str, accepted: bool) -> Delivery {
+        Delivery { id: id.into(), tag: Some(tag.into()), accepted, signed: true }
+    }
+
+    fn judged(ledger: &MessageLedger, deliveries: &[Delivery], docs: &[(&str, bool)]) -> MessageVerdict {
+        let docs = docs.iter().map(|(t, d)| ((*t).to_owned(), *d)).collect();
+        let mut v = MessageVerdict::default();
+        judge(ledger, deliveries, &docs, &mut v);
+        v
+    }
+
+    #[test]
+    fn committed_messages_must_be_acked_and_delivered_repeats_are_figures() {
+        let mut l = MessageLedger::default();
+        l.sent.insert("a".into(), committed("q1", "o1"));
+        l.sent.insert("b".into(), committed("q2", "o2"));
+        l.record_received("q1", "a");
+        l.record_received("q1", "a");
+        l.record_acked("q1");
+        // b's only ack lost its response and b never came back: acked.
+        l.record_received("q2", "b");
+        l.record_ack_unknown("q2");
+        let d = [delivery("o1", "a", false), delivery("o1", "a", true), delivery("o1", "a", true)];
+        let v = judged(&l, &d, &[]);
+        assert_eq!((v.queue_lost, v.webhook_lost, v.other), (0, 1, 0), "{:?}", v.problems);
+        assert!(v.problems[0].contains("o2"), "{:?}", v.problems);
+        assert_eq!((v.received_twice, v.delivered, v.delivered_twice, v.failed_deliveries), (1, 1, 1, 1));
+    }
+
+    #[test]
+    fn rolled_back_unknown_and_twice_acked_messages_are_judged() {
+        let mut l = MessageLedger::default();
+        l.sent.insert("r".into(), Fate::RolledBack);
+        l.sent.insert("m1".into(), Fate::Maybe);
+        l.sent.insert("m2".into(), Fate::Maybe);
+        l.sent.insert("m3".into(), Fate::Maybe);
+        l.record_received("q9", "r");
+        // m1 applied in full, m2 not at all, m3 in part.
+        l.record_received("q1", "m1");
+        l.record_acked("q1");
+        l.record_received("q3", "m3");
+        l.record_acked("q3");
+        l.record_acked("q3");
+        let d = [delivery("o1", "m1", true), delivery("o7", "stray", true)];
+        let v = judged(&l, &d, &[("r", false), ("m1", true), ("m2", false), ("m3", true)]);
+        assert_eq!(v.rolled_back_seen, 1, "{:?}", v.problems);
+        assert_eq!((v.maybe, v.maybe_applied), (3, 1));
+        // m3 in part, the stray tag, q3 acked twice.
+        assert_eq!(v.other, 3, "{:?}", v.problems);
+        assert!(!v.clean());
+    }
+}
