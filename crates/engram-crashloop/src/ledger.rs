@@ -167,6 +167,8 @@ pub struct Ledger {
     pub retries: Vec<Unknown>,
     /// Pairs found split (already reported).
     pub splits: BTreeSet<String>,
+    /// The message workload's own ledger (queue and outbox).
+    pub messages: crate::messages::MessageLedger,
 }
 
 /// The id of writer `w`'s `i`-th document.

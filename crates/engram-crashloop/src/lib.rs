@@ -14,12 +14,20 @@
 //! kill delay. What is in flight at the moment of the kill still depends on
 //! timing, so a seed reproduces the run's shape, not its exact interleaving.
 //!
-//! Currently the engine stores documents, transactions and idempotency
-//! records; vectors, edges, events and objects join the workload when they
-//! exist.
+//! Beside the document writers, producers commit transactions that also
+//! enqueue a queue message and publish an outbox message, consumers
+//! receive and ack, and the server's webhook dispatcher delivers to a
+//! receiver in this process ([`queue_workload`], [`receiver`]), so kills
+//! land during enqueues, receives, acks and deliveries. After the last
+//! cycle a restarted server drains the queue and the webhook catches up;
+//! then every message is held against the ledger ([`queue_check`]).
 
 pub mod http;
 pub mod ledger;
+pub mod messages;
+pub mod queue_check;
+pub mod queue_workload;
+pub mod receiver;
 pub mod report;
 pub mod server;
 pub mod verify;
@@ -29,10 +37,12 @@ pub use report::Report;
 
 use http::{Outcome, Request, agent, send};
 use ledger::{IdemRecord, Ledger, SPACE, Unknown, collection_specs};
+use queue_workload::MessageReport;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use receiver::Receiver;
 use report::CycleStats;
-use serde_json::json;
+use serde_json::{Value, json};
 use server::Server;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
@@ -56,6 +66,8 @@ const CLEAN_STOP_SHARE: f64 = 0.1;
 const CLEAN_STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Timeout of the setup requests.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Share of webhook deliveries the receiver answers with 500.
+const WEBHOOK_FAIL_SHARE: f64 = 0.2;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -136,9 +148,10 @@ pub fn run(config: Config) -> Result<Report, String> {
     let mut rng = StdRng::seed_from_u64(config.seed);
     let mut ledger = Ledger::new(config.writers);
     let mut report = Report { seed: config.seed, ..Report::default() };
+    let receiver = Receiver::start(rng.random(), WEBHOOK_FAIL_SHARE)?;
     let started = Instant::now();
     for cycle in 0..config.cycles {
-        let stats = run_cycle(&config, &dirs, cycle, &mut rng, &mut ledger, &mut report)
+        let stats = run_cycle(&config, &dirs, &receiver, cycle, &mut rng, &mut ledger, &mut report)
             .map_err(|e| format!("cycle {cycle} (seed {}): {e}", config.seed))?;
         report.cycles += 1;
         report.seconds = started.elapsed().as_secs_f64();
@@ -147,7 +160,26 @@ pub fn run(config: Config) -> Result<Report, String> {
             println!("{}", stats.line(config.cycles, &report));
         }
     }
+    finish_messages(&config, &dirs, &receiver, &mut rng, &mut ledger, &mut report)?;
+    report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// After the last cycle: a restarted server drains the queue and the
+/// webhook catches up; every message is then judged. The server is then
+/// stopped cleanly.
+fn finish_messages(
+    config: &Config,
+    dirs: &Dirs,
+    receiver: &Receiver,
+    rng: &mut StdRng,
+    ledger: &mut Ledger,
+    report: &mut Report,
+) -> Result<(), String> {
+    let mut server = Server::start_on(&config.engram_bin, &dirs.data, database(config), &dirs.log)?;
+    report.messages = queue_check::finish(&server.base(), &mut ledger.messages, receiver, rng.random());
+    server.terminate(CLEAN_STOP_TIMEOUT);
+    Ok(())
 }
 
 /// Where the data and the server's log go.
@@ -181,6 +213,7 @@ impl Dirs {
 fn run_cycle(
     config: &Config,
     dirs: &Dirs,
+    receiver: &Receiver,
     cycle: usize,
     rng: &mut StdRng,
     ledger: &mut Ledger,
@@ -188,11 +221,11 @@ fn run_cycle(
 ) -> Result<CycleStats, String> {
     let mut server = start(config, dirs, rng, report)?;
     if cycle == 0 {
-        setup(&server.base())?;
+        setup(&server.base(), receiver)?;
     }
     let delay = Duration::from_millis(rng.random_range(config.kill_after_ms.clone()));
     let clean = rng.random_bool(CLEAN_STOP_SHARE);
-    let reports = drive(&mut server, cycle, delay, clean, rng, ledger)?;
+    let (reports, message_reports) = drive(&mut server, cycle, delay, clean, rng, ledger)?;
     if clean {
         report.clean_stops += 1;
     }
@@ -204,6 +237,12 @@ fn run_cycle(
         stats.problems += r.lost.len() + r.anomalies.len();
         report.add_writer(cycle, &r);
         absorb(ledger, r);
+    }
+    for r in message_reports {
+        stats.messages_sent += r.sent.len();
+        stats.problems += r.anomalies.len();
+        report.add_messages(cycle, &r);
+        r.absorb_into(&mut ledger.messages);
     }
     stats.unknown = ledger.unknown.len();
     check(config, dirs, cycle, ledger, report, &mut stats)?;
@@ -257,24 +296,32 @@ fn check(
     Ok(())
 }
 
-/// Creates the space and its collections (with their indexes).
-fn setup(base: &str) -> Result<(), String> {
+/// Creates the space and its collections (with their indexes), the queue,
+/// and the webhook endpoint pointing to `receiver`, which learns the
+/// endpoint's secret.
+fn setup(base: &str, receiver: &Receiver) -> Result<(), String> {
     let agent = agent(SETUP_TIMEOUT);
     let mut requests = vec![Request::new("POST", "/v1/spaces".into(), Some(json!({"name": SPACE})))];
     for (coll, spec) in collection_specs() {
         requests.push(Request::new("PUT", format!("/v1/spaces/{SPACE}/collections/{coll}"), Some(spec)));
     }
+    requests.extend(messages::setup_requests());
+    requests.push(messages::webhook_request(&receiver.url));
+    let mut last = Value::Null;
     for r in &requests {
         match send(&agent, base, r) {
-            Outcome::Acked(..) => {}
+            Outcome::Acked(_, v) => last = v,
             other => return Err(format!("setup: {} {}: {}", r.method, r.path, other.describe())),
         }
     }
-    Ok(())
+    receiver.set_secret(last["secret"].as_str().ok_or("setup: the webhook endpoint came without its secret")?)
 }
 
-/// Runs the writers, kills the server after `delay`, and collects what the
-/// writers saw.
+/// What the writers, and the producers and consumers, saw in a cycle.
+type CycleSeen = (Vec<WriterReport>, Vec<MessageReport>);
+
+/// Runs the writers, producers and consumers, kills the server after
+/// `delay`, and collects what they saw.
 fn drive(
     server: &mut Server,
     cycle: usize,
@@ -282,7 +329,7 @@ fn drive(
     clean: bool,
     rng: &mut StdRng,
     ledger: &mut Ledger,
-) -> Result<Vec<WriterReport>, String> {
+) -> Result<CycleSeen, String> {
     let stop = Arc::new(AtomicBool::new(false));
     let mut replays = pick_replays(ledger, rng);
     let mut retries = std::mem::take(&mut ledger.retries);
@@ -302,6 +349,7 @@ fn drive(
             std::thread::spawn(move || run_writer(input))
         })
         .collect();
+    let message_handles = queue_workload::spawn(&base, cycle, rng, &stop);
     std::thread::sleep(delay);
     if clean {
         // SIGTERM, with the writers in flight: a stop that does not finish
@@ -314,7 +362,9 @@ fn drive(
         server.kill(); // SIGKILL, with the writers in flight
     }
     stop.store(true, Ordering::SeqCst);
-    handles.into_iter().map(|h| h.join().map_err(|_| "a writer thread panicked".to_owned())).collect()
+    let writers = handles.into_iter().map(|h| h.join().map_err(|_| "a writer thread panicked".to_owned()));
+    let messages = message_handles.into_iter().map(|h| h.join().map_err(|_| "a queue thread panicked".to_owned()));
+    Ok((writers.collect::<Result<_, _>>()?, messages.collect::<Result<_, _>>()?))
 }
 
 /// A random sample of the acknowledged idempotent requests.

@@ -105,6 +105,7 @@ fn main() -> ExitCode {
     match run(config) {
         Ok(report) => {
             report.problems.iter().for_each(|p| println!("  {p}"));
+            report.messages.problems.iter().for_each(|p| println!("  messages: {p}"));
             println!("{}", report.details());
             println!("{report}");
             if report.clean() { ExitCode::SUCCESS } else { ExitCode::from(1) }

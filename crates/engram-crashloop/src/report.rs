@@ -1,5 +1,7 @@
 //! The run's totals, per-cycle progress lines, and the final line.
 
+use crate::queue_check::MessageVerdict;
+use crate::queue_workload::MessageReport;
 use crate::verify::Verdict;
 use crate::workload::WriterReport;
 use std::fmt;
@@ -46,13 +48,28 @@ pub struct Report {
     pub anomalies: usize,
     /// The first problems found, each with its cycle.
     pub problems: Vec<String>,
+    /// Queue and outbox messages: figures and problems, judged at the end.
+    pub messages: MessageVerdict,
+    /// Receives and acks whose response was lost.
+    pub message_unknown: u64,
     pub seconds: f64,
 }
 
 impl Report {
     /// Whether nothing was lost, diverged, split or answered wrongly.
     pub fn clean(&self) -> bool {
-        self.lost == 0 && self.divergences == 0 && self.unknown_transactions_partial == 0 && self.anomalies == 0
+        self.lost == 0
+            && self.divergences == 0
+            && self.unknown_transactions_partial == 0
+            && self.anomalies == 0
+            && self.messages.clean()
+    }
+
+    /// Adds what a producer or consumer saw in one cycle.
+    pub fn add_messages(&mut self, cycle: usize, r: &MessageReport) {
+        self.anomalies += r.anomalies.len();
+        self.message_unknown += r.unknown;
+        self.keep(cycle, "anomaly", &r.anomalies);
     }
 
     /// Adds what the writers of one cycle saw.
@@ -91,6 +108,10 @@ impl Report {
 
     /// The counts behind the final line.
     pub fn details(&self) -> String {
+        format!("{}\n{}", self.document_details(), self.message_details())
+    }
+
+    fn document_details(&self) -> String {
         format!(
             "{} transactions, {} requests of unknown outcome ({} found applied, {} not), {} hot-pair conflicts, {} transactions refused as planned, {} idempotent replays, {} kills while starting, {} clean stops (SIGTERM), {} database crashes, {} unexpected responses",
             self.transactions,
@@ -106,25 +127,64 @@ impl Report {
             self.anomalies
         )
     }
+
+    fn message_details(&self) -> String {
+        let m = &self.messages;
+        format!(
+            "messages: {} transactions with an enqueue and a publish committed, {} of unknown outcome ({} found applied), {} refused (rolled back); {} receives, {} messages received more than once, {} stale acks (lease passed on), {} receives and acks of unknown outcome; {} outbox messages delivered to the webhook, {} more than once, {} deliveries answered 500; lost: {} from the queue, {} from the webhook; {} rolled-back messages seen, {} bad signatures, {} other problems",
+            m.committed,
+            m.maybe,
+            m.maybe_applied,
+            m.rolled_back,
+            m.receives,
+            m.received_twice,
+            m.stale_acks,
+            self.message_unknown,
+            m.delivered,
+            m.delivered_twice,
+            m.failed_deliveries,
+            m.queue_lost,
+            m.webhook_lost,
+            m.rolled_back_seen,
+            m.bad_signatures,
+            m.other
+        )
+    }
 }
 
 impl fmt::Display for Report {
     /// `crash loop: 100 cycles, 3141 acknowledged writes, 0 lost, 0 index
-    /// divergences, 0 partial transactions, seed 12345, 75 s`
+    /// divergences, 0 partial transactions; queue: 900 committed, 0 lost, 0
+    /// rolled back seen, 12 received twice; webhook: 901 delivered, 0 lost,
+    /// 7 delivered twice, 0 bad signatures; seed 12345, 75 s`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = &self.messages;
         write!(
             f,
-            "crash loop: {} cycles, {} acknowledged writes, {} lost, {} index divergences, {} partial transactions, seed {}, {:.0} s",
+            "crash loop: {} cycles, {} acknowledged writes, {} lost, {} index divergences, {} partial transactions; \
+             queue: {} committed, {} lost, {} rolled back seen, {} received twice; \
+             webhook: {} delivered, {} lost, {} delivered twice, {} bad signatures; seed {}, {:.0} s",
             self.cycles,
             self.acknowledged,
             self.lost,
             self.divergences,
             self.unknown_transactions_partial,
+            m.committed,
+            m.queue_lost,
+            m.rolled_back_seen,
+            m.received_twice,
+            m.delivered,
+            m.webhook_lost,
+            m.delivered_twice,
+            m.bad_signatures,
             self.seed,
             self.seconds
         )?;
         if self.anomalies > 0 {
             write!(f, ", {} unexpected responses", self.anomalies)?;
+        }
+        if m.other > 0 {
+            write!(f, ", {} other message problems", m.other)?;
         }
         Ok(())
     }
@@ -142,13 +202,15 @@ pub struct CycleStats {
     pub documents: usize,
     pub entries: u64,
     pub problems: usize,
+    /// Producer transactions sent.
+    pub messages_sent: usize,
 }
 
 impl CycleStats {
     /// One progress line; `total` is the report so far.
     pub fn line(&self, cycles: usize, total: &Report) -> String {
         format!(
-            "cycle {}/{cycles}: killed after {} ms, {} acknowledged ({} in all), {} in flight, server ready in {:.2} s, verified {} documents and {} log entries in {:.2} s, {} problems ({} in all)",
+            "cycle {}/{cycles}: killed after {} ms, {} acknowledged ({} in all), {} in flight, server ready in {:.2} s, verified {} documents and {} log entries in {:.2} s, {} message transactions, {} problems ({} in all)",
             self.cycle + 1,
             self.killed_after.as_millis(),
             self.acknowledged,
@@ -158,6 +220,7 @@ impl CycleStats {
             self.documents,
             self.entries,
             self.verified_in.as_secs_f64(),
+            self.messages_sent,
             self.problems,
             total.lost + total.divergences + total.unknown_transactions_partial + total.anomalies,
         )
@@ -173,7 +236,9 @@ mod tests {
         let r = Report { cycles: 100, acknowledged: 3141, seed: 12345, seconds: 75.2, ..Report::default() };
         assert_eq!(
             r.to_string(),
-            "crash loop: 100 cycles, 3141 acknowledged writes, 0 lost, 0 index divergences, 0 partial transactions, seed 12345, 75 s"
+            "crash loop: 100 cycles, 3141 acknowledged writes, 0 lost, 0 index divergences, 0 partial transactions; \
+             queue: 0 committed, 0 lost, 0 rolled back seen, 0 received twice; \
+             webhook: 0 delivered, 0 lost, 0 delivered twice, 0 bad signatures; seed 12345, 75 s"
         );
         assert!(r.clean());
     }

@@ -11,6 +11,12 @@ use std::time::{Duration, Instant};
 /// How often the server under test saves search-index progress.
 const INDEX_SAVE_INTERVAL_MS: u64 = 100;
 
+/// Delays between a webhook message's attempts, in seconds: short, so that
+/// retries happen within a cycle and kills land among them.
+const WEBHOOK_RETRY_SCHEDULE: &str = "0.05,0.1,0.2,0.5,1,1,1";
+/// Longest one webhook delivery may take (the receiver answers at once).
+const WEBHOOK_TIMEOUT_MS: u64 = 2_000;
+
 /// How long a server may take to print its listening line.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -104,6 +110,10 @@ impl Server {
             // between saves and reopening exercises load plus replay.
             .arg("--index-save-interval-ms")
             .arg(INDEX_SAVE_INTERVAL_MS.to_string())
+            // The webhook receiver is on loopback, in the crash loop.
+            .arg("--webhook-allow-private")
+            .args(["--webhook-retry-schedule", WEBHOOK_RETRY_SCHEDULE])
+            .args(["--webhook-timeout-ms", &WEBHOOK_TIMEOUT_MS.to_string()])
             .env("ENGRAM_ADMIN_KEY", crate::http::ADMIN_KEY)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
