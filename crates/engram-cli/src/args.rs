@@ -201,6 +201,11 @@ pub struct ServeArgs {
     /// Without it, the embedded SQLite database in the data directory.
     #[arg(long, env = "ENGRAM_DATABASE", hide_env_values = true)]
     pub database: Option<String>,
+    /// A read replica of --database (a PostgreSQL hot standby): document
+    /// reads sent with `Engram-Consistency: eventual` go there (and to the
+    /// primary while it is unreachable).
+    #[arg(long, env = "ENGRAM_DATABASE_REPLICA", hide_env_values = true, requires = "database")]
+    pub database_replica: Option<String>,
     /// A Redis URL (`redis://host:port`): count per-key request rates
     /// there, shared by every server given the same URL (per server
     /// without it). While Redis is unreachable, rates are not limited.

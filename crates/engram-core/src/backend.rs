@@ -319,6 +319,21 @@ pub trait Backend: Send + Sync {
         let Some(row) = self.read_collection(space, coll)? else { return Ok(None) };
         Ok(Some((row.id, self.read_doc(row.id, id)?)))
     }
+    /// A reader that may lag the primary (a read replica's), for reads
+    /// that accept staleness; the primary's when there is no replica.
+    fn stale_reader(&self) -> Result<Box<dyn Reader + '_>> {
+        self.reader()
+    }
+    /// [`Backend::read_named_doc`] for a read that accepts staleness (see
+    /// [`Backend::stale_reader`]).
+    fn stale_read_named_doc(
+        &self,
+        space: SpaceId,
+        coll: &CollectionName,
+        id: &str,
+    ) -> Result<Option<(CollectionId, Option<StoredDoc>)>> {
+        self.read_named_doc(space, coll, id)
+    }
     /// A space's change-log head, read on its own (the check a derived
     /// index makes before serving on shared storage; backends may answer
     /// it with a single statement).

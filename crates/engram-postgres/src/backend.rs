@@ -27,6 +27,8 @@ pub struct PostgresBackend {
     opts: PostgresOptions,
     announcer: std::sync::Mutex<crate::notify::Announcer>,
     listener: std::sync::Mutex<Option<crate::notify::Listener>>,
+    /// Read connections to the replica, when one is configured.
+    replica: Option<ReadPool>,
 }
 
 impl std::fmt::Debug for PostgresBackend {
@@ -50,7 +52,9 @@ impl PostgresBackend {
         let writer = Writer::start(&opts)?;
         let announcer = std::sync::Mutex::new(crate::notify::Announcer::start(&opts));
         let (coll_ids, leases, listener) = (CollIds::default(), Leases::new(&opts), Default::default());
-        Ok(Self { pool, coll_ids, writer, leases, announcer, listener, opts })
+        let replica =
+            opts.replica_url.as_ref().map(|url| ReadPool::new(&PostgresOptions { url: url.clone(), ..opts.clone() }));
+        Ok(Self { pool, coll_ids, writer, leases, announcer, listener, opts, replica })
     }
 
     /// Commits and jobs so far (commits < jobs shows batching).
@@ -102,6 +106,39 @@ impl Backend for PostgresBackend {
         Ok(found)
     }
 
+    /// The replica's reader; the primary's while the replica is unreachable
+    /// (a read that accepts staleness accepts the primary too).
+    fn stale_reader(&self) -> Result<Box<dyn Reader + '_>> {
+        if let Some(replica) = &self.replica {
+            match replica.get() {
+                Ok(r) => return Ok(Box::new(r)),
+                Err(e) => {
+                    tracing::warn!(error = %e.message(), "the read replica is unreachable; reading from the primary")
+                }
+            }
+        }
+        self.reader()
+    }
+
+    /// One statement on the replica (no collection-id cache: a replica may
+    /// lag a collection's re-creation), else on the primary.
+    fn stale_read_named_doc(
+        &self,
+        space: SpaceId,
+        coll: &CollectionName,
+        id: &str,
+    ) -> Result<Option<(CollectionId, Option<StoredDoc>)>> {
+        if let Some(replica) = &self.replica {
+            match replica.with_conn(|conn| Queries(conn).named_doc(space, coll, id)) {
+                Ok(found) => return Ok(found),
+                Err(e) => {
+                    tracing::warn!(error = %e.message(), "the read replica is unreachable; reading from the primary")
+                }
+            }
+        }
+        self.read_named_doc(space, coll, id)
+    }
+
     /// One statement, outside a transaction: the change token followers
     /// of a shared database check before serving.
     fn change_head(&self, space: SpaceId) -> Result<ChangeHead> {
@@ -144,6 +181,9 @@ impl Drop for PostgresBackend {
             l.stop();
         }
         self.pool.close();
+        if let Some(r) = &self.replica {
+            r.close();
+        }
         self.leases.release_all();
     }
 }

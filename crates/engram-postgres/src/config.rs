@@ -59,6 +59,10 @@ pub struct PostgresOptions {
     pub write_queue_max: usize,
     /// Most writes committed together in one transaction.
     pub group_commit_jobs_max: usize,
+    /// A read replica's URL (a hot standby of the same database): reads
+    /// that accept staleness go there, and to the primary while it is
+    /// unreachable. `None`: every read goes to the primary.
+    pub replica_url: Option<String>,
 }
 
 impl PostgresOptions {
@@ -73,6 +77,7 @@ impl PostgresOptions {
             write_connections: WRITE_CONNECTIONS_DEFAULT,
             write_queue_max: WRITE_QUEUE_MAX_DEFAULT,
             group_commit_jobs_max: GROUP_COMMIT_JOBS_MAX_DEFAULT,
+            replica_url: None,
         }
     }
 

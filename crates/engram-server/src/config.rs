@@ -22,6 +22,9 @@ pub struct ServerConfig {
     /// every server given the same URL; `None` is the embedded SQLite
     /// database in `data_dir`.
     pub database: Option<String>,
+    /// A read replica of `database` (a hot standby): document reads sent
+    /// with `Engram-Consistency: eventual` go there.
+    pub database_replica: Option<String>,
     /// A Redis URL: per-key request rates are counted there, shared by
     /// every server given it; `None` counts them in this process.
     pub redis: Option<String>,
@@ -44,6 +47,7 @@ impl Default for ServerConfig {
             listen: LISTEN_DEFAULT.parse().expect("valid default address"),
             data_dir: PathBuf::from(DATA_DIR_DEFAULT),
             database: None,
+            database_replica: None,
             redis: None,
             index_save_interval: None,
             admin_key: None,

@@ -106,3 +106,21 @@ pub fn mark_replayed(res: &mut axum::response::Response, replayed: bool) {
         res.headers_mut().insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
     }
 }
+
+/// Whether a document read accepts staleness: `Engram-Consistency:
+/// eventual` (a read replica may answer); `strong`, the default, reads the
+/// primary.
+pub fn eventual(headers: &axum::http::HeaderMap) -> Result<bool, ApiError> {
+    match headers.get("engram-consistency").map(|v| v.to_str().unwrap_or("")) {
+        None | Some("strong") => Ok(false),
+        Some("eventual") => Ok(true),
+        Some(other) => {
+            Err(ApiError::invalid(format!("Engram-Consistency {other:?}: use strong (the default) or eventual")))
+        }
+    }
+}
+
+/// The space handle a document read uses (see [`eventual`]).
+pub fn reading(space: engram::Space, eventual: bool) -> engram::Space {
+    if eventual { space.replica_reads() } else { space }
+}

@@ -66,7 +66,9 @@ fn open_engine(config: &ServerConfig) -> engram::Result<Engine> {
         return Engine::open(ec);
     };
     engram::durable_dir(&config.data_dir)?;
-    let backend = engram_postgres::PostgresBackend::open(engram_postgres::PostgresOptions::new(url.as_str()))?;
+    let mut opts = engram_postgres::PostgresOptions::new(url.as_str());
+    opts.replica_url = config.database_replica.clone();
+    let backend = engram_postgres::PostgresBackend::open(opts)?;
     let mut ec = EngineConfig { search_index_dir: Some(config.data_dir.join("search")), ..EngineConfig::memory() };
     save(&mut ec);
     Engine::with_backend(Arc::new(backend), Arc::new(engram::SystemClock), ec)

@@ -1365,3 +1365,17 @@ fn statuses_of_bad_reads_and_writes_are_declared() {
     r.expect_status(201, "a fact whose value is a number");
     assert_eq!(r.json["object"]["value"], 4.5);
 }
+
+#[test]
+fn read_consistency_header() {
+    let srv = started();
+    srv.put(&doc_path("notes", "n1"), &json!({"text": "hi"})).expect_status(201, "put");
+    let get = |value: &str| srv.request("GET", &doc_path("notes", "n1"), &[("engram-consistency", value)], None);
+    get("strong").expect_status(200, "strong read");
+    // Without a replica an eventual read is served by the primary.
+    assert_eq!(get("eventual").json["body"]["text"], "hi");
+    get("sometimes").expect_problem(400, "invalid-input", "unknown consistency");
+    let body = serde_json::to_vec(&json!({"filter": {"text": "hi"}})).expect("body");
+    let r = srv.request("POST", &coll_path("notes", "/count"), &[("engram-consistency", "eventual")], Some(body));
+    assert_eq!(r.json["count"], 1);
+}

@@ -51,6 +51,28 @@ impl DisposablePostgres {
         Some(me)
     }
 
+    /// A streaming replica of this server (`pg_basebackup -R`, hot
+    /// standby), started on a port of its own under `base`.
+    pub fn start_replica(&self, base: &Path) -> Self {
+        let dir = server_dir(base, self.as_postgres);
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+        let replica = Self {
+            data: dir.path().join("data"),
+            _dir: dir,
+            bin: self.bin.clone(),
+            port,
+            as_postgres: self.as_postgres,
+        };
+        let mut backup = replica.command("pg_basebackup");
+        backup
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres", "-D"])
+            .arg(&replica.data)
+            .args(["-R", "-X", "stream", "--no-sync"]);
+        run(&mut backup, "pg_basebackup");
+        replica.start_again();
+        replica
+    }
+
     fn command(&self, program: &str) -> Command {
         let path = self.bin.join(program);
         let mut c = if self.as_postgres {

@@ -442,7 +442,9 @@ impl Inner {
     /// a `get`. On shared storage the collection cannot be cached, so its
     /// row and the document are one backend read (one round trip); else
     /// the cached collection and the document.
-    pub fn read_doc(&self, space: SpaceId, name: &str, id: &str) -> Result<Option<StoredDoc>> {
+    /// With `stale`, the read may go to a read replica (see
+    /// `Backend::stale_read_named_doc`).
+    pub fn read_doc(&self, space: SpaceId, name: &str, id: &str, stale: bool) -> Result<Option<StoredDoc>> {
         if !self.shared {
             let coll = self.collection(space, name)?;
             return self.backend.read_doc(coll.row.id, id);
@@ -450,7 +452,12 @@ impl Inner {
         CollectionName::check(name)?;
         let cname = CollectionName::new(name)?;
         self.cache_misses.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        match self.backend.read_named_doc(space, &cname, id)? {
+        let found = if stale {
+            self.backend.stale_read_named_doc(space, &cname, id)?
+        } else {
+            self.backend.read_named_doc(space, &cname, id)?
+        };
+        match found {
             Some((_, doc)) => Ok(doc),
             None => Err(Error::not_found(format!("collection {name:?} does not exist"))),
         }

@@ -59,6 +59,17 @@ impl Backend for CountingBackend {
     fn try_lease(&self, name: &str) -> Result<bool> {
         self.inner.try_lease(name)
     }
+    fn stale_reader(&self) -> Result<Box<dyn Reader + '_>> {
+        self.inner.stale_reader()
+    }
+    fn stale_read_named_doc(
+        &self,
+        space: SpaceId,
+        coll: &CollectionName,
+        id: &str,
+    ) -> Result<Option<(CollectionId, Option<StoredDoc>)>> {
+        self.inner.stale_read_named_doc(space, coll, id)
+    }
     fn announce(&self, space: SpaceId) {
         self.inner.announce(space);
     }

@@ -60,6 +60,8 @@ pub struct Space {
     pub(crate) inner: Arc<Inner>,
     pub(crate) id: SpaceId,
     name: SpaceName,
+    /// Document reads (get, query, count) may go to a read replica.
+    stale: bool,
 }
 
 impl std::fmt::Debug for Space {
@@ -70,7 +72,21 @@ impl std::fmt::Debug for Space {
 
 impl Space {
     pub(crate) fn new(inner: Arc<Inner>, id: SpaceId, name: SpaceName) -> Self {
-        Self { inner, id, name }
+        Self { inner, id, name, stale: false }
+    }
+
+    /// This space with document reads (`get`, `query`, `count`, `exists`)
+    /// that accept staleness: on a backend with a read replica they read
+    /// there (and from the primary while it is unreachable), so they may
+    /// miss the latest writes. Writes, searches and everything else are
+    /// unchanged. Without a replica this is the same as `self`.
+    pub fn replica_reads(&self) -> Self {
+        Self { stale: true, ..self.clone() }
+    }
+
+    /// The reader document reads use (see [`Space::replica_reads`]).
+    fn doc_reader(&self) -> Result<Box<dyn engram_core::backend::Reader + '_>> {
+        if self.stale { self.inner.backend.stale_reader() } else { self.inner.backend.reader() }
     }
 
     pub fn name(&self) -> &str {
@@ -299,7 +315,7 @@ impl Space {
     /// A live document, or a not-found error.
     pub fn get(&self, collection: &str, id: &str) -> Result<Document> {
         DocId::new(id)?;
-        let stored = self.inner.read_doc(self.id, collection, id)?;
+        let stored = self.inner.read_doc(self.id, collection, id, self.stale)?;
         match stored.filter(|d| d.is_live(self.inner.hlc.wall_ms())) {
             Some(d) => Ok(Document {
                 body: decode_document(&d.body)?,
@@ -318,7 +334,7 @@ impl Space {
         let sort = q.sort_paths()?;
         let fp = fingerprint(coll.row.id.0, coll.row.generation, q);
         let plan = plan(&coll, filter, sort);
-        let reader = self.inner.backend.reader()?;
+        let reader = self.doc_reader()?;
         run_page(reader.as_ref(), &coll, &plan, q, fp, self.inner.hlc.wall_ms())
     }
 
@@ -326,7 +342,7 @@ impl Space {
     pub fn count(&self, collection: &str, filter: &Value) -> Result<u64> {
         let coll = self.inner.collection(self.id, collection)?;
         let plan = plan(&coll, Filter::parse(filter)?, Vec::new());
-        let reader = self.inner.backend.reader()?;
+        let reader = self.doc_reader()?;
         let mut n = 0;
         for_each_match(reader.as_ref(), &coll, &plan, self.inner.hlc.wall_ms(), |_| {
             n += 1;

@@ -56,10 +56,15 @@ fn precondition_failed(from_header: bool) -> impl Fn(ApiError) -> ApiError {
 }
 
 #[utoipa::path(get, path = "/v1/spaces/{space}/collections/{collection}/docs/{id}", tag = "documents",
-    params(("space" = String, Path), ("collection" = String, Path), ("id" = String, Path)),
+    params(("space" = String, Path), ("collection" = String, Path), ("id" = String, Path), ("Engram-Consistency" = Option<String>, Header, description = "strong (default) or eventual: a read replica may answer, missing the latest writes")),
     responses((status = 200, body = Document, headers(("ETag" = String, description = "The version, quoted"))), (status = 404, body = Problem)))]
-pub async fn get_document(State(s): State<AppState>, Params((space, coll, id)): DocPath) -> ApiResult<Response> {
-    let doc = blocking(move || s.engine.space(&space)?.get(&coll, &id)).await?;
+pub async fn get_document(
+    State(s): State<AppState>,
+    Params((space, coll, id)): DocPath,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let eventual = crate::extract::eventual(&headers)?;
+    let doc = blocking(move || crate::extract::reading(s.engine.space(&space)?, eventual).get(&coll, &id)).await?;
     let tag = etag(doc.version);
     let mut res = Json(doc).into_response();
     res.headers_mut().insert(header::ETAG, tag);
@@ -162,13 +167,15 @@ pub struct ListParams {
 }
 
 #[utoipa::path(get, path = "/v1/spaces/{space}/collections/{collection}/docs", tag = "documents",
-    params(("space" = String, Path), ("collection" = String, Path), ListParams),
+    params(("space" = String, Path), ("collection" = String, Path), ListParams, ("Engram-Consistency" = Option<String>, Header, description = "strong (default) or eventual: a read replica may answer, missing the latest writes")),
     responses((status = 200, body = Page), (status = 400, body = Problem), (status = 404, body = Problem)))]
 pub async fn list_documents(
     State(s): State<AppState>,
     Params((space, coll)): CollPath,
+    headers: HeaderMap,
     QueryString(p): QueryString<ListParams>,
 ) -> ApiResult<Json<Page>> {
+    let eventual = crate::extract::eventual(&headers)?;
     let filter = match p.filter.as_deref() {
         Some(text) => {
             let filter =
@@ -184,7 +191,7 @@ pub async fn list_documents(
         .map(|s| s.split(',').filter(|f| !f.is_empty()).map(SortField::parse).collect())
         .unwrap_or_default();
     let q = Query { filter, sort, limit: p.limit, cursor: p.cursor, offset: p.offset };
-    Ok(Json(blocking(move || s.engine.space(&space)?.query(&coll, &q)).await?))
+    Ok(Json(blocking(move || crate::extract::reading(s.engine.space(&space)?, eventual).query(&coll, &q)).await?))
 }
 
 /// One document of a bulk put.

@@ -1,10 +1,11 @@
 //! Queries, counts and existence checks with a JSON body.
 
 use super::{AppState, blocking};
-use crate::extract::{Body, Params};
+use crate::extract::{Body, Params, reading};
 use crate::problem::{ApiResult, Problem};
 use axum::Json;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use engram::{Page, Query};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -32,36 +33,42 @@ pub struct ExistsResult {
 }
 
 #[utoipa::path(post, path = "/v1/spaces/{space}/collections/{collection}/query", tag = "queries",
-    params(("space" = String, Path), ("collection" = String, Path)), request_body = Query,
+    params(("space" = String, Path), ("collection" = String, Path), ("Engram-Consistency" = Option<String>, Header, description = "strong (default) or eventual: a read replica may answer, missing the latest writes")), request_body = Query,
     responses((status = 200, body = Page), (status = 400, body = Problem), (status = 404, body = Problem)))]
 pub async fn query_documents(
     State(s): State<AppState>,
     Params((space, coll)): CollPath,
+    headers: HeaderMap,
     Body(q): Body<Query>,
 ) -> ApiResult<Json<Page>> {
-    Ok(Json(blocking(move || s.engine.space(&space)?.query(&coll, &q)).await?))
+    let eventual = crate::extract::eventual(&headers)?;
+    Ok(Json(blocking(move || reading(s.engine.space(&space)?, eventual).query(&coll, &q)).await?))
 }
 
 #[utoipa::path(post, path = "/v1/spaces/{space}/collections/{collection}/count", tag = "queries",
-    params(("space" = String, Path), ("collection" = String, Path)), request_body = FilterBody,
+    params(("space" = String, Path), ("collection" = String, Path), ("Engram-Consistency" = Option<String>, Header, description = "strong (default) or eventual: a read replica may answer, missing the latest writes")), request_body = FilterBody,
     responses((status = 200, body = CountResult), (status = 400, body = Problem), (status = 404, body = Problem)))]
 pub async fn count_documents(
     State(s): State<AppState>,
     Params((space, coll)): CollPath,
+    headers: HeaderMap,
     Body(b): Body<FilterBody>,
 ) -> ApiResult<Json<CountResult>> {
-    let count = blocking(move || s.engine.space(&space)?.count(&coll, &b.filter)).await?;
+    let eventual = crate::extract::eventual(&headers)?;
+    let count = blocking(move || reading(s.engine.space(&space)?, eventual).count(&coll, &b.filter)).await?;
     Ok(Json(CountResult { count }))
 }
 
 #[utoipa::path(post, path = "/v1/spaces/{space}/collections/{collection}/exists", tag = "queries",
-    params(("space" = String, Path), ("collection" = String, Path)), request_body = FilterBody,
+    params(("space" = String, Path), ("collection" = String, Path), ("Engram-Consistency" = Option<String>, Header, description = "strong (default) or eventual: a read replica may answer, missing the latest writes")), request_body = FilterBody,
     responses((status = 200, body = ExistsResult), (status = 400, body = Problem), (status = 404, body = Problem)))]
 pub async fn exists_documents(
     State(s): State<AppState>,
     Params((space, coll)): CollPath,
+    headers: HeaderMap,
     Body(b): Body<FilterBody>,
 ) -> ApiResult<Json<ExistsResult>> {
-    let exists = blocking(move || s.engine.space(&space)?.exists(&coll, &b.filter)).await?;
+    let eventual = crate::extract::eventual(&headers)?;
+    let exists = blocking(move || reading(s.engine.space(&space)?, eventual).exists(&coll, &b.filter)).await?;
     Ok(Json(ExistsResult { exists }))
 }
