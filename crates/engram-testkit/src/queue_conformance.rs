@@ -190,7 +190,20 @@ pub fn queues_dedup_delay_and_priority(make: &Make) {
     assert!(waited.messages.is_empty());
     assert!(waited.next_due_in.is_some(), "a receiver learns when the delayed message comes due");
     fx.clock.advance_ms(60_001);
-    assert_eq!(numbers(&receive(&space, "q", 10)), [10]);
+    let got = receive(&space, "q", 10);
+    assert_eq!(numbers(&got), [10]);
+    ack(&space, "q", &got[0]);
+    // Delayed messages of high priority do not hide due ones below them.
+    for (n, p, delay) in [(50, 9, Some(30)), (51, 9, None), (52, 5, Some(30)), (53, 2, None), (54, 0, None)] {
+        enqueue(&space, "q", MessageInput { priority: Some(p), delay_seconds: delay, ..msg(n) });
+    }
+    let got = receive(&space, "q", 10);
+    assert_eq!(numbers(&got), [51, 53, 54]);
+    for m in &got {
+        assert!(ack(&space, "q", m));
+    }
+    fx.clock.advance_ms(30_001);
+    assert_eq!(numbers(&receive(&space, "q", 10)), [50, 52]);
 }
 
 pub fn queues_enqueue_commits_and_rolls_back_with_its_transaction(make: &Make) {

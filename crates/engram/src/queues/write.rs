@@ -145,15 +145,13 @@ impl Writer<'_> {
         };
         self.return_expired(&messages, queue, &config)?;
         let visibility = visibility_ms.unwrap_or(config.visibility_timeout_seconds.saturating_mul(1000));
-        let mut out = Vec::new();
-        for k in 0..=PRIORITY_MAX {
-            if out.len() == n {
-                break;
-            }
-            let range = due_range(queue, Lane::Available, k, self.now_ms);
-            for doc in self.scan_lane(&messages, &range, n - out.len())? {
-                out.push(self.lease(&messages, &doc.id, MessageRecord::parse(&doc)?, visibility)?);
-            }
+        let due = {
+            let reader: &dyn Reader = &*self.tx;
+            due_messages(reader, &messages.row, queue, self.now_ms, n)?
+        };
+        let mut out = Vec::with_capacity(due.len());
+        for (id, rec) in due {
+            out.push(self.lease(&messages, &id, rec, visibility)?);
         }
         let next_due_ms = if out.is_empty() { self.next_due(&messages, queue)? } else { None };
         Ok(Received { messages: out, next_due_ms })
@@ -385,14 +383,65 @@ impl Writer<'_> {
 /// expired lease), read without writing: an idle long poll then costs
 /// reads, not write transactions.
 pub(crate) fn anything_due(reader: &dyn Reader, messages: &CollectionRow, queue: &str, now: u64) -> Result<bool> {
-    let mut ranges = vec![due_range(queue, Lane::InFlight, 0, now)];
-    ranges.extend((0..=PRIORITY_MAX).map(|k| due_range(queue, Lane::Available, k, now)));
-    for range in ranges {
-        if !scan_range(reader, messages, LANE_INDEX, &range, 1)?.is_empty() {
-            return Ok(true);
-        }
+    let expired = due_range(queue, Lane::InFlight, 0, now);
+    if !scan_range(reader, messages, LANE_INDEX, &expired, 1)?.is_empty() {
+        return Ok(true);
     }
-    Ok(false)
+    Ok(!due_messages(reader, messages, queue, now, 1)?.is_empty())
+}
+
+/// Up to `n` available messages due at `now`, highest priority first, then
+/// longest visible. One index scan over lane `a` in key order (priority,
+/// then visibility time); a delayed message ends its priority's due part,
+/// so the scan then restarts at the next priority: as many scans as
+/// priorities holding delayed messages, one when none do.
+pub(crate) fn due_messages(
+    reader: &dyn Reader,
+    messages: &CollectionRow,
+    queue: &str,
+    now: u64,
+    n: usize,
+) -> Result<Vec<(String, MessageRecord)>> {
+    let mut out = Vec::new();
+    let mut k: u8 = 0;
+    'ranks: while out.len() < n && k <= PRIORITY_MAX {
+        let range = from_rank(queue, k);
+        // A few more than needed, so a delayed entry or two does not cost a
+        // second scan.
+        let limit = n - out.len() + 8;
+        for doc in scan_range(reader, messages, LANE_INDEX, &range, limit)? {
+            let rec = MessageRecord::parse(&doc)?;
+            if rec.at > now {
+                // The rest of this priority is later still.
+                k = rank_of(&rec)?.saturating_add(1);
+                continue 'ranks;
+            }
+            out.push((doc.id, rec));
+            if out.len() == n {
+                break 'ranks;
+            }
+        }
+        // The lane ended before `n` due messages (a read of `limit` due
+        // entries would have held enough).
+        break;
+    }
+    Ok(out)
+}
+
+/// Lane `a` from priority rank `k` to its end.
+fn from_rank(queue: &str, k: u8) -> engram_core::keys::KeyRange {
+    let start = crate::queues::record::lane_prefix(queue, Lane::Available, Some(&json!(k)));
+    let lane = crate::queues::record::lane_prefix(queue, Lane::Available, None);
+    let end = engram_core::keys::prefix_successor(&lane).map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+    engram_core::keys::KeyRange { start: std::ops::Bound::Included(start), end }
+}
+
+/// The rank of an available message's key.
+fn rank_of(rec: &MessageRecord) -> Result<u8> {
+    rec.k
+        .as_u64()
+        .and_then(|k| u8::try_from(k).ok())
+        .ok_or_else(|| Error::corrupted(format!("queue message of rank {}", rec.k)))
 }
 
 /// When the next delayed message or lease after `now` comes due.
