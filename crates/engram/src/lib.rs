@@ -103,7 +103,7 @@ pub use streams::types::{
     AppendRequest, AppendResult, Appended, Event, EventInput, EventPage, ExpectedVersion, ReadDirection, Snapshot,
     StreamInfo,
 };
-pub use wake::{Listening, Signal};
+pub use wake::{InLine, Line, Listening, Signal};
 pub use webhooks::CIRCUIT_OPEN_FAILURES;
 pub use webhooks::api::WebhookTarget;
 pub use webhooks::types::{

@@ -62,6 +62,8 @@ impl Signals {
 pub struct Signal {
     state: Mutex<State>,
     changed: Condvar,
+    /// The lines of receivers waiting on each of the space's queues.
+    lines: Mutex<HashMap<String, Arc<Line>>>,
 }
 
 #[derive(Default)]
@@ -82,6 +84,16 @@ impl Signal {
         for (_, f) in callbacks {
             f();
         }
+        let lines: Vec<Arc<Line>> = self.lines.lock().expect("signal lock").values().cloned().collect();
+        for line in lines {
+            line.wake_one();
+        }
+    }
+
+    /// The line of receivers waiting on `queue`: a change wakes one of them
+    /// (see [`Line`]).
+    pub fn line(&self, queue: &str) -> Arc<Line> {
+        self.lines.lock().expect("signal lock").entry(queue.to_owned()).or_default().clone()
     }
 
     /// The counter: read it before looking at the data.
@@ -120,6 +132,96 @@ impl Signal {
     }
 }
 
+/// Receivers waiting on one queue. A change wakes only the first in line
+/// (every change of the space, not only enqueues, so most wake-ups find
+/// nothing and cost one read); a receiver that took a full batch wakes the
+/// next ([`Line::wake_one`]), since more may be waiting. So N idle
+/// receivers cost one check per change instead of N.
+///
+/// Invariant: a wake-up is never lost. A receiver reads the counter before
+/// it looks at the queue and waits only while the counter still has that
+/// value; a woken receiver whose wait was already abandoned passes the
+/// wake-up to the next in line.
+#[derive(Default)]
+pub struct Line {
+    state: Mutex<LineState>,
+}
+
+#[derive(Default)]
+struct LineState {
+    generation: u64,
+    next_waiter: u64,
+    waiters: std::collections::VecDeque<(u64, Wake)>,
+}
+
+/// Wakes a waiter; false when nobody took the wake-up (the waiter is gone).
+type Wake = Box<dyn FnOnce() -> bool + Send>;
+
+impl Line {
+    /// The counter: read it before looking at the queue.
+    pub fn generation(&self) -> u64 {
+        self.state.lock().expect("line lock").generation
+    }
+
+    /// Wakes the first waiter in line that is still waiting.
+    pub fn wake_one(&self) {
+        loop {
+            let next = {
+                let mut st = self.state.lock().expect("line lock");
+                st.generation = st.generation.wrapping_add(1);
+                st.waiters.pop_front()
+            };
+            match next {
+                Some((_, wake)) => {
+                    if wake() {
+                        return;
+                    }
+                }
+                None => return,
+            }
+        }
+    }
+
+    /// Calls `wake` when this waiter's turn comes after the counter moved
+    /// past `seen` (at once if it already has); `wake` returns whether the
+    /// wake-up was taken. Dropping the guard leaves the line.
+    pub fn on_wake(self: &Arc<Self>, seen: u64, wake: impl FnOnce() -> bool + Send + 'static) -> InLine {
+        let mut st = self.state.lock().expect("line lock");
+        if st.generation != seen {
+            drop(st);
+            if !wake() {
+                self.wake_one();
+            }
+            return InLine { line: self.clone(), id: None };
+        }
+        let id = st.next_waiter;
+        st.next_waiter += 1;
+        st.waiters.push_back((id, Box::new(wake)));
+        InLine { line: self.clone(), id: Some(id) }
+    }
+
+    /// Blocks until this waiter is woken or `timeout` passes.
+    pub fn wait(self: &Arc<Self>, seen: u64, timeout: Duration) {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let _in_line = self.on_wake(seen, move || tx.send(()).is_ok());
+        let _ = rx.recv_timeout(timeout);
+    }
+}
+
+/// A place in a [`Line`]; leaves it when dropped.
+pub struct InLine {
+    line: Arc<Line>,
+    id: Option<u64>,
+}
+
+impl Drop for InLine {
+    fn drop(&mut self) {
+        if let Some(id) = self.id {
+            self.line.state.lock().expect("line lock").waiters.retain(|(w, _)| *w != id);
+        }
+    }
+}
+
 /// A pending [`Signal::on_change`]; cancels it when dropped.
 pub struct Listening {
     signal: Arc<Signal>,
@@ -155,6 +257,39 @@ mod tests {
         assert!(signals.get(space).wait(seen, Duration::from_secs(10)));
         t.join().expect("bumper");
         assert!(!signals.get(space).wait(signals.get(space).generation(), Duration::from_millis(5)));
+    }
+
+    #[test]
+    fn a_line_wakes_one_waiter_per_change_and_passes_on_abandoned_wakes() {
+        let signals = Signals::default();
+        let space = SpaceId(3);
+        let line = signals.get(space).line("jobs");
+        let woken = Arc::new(AtomicUsize::new(0));
+        let g = line.generation();
+        let mut places = Vec::new();
+        for _ in 0..3 {
+            let w = woken.clone();
+            places.push(line.on_wake(g, move || {
+                w.fetch_add(1, Ordering::SeqCst);
+                true
+            }));
+        }
+        signals.bump(space);
+        assert_eq!(woken.load(Ordering::SeqCst), 1, "one waiter per change");
+        line.wake_one();
+        assert_eq!(woken.load(Ordering::SeqCst), 2, "a full batch wakes the next");
+        // A waiter that is gone passes its wake-up on.
+        let g = line.generation();
+        let gone = line.on_wake(g, || false);
+        let w = woken.clone();
+        let _kept = line.on_wake(g, move || {
+            w.fetch_add(10, Ordering::SeqCst);
+            true
+        });
+        places.clear();
+        signals.bump(space);
+        drop(gone);
+        assert_eq!(woken.load(Ordering::SeqCst), 12);
     }
 
     #[test]

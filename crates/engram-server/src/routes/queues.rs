@@ -191,22 +191,25 @@ pub async fn receive_messages(
 }
 
 /// Receives until a message comes or `deadline` passes, sleeping between
-/// attempts on the space's change signal (an enqueue, or a retry or lease
-/// coming due, ends the sleep), never in a polling loop.
+/// attempts in the queue's line of receivers (a change of the space wakes
+/// the first; a retry or lease coming due ends the sleep), never in a
+/// polling loop.
 async fn long_poll(space: Space, queue: String, req: ReceiveRequest, deadline: Instant) -> ApiResult<Vec<Message>> {
-    let signal = space.watch();
+    // Receivers of one queue wait in line: a change wakes one of them.
+    let line = space.watch().line(&queue);
     loop {
-        let seen = signal.generation();
+        let seen = line.generation();
         let (sp, q) = (space.clone(), queue.clone());
         let attempt = blocking(move || sp.receive_now(&q, req)).await?;
+        attempt.pass_on(&line, req);
         let now = Instant::now();
         if !attempt.messages.is_empty() || now >= deadline {
             return Ok(attempt.messages);
         }
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let _listening = signal.on_change(seen, move || {
-            let _ = tx.send(());
-        });
+        // A wake-up this request can no longer take (it was cancelled)
+        // goes to the next in line.
+        let _in_line = line.on_wake(seen, move || tx.send(()).is_ok());
         let sleep = attempt.sleep(now, deadline);
         let _ = tokio::time::timeout(sleep, rx).await;
     }

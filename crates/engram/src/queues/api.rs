@@ -11,7 +11,7 @@ use crate::queues::types::{
 use crate::queues::write::{Received, anything_due, next_due};
 use crate::space::Space;
 use crate::system::{System, scan_range};
-use crate::wake::Signal;
+use crate::wake::{Line, Signal};
 use engram_core::limits::{ACK_BATCH_MAX, QUEUE_CHUNK_MAX, QUEUE_STATS_SCAN_MAX};
 use engram_core::names::check_queue_name;
 use engram_core::{Error, Result};
@@ -28,6 +28,14 @@ pub struct ReceiveAttempt {
 }
 
 impl ReceiveAttempt {
+    /// After a full batch, wakes the next receiver in line: more messages
+    /// may be waiting (see [`Line`]).
+    pub fn pass_on(&self, line: &Line, req: ReceiveRequest) {
+        if self.messages.len() >= req.max_messages.unwrap_or(1) {
+            line.wake_one();
+        }
+    }
+
     /// How long a long poll that got nothing sleeps: to its deadline, or
     /// until the next message comes due if that is sooner (plus a
     /// millisecond, so it is due on waking).
@@ -86,18 +94,19 @@ impl Space {
     /// due, not by polling).
     pub fn receive(&self, queue: &str, req: ReceiveRequest) -> Result<Vec<Message>> {
         let deadline = Instant::now() + Duration::from_secs(req.wait_seconds.unwrap_or(0));
-        let signal = self.watch();
+        let line = self.watch().line(queue);
         loop {
-            let seen = signal.generation();
+            let seen = line.generation();
             let attempt = self.receive_now(queue, req)?;
             if !attempt.messages.is_empty() {
+                attempt.pass_on(&line, req);
                 return Ok(attempt.messages);
             }
             let now = Instant::now();
             if now >= deadline {
                 return Ok(Vec::new());
             }
-            signal.wait(seen, attempt.sleep(now, deadline));
+            line.wait(seen, attempt.sleep(now, deadline));
         }
     }
 
