@@ -162,11 +162,16 @@ pub enum ConsumerStart {
     End,
 }
 
-/// Creates a durable consumer.
+/// Creates a durable consumer. (Defaults per field, not for the whole
+/// struct: a schema default on a field holding an object is refused by
+/// client generators.)
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewConsumer {
+    /// What the consumer follows (all document changes when absent).
+    #[serde(default)]
     pub filter: FeedFilter,
+    #[serde(default)]
     pub start: ConsumerStart,
 }
