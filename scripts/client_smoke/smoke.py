@@ -22,9 +22,26 @@ from engram_client.api.documents import (
     put_document,
 )
 from engram_client.api.facts import assert_fact, query_facts
+from engram_client.api.feed import create_consumer, poll_consumer, publish_message
+from engram_client.api.queues import ack_messages, enqueue_messages, receive_messages
 from engram_client.api.spaces import create_space, get_space
 from engram_client.api.streams import append_events, read_events
 from engram_client.models import (
+    AckRequest,
+    AckResult,
+    ConsumerInfo,
+    EnqueueRequest,
+    EnqueueResult,
+    FeedFilter,
+    FeedPage,
+    FeedSource,
+    MessageInput,
+    NewConsumer,
+    PollBody,
+    PublishBody,
+    Published,
+    ReceiveRequest,
+    ReceiveResult,
     AppendRequest,
     AppendResult,
     ChangesPage,
@@ -158,6 +175,31 @@ def events(c):
     check("time parameters", len(timed.events) == 4, timed.events)
 
 
+def queues(c):
+    req = EnqueueRequest(messages=[MessageInput(body={"job": i}, priority=i) for i in range(3)])
+    made = expect("enqueue", enqueue_messages.sync_detailed(SPACE, "jobs", client=c, body=req), HTTPStatus.OK,
+                  EnqueueResult)
+    check("three ids", len(made.messages) == 3 and all(not m.deduplicated for m in made.messages), made)
+    got = expect("receive", receive_messages.sync_detailed(
+        SPACE, "jobs", client=c, body=ReceiveRequest(max_messages=10, wait_seconds=1)), HTTPStatus.OK, ReceiveResult)
+    check("priority order", [m.body["job"] for m in got.messages] == [2, 1, 0], got.messages)
+    acked = expect("ack", ack_messages.sync_detailed(
+        SPACE, "jobs", client=c, body=AckRequest(receipts=[m.receipt for m in got.messages])), HTTPStatus.OK,
+        AckResult)
+    check("acked", all(r.acked for r in acked.results), acked)
+
+
+def feed(c):
+    expect("create consumer", create_consumer.sync_detailed(
+        SPACE, "mailer", client=c, body=NewConsumer(filter_=FeedFilter(source=FeedSource.OUTBOX, topics=["t.a"]))),
+        HTTPStatus.CREATED, ConsumerInfo)
+    expect("publish", publish_message.sync_detailed(
+        SPACE, client=c, body=PublishBody(topic="t.a", payload={"n": 1})), HTTPStatus.CREATED, Published)
+    page = expect("poll", poll_consumer.sync_detailed(SPACE, "mailer", client=c, body=PollBody(limit=10)),
+                  HTTPStatus.OK, FeedPage)
+    check("the outbox message", [e.topic for e in page.entries] == ["t.a"], page.entries)
+
+
 def problem(c):
     r = get_document.sync_detailed(SPACE, COLL, "absent", client=c)
     err = expect("missing document", r, HTTPStatus.NOT_FOUND, Problem)
@@ -168,7 +210,7 @@ def problem(c):
 def main():
     c = AuthenticatedClient(base_url=os.environ["ENGRAM_URL"], token=os.environ["ENGRAM_KEY"],
                             raise_on_unexpected_status=True)
-    for step in (spaces, collection, documents, query, changes, facts, events, problem):
+    for step in (spaces, collection, documents, query, changes, facts, events, queues, feed, problem):
         step(c)
         print(f"client-smoke: {step.__name__} ok")
 
