@@ -41,9 +41,14 @@ pub async fn serve(config: ServerConfig) -> io::Result<()> {
         Some(tls) => {
             // Stops (when dropped) after the last request is served.
             let _webhooks = crate::webhooks::dispatch::start(state.engine.clone(), state.webhooks.clone());
+            let stopping = state.stopping.clone();
             let app = router(state).into_make_service_with_connect_info::<ClientAddr>();
             let listener = Limited::new(TlsListener::new(listener, tls)?, config.limits.connections);
-            axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+            let shutdown = async move {
+                shutdown_signal().await;
+                stopping.stop();
+            };
+            axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
         }
         None => serve_on(listener, state, shutdown_signal()).await?,
     }
@@ -112,6 +117,12 @@ pub async fn serve_on(
     let connections = state.limits.connections;
     // Stops (when dropped) after the last request is served.
     let _webhooks = crate::webhooks::dispatch::start(state.engine.clone(), state.webhooks.clone());
+    let stopping = state.stopping.clone();
+    let shutdown = async move {
+        shutdown.await;
+        // Feed streams end now instead of holding the shutdown open.
+        stopping.stop();
+    };
     let app = router(state).into_make_service_with_connect_info::<ClientAddr>();
     axum::serve(Limited::new(listener, connections), app).with_graceful_shutdown(shutdown).await
 }

@@ -84,7 +84,11 @@ fn feed_pages_long_polls_and_the_outbox() {
 /// Opens the SSE stream and returns its events' (id, data) as they come,
 /// until `n` events or the stream's end.
 fn sse(srv: &TestServer, query: &str, last_event_id: Option<u64>, n: usize) -> (String, Vec<(u64, Value)>) {
-    let addr = srv.base.trim_start_matches("http://");
+    sse_at(&srv.base, query, last_event_id, n)
+}
+
+fn sse_at(base: &str, query: &str, last_event_id: Option<u64>, n: usize) -> (String, Vec<(u64, Value)>) {
+    let addr = base.trim_start_matches("http://");
     let mut conn = TcpStream::connect(addr).expect("connect");
     conn.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
     let resume = last_event_id.map(|id| format!("Last-Event-ID: {id}\r\n")).unwrap_or_default();
@@ -190,4 +194,22 @@ fn durable_consumers_over_http() {
     assert_eq!(list.json["consumers"][0]["name"], "mailer");
     srv.delete(&format!("{base}/mailer")).expect_status(204, "delete");
     srv.get(&format!("{base}/mailer")).expect_problem(404, "not-found", "deleted");
+}
+
+#[test]
+fn shutting_down_ends_open_feed_streams() {
+    let srv = started_with(Default::default());
+    let base = srv.base.clone();
+    let reader = std::thread::spawn(move || {
+        let t = Instant::now();
+        let (head, events) = sse_at(&base, "after=0", None, 1_000);
+        (head, events.len(), t.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let t = Instant::now();
+    drop(srv);
+    assert!(t.elapsed() < Duration::from_secs(10), "the shutdown waited {:?} for an open stream", t.elapsed());
+    let (head, _, open_for) = reader.join().expect("reader");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(open_for < Duration::from_secs(15), "the stream ended with the server, after {open_for:?}");
 }

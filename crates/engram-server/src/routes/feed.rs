@@ -174,6 +174,7 @@ pub async fn stream_feed(
         ready: VecDeque::new(),
         ends: Instant::now() + s.limits.feed_stream_max,
         done: false,
+        stopping: s.stopping.clone(),
         _permit: permit,
     };
     let events = futures_util::stream::unfold(state, |mut st| async move { st.next().await.map(|e| (Ok(e), st)) });
@@ -188,6 +189,7 @@ struct StreamState {
     ready: VecDeque<FeedEntry>,
     ends: Instant,
     done: bool,
+    stopping: std::sync::Arc<super::Stopping>,
     _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
@@ -200,7 +202,7 @@ impl StreamState {
                 return Some(Event::default().id(e.position.to_string()).event("change").data(data));
             }
             let now = Instant::now();
-            if self.done || now >= self.ends {
+            if self.done || now >= self.ends || self.stopping.is_stopping() {
                 return None;
             }
             let seen = self.space.watch().generation();
@@ -209,7 +211,10 @@ impl StreamState {
                 Ok(page) => {
                     self.after = page.next_after;
                     if page.entries.is_empty() {
-                        wait_for_change(&self.space, seen, self.ends - now).await;
+                        tokio::select! {
+                            () = wait_for_change(&self.space, seen, self.ends - now) => {}
+                            () = self.stopping.stopped() => {}
+                        }
                     }
                     self.ready.extend(page.entries);
                 }

@@ -64,6 +64,36 @@ pub struct AppState {
     pub feed_streams: Arc<Semaphore>,
     /// How webhooks are delivered (and which URLs endpoints may have).
     pub webhooks: crate::webhooks::WebhookSettings,
+    /// Set when the server starts shutting down: open feed streams end, so
+    /// the graceful shutdown does not wait out their lifetime.
+    pub stopping: Arc<Stopping>,
+}
+
+/// The shutdown flag long-lived responses watch.
+#[derive(Default)]
+pub struct Stopping {
+    flag: std::sync::atomic::AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl Stopping {
+    pub fn stop(&self) {
+        self.flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.flag.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Resolves once the server is stopping.
+    pub async fn stopped(&self) {
+        let notified = self.notify.notified();
+        if self.is_stopping() {
+            return;
+        }
+        notified.await;
+    }
 }
 
 impl AppState {
@@ -79,6 +109,7 @@ impl AppState {
             large_in_flight: Arc::new(Semaphore::new(limits.large_requests.max(1))),
             feed_streams: Arc::new(Semaphore::new(limits.feed_streams.max(1))),
             webhooks: crate::webhooks::WebhookSettings::default(),
+            stopping: Arc::default(),
         }
     }
 

@@ -186,7 +186,7 @@ pub async fn receive_messages(
     let wait = Duration::from_secs(req.wait_seconds.unwrap_or(0)).min(cap);
     let engine = s.engine.clone();
     let space: Space = blocking(move || engine.space(&space)).await?;
-    let messages = long_poll(space, queue, req, Instant::now() + wait).await?;
+    let messages = long_poll(space, queue, req, Instant::now() + wait, &s.stopping).await?;
     Ok(Json(ReceiveResult { messages }))
 }
 
@@ -194,7 +194,13 @@ pub async fn receive_messages(
 /// attempts in the queue's line of receivers (a change of the space wakes
 /// the first; a retry or lease coming due ends the sleep), never in a
 /// polling loop.
-async fn long_poll(space: Space, queue: String, req: ReceiveRequest, deadline: Instant) -> ApiResult<Vec<Message>> {
+async fn long_poll(
+    space: Space,
+    queue: String,
+    req: ReceiveRequest,
+    deadline: Instant,
+    stopping: &super::Stopping,
+) -> ApiResult<Vec<Message>> {
     // Receivers of one queue wait in line: a change wakes one of them.
     let line = space.watch().line(&queue);
     loop {
@@ -203,7 +209,7 @@ async fn long_poll(space: Space, queue: String, req: ReceiveRequest, deadline: I
         let attempt = blocking(move || sp.receive_now(&q, req)).await?;
         attempt.pass_on(&line, req);
         let now = Instant::now();
-        if !attempt.messages.is_empty() || now >= deadline {
+        if !attempt.messages.is_empty() || now >= deadline || stopping.is_stopping() {
             return Ok(attempt.messages);
         }
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -211,7 +217,10 @@ async fn long_poll(space: Space, queue: String, req: ReceiveRequest, deadline: I
         // goes to the next in line.
         let _in_line = line.on_wake(seen, move || tx.send(()).is_ok());
         let sleep = attempt.sleep(now, deadline);
-        let _ = tokio::time::timeout(sleep, rx).await;
+        tokio::select! {
+            _ = tokio::time::timeout(sleep, rx) => {}
+            () = stopping.stopped() => {}
+        }
     }
 }
 
