@@ -286,3 +286,33 @@ fn consumers_on_two_engines_never_hold_one_message_at_once() {
     let stats = b.space("s").expect("space").queue_stats("jobs").expect("stats");
     assert_eq!((stats.ready, stats.in_flight), (0, 0));
 }
+
+#[test]
+fn a_consumer_resumes_on_another_engine_and_webhook_state_is_shared() {
+    let Some(fx) = pair() else { return };
+    let (a, b) = (&fx.engines[0], &fx.engines[1]);
+    a.create_space("s").expect("space");
+    let (sa, sb) = (a.space("s").expect("space"), b.space("s").expect("space"));
+    let filter = engram::FeedFilter { source: engram::FeedSource::Outbox, ..Default::default() };
+    sa.create_consumer("mailer", engram::NewConsumer { filter, start: engram::ConsumerStart::Beginning })
+        .expect("consumer through A");
+    for i in 0..3 {
+        sa.publish("mail.send", json!({ "n": i })).expect("publish through A");
+    }
+    let first = sa.consumer_poll("mailer", 2, std::time::Duration::ZERO).expect("poll through A");
+    assert_eq!(first.entries.len(), 2);
+    sa.consumer_ack("mailer", first.next_after).expect("ack through A");
+    // B resumes where A acknowledged.
+    let rest = sb.consumer_poll("mailer", 10, std::time::Duration::ZERO).expect("poll through B");
+    let payloads: Vec<_> = rest.entries.iter().map(|e| e.payload.clone().expect("payload")).collect();
+    assert_eq!(payloads, [json!({"n": 2})]);
+    let info = sb.consumer_ack("mailer", rest.next_after).expect("ack through B");
+    assert_eq!(info.lag, 0);
+    assert_eq!(sa.consumer("mailer").expect("seen by A").position, info.position);
+    // A webhook endpoint created through A is B's to deliver from.
+    let req = engram::NewWebhook { url: "http://127.0.0.1:9/hook".into(), topics: vec![], secret: None };
+    sa.create_webhook("hook", req).expect("endpoint through A");
+    sa.publish("mail.send", json!({ "n": 3 })).expect("publish");
+    let (_, due) = sb.webhook_due("hook").expect("due through B").expect("a message is due");
+    assert_eq!(due.payload, json!({ "n": 3 }));
+}
