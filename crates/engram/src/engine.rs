@@ -282,21 +282,14 @@ impl Engine {
         };
         let reader = self.inner.backend.reader()?;
         let mut out = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let docs = reader.scan_docs(coll.row.id, after.as_deref(), false, crate::system::SCAN_CHUNK_ROWS)?;
-            for d in &docs {
-                let v: serde_json::Value = serde_json::from_str(&d.body)
-                    .map_err(|e| Error::corrupted(format!("stored space deletion {:?}: {e}", d.id)))?;
-                let name = v["name"].as_str().unwrap_or_default().to_owned();
-                out.push((name, v["id"].as_i64().unwrap_or(0), v["deleted_at_ms"].as_u64().unwrap_or(0)));
-            }
-            if docs.len() < crate::system::SCAN_CHUNK_ROWS {
-                out.sort_by_key(|(_, id, _)| *id);
-                return Ok(out);
-            }
-            after = docs.last().map(|d| d.id.clone());
+        for d in crate::system::all_docs(&*reader, coll.row.id)? {
+            let v: serde_json::Value = serde_json::from_str(&d.body)
+                .map_err(|e| Error::corrupted(format!("stored space deletion {:?}: {e}", d.id)))?;
+            let name = v["name"].as_str().unwrap_or_default().to_owned();
+            out.push((name, v["id"].as_i64().unwrap_or(0), v["deleted_at_ms"].as_u64().unwrap_or(0)));
         }
+        // Record ids are the zero-padded space ids: this is space-id order.
+        Ok(out)
     }
 
     pub fn spaces(&self) -> Result<Vec<SpaceInfo>> {

@@ -201,6 +201,21 @@ impl Writer<'_> {
     }
 }
 
+/// Every document of a small reserved collection (queue settings,
+/// consumers, space deletions), in id order, read a chunk at a time.
+pub(crate) fn all_docs(reader: &dyn Reader, coll: engram_core::backend::CollectionId) -> Result<Vec<StoredDoc>> {
+    let mut out: Vec<StoredDoc> = Vec::new();
+    loop {
+        let after = out.last().map(|d| d.id.clone());
+        let docs = reader.scan_docs(coll, after.as_deref(), false, SCAN_CHUNK_ROWS)?;
+        let done = docs.len() < SCAN_CHUNK_ROWS;
+        out.extend(docs);
+        if done {
+            return Ok(out);
+        }
+    }
+}
+
 /// Up to `limit` documents whose index `index` key starts with `prefix`, in
 /// key order.
 pub(crate) fn scan_prefix(

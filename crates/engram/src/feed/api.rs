@@ -93,18 +93,8 @@ impl Space {
         let Some(coll) = self.inner.reserved_collection(self.id, System::Consumers)? else { return Ok(Vec::new()) };
         let reader = self.inner.backend.reader()?;
         let head = reader.change_head(self.id)?.position;
-        let mut out = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let docs = reader.scan_docs(coll.row.id, after.as_deref(), false, crate::system::SCAN_CHUNK_ROWS)?;
-            for d in &docs {
-                out.push(info(&d.id, parse_record(&d.id, &d.body)?, head));
-            }
-            if docs.len() < crate::system::SCAN_CHUNK_ROWS {
-                return Ok(out);
-            }
-            after = docs.last().map(|d| d.id.clone());
-        }
+        let docs = crate::system::all_docs(&*reader, coll.row.id)?;
+        docs.iter().map(|d| Ok(info(&d.id, parse_record(&d.id, &d.body)?, head))).collect()
     }
 
     /// The consumer's next entries after its acknowledged position, waiting

@@ -75,18 +75,8 @@ impl Space {
     pub fn queues(&self) -> Result<Vec<QueueInfo>> {
         let Some(coll) = self.inner.reserved_collection(self.id, System::Queues)? else { return Ok(Vec::new()) };
         let reader = self.inner.backend.reader()?;
-        let mut out = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let docs = reader.scan_docs(coll.row.id, after.as_deref(), false, crate::system::SCAN_CHUNK_ROWS)?;
-            for d in &docs {
-                out.push(QueueInfo { queue: d.id.clone(), config: parse_config(&d.id, &d.body)? });
-            }
-            if docs.len() < crate::system::SCAN_CHUNK_ROWS {
-                return Ok(out);
-            }
-            after = docs.last().map(|d| d.id.clone());
-        }
+        let docs = crate::system::all_docs(&*reader, coll.row.id)?;
+        docs.iter().map(|d| Ok(QueueInfo { queue: d.id.clone(), config: parse_config(&d.id, &d.body)? })).collect()
     }
 
     /// Leases up to `max_messages` messages, waiting up to `wait_seconds`

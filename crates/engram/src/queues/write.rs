@@ -276,19 +276,35 @@ impl Writer<'_> {
     /// A message left the live queue: frees its deduplication key and, if
     /// it headed its group, hands the group to the oldest waiting message.
     fn release(&mut self, id: &str, rec: &MessageRecord) -> Result<()> {
+        self.free_key(id, rec)?;
+        if let Some((groups, gid, group)) = self.headed_group(id, rec)? {
+            self.promote(&groups, &gid, &rec.queue, &group)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the message's deduplication key record, if it still names
+    /// this message.
+    fn free_key(&mut self, id: &str, rec: &MessageRecord) -> Result<()> {
         if let Some(key) = &rec.dedup
             && let Some(keys) = self.system(System::QueueKeys, false)?
             && self.live_key(&rec.queue, key)?.as_deref() == Some(id)
         {
             self.delete_system(&keys, &keyed_id(&rec.queue, key))?;
         }
-        let Some(group) = &rec.group else { return Ok(()) };
-        let Some(groups) = self.system(System::QueueGroups, false)? else { return Ok(()) };
+        Ok(())
+    }
+
+    /// The group the message heads, if any: (the groups collection, the
+    /// group record's id, the group).
+    fn headed_group(&mut self, id: &str, rec: &MessageRecord) -> Result<Option<(Arc<Compiled>, String, String)>> {
+        let Some(group) = &rec.group else { return Ok(None) };
+        let Some(groups) = self.system(System::QueueGroups, false)? else { return Ok(None) };
         let gid = keyed_id(&rec.queue, group);
         if self.group_head(&groups, &gid)?.as_deref() != Some(id) {
-            return Ok(());
+            return Ok(None);
         }
-        self.promote(&groups, &gid, &rec.queue, group)
+        Ok(Some((groups, gid, group.clone())))
     }
 
     /// Makes the oldest waiting message of a group its head, or forgets the
@@ -349,16 +365,8 @@ impl Writer<'_> {
     /// it headed the group (a message enqueued while a purge runs may head
     /// the group by now: its record stays).
     fn forget_records(&mut self, id: &str, rec: &MessageRecord) -> Result<()> {
-        if let Some(key) = &rec.dedup
-            && let Some(keys) = self.system(System::QueueKeys, false)?
-            && self.live_key(&rec.queue, key)?.as_deref() == Some(id)
-        {
-            self.delete_system(&keys, &keyed_id(&rec.queue, key))?;
-        }
-        let Some(group) = &rec.group else { return Ok(()) };
-        let Some(groups) = self.system(System::QueueGroups, false)? else { return Ok(()) };
-        let gid = keyed_id(&rec.queue, group);
-        if self.group_head(&groups, &gid)?.as_deref() == Some(id) {
+        self.free_key(id, rec)?;
+        if let Some((groups, gid, _)) = self.headed_group(id, rec)? {
             self.delete_system(&groups, &gid)?;
         }
         Ok(())
