@@ -171,7 +171,7 @@ fn search(c: &dyn Client, a: SearchArgs) -> Result<Value, String> {
     c.search(&a.space, &a.collection, req)
 }
 
-fn parse_json(what: &str, text: &str) -> Result<Value, String> {
+pub(crate) fn parse_json(what: &str, text: &str) -> Result<Value, String> {
     let value = serde_json::from_str(text).map_err(|e| format!("{what} is not valid JSON: {e}"))?;
     engram::check_integer_range(text.as_bytes()).map_err(|e| format!("{what}: {}", e.message()))?;
     Ok(value)

@@ -2,6 +2,8 @@
 //! to the outbox, manage durable consumers and webhook endpoints, on the
 //! data directory or through a server.
 
+use crate::commands::parse_json;
+use crate::memory::to_json;
 use clap::Subcommand;
 use engram::{ConsumerStart, FeedFilter, FeedOp, FeedSource, NewConsumer, NewWebhook, Space};
 use serde_json::{Value, json};
@@ -127,12 +129,6 @@ fn list(s: Option<&str>) -> Vec<String> {
     s.map(|s| s.split(',').filter(|p| !p.is_empty()).map(str::to_owned).collect()).unwrap_or_default()
 }
 
-fn json_arg(what: &str, text: &str) -> Result<Value, String> {
-    let value = serde_json::from_str(text).map_err(|e| format!("{what} is not valid JSON: {e}"))?;
-    engram::check_integer_range(text.as_bytes()).map_err(|e| format!("{what}: {}", e.message()))?;
-    Ok(value)
-}
-
 /// The space and call of a feed command.
 pub fn feed_call(c: FeedCommand) -> Result<(String, FeedCall), String> {
     use FeedCommand as C;
@@ -153,10 +149,10 @@ pub fn feed_call(c: FeedCommand) -> Result<(String, FeedCall), String> {
             };
             (space, FeedCall::Read(after, filter, limit, wait_seconds))
         }
-        C::Publish { space, topic, payload } => (space, FeedCall::Publish(topic, json_arg("the payload", &payload)?)),
+        C::Publish { space, topic, payload } => (space, FeedCall::Publish(topic, parse_json("the payload", &payload)?)),
         C::CreateConsumer { space, name, filter, from_end } => {
             let filter =
-                serde_json::from_value(json_arg("the filter", &filter)?).map_err(|e| format!("the filter: {e}"))?;
+                serde_json::from_value(parse_json("the filter", &filter)?).map_err(|e| format!("the filter: {e}"))?;
             let start = if from_end { ConsumerStart::End } else { ConsumerStart::Beginning };
             (space, FeedCall::CreateConsumer(name, NewConsumer { filter, start }))
         }
@@ -182,10 +178,6 @@ pub fn webhook_call(c: WebhookCommand) -> (String, FeedCall) {
         C::Replay { space, name, message_id } => (space, FeedCall::Replay(name, message_id)),
         C::Delete { space, name } => (space, FeedCall::DeleteWebhook(name)),
     }
-}
-
-fn to_json<T: serde::Serialize>(r: engram::Result<T>) -> Result<Value, String> {
-    r.map(|v| serde_json::to_value(v).expect("results serialize")).map_err(|e| e.to_string())
 }
 
 /// Makes the call on an engine in this process. (Webhooks are delivered by

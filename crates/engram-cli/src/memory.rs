@@ -192,7 +192,7 @@ pub fn stream_call(c: StreamCommand) -> Result<(String, Call), String> {
     })
 }
 
-fn to_json<T: serde::Serialize>(r: engram::Result<T>) -> Result<Value, String> {
+pub(crate) fn to_json<T: serde::Serialize>(r: engram::Result<T>) -> Result<Value, String> {
     r.map(|v| serde_json::to_value(v).expect("results serialize")).map_err(|e| e.to_string())
 }
 
@@ -235,6 +235,6 @@ pub fn http_request(call: Call, enc: impl Fn(&str) -> String) -> (&'static str, 
     }
 }
 
-fn body<T: serde::Serialize>(v: &T) -> Value {
+pub(crate) fn body<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).expect("requests serialize")
 }

@@ -2,6 +2,8 @@
 //! dead letters, redrive, purge and delete, on the data directory or
 //! through a server.
 
+use crate::commands::parse_json;
+use crate::memory::{body, to_json};
 use clap::Subcommand;
 use engram::{MessageInput, NackRequest, QueueConfig, ReceiveRequest, Space};
 use serde_json::{Value, json};
@@ -111,12 +113,6 @@ pub enum QueueCall {
     Delete(String),
 }
 
-fn json_arg(what: &str, text: &str) -> Result<Value, String> {
-    let value = serde_json::from_str(text).map_err(|e| format!("{what} is not valid JSON: {e}"))?;
-    engram::check_integer_range(text.as_bytes()).map_err(|e| format!("{what}: {}", e.message()))?;
-    Ok(value)
-}
-
 /// The space and the call a command names.
 pub fn queue_call(c: QueueCommand) -> Result<(String, QueueCall), String> {
     use QueueCommand as C;
@@ -127,7 +123,7 @@ pub fn queue_call(c: QueueCommand) -> Result<(String, QueueCall), String> {
                 .enumerate()
                 .map(|(i, b)| {
                     Ok(MessageInput {
-                        body: json_arg(&format!("message {}", i + 1), b)?,
+                        body: parse_json(&format!("message {}", i + 1), b)?,
                         delay_seconds,
                         priority,
                         group: group.clone(),
@@ -155,7 +151,7 @@ pub fn queue_call(c: QueueCommand) -> Result<(String, QueueCall), String> {
         C::Stats { space, queue } => (space, QueueCall::Stats(queue)),
         C::List { space } => (space, QueueCall::List),
         C::Configure { space, queue, settings } => {
-            let config = serde_json::from_value(json_arg("the settings", &settings)?)
+            let config = serde_json::from_value(parse_json("the settings", &settings)?)
                 .map_err(|e| format!("the settings: {e}"))?;
             (space, QueueCall::Configure(queue, config))
         }
@@ -164,10 +160,6 @@ pub fn queue_call(c: QueueCommand) -> Result<(String, QueueCall), String> {
         C::Purge { space, queue, dead_letters } => (space, QueueCall::Purge(queue, dead_letters)),
         C::Delete { space, queue } => (space, QueueCall::Delete(queue)),
     })
-}
-
-fn to_json<T: serde::Serialize>(r: engram::Result<T>) -> Result<Value, String> {
-    r.map(|v| serde_json::to_value(v).expect("results serialize")).map_err(|e| e.to_string())
 }
 
 /// Makes the call on an engine in this process (a receive with a wait
@@ -217,8 +209,4 @@ pub fn http_request(
         QueueCall::Purge(q, d) => ("POST", path(&q, "/purge"), none, json!({ "dead_letters": d })),
         QueueCall::Delete(q) => ("DELETE", path(&q, ""), none, Value::Null),
     }
-}
-
-fn body<T: serde::Serialize>(v: &T) -> Value {
-    serde_json::to_value(v).expect("requests serialize")
 }
