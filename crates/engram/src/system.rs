@@ -131,6 +131,11 @@ impl Writer<'_> {
         self.reserved_collection(&sys.collection_name(), create.then(|| sys.spec()))
     }
 
+    /// A reserved collection, created on first use.
+    pub fn system_created(&mut self, sys: System) -> Result<Arc<Compiled>> {
+        self.system(sys, true)?.ok_or_else(|| Error::internal(format!("{} was not created", sys.name())))
+    }
+
     /// Writes a reserved collection's document; returns (version,
     /// change-log position).
     pub fn put_system(&mut self, coll: &Compiled, id: &str, body: &Value, ttl_ms: Option<u64>) -> Result<(u64, u64)> {
@@ -180,9 +185,7 @@ impl Writer<'_> {
         name: &engram_core::names::SpaceName,
         id: engram_core::backend::SpaceId,
     ) -> Result<()> {
-        let coll = self
-            .system(System::SpaceDeletions, true)?
-            .ok_or_else(|| Error::internal("the space deletion record was not created"))?;
+        let coll = self.system_created(System::SpaceDeletions)?;
         let body = serde_json::json!({ "name": name.as_str(), "id": id.0, "deleted_at_ms": self.now_ms });
         self.put_system_text(&coll, &format!("{:020}", id.0), body.to_string(), None).map(drop)
     }

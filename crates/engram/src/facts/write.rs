@@ -77,7 +77,7 @@ impl Writer<'_> {
         input.validate()?;
         self.check_term(&input.subject, "subject")?;
         self.check_term(&input.object, "object")?;
-        let facts = self.system(System::Facts, true)?.expect("created on demand");
+        let facts = self.system_created(System::Facts)?;
         let skey = input.subject.key()?;
         let from = input.valid_from_ms.unwrap_or(i64::try_from(self.now_ms).unwrap_or(i64::MAX));
         let until = input.valid_until_ms;

@@ -156,7 +156,7 @@ impl crate::Engine {
 
 impl Writer<'_> {
     fn create_consumer(&mut self, name: &str, req: &NewConsumer) -> Result<String> {
-        let coll = self.system(System::Consumers, true)?.ok_or_else(|| Error::internal("no _consumers"))?;
+        let coll = self.system_created(System::Consumers)?;
         if self.tx.doc(coll.row.id, name)?.is_some() {
             return Err(Error::conflict(format!("consumer {name:?} already exists")));
         }

@@ -23,9 +23,7 @@ impl Writer<'_> {
     /// Writes an outbox message; returns (its id, change-log position).
     pub(crate) fn publish(&mut self, topic: &str, payload: &Value) -> Result<(String, u64)> {
         check_message(topic, payload)?;
-        let coll = self
-            .system(System::Outbox, true)?
-            .ok_or_else(|| Error::internal("the outbox collection was not created"))?;
+        let coll = self.system_created(System::Outbox)?;
         let id = format!("{topic}@{}", uuid::Uuid::now_v7());
         let text = json!({ "topic": topic, "payload": payload }).to_string();
         let (_, position) = self.put_system_text(&coll, &id, text, Some(OUTBOX_RETENTION_SECONDS * 1000))?;

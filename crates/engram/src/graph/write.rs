@@ -93,7 +93,7 @@ impl Writer<'_> {
         input.validate()?;
         self.check_endpoint(&input.from, "from")?;
         self.check_endpoint(&input.to, "to")?;
-        let edges = self.system(System::Edges, true)?.expect("created on demand");
+        let edges = self.system_created(System::Edges)?;
         let id = edge_id(&input.from, &input.edge_type, &input.to);
         let created = match self.tx.doc(edges.row.id, &id)? {
             Some(old) => EdgeBody::parse(&old)?.created_at_ms,

@@ -56,7 +56,7 @@ impl Writer<'_> {
     /// Replaces the queue's settings (creating the queue).
     pub(crate) fn set_queue_config(&mut self, queue: &str, config: QueueConfig) -> Result<QueueConfig> {
         config.validate()?;
-        let coll = self.system_required(System::Queues)?;
+        let coll = self.system_created(System::Queues)?;
         self.store_config(&coll, queue, config)
     }
 
@@ -66,15 +66,11 @@ impl Writer<'_> {
         Ok(config)
     }
 
-    fn system_required(&mut self, sys: System) -> Result<Arc<Compiled>> {
-        self.system(sys, true)?.ok_or_else(|| Error::internal("a reserved collection was not created"))
-    }
-
     /// Enqueues one message (its body already checked by
     /// [`MessageInput::encoded_body`]).
     pub(crate) fn enqueue(&mut self, queue: &str, input: &MessageInput) -> Result<Enqueued> {
         self.queue_config(queue, true)?;
-        let messages = self.system_required(System::Messages)?;
+        let messages = self.system_created(System::Messages)?;
         if let Some(key) = &input.dedup_key
             && let Some(id) = self.live_key(queue, key)?
         {
@@ -101,7 +97,7 @@ impl Writer<'_> {
         self.place(&id, &mut rec)?;
         let (_, position) = self.put_system(&messages, &id, &rec.to_value(), None)?;
         if let Some(key) = &input.dedup_key {
-            let keys = self.system_required(System::QueueKeys)?;
+            let keys = self.system_created(System::QueueKeys)?;
             self.put_system_text(&keys, &keyed_id(queue, key), json!({ "message": id }).to_string(), None)?;
         }
         Ok(Enqueued { id, deduplicated: false, position })
@@ -120,7 +116,7 @@ impl Writer<'_> {
     /// head of its group or waiting behind it; available after its delay.
     fn place(&mut self, id: &str, rec: &mut MessageRecord) -> Result<()> {
         if let Some(group) = rec.group.clone() {
-            let groups = self.system_required(System::QueueGroups)?;
+            let groups = self.system_created(System::QueueGroups)?;
             let gid = keyed_id(&rec.queue, &group);
             if self.tx.doc(groups.row.id, &gid)?.is_some() {
                 rec.set_lane(Lane::Waiting, 0);
@@ -310,7 +306,7 @@ impl Writer<'_> {
     /// Makes the oldest waiting message of a group its head, or forgets the
     /// group when none waits.
     fn promote(&mut self, groups: &Compiled, gid: &str, queue: &str, group: &str) -> Result<()> {
-        let messages = self.system_required(System::Messages)?;
+        let messages = self.system_created(System::Messages)?;
         let range = lane_range(queue, Lane::Waiting, Some(&json!(group)));
         let Some(doc) = self.scan_lane(&messages, &range, 1)?.into_iter().next() else {
             self.delete_system(groups, gid)?;

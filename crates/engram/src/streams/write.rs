@@ -156,7 +156,7 @@ impl Writer<'_> {
         if req.dedup_window_seconds.is_none() {
             return Ok(found);
         }
-        let dedup = self.system(System::Dedup, true)?.expect("created on demand");
+        let dedup = self.system_created(System::Dedup)?;
         for (i, e) in req.events.iter().enumerate() {
             let key = content_key(stream, e);
             if let Some(doc) = self.tx.doc(dedup.row.id, &key)?.filter(|d| d.is_live(self.now_ms)) {
@@ -187,7 +187,7 @@ impl Writer<'_> {
         if encoded.len() != req.events.len() {
             return Err(Error::internal("an append's encoded events do not match its events"));
         }
-        let events = self.system(System::Events, true)?.expect("created on demand");
+        let events = self.system_created(System::Events)?;
         let head = self.stream_head(&events, stream)?;
         let mut version = head.unwrap_or(0);
         let mut outcome = self.duplicates(stream, req)?;
@@ -245,7 +245,7 @@ impl Writer<'_> {
                 "snapshot version must be 1 to the stream's version {head}, got {version}"
             )));
         }
-        let snapshots = self.system(System::Snapshots, true)?.expect("created on demand");
+        let snapshots = self.system_created(System::Snapshots)?;
         let at_ms = physical_ms(self.tick());
         let body = json!({"stream": stream, "version": version, "state": state, "at_ms": at_ms});
         let position = self.put_system(&snapshots, &versioned_id(stream, version), &body, None)?.1;

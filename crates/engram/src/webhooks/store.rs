@@ -52,13 +52,9 @@ impl Writer<'_> {
         self.system(System::Webhooks, create)
     }
 
-    fn required(&mut self, sys: System) -> Result<Arc<Compiled>> {
-        self.system(sys, true)?.ok_or_else(|| Error::internal("a reserved collection was not created"))
-    }
-
     /// Creates an endpoint that starts after the log's current head.
     pub(crate) fn create_webhook(&mut self, name: &str, req: &NewWebhook) -> Result<(EndpointRecord, String)> {
-        let coll = self.required(System::Webhooks)?;
+        let coll = self.system_created(System::Webhooks)?;
         if self.tx.doc(coll.row.id, name)?.is_some() {
             return Err(Error::conflict(format!("webhook endpoint {name:?} already exists")));
         }
@@ -174,7 +170,7 @@ impl Writer<'_> {
         if !matches!(outcome, Outcome::GiveUp { .. }) {
             return Ok(());
         }
-        let dead = self.required(System::WebhookDead)?;
+        let dead = self.system_created(System::WebhookDead)?;
         let letter = WebhookDeadLetter {
             message_id: due.message_id.clone(),
             position: due.position,
@@ -209,7 +205,7 @@ impl Writer<'_> {
     }
 
     fn log_attempt(&mut self, name: &str, attempt: &DeliveryAttempt) -> Result<()> {
-        let log = self.required(System::WebhookLog)?;
+        let log = self.system_created(System::WebhookLog)?;
         let id = format!("{}{}", prefix(name), uuid::Uuid::now_v7());
         let text = serde_json::to_string(attempt).expect("records serialize");
         self.put_system_text(&log, &id, text, Some(WEBHOOK_LOG_RETENTION_SECONDS * 1000)).map(drop)
