@@ -205,18 +205,37 @@ impl Writer<'_> {
 }
 
 /// Every document of a small reserved collection (queue settings,
-/// consumers, space deletions), in id order, read a chunk at a time.
+/// consumers, space deletions), in id order.
 pub(crate) fn all_docs(reader: &dyn Reader, coll: engram_core::backend::CollectionId) -> Result<Vec<StoredDoc>> {
-    let mut out: Vec<StoredDoc> = Vec::new();
-    loop {
-        let after = out.last().map(|d| d.id.clone());
-        let docs = reader.scan_docs(coll, after.as_deref(), false, SCAN_CHUNK_ROWS)?;
-        let done = docs.len() < SCAN_CHUNK_ROWS;
-        out.extend(docs);
-        if done {
-            return Ok(out);
+    prefixed_docs(reader, coll, "", usize::MAX)
+}
+
+/// Up to `limit` documents whose id starts with `prefix`, in id order, read
+/// a chunk at a time.
+pub(crate) fn prefixed_docs(
+    reader: &dyn Reader,
+    coll: engram_core::backend::CollectionId,
+    prefix: &str,
+    limit: usize,
+) -> Result<Vec<StoredDoc>> {
+    let mut out = Vec::new();
+    // Ids are never empty, so "" starts before every id.
+    let mut after = prefix.to_owned();
+    while out.len() < limit {
+        let want = SCAN_CHUNK_ROWS.min(limit - out.len());
+        let docs = reader.scan_docs(coll, Some(&after), false, want)?;
+        let read = docs.len();
+        let mine: Vec<StoredDoc> = docs.into_iter().take_while(|d| d.id.starts_with(prefix)).collect();
+        let ended = read < want || mine.len() < read;
+        if let Some(last) = mine.last() {
+            after = last.id.clone();
+        }
+        out.extend(mine);
+        if ended {
+            break;
         }
     }
+    Ok(out)
 }
 
 /// Up to `limit` documents whose index `index` key starts with `prefix`, in

@@ -2,9 +2,10 @@
 
 use crate::apply::Writer;
 use crate::catalog::Compiled;
-use crate::system::System;
+use crate::system::{System, prefixed_docs};
 use crate::webhooks::types::{DeliveryAttempt, Due, NewWebhook, Outcome, WebhookDeadLetter, WebhookInfo, new_secret};
 use crate::webhooks::{CIRCUIT_OPEN_FAILURES, prefix};
+use engram_core::backend::{Reader, StoredDoc};
 use engram_core::limits::{WEBHOOK_LOG_RETENTION_SECONDS, WEBHOOKS_PER_SPACE_MAX};
 use engram_core::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -89,16 +90,9 @@ impl Writer<'_> {
             return Ok(false);
         }
         if let Some(dead) = self.system(System::WebhookDead, false)? {
-            let p = prefix(name);
-            loop {
-                let docs = self.tx.scan_docs(dead.row.id, Some(&p), false, crate::system::SCAN_CHUNK_ROWS)?;
-                let mine: Vec<String> = docs.into_iter().map(|d| d.id).take_while(|id| id.starts_with(&p)).collect();
-                if mine.is_empty() {
-                    break;
-                }
-                for id in mine {
-                    self.delete_system(&dead, &id)?;
-                }
+            let reader: &dyn Reader = &*self.tx;
+            for d in prefixed_docs(reader, dead.row.id, &prefix(name), usize::MAX)? {
+                self.delete_system(&dead, &d.id)?;
             }
         }
         Ok(true)
@@ -195,13 +189,26 @@ impl Writer<'_> {
             self.delete_system(&dead, &id)?;
             return Ok(());
         }
-        let mut letter: WebhookDeadLetter =
-            serde_json::from_str(&doc.body).map_err(|e| Error::corrupted(format!("stored dead letter {id:?}: {e}")))?;
-        letter.replay = false;
-        letter.attempts = letter.attempts.saturating_add(1);
-        letter.dead_at_ms = self.now_ms;
+        let now = self.now_ms;
+        self.rewrite_dead(&dead, &doc, |letter| {
+            letter.replay = false;
+            letter.attempts = letter.attempts.saturating_add(1);
+            letter.dead_at_ms = now;
+        })
+    }
+
+    /// Rewrites a stored dead letter after `change`.
+    fn rewrite_dead(
+        &mut self,
+        dead: &Compiled,
+        doc: &StoredDoc,
+        change: impl FnOnce(&mut WebhookDeadLetter),
+    ) -> Result<()> {
+        let mut letter: WebhookDeadLetter = serde_json::from_str(&doc.body)
+            .map_err(|e| Error::corrupted(format!("stored dead letter {:?}: {e}", doc.id)))?;
+        change(&mut letter);
         let text = serde_json::to_string(&letter).expect("records serialize");
-        self.put_system_text(&dead, &id, text, None).map(drop)
+        self.put_system_text(dead, &doc.id, text, None).map(drop)
     }
 
     fn log_attempt(&mut self, name: &str, attempt: &DeliveryAttempt) -> Result<()> {
@@ -219,16 +226,12 @@ impl Writer<'_> {
         let docs = match message {
             Some(m) => self.tx.doc(dead.row.id, &format!("{p}{m}"))?.into_iter().collect(),
             None => {
-                let docs = self.tx.scan_docs(dead.row.id, Some(&p), false, engram_core::limits::WEBHOOK_LIST_MAX)?;
-                docs.into_iter().take_while(|d| d.id.starts_with(&p)).collect::<Vec<_>>()
+                let reader: &dyn Reader = &*self.tx;
+                prefixed_docs(reader, dead.row.id, &p, engram_core::limits::WEBHOOK_LIST_MAX)?
             }
         };
         for d in &docs {
-            let mut letter: WebhookDeadLetter = serde_json::from_str(&d.body)
-                .map_err(|e| Error::corrupted(format!("stored dead letter {:?}: {e}", d.id)))?;
-            letter.replay = true;
-            let text = serde_json::to_string(&letter).expect("records serialize");
-            self.put_system_text(&dead, &d.id, text, None)?;
+            self.rewrite_dead(&dead, d, |letter| letter.replay = true)?;
         }
         Ok(docs.len())
     }
