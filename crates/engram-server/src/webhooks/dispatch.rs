@@ -173,9 +173,8 @@ fn deliver_batch(space: &Space, endpoint: &str, settings: &WebhookSettings, agen
             }
         };
         let (target, due) = due;
-        let failures = space.webhook(endpoint).map(|w| w.consecutive_failures).unwrap_or(0);
         let attempt = attempt_once(agent, settings, &target, &due);
-        let outcome = outcome(settings, &due, &attempt, failures);
+        let outcome = outcome(settings, &due, &attempt, target.consecutive_failures);
         let delivered = outcome == Outcome::Delivered;
         if let Err(e) = space.record_webhook_attempt(endpoint, &due, &attempt, &outcome) {
             tracing::warn!(endpoint, error = %e.message(), "recording a webhook attempt failed");

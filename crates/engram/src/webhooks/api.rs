@@ -23,6 +23,8 @@ pub struct WebhookTarget {
     pub url: String,
     /// The HMAC-SHA256 key of the endpoint's secret.
     pub key: Vec<u8>,
+    /// The endpoint's failures in a row so far (its circuit breaker).
+    pub consecutive_failures: u32,
 }
 
 impl std::fmt::Debug for WebhookTarget {
@@ -96,7 +98,11 @@ impl Space {
         if rec.next_attempt_at_ms > self.inner.hlc.wall_ms() {
             return Ok(None);
         }
-        let target = WebhookTarget { url: rec.url.clone(), key: secret_key(&rec.secret)? };
+        let target = WebhookTarget {
+            url: rec.url.clone(),
+            key: secret_key(&rec.secret)?,
+            consecutive_failures: rec.consecutive_failures,
+        };
         let replay = self.scan_records::<WebhookDeadLetter>(System::WebhookDead, name, false, 1, |l| l.replay)?;
         if let Some(l) = replay.into_iter().next() {
             let due = Due {
