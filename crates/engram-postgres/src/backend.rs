@@ -57,6 +57,17 @@ impl PostgresBackend {
         Ok(Self { pool, coll_ids, writer, leases, announcer, listener, opts, replica })
     }
 
+    /// `read` on the replica: `None` when there is none, or when it failed
+    /// (logged; the caller reads the primary instead).
+    fn on_replica<'a, T>(&'a self, read: impl FnOnce(&'a ReadPool) -> Result<T>) -> Option<T> {
+        let replica = self.replica.as_ref()?;
+        read(replica)
+            .map_err(
+                |e| tracing::warn!(error = %e.message(), "the read replica is unreachable; reading from the primary"),
+            )
+            .ok()
+    }
+
     /// Commits and jobs so far (commits < jobs shows batching).
     pub fn stats(&self) -> WriterStats {
         self.writer.stats()
@@ -109,15 +120,10 @@ impl Backend for PostgresBackend {
     /// The replica's reader; the primary's while the replica is unreachable
     /// (a read that accepts staleness accepts the primary too).
     fn stale_reader(&self) -> Result<Box<dyn Reader + '_>> {
-        if let Some(replica) = &self.replica {
-            match replica.get() {
-                Ok(r) => return Ok(Box::new(r)),
-                Err(e) => {
-                    tracing::warn!(error = %e.message(), "the read replica is unreachable; reading from the primary")
-                }
-            }
+        match self.on_replica(|replica| replica.get()) {
+            Some(r) => Ok(Box::new(r)),
+            None => self.reader(),
         }
-        self.reader()
     }
 
     /// One statement on the replica (no collection-id cache: a replica may
@@ -128,15 +134,10 @@ impl Backend for PostgresBackend {
         coll: &CollectionName,
         id: &str,
     ) -> Result<Option<(CollectionId, Option<StoredDoc>)>> {
-        if let Some(replica) = &self.replica {
-            match replica.with_conn(|conn| Queries(conn).named_doc(space, coll, id)) {
-                Ok(found) => return Ok(found),
-                Err(e) => {
-                    tracing::warn!(error = %e.message(), "the read replica is unreachable; reading from the primary")
-                }
-            }
+        match self.on_replica(|replica| replica.with_conn(|conn| Queries(conn).named_doc(space, coll, id))) {
+            Some(found) => Ok(found),
+            None => self.read_named_doc(space, coll, id),
         }
-        self.read_named_doc(space, coll, id)
     }
 
     /// One statement, outside a transaction: the change token followers
