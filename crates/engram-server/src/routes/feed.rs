@@ -77,14 +77,15 @@ impl FeedParams {
         filter.check().map_err(ApiError::from)?;
         Ok(filter)
     }
+}
 
-    fn wait(&self) -> ApiResult<Duration> {
-        match self.wait_seconds {
-            Some(w) if w > FEED_WAIT_SECONDS_MAX => {
-                Err(ApiError::invalid(format!("wait_seconds must be at most {FEED_WAIT_SECONDS_MAX}")))
-            }
-            w => Ok(Duration::from_secs(w.unwrap_or(0))),
+/// A feed long poll's wait, checked.
+fn feed_wait(seconds: Option<u64>) -> ApiResult<Duration> {
+    match seconds {
+        Some(w) if w > FEED_WAIT_SECONDS_MAX => {
+            Err(ApiError::invalid(format!("wait_seconds must be at most {FEED_WAIT_SECONDS_MAX}")))
         }
+        w => Ok(Duration::from_secs(w.unwrap_or(0))),
     }
 }
 
@@ -97,8 +98,7 @@ pub async fn read_feed(
     QueryString(p): QueryString<FeedParams>,
 ) -> ApiResult<Json<FeedPage>> {
     let filter = p.filter()?;
-    let cap = s.limits.request_timeout.saturating_sub(Duration::from_secs(1));
-    let deadline = Instant::now() + p.wait()?.min(cap);
+    let deadline = super::long_poll_deadline(&s.limits, feed_wait(p.wait_seconds)?);
     let engine = s.engine.clone();
     let space: Space = blocking(move || engine.space(&space)).await?;
     let page = long_poll(&space, p.after.unwrap_or(0), filter, p.limit.unwrap_or(FEED_LIMIT_DEFAULT), deadline).await?;
@@ -331,12 +331,7 @@ pub async fn poll_consumer(
     Params((space, name)): ConsumerPath,
     Body(b): Body<PollBody>,
 ) -> ApiResult<Json<FeedPage>> {
-    let wait = b.wait_seconds.unwrap_or(0);
-    if wait > FEED_WAIT_SECONDS_MAX {
-        return Err(ApiError::invalid(format!("wait_seconds must be at most {FEED_WAIT_SECONDS_MAX}")));
-    }
-    let cap = s.limits.request_timeout.saturating_sub(Duration::from_secs(1));
-    let deadline = Instant::now() + Duration::from_secs(wait).min(cap);
+    let deadline = super::long_poll_deadline(&s.limits, feed_wait(b.wait_seconds)?);
     let engine = s.engine.clone();
     let n = name.clone();
     let (space, info) = blocking(move || {

@@ -213,6 +213,13 @@ async fn method_not_allowed() -> ApiError {
     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "this route does not support that method")
 }
 
+/// When a long poll waiting `wait` must answer: a second before the
+/// server's request timeout would cut it, at the latest.
+pub(crate) fn long_poll_deadline(limits: &Limits, wait: std::time::Duration) -> std::time::Instant {
+    let cap = limits.request_timeout.saturating_sub(std::time::Duration::from_secs(1));
+    std::time::Instant::now() + wait.min(cap)
+}
+
 /// Runs synchronous engine work on the server's work pool (outside the
 /// async runtime: see `work_pool.rs`).
 pub(crate) async fn blocking<T, F>(f: F) -> ApiResult<T>

@@ -181,12 +181,10 @@ pub async fn receive_messages(
     Params((space, queue)): QueuePath,
     Body(req): Body<ReceiveRequest>,
 ) -> ApiResult<Json<ReceiveResult>> {
-    // A long poll ends before the server's request timeout would cut it.
-    let cap = s.limits.request_timeout.saturating_sub(Duration::from_secs(1));
-    let wait = Duration::from_secs(req.wait_seconds.unwrap_or(0)).min(cap);
+    let deadline = super::long_poll_deadline(&s.limits, Duration::from_secs(req.wait_seconds.unwrap_or(0)));
     let engine = s.engine.clone();
     let space: Space = blocking(move || engine.space(&space)).await?;
-    let messages = long_poll(space, queue, req, Instant::now() + wait, &s.stopping).await?;
+    let messages = long_poll(space, queue, req, deadline, &s.stopping).await?;
     Ok(Json(ReceiveResult { messages }))
 }
 
