@@ -341,7 +341,6 @@ impl<'a> Writer<'a> {
             Op::Enqueue { queue, message } => {
                 engram_core::names::check_queue_name(queue)?;
                 message.validate()?;
-                message.encoded_body()?;
                 let e = self.enqueue(queue, message)?;
                 result(e.id, u64::from(!e.deduplicated), e.position)
             }

@@ -55,9 +55,6 @@ impl Space {
     pub fn enqueue(&self, queue: &str, messages: Vec<MessageInput>) -> Result<Vec<Enqueued>> {
         check_queue_name(queue)?;
         validate_batch(&messages)?;
-        for (i, m) in messages.iter().enumerate() {
-            m.encoded_body().map_err(|e| e.context(&format!("messages[{i}]")))?;
-        }
         let queue = queue.to_owned();
         self.write(move |w| messages.iter().map(|m| w.enqueue(&queue, m)).collect())
     }

@@ -39,11 +39,9 @@ impl MessageInput {
         Self { body, delay_seconds: None, priority: None, group: None, dedup_key: None }
     }
 
-    /// Checks every field; the body's size is checked when it is encoded.
+    /// Checks every field, and the body's serialized size.
     pub(crate) fn validate(&self) -> Result<()> {
-        if self.delay_seconds.is_some_and(|d| d > DELAY_SECONDS_MAX) {
-            return Err(Error::invalid(format!("delay_seconds must be at most {DELAY_SECONDS_MAX}")));
-        }
+        check_delay(self.delay_seconds)?;
         if self.priority.is_some_and(|p| p > PRIORITY_MAX) {
             return Err(Error::invalid(format!("priority must be 0 to {PRIORITY_MAX}")));
         }
@@ -53,20 +51,27 @@ impl MessageInput {
         if let Some(k) = &self.dedup_key {
             check_queue_key("deduplication key", k)?;
         }
-        Ok(())
+        self.check_size()
     }
 
-    /// The body serialized, refused above [`MESSAGE_BYTES_MAX`].
-    pub(crate) fn encoded_body(&self) -> Result<String> {
-        let text = serde_json::to_string(&self.body).map_err(|e| Error::invalid(format!("message body: {e}")))?;
-        if text.len() > MESSAGE_BYTES_MAX {
+    /// Refuses a body above [`MESSAGE_BYTES_MAX`] serialized.
+    fn check_size(&self) -> Result<()> {
+        let bytes = serde_json::to_vec(&self.body).map_err(|e| Error::invalid(format!("message body: {e}")))?.len();
+        if bytes > MESSAGE_BYTES_MAX {
             return Err(Error::too_large(format!(
-                "a message body is at most {MESSAGE_BYTES_MAX} bytes serialized, got {}",
-                text.len()
+                "a message body is at most {MESSAGE_BYTES_MAX} bytes serialized, got {bytes}"
             )));
         }
-        Ok(text)
+        Ok(())
     }
+}
+
+/// Checks a delay given by a caller.
+fn check_delay(seconds: Option<u64>) -> Result<()> {
+    if seconds.is_some_and(|d| d > DELAY_SECONDS_MAX) {
+        return Err(Error::invalid(format!("delay_seconds must be at most {DELAY_SECONDS_MAX}")));
+    }
+    Ok(())
 }
 
 /// Checks the size of an enqueue batch and each of its messages.
@@ -241,9 +246,7 @@ pub(crate) const NACK_ERROR_BYTES_MAX: usize = 1024;
 
 impl NackRequest {
     pub(crate) fn validate(&self) -> Result<()> {
-        if self.delay_seconds.is_some_and(|d| d > DELAY_SECONDS_MAX) {
-            return Err(Error::invalid(format!("delay_seconds must be at most {DELAY_SECONDS_MAX}")));
-        }
+        check_delay(self.delay_seconds)?;
         if self.error.as_ref().is_some_and(|e| e.len() > NACK_ERROR_BYTES_MAX) {
             return Err(Error::invalid(format!("error must be at most {NACK_ERROR_BYTES_MAX} bytes")));
         }

@@ -67,7 +67,7 @@ impl Writer<'_> {
     }
 
     /// Enqueues one message (its body already checked by
-    /// [`MessageInput::encoded_body`]).
+    /// `MessageInput::validate`).
     pub(crate) fn enqueue(&mut self, queue: &str, input: &MessageInput) -> Result<Enqueued> {
         self.queue_config(queue, true)?;
         let messages = self.system_created(System::Messages)?;
