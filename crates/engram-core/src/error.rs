@@ -18,6 +18,9 @@ pub enum ErrorKind {
     AlreadyExists,
     /// An expected version (or existence) did not hold.
     Conflict,
+    /// A conditional request's condition (HTTP `If-Match`, `If-None-Match`)
+    /// did not hold.
+    PreconditionFailed,
     /// An idempotency key was reused with a different request.
     IdempotencyMismatch,
     /// A body, document or batch exceeds its limit.
@@ -48,6 +51,7 @@ impl ErrorKind {
             Self::NotFound => "not-found",
             Self::AlreadyExists => "already-exists",
             Self::Conflict => "conflict",
+            Self::PreconditionFailed => "precondition-failed",
             Self::IdempotencyMismatch => "idempotency-mismatch",
             Self::TooLarge => "too-large",
             Self::Locked => "locked",
@@ -100,6 +104,9 @@ impl Error {
     }
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Conflict, message)
+    }
+    pub fn precondition(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::PreconditionFailed, message)
     }
     pub fn too_large(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::TooLarge, message)

@@ -140,3 +140,22 @@ pub const WEBHOOKS_PER_SPACE_MAX: usize = 100;
 pub const WEBHOOK_LIST_MAX: usize = 1_000;
 /// How long a delivery attempt's log record is kept, in seconds (7 days).
 pub const WEBHOOK_LOG_RETENTION_SECONDS: u64 = 7 * 24 * 3600;
+/// Bytes of an object's key (keys are stored as record ids).
+pub const OBJECT_KEY_BYTES_MAX: usize = DOC_ID_BYTES_MAX;
+/// Bytes of one object (5 GiB: the largest an S3 store copies in one
+/// request, which moving an upload under its content address needs).
+pub const OBJECT_BYTES_MAX: u64 = 5 * 1024 * 1024 * 1024;
+/// Bytes per verified chunk of an object: reads check each chunk's BLAKE3
+/// digest before serving any byte of it.
+pub const OBJECT_CHUNK_BYTES: u64 = 4 * 1024 * 1024;
+/// User metadata entries of one object.
+pub const OBJECT_METADATA_ENTRIES_MAX: usize = 32;
+/// Bytes of one object's user metadata (names and values together).
+pub const OBJECT_METADATA_BYTES_MAX: usize = 8 * 1024;
+/// Bytes of an object's content type.
+pub const CONTENT_TYPE_BYTES_MAX: usize = 256;
+/// Objects (plus common prefixes) one listing page returns.
+pub const OBJECT_LIST_MAX: usize = 1_000;
+/// Object records one listing reads before it returns a page, so a
+/// delimiter that folds many keys answers in bounded time.
+pub const OBJECT_LIST_SCAN_MAX: usize = 10_000;

@@ -181,6 +181,25 @@ pub fn check_queue_key(what: &str, s: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks an object's key: 1 to [`OBJECT_KEY_BYTES_MAX`] bytes, no
+/// control characters, and no `.` or `..` segment between slashes (HTTP
+/// clients rewrite those in URLs, so such a key could not be addressed).
+///
+/// [`OBJECT_KEY_BYTES_MAX`]: crate::limits::OBJECT_KEY_BYTES_MAX
+pub fn check_object_key(s: &str) -> Result<()> {
+    let max = crate::limits::OBJECT_KEY_BYTES_MAX;
+    if s.is_empty() || s.len() > max {
+        return Err(Error::invalid(format!("invalid object key: must be 1 to {max} bytes, got {}", s.len())));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(Error::invalid("invalid object key: control characters are not allowed"));
+    }
+    if s.split('/').any(|seg| seg == "." || seg == "..") {
+        return Err(Error::invalid("invalid object key: a segment between slashes cannot be \".\" or \"..\""));
+    }
+    Ok(())
+}
+
 fn check_doc_id(s: &str) -> Result<()> {
     if s.is_empty() || s.len() > DOC_ID_BYTES_MAX {
         return Err(Error::invalid(format!(

@@ -348,6 +348,18 @@ impl<'a> Writer<'a> {
                 let (id, position) = self.publish(topic, payload)?;
                 result(id, 1, position)
             }
+            Op::PutObject { key, object } => {
+                let w = self.put_object(key, object)?;
+                result(w.key, w.version, w.position)
+            }
+            Op::DeleteObject { key, expect } => {
+                let w = self.delete_object(key, *expect, None)?;
+                result(w.key, 0, w.position)
+            }
+            Op::CopyObject { from, to, expect } => {
+                let w = self.copy_object(from, to, *expect)?;
+                result(w.key, w.version, w.position)
+            }
             Op::Put { .. } | Op::Patch { .. } | Op::Delete { .. } => {
                 return Err(Error::internal("document operation routed as a memory operation"));
             }
@@ -377,7 +389,7 @@ impl<'a> Writer<'a> {
             self.tx.upsert_doc(coll.row.id, id, &text, expires, hlc)?
         } else {
             let old = self.tx.doc(coll.row.id, id)?;
-            check_expect(expect, live(old.as_ref(), self.now_ms), id)?;
+            check_expect(expect, live(old.as_ref(), self.now_ms).map(|d| d.version), "document", id)?;
             let version = old.as_ref().map_or(1, |d| d.version + 1);
             let doc = StoredDoc { id: id.to_owned(), version, body: text, expires_at_ms: expires, updated_hlc: hlc };
             self.tx.put_doc(coll.row.id, &doc)?;
@@ -398,7 +410,7 @@ impl<'a> Writer<'a> {
     ) -> Result<(u64, u64)> {
         let old = self.tx.doc(coll.row.id, id)?;
         let current = live(old.as_ref(), self.now_ms).ok_or_else(|| missing(coll, id))?;
-        check_expect(expect, Some(current), id)?;
+        check_expect(expect, Some(current.version), "document", id)?;
         let mut body = decode_document(&current.body)?;
         merge_patch(&mut body, patch);
         let text = encode_document(&body)?;
@@ -416,7 +428,7 @@ impl<'a> Writer<'a> {
     fn delete(&mut self, coll: &Compiled, id: &str, expect: Expect) -> Result<(u64, u64)> {
         let old = self.tx.doc(coll.row.id, id)?;
         let current = live(old.as_ref(), self.now_ms).ok_or_else(|| missing(coll, id))?;
-        check_expect(expect, Some(current), id)?;
+        check_expect(expect, Some(current.version), "document", id)?;
         self.remove(coll, old.as_ref(), id, ChangeOp::Delete).map(|p| (0, p))
     }
 
@@ -488,8 +500,9 @@ fn missing(coll: &Compiled, id: &str) -> Error {
     Error::not_found(format!("document {id:?} does not exist in collection {:?}", coll.row.name.as_str()))
 }
 
-fn check_expect(expect: Expect, current: Option<&StoredDoc>, id: &str) -> Result<()> {
-    let found = current.map(|d| d.version);
+/// Checks a write's precondition against the current live version of the
+/// `what` (document, object) `id`.
+pub(crate) fn check_expect(expect: Expect, found: Option<u64>, what: &str, id: &str) -> Result<()> {
     let ok = match expect {
         Expect::Any => true,
         Expect::Absent => found.is_none(),
@@ -506,7 +519,7 @@ fn check_expect(expect: Expect, current: Option<&StoredDoc>, id: &str) -> Result
         Expect::Version(v) => format!("version {v}"),
         Expect::Any => unreachable!("Any always holds"),
     };
-    Err(Error::conflict(format!("document {id:?}: expected {wanted}, but {state}")))
+    Err(Error::conflict(format!("{what} {id:?}: expected {wanted}, but {state}")))
 }
 
 fn spec_hash(spec: &CollectionSpec) -> Digest {

@@ -31,6 +31,7 @@ mod graph;
 mod idempotent;
 #[cfg(feature = "openapi")]
 mod json_object;
+mod objects;
 mod ops;
 mod plan;
 mod purge;
@@ -86,6 +87,10 @@ pub use graph::types::{
 pub use graph::write::edge_id;
 #[cfg(feature = "openapi")]
 pub use json_object::JsonObject;
+pub use objects::types::{
+    BlobInfo, BlobInput, DEFAULT_CONTENT_TYPE, ListObjects, ObjectInfo, ObjectList, ObjectPut, ObjectWritten, Staged,
+    check_digest, chunk_count,
+};
 pub use ops::{Batch, CommitResult, Expect, Op, OpResult, WriteOptions, WriteResult};
 pub use query::{Page, Query, SortField, SortOrder};
 pub use queues::api::ReceiveAttempt;

@@ -2,6 +2,7 @@
 
 use crate::facts::types::FactInput;
 use crate::graph::types::{EdgeInput, NodeRef};
+use crate::objects::types::ObjectPut;
 use crate::queues::types::MessageInput;
 use crate::streams::types::AppendRequest;
 use crate::system::System;
@@ -88,6 +89,21 @@ pub enum Op {
         #[cfg_attr(feature = "openapi", schema(value_type = Value))]
         payload: Value,
     },
+    /// Put an object whose bytes were uploaded (staged) first.
+    PutObject { key: String, object: ObjectPut },
+    /// Delete an object.
+    DeleteObject {
+        key: String,
+        #[serde(default)]
+        expect: Expect,
+    },
+    /// Put `to` with the content and metadata of `from` (no bytes copied).
+    CopyObject {
+        from: String,
+        to: String,
+        #[serde(default)]
+        expect: Expect,
+    },
 }
 
 impl Op {
@@ -103,6 +119,7 @@ impl Op {
             Self::Append { .. } => System::Events.name(),
             Self::Enqueue { .. } => System::Messages.name(),
             Self::Publish { .. } => System::Outbox.name(),
+            Self::PutObject { .. } | Self::DeleteObject { .. } | Self::CopyObject { .. } => System::Objects.name(),
         }
     }
     /// The document id of a document operation; empty for the others.

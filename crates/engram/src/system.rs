@@ -58,6 +58,10 @@ pub(crate) enum System {
     WebhookDead,
     /// Deleted spaces, in the system space; id = the deleted space's id.
     SpaceDeletions,
+    /// Objects' metadata; id = the object's key (see `objects/mod.rs`).
+    Objects,
+    /// Content-addressed blobs; id = BLAKE3 digest in hex.
+    Blobs,
 }
 
 impl System {
@@ -78,6 +82,8 @@ impl System {
             Self::WebhookLog => "_webhook_log",
             Self::WebhookDead => "_webhook_dead",
             Self::SpaceDeletions => "_spaces_deleted",
+            Self::Objects => "_objects",
+            Self::Blobs => "_blobs",
         }
     }
 
@@ -98,6 +104,8 @@ impl System {
             }
             Self::Facts => vec![index(1, "subject_predicate", &["skey", "predicate"])],
             Self::Messages => vec![index(1, "lane", &["queue", "lane", "k", "at"])],
+            Self::Objects => vec![index(1, crate::objects::record::EXPIRY_INDEX, &["exp"])],
+            Self::Blobs => vec![index(1, crate::objects::record::GC_INDEX, &["gc_at"])],
             Self::Events
             | Self::Snapshots
             | Self::Dedup
