@@ -262,6 +262,23 @@ pub struct ServeArgs {
     /// comma-separated; after the last, the message is dead-lettered.
     #[arg(long, env = "ENGRAM_WEBHOOK_RETRY_SCHEDULE", default_value = "5,300,1800,7200,18000,36000,36000")]
     pub webhook_retry_schedule: String,
+    /// Where objects' bytes are kept: a directory, `s3://bucket[/prefix]?
+    /// endpoint=…&region=…` (credentials from AWS_ACCESS_KEY_ID and
+    /// AWS_SECRET_ACCESS_KEY), or `az://container[/prefix]?account=…`
+    /// (key from AZURE_STORAGE_ACCOUNT_KEY). Default: `objects/` in the
+    /// data directory. Servers sharing a database need a shared store.
+    #[arg(long, env = "ENGRAM_OBJECTS")]
+    pub objects: Option<String>,
+    /// Seconds unreferenced object bytes are kept before they are
+    /// collected (an upload must commit within half of it).
+    #[arg(long, env = "ENGRAM_OBJECTS_GRACE_SECONDS", default_value_t = 900)]
+    pub objects_grace_seconds: u64,
+    /// Seconds between passes of the object collector.
+    #[arg(long, env = "ENGRAM_OBJECTS_COLLECT_SECONDS", default_value_t = 60)]
+    pub objects_collect_seconds: u64,
+    /// Longest one object upload or download may take, in seconds.
+    #[arg(long, env = "ENGRAM_OBJECTS_TRANSFER_TIMEOUT_SECONDS", default_value_t = 3600)]
+    pub objects_transfer_timeout_seconds: u64,
     /// PEM certificate chain: serve HTTPS (with --tls-key).
     #[arg(long, env = "ENGRAM_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

@@ -78,6 +78,9 @@ fn serve(data_dir: std::path::PathBuf, a: crate::args::ServeArgs) -> Result<(), 
     if a.max_feed_streams == 0 || a.feed_stream_seconds == 0 || a.webhook_timeout_ms == 0 {
         return Err("--max-feed-streams, --feed-stream-seconds and --webhook-timeout-ms must be at least 1".into());
     }
+    if a.objects_collect_seconds == 0 || a.objects_transfer_timeout_seconds == 0 {
+        return Err("--objects-collect-seconds and --objects-transfer-timeout-seconds must be at least 1".into());
+    }
     let schedule = webhook_schedule(&a.webhook_retry_schedule)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     let config = engram_server::ServerConfig {
@@ -105,6 +108,10 @@ fn serve(data_dir: std::path::PathBuf, a: crate::args::ServeArgs) -> Result<(), 
             allow_private: a.webhook_allow_private,
             ..Default::default()
         },
+        objects: a.objects,
+        objects_grace: std::time::Duration::from_secs(a.objects_grace_seconds),
+        objects_collect_every: std::time::Duration::from_secs(a.objects_collect_seconds),
+        objects_transfer_timeout: std::time::Duration::from_secs(a.objects_transfer_timeout_seconds),
     };
     rt.block_on(engram_server::serve(config)).map_err(|e| e.to_string())
 }

@@ -39,6 +39,15 @@ pub struct ServerConfig {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// How webhooks are delivered.
     pub webhooks: crate::webhooks::WebhookSettings,
+    /// Where objects' bytes go: a store URL (`s3://…`, `az://…`, a
+    /// directory); `None` is `objects/` in the data directory.
+    pub objects: Option<String>,
+    /// How long unreferenced bytes are kept before they are collected.
+    pub objects_grace: std::time::Duration,
+    /// How often the object collector runs.
+    pub objects_collect_every: std::time::Duration,
+    /// Longest an object upload or download may take.
+    pub objects_transfer_timeout: std::time::Duration,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +63,10 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             tls: None,
             webhooks: crate::webhooks::WebhookSettings::default(),
+            objects: None,
+            objects_grace: engram_objects::GRACE_DEFAULT,
+            objects_collect_every: std::time::Duration::from_secs(60),
+            objects_transfer_timeout: std::time::Duration::from_secs(3600),
         }
     }
 }

@@ -65,6 +65,13 @@ fn is_large(req: &Request) -> bool {
     }
 }
 
+/// Whether a request moves an object's bytes (an upload or a staged blob).
+fn is_transfer(req: &Request) -> bool {
+    let path = req.uri().path();
+    let objects = path.starts_with("/v1/spaces/") && (path.contains("/objects/") || path.ends_with("/blobs"));
+    objects && matches!(*req.method(), axum::http::Method::PUT | axum::http::Method::POST | axum::http::Method::GET)
+}
+
 /// Asks the client not to reuse a connection whose request body was left
 /// unread (the server closes it), so keep-alive clients do not fail next.
 pub fn close_connection(res: &mut Response) {
@@ -93,11 +100,13 @@ pub async fn shed(State(s): State<AppState>, req: Request, next: Next) -> Respon
     } else {
         None
     };
-    match tokio::time::timeout(s.limits.request_timeout, next.run(req)).await {
+    // Object transfers stream gigabytes: they get their own, longer bound.
+    let limit = if is_transfer(&req) { s.objects.transfer_timeout } else { s.limits.request_timeout };
+    match tokio::time::timeout(limit, next.run(req)).await {
         Ok(res) => res,
         Err(_) => {
             s.metrics.reject("timeout");
-            let detail = format!("the request took longer than {} s", s.limits.request_timeout.as_secs_f64());
+            let detail = format!("the request took longer than {} s", limit.as_secs_f64());
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", detail).into_response()
         }
     }

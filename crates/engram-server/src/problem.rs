@@ -41,11 +41,13 @@ pub struct ApiError {
     pub detail: String,
     /// Seconds for `Retry-After` (429 and 503).
     pub retry_after: Option<u64>,
+    /// Further headers (a 416's `Content-Range`).
+    pub headers: Vec<(axum::http::HeaderName, String)>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, kind: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, kind, detail: detail.into(), retry_after: None }
+        Self { status, kind, detail: detail.into(), retry_after: None, headers: Vec::new() }
     }
     /// 429 with `Retry-After`.
     pub fn too_many(detail: impl Into<String>, retry_after: u64) -> Self {
@@ -80,6 +82,11 @@ impl IntoResponse for ApiError {
         let retry = self.retry_after.or((self.status == StatusCode::SERVICE_UNAVAILABLE).then_some(1));
         if let Some(secs) = retry {
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        for (name, value) in self.headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                res.headers_mut().insert(name, v);
+            }
         }
         res
     }

@@ -32,7 +32,9 @@ pub async fn serve(config: ServerConfig) -> io::Result<()> {
     engine.set_serving_address(&addr.to_string()).map_err(|e| io::Error::other(e.to_string()))?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("engram listening on {scheme}://{addr} (data directory: {})", config.data_dir.display());
-    let mut state = AppState::new(engine.clone(), Arc::new(keys), config.limits).with_webhooks(config.webhooks.clone());
+    let mut state = AppState::new(engine.clone(), Arc::new(keys), config.limits)
+        .with_webhooks(config.webhooks.clone())
+        .with_objects(open_objects(&config)?);
     if let Some(url) = &config.redis {
         let shared = crate::shared_rate::SharedRate::connect(url, "engram").map_err(io::Error::other)?;
         state = state.with_shared_rates(shared);
@@ -41,6 +43,7 @@ pub async fn serve(config: ServerConfig) -> io::Result<()> {
         Some(tls) => {
             // Stops (when dropped) after the last request is served.
             let _webhooks = crate::webhooks::dispatch::start(state.engine.clone(), state.webhooks.clone());
+            let _collector = start_collector(&state);
             let stopping = state.stopping.clone();
             let app = router(state).into_make_service_with_connect_info::<ClientAddr>();
             let listener = Limited::new(TlsListener::new(listener, tls)?, config.limits.connections);
@@ -53,6 +56,28 @@ pub async fn serve(config: ServerConfig) -> io::Result<()> {
         None => serve_on(listener, state, shutdown_signal()).await?,
     }
     crate::work_pool::run(move || engine.close()).await.map_err(io::Error::other)
+}
+
+/// The object store the configuration names (`objects/` in the data
+/// directory by default).
+fn open_objects(config: &ServerConfig) -> io::Result<crate::routes::ObjectSettings> {
+    let store = match &config.objects {
+        Some(url) => engram_objects::open_store(url),
+        None => {
+            if config.database.is_some() {
+                tracing::warn!(
+                    "objects are kept in this server's data directory; servers sharing a database need a shared store (--objects s3://… or az://…)"
+                );
+            }
+            engram_objects::open_dir(&config.data_dir.join("objects"))
+        }
+    }
+    .map_err(|e| io::Error::other(e.to_string()))?;
+    println!("objects in the {} store", store.kind());
+    let mut settings = crate::routes::ObjectSettings::new(engram_objects::Objects::new(store, config.objects_grace));
+    settings.collect_every = config.objects_collect_every;
+    settings.transfer_timeout = config.objects_transfer_timeout;
+    Ok(settings)
 }
 
 /// The engine on the embedded SQLite database in the data directory, or on
@@ -117,6 +142,7 @@ pub async fn serve_on(
     let connections = state.limits.connections;
     // Stops (when dropped) after the last request is served.
     let _webhooks = crate::webhooks::dispatch::start(state.engine.clone(), state.webhooks.clone());
+    let _collector = start_collector(&state);
     let stopping = state.stopping.clone();
     let shutdown = async move {
         shutdown.await;
@@ -147,4 +173,20 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// Runs the object collector until the returned guard is dropped.
+fn start_collector(state: &AppState) -> AbortOnDrop {
+    let collector = engram_objects::Collector::default();
+    let (engine, objects) = (state.engine.clone(), state.objects.service.clone());
+    AbortOnDrop(tokio::spawn(collector.run(engine, objects, state.objects.collect_every)))
+}
+
+/// Stops a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

@@ -89,7 +89,7 @@ pub use graph::write::edge_id;
 pub use json_object::JsonObject;
 pub use objects::types::{
     BlobInfo, BlobInput, DEFAULT_CONTENT_TYPE, ListObjects, ObjectInfo, ObjectList, ObjectPut, ObjectWritten, Staged,
-    check_digest, chunk_count,
+    check_content_type, check_digest, check_metadata, chunk_count,
 };
 pub use ops::{Batch, CommitResult, Expect, Op, OpResult, WriteOptions, WriteResult};
 pub use query::{Page, Query, SortField, SortOrder};

@@ -72,7 +72,7 @@ pub fn policy(method: &Method, route: &str) -> Access {
         ("POST", "/v1/spaces") => global(Role::Admin),
         ("DELETE", "/v1/spaces/{space}") => key(Role::Admin),
         (_, r) if !r.starts_with("/v1/spaces/{space}") => global(Role::Admin),
-        ("GET", _) => key(Role::Read),
+        ("GET" | "HEAD", _) => key(Role::Read),
         ("PUT" | "DELETE", "/v1/spaces/{space}/collections/{collection}") => key(Role::Admin),
         ("PUT" | "DELETE", "/v1/spaces/{space}/queues/{queue}") => key(Role::Admin),
         ("PUT" | "DELETE", "/v1/spaces/{space}/webhooks/{webhook}") => key(Role::Admin),
@@ -107,6 +107,9 @@ mod tests {
         assert_eq!(p("POST", "/v1/spaces/{space}/queues/{queue}/purge"), key(Role::Admin));
         assert_eq!(p("PUT", "/v1/spaces/{space}/webhooks/{webhook}"), key(Role::Admin));
         assert_eq!(p("POST", "/v1/spaces/{space}/consumers/{consumer}/poll"), key(Role::Read));
+        assert_eq!(p("HEAD", "/v1/spaces/{space}/objects/{*key}"), key(Role::Read));
+        assert_eq!(p("PUT", "/v1/spaces/{space}/objects/{*key}"), key(Role::Write));
+        assert_eq!(p("POST", "/v1/spaces/{space}/blobs"), key(Role::Write));
         assert_eq!(p("POST", "/v1/unknown"), global(Role::Admin), "unlisted routes are admin-only");
     }
 }

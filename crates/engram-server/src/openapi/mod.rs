@@ -96,6 +96,14 @@ use utoipa::OpenApi;
         list_dead_letters,
         redrive_dead_letters,
         purge_queue,
+        put_object,
+        get_object,
+        head_object,
+        delete_object,
+        list_objects,
+        copy_object,
+        stage_blob,
+        signed_object_url,
         commit_transaction,
         list_changes,
         verify_changes,
@@ -113,7 +121,10 @@ use utoipa::OpenApi;
         engram::Direction,
         engram::ExpectedVersion, engram::ReadDirection,
         engram::EventInput,
-        engram::Hop
+        engram::Hop,
+        engram::ObjectPut,
+        engram::BlobInput,
+        engram::ObjectInfo
     ))
 )]
 struct ApiDoc;
@@ -129,6 +140,7 @@ pub(crate) fn operations(
         (Method::POST, item.post.as_mut()),
         (Method::DELETE, item.delete.as_mut()),
         (Method::PATCH, item.patch.as_mut()),
+        (Method::HEAD, item.head.as_mut()),
     ]
     .into_iter()
     .filter_map(|(m, op)| op.map(|o| (m, o)))

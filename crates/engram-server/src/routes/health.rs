@@ -10,12 +10,15 @@ pub struct Health {
     /// The storage backend (`sqlite`, `postgres`, `memory`), on readiness.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backend: Option<&'static str>,
+    /// The object store (`fs`, `memory`, `s3`, `azure`), on readiness.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub objects: Option<&'static str>,
 }
 
 /// Liveness: the process serves requests.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
 pub async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok", backend: None })
+    Json(Health { status: "ok", backend: None, objects: None })
 }
 
 /// The OpenAPI 3.1 document of this server, generated from the code.
@@ -24,16 +27,18 @@ pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(crate::openapi::document())
 }
 
-/// Readiness: the engine answers a storage read (503 while the database is
-/// unreachable); names the backend.
+/// Readiness: the engine answers a storage read and the object store a
+/// listing (503 while either is unreachable); names both.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, body = Health), (status = 503, body = crate::problem::Problem)))]
 pub async fn readyz(
     axum::extract::State(s): axum::extract::State<super::AppState>,
 ) -> crate::problem::ApiResult<Json<Health>> {
     let backend = s.engine.capabilities().name;
+    let store = s.objects.service.store().clone();
     super::blocking(move || s.engine.spaces()).await?;
-    Ok(Json(Health { status: "ready", backend: Some(backend) }))
+    store.check().await?;
+    Ok(Json(Health { status: "ready", backend: Some(backend), objects: Some(store.kind()) }))
 }
 
 /// Prometheus metrics (text exposition format). Needs an all-spaces key.

@@ -8,6 +8,7 @@ mod feed;
 mod graph;
 mod health;
 mod keys;
+mod objects;
 mod queries;
 mod queues;
 mod search;
@@ -41,6 +42,7 @@ pub(crate) use feed::*;
 pub(crate) use graph::*;
 pub(crate) use health::*;
 pub(crate) use keys::*;
+pub(crate) use objects::*;
 pub(crate) use queries::*;
 pub(crate) use queues::*;
 pub(crate) use search::*;
@@ -67,6 +69,35 @@ pub struct AppState {
     /// Set when the server starts shutting down: open feed streams end, so
     /// the graceful shutdown does not wait out their lifetime.
     pub stopping: Arc<Stopping>,
+    /// Where objects' bytes are kept, and how they are collected.
+    pub objects: ObjectSettings,
+}
+
+/// The object store the server uses and its collector's pace.
+#[derive(Clone, Debug)]
+pub struct ObjectSettings {
+    pub service: engram_objects::Objects,
+    /// How often the collector runs (expired objects, unreferenced bytes).
+    pub collect_every: std::time::Duration,
+    /// Longest an object upload or download may take (instead of the
+    /// request timeout).
+    pub transfer_timeout: std::time::Duration,
+}
+
+impl ObjectSettings {
+    /// Objects in memory (tests; lost at exit), collected every second.
+    pub fn in_memory() -> Self {
+        let store = engram_objects::open_store("memory://").expect("the memory store opens");
+        Self::new(engram_objects::Objects::new(store, engram_objects::GRACE_DEFAULT))
+    }
+
+    pub fn new(service: engram_objects::Objects) -> Self {
+        Self {
+            service,
+            collect_every: std::time::Duration::from_secs(60),
+            transfer_timeout: std::time::Duration::from_secs(3600),
+        }
+    }
 }
 
 /// The shutdown flag long-lived responses watch.
@@ -110,7 +141,14 @@ impl AppState {
             feed_streams: Arc::new(Semaphore::new(limits.feed_streams.max(1))),
             webhooks: crate::webhooks::WebhookSettings::default(),
             stopping: Arc::default(),
+            objects: ObjectSettings::in_memory(),
         }
+    }
+
+    /// Keeps objects in this store.
+    pub fn with_objects(mut self, objects: ObjectSettings) -> Self {
+        self.objects = objects;
+        self
     }
 
     /// Delivers webhooks with these settings.
@@ -191,6 +229,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/spaces/{space}/webhooks/{webhook}/attempts", get(list_webhook_attempts))
         .route("/v1/spaces/{space}/webhooks/{webhook}/dead-letters", get(list_webhook_dead_letters))
         .route("/v1/spaces/{space}/webhooks/{webhook}/replay", post(replay_webhook))
+        .route("/v1/spaces/{space}/objects", get(list_objects))
+        .route(
+            "/v1/spaces/{space}/objects/{*key}",
+            get(get_object).head(head_object).put(put_object).delete(delete_object),
+        )
+        .route("/v1/spaces/{space}/object-copy", post(copy_object))
+        .route("/v1/spaces/{space}/object-urls/{*key}", get(signed_object_url))
+        .route("/v1/spaces/{space}/blobs", post(stage_blob))
         .route("/v1/spaces/{space}/transactions", post(commit_transaction))
         .route("/v1/spaces/{space}/changes", get(list_changes))
         .route("/v1/spaces/{space}/changes/verify", get(verify_changes))
