@@ -150,7 +150,7 @@ pub async fn get_object(
 /// An object's metadata as headers, without its bytes.
 #[utoipa::path(head, path = "/v1/spaces/{space}/objects/{key}", tag = "objects",
     params(("space" = String, Path), ("key" = String, Path)),
-    responses((status = 200, description = "Headers only"), (status = 404, description = "No such object")))]
+    responses((status = 200, description = "Headers only"), (status = 304, description = "Not modified"), (status = 404, body = Problem)))]
 pub async fn head_object(
     State(s): State<AppState>,
     Params((space, key)): KeyPath,

@@ -35,6 +35,30 @@ pub struct Reply {
     pub json: Value,
 }
 
+/// A response whose body is kept as bytes.
+#[derive(Debug)]
+pub struct RawReply {
+    pub status: u16,
+    pub headers: ureq::http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl RawReply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// Asserts the status, panicking with the body on a mismatch.
+    pub fn expect_status(&self, status: u16, what: &str) -> &Self {
+        assert_eq!(self.status, status, "{what}: unexpected status; body: {}", String::from_utf8_lossy(&self.body));
+        self
+    }
+}
+
 impl Reply {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
@@ -154,6 +178,43 @@ impl TestServer {
             panic!("the response breaks the OpenAPI document: {violation}");
         }
         Reply { status, headers, text, json }
+    }
+
+    /// Sends raw bytes (any content type) and returns the raw response
+    /// body; a JSON or problem response is checked against the contract.
+    pub fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> RawReply {
+        let mut b = ureq::http::Request::builder().method(method).uri(format!("{}{path}", self.base));
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization")) {
+            b = b.header("authorization", format!("Bearer {ADMIN_KEY}"));
+        }
+        let res = match body {
+            Some(bytes) => self.agent.run(b.body(bytes).expect("valid request")),
+            None => self.agent.run(b.body(()).expect("valid request")),
+        };
+        let mut res = res.unwrap_or_else(|e| panic!("{method} {path}: transport error: {e}"));
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let body = if method == "HEAD" {
+            Vec::new()
+        } else {
+            res.body_mut()
+                .with_config()
+                .limit(256 * 1024 * 1024)
+                .read_to_vec()
+                .unwrap_or_else(|e| panic!("{method} {path}: reading the body: {e}"))
+        };
+        let content_type = headers.get("content-type").and_then(|v| v.to_str().ok());
+        if content_type.is_some_and(|ct| ct.contains("json")) {
+            let text = String::from_utf8_lossy(&body);
+            let exchange = contract::Exchange { method, target: path, status, content_type, body: &text };
+            if let Err(violation) = contract::check(&exchange) {
+                panic!("the response breaks the OpenAPI document: {violation}");
+            }
+        }
+        RawReply { status, headers, body }
     }
 
     pub fn get(&self, path: &str) -> Reply {
