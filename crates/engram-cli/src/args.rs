@@ -72,6 +72,9 @@ pub enum Command {
     /// Webhook endpoints: create, list, attempts, dead letters, replay.
     #[command(subcommand)]
     Webhook(crate::feed::WebhookCommand),
+    /// Objects (bytes under keys): put, get, ls, rm, cp.
+    #[command(subcommand)]
+    Object(crate::object::ObjectCommand),
     /// Copy spaces between storages (a data directory, a postgres:// URL),
     /// resumably, and verify them.
     Copy(CopyArgs),

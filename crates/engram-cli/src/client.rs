@@ -36,6 +36,8 @@ pub trait Client {
     fn queue(&self, space: &str, call: QueueCall) -> Out;
     /// A feed, consumer or webhook operation.
     fn feed(&self, space: &str, call: crate::feed::FeedCall) -> Out;
+    /// An object operation (`data_dir` holds the bytes of a local one).
+    fn object(&self, data_dir: &Path, space: &str, call: crate::object::ObjectCall) -> Out;
 }
 
 /// Opens the data directory, or connects to the server holding it.
@@ -133,6 +135,9 @@ impl Client for Local {
     fn feed(&self, space: &str, call: crate::feed::FeedCall) -> Out {
         crate::feed::call_local(&self.0.space(space).map_err(|e| e.to_string())?, call)
     }
+    fn object(&self, data_dir: &Path, space: &str, call: crate::object::ObjectCall) -> Out {
+        crate::object::call_local(&self.0, data_dir, space, call)
+    }
 }
 
 /// A server over HTTP.
@@ -180,7 +185,7 @@ impl Remote {
 }
 
 /// Percent-encodes one path segment.
-fn enc(s: &str) -> String {
+pub(crate) fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
@@ -190,7 +195,7 @@ fn enc(s: &str) -> String {
 }
 
 /// Reads a response: JSON on success, the problem's detail otherwise.
-fn reply(res: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Out {
+pub(crate) fn reply(res: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Out {
     let mut res = res.map_err(|e| format!("cannot reach the server: {e}"))?;
     let status = res.status();
     if status.as_u16() == 204 {
@@ -285,6 +290,9 @@ impl Client for Remote {
     }
     fn feed(&self, space: &str, call: crate::feed::FeedCall) -> Out {
         self.send(space, crate::feed::http_request(call, enc))
+    }
+    fn object(&self, _data_dir: &Path, space: &str, call: crate::object::ObjectCall) -> Out {
+        crate::object::call_remote(&self.agent, &self.base, space, call)
     }
 }
 

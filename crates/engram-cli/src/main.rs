@@ -8,6 +8,8 @@ mod config_file;
 mod copy;
 mod feed;
 mod memory;
+mod object;
+mod progress;
 mod queue;
 
 use clap::Parser;
