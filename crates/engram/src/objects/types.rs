@@ -55,12 +55,15 @@ impl BlobInput {
         if self.size > OBJECT_BYTES_MAX {
             return Err(Error::too_large(format!("an object is at most {OBJECT_BYTES_MAX} bytes, got {}", self.size)));
         }
+        // One chunk is described by the whole digest; more are listed.
         let want = chunk_count(self.size);
-        let given = if self.chunks.is_empty() { 1 } else { self.chunks.len() as u64 };
-        if given != want || (want > 1) != !self.chunks.is_empty() {
+        let given = self.chunks.len() as u64;
+        let listed_right = if want == 1 { given == 0 } else { given == want };
+        if !listed_right {
             return Err(Error::invalid(format!(
-                "a blob of {} bytes has {want} chunk digest(s) of {OBJECT_CHUNK_BYTES} bytes, got {given}",
-                self.size
+                "a blob of {} bytes has {want} chunks of {OBJECT_CHUNK_BYTES} bytes: list {} chunk digests, got {given}",
+                self.size,
+                if want == 1 { 0 } else { want }
             )));
         }
         self.chunks.iter().try_for_each(|c| check_digest(c))
