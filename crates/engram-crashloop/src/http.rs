@@ -94,6 +94,61 @@ fn run(agent: &ureq::Agent, base: &str, req: &Request) -> Result<ureq::http::Res
     sent.map_err(|e| e.to_string())
 }
 
+/// A complete response to a raw request: its status, `ETag` and bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawResponse {
+    pub status: u16,
+    /// The `ETag` header, unquoted.
+    pub etag: Option<String>,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    /// The body as JSON, when it is.
+    pub fn json(&self) -> Option<Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+
+    /// A short description for messages.
+    pub fn describe(&self) -> String {
+        let text = String::from_utf8_lossy(&self.body[..self.body.len().min(300)]).into_owned();
+        format!("{} {text}", self.status)
+    }
+}
+
+/// Longest body a raw response may have.
+const RAW_BODY_MAX: u64 = 64 << 20;
+
+/// Sends a request with raw bytes as its body (as the admin, with
+/// `headers`) and reads the whole response. `Err` when no complete
+/// response came (a connection refused or cut, a body cut short).
+pub fn send_raw(
+    agent: &ureq::Agent,
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Result<RawResponse, String> {
+    let mut b = ureq::http::Request::builder()
+        .method(method)
+        .uri(format!("{base}{path}"))
+        .header("authorization", format!("Bearer {ADMIN_KEY}"));
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let mut res = agent.run(b.body(body).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    let status = res.status().as_u16();
+    let etag = res.headers().get("etag").and_then(|v| v.to_str().ok()).map(|v| v.trim_matches('"').to_owned());
+    let body = res
+        .body_mut()
+        .with_config()
+        .limit(RAW_BODY_MAX)
+        .read_to_vec()
+        .map_err(|e| format!("reading the {status} response: {e}"))?;
+    Ok(RawResponse { status, etag, body })
+}
+
 fn classify(status: u16, text: String) -> Outcome {
     if !(200..300).contains(&status) {
         return Outcome::Refused(status, text);

@@ -169,6 +169,8 @@ pub struct Ledger {
     pub splits: BTreeSet<String>,
     /// The message workload's own ledger (queue and outbox).
     pub messages: crate::messages::MessageLedger,
+    /// The object workload's own ledger.
+    pub objects: crate::object_workload::ObjectLedger,
 }
 
 /// The id of writer `w`'s `i`-th document.

@@ -21,10 +21,18 @@
 //! land during enqueues, receives, acks and deliveries. After the last
 //! cycle a restarted server drains the queue and the webhook catches up;
 //! then every message is held against the ledger ([`queue_check`]).
+//!
+//! Uploaders put and delete objects under a few keys ([`object_workload`]);
+//! each cycle's restarted server serves every key, which must hold its
+//! acknowledged content (or an unknown request's), with every listed
+//! object's bytes there ([`object_check`]). At the end a server with a
+//! short grace collects, and the store must hold no unreferenced bytes.
 
 pub mod http;
 pub mod ledger;
 pub mod messages;
+pub mod object_check;
+pub mod object_workload;
 pub mod queue_check;
 pub mod queue_workload;
 pub mod receiver;
@@ -43,7 +51,7 @@ use rand::{Rng, SeedableRng};
 use receiver::Receiver;
 use report::CycleStats;
 use serde_json::{Value, json};
-use server::Server;
+use server::{Collection, Server};
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -66,6 +74,9 @@ const CLEAN_STOP_SHARE: f64 = 0.1;
 const CLEAN_STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Timeout of the setup requests.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest the end's collector may take to remove unreferenced bytes (its
+/// grace is 2 s, its interval 1 s; it has run during the message check).
+const COLLECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Share of webhook deliveries the receiver answers with 500.
 const WEBHOOK_FAIL_SHARE: f64 = 0.2;
 
@@ -165,9 +176,11 @@ pub fn run(config: Config) -> Result<Report, String> {
     Ok(report)
 }
 
-/// After the last cycle: a restarted server drains the queue and the
-/// webhook catches up; every message is then judged. The server is then
-/// stopped cleanly.
+/// After the last cycle: a restarted server (with a short object grace)
+/// drains the queue and the webhook catches up; every message is then
+/// judged. Every object is checked once more, the collector is given its
+/// time, and the store's files are checked. The server is then stopped
+/// cleanly and the objects' metadata checked offline.
 fn finish_messages(
     config: &Config,
     dirs: &Dirs,
@@ -176,9 +189,19 @@ fn finish_messages(
     ledger: &mut Ledger,
     report: &mut Report,
 ) -> Result<(), String> {
-    let mut server = Server::start_on(&config.engram_bin, &dirs.data, database(config), &dirs.log)?;
+    let mut server =
+        Server::start_with(&config.engram_bin, &dirs.data, database(config), &dirs.log, Collection::FINISH)?;
     report.messages = queue_check::finish(&server.base(), &mut ledger.messages, receiver, rng.random());
+    let verdict = object_check::check(&server.base(), &mut ledger.objects, true);
+    report.add_objects(config.cycles, &verdict);
+    let live = ledger.objects.live_digests();
+    let left = object_check::wait_collected(&dirs.data.join("objects"), &live, COLLECT_TIMEOUT);
+    report.add_leftovers(&left);
     server.terminate(CLEAN_STOP_TIMEOUT);
+    let engine = verify::open_store(&dirs.data, database(config))?;
+    let metadata = object_check::check_metadata(&engine, &dirs.data.join("objects"));
+    engine.close();
+    report.add_object_metadata(&metadata);
     Ok(())
 }
 
@@ -223,13 +246,27 @@ fn run_cycle(
     if cycle == 0 {
         setup(&server.base(), receiver)?;
     }
+    // The last kill's objects, through this server.
+    let t = Instant::now();
+    let objects = object_check::check(&server.base(), &mut ledger.objects, false);
+    let objects_checked_in = t.elapsed();
+    report.object_check_seconds += objects_checked_in.as_secs_f64();
+    report.add_objects(cycle, &objects);
     let delay = Duration::from_millis(rng.random_range(config.kill_after_ms.clone()));
     let clean = rng.random_bool(CLEAN_STOP_SHARE);
-    let (reports, message_reports) = drive(&mut server, cycle, delay, clean, rng, ledger)?;
+    let (reports, message_reports, uploads) = drive(&mut server, cycle, delay, clean, rng, ledger)?;
     if clean {
         report.clean_stops += 1;
     }
-    let mut stats = CycleStats { cycle, killed_after: delay, ready_after: server.ready_after, ..CycleStats::default() };
+    let mut stats = CycleStats {
+        cycle,
+        killed_after: delay,
+        ready_after: server.ready_after,
+        objects: objects.objects,
+        objects_checked_in,
+        problems: objects.lost.len() + objects.dangling.len() + objects.anomalies.len(),
+        ..CycleStats::default()
+    };
     drop(server);
     crash_database(config, rng, report)?;
     for r in reports {
@@ -244,6 +281,13 @@ fn run_cycle(
         report.add_messages(cycle, &r);
         r.absorb_into(&mut ledger.messages);
     }
+    for u in uploads {
+        stats.object_ops += u.ops.len();
+        let anomalies = ledger.objects.absorb(u);
+        stats.problems += anomalies.len();
+        report.add_object_anomalies(cycle, &anomalies);
+    }
+    report.set_object_totals(&ledger.objects);
     stats.unknown = ledger.unknown.len();
     check(config, dirs, cycle, ledger, report, &mut stats)?;
     Ok(stats)
@@ -317,8 +361,9 @@ fn setup(base: &str, receiver: &Receiver) -> Result<(), String> {
     receiver.set_secret(last["secret"].as_str().ok_or("setup: the webhook endpoint came without its secret")?)
 }
 
-/// What the writers, and the producers and consumers, saw in a cycle.
-type CycleSeen = (Vec<WriterReport>, Vec<MessageReport>);
+/// What the writers, the producers and consumers, and the uploaders saw in
+/// a cycle.
+type CycleSeen = (Vec<WriterReport>, Vec<MessageReport>, Vec<object_workload::UploaderReport>);
 
 /// Runs the writers, producers and consumers, kills the server after
 /// `delay`, and collects what they saw.
@@ -350,6 +395,7 @@ fn drive(
         })
         .collect();
     let message_handles = queue_workload::spawn(&base, cycle, rng, &stop);
+    let upload_handles = object_workload::spawn(&base, rng, &stop);
     std::thread::sleep(delay);
     if clean {
         // SIGTERM, with the writers in flight: a stop that does not finish
@@ -364,7 +410,8 @@ fn drive(
     stop.store(true, Ordering::SeqCst);
     let writers = handles.into_iter().map(|h| h.join().map_err(|_| "a writer thread panicked".to_owned()));
     let messages = message_handles.into_iter().map(|h| h.join().map_err(|_| "a queue thread panicked".to_owned()));
-    Ok((writers.collect::<Result<_, _>>()?, messages.collect::<Result<_, _>>()?))
+    let uploads = upload_handles.into_iter().map(|h| h.join().map_err(|_| "an uploader thread panicked".to_owned()));
+    Ok((writers.collect::<Result<_, _>>()?, messages.collect::<Result<_, _>>()?, uploads.collect::<Result<_, _>>()?))
 }
 
 /// A random sample of the acknowledged idempotent requests.

@@ -17,6 +17,28 @@ const WEBHOOK_RETRY_SCHEDULE: &str = "0.05,0.1,0.2,0.5,1,1,1";
 /// Longest one webhook delivery may take (the receiver answers at once).
 const WEBHOOK_TIMEOUT_MS: u64 = 2_000;
 
+/// When the object collector runs and what it may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Collection {
+    /// `--objects-grace-seconds`: unreferenced bytes are kept this long
+    /// (an upload must commit within half of it).
+    pub grace_seconds: u64,
+    /// `--objects-collect-seconds`: between collector passes (the first
+    /// runs at the start).
+    pub collect_seconds: u64,
+}
+
+impl Collection {
+    /// During the cycles: the collector runs at every start and every
+    /// second, so kills land in its passes and content comes back while it
+    /// is due; the grace is far longer than any upload of a cycle (a server
+    /// lives well under a second, and its uploads with it), so nothing in
+    /// flight is collected, and the half-grace deadline is never near.
+    pub const CYCLES: Self = Self { grace_seconds: 8, collect_seconds: 1 };
+    /// At the end: everything unreferenced is collected within seconds.
+    pub const FINISH: Self = Self { grace_seconds: 2, collect_seconds: 1 };
+}
+
 /// How long a server may take to print its listening line.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -25,7 +47,15 @@ const LOG_TAIL_BYTES: usize = 4_000;
 
 /// Environment variables of the `engram` binary that must not leak in from
 /// the caller's environment.
-const ENGRAM_VARS: [&str; 4] = ["ENGRAM_DATA_DIR", "ENGRAM_SERVER", "ENGRAM_LISTEN", "ENGRAM_LOG"];
+const ENGRAM_VARS: [&str; 7] = [
+    "ENGRAM_DATA_DIR",
+    "ENGRAM_SERVER",
+    "ENGRAM_LISTEN",
+    "ENGRAM_LOG",
+    "ENGRAM_OBJECTS",
+    "ENGRAM_OBJECTS_GRACE_SECONDS",
+    "ENGRAM_OBJECTS_COLLECT_SECONDS",
+];
 
 /// A running `engram serve`. Dropping it kills the process and reaps it.
 #[derive(Debug)]
@@ -48,8 +78,19 @@ impl Server {
     /// [`Server::start`] with the data in the PostgreSQL database `database`
     /// when given (`engram serve --database`).
     pub fn start_on(bin: &Path, data_dir: &Path, database: Option<&str>, log: &Path) -> Result<Self, String> {
+        Self::start_with(bin, data_dir, database, log, Collection::CYCLES)
+    }
+
+    /// [`Server::start_on`] with the object collector's timing.
+    pub fn start_with(
+        bin: &Path,
+        data_dir: &Path,
+        database: Option<&str>,
+        log: &Path,
+        collection: Collection,
+    ) -> Result<Self, String> {
         let started = Instant::now();
-        let (mut server, rx) = Self::spawn(bin, data_dir, database, log)?;
+        let (mut server, rx) = Self::spawn(bin, data_dir, database, log, collection)?;
         match rx.recv_timeout(READY_TIMEOUT) {
             Ok(addr) => {
                 server.addr = addr;
@@ -76,7 +117,7 @@ impl Server {
         log: &Path,
         after: Duration,
     ) -> Result<bool, String> {
-        let (mut server, rx) = Self::spawn(bin, data_dir, database, log)?;
+        let (mut server, rx) = Self::spawn(bin, data_dir, database, log, Collection::CYCLES)?;
         std::thread::sleep(after);
         server.kill();
         Ok(rx.try_recv().is_ok())
@@ -88,6 +129,7 @@ impl Server {
         data_dir: &Path,
         database: Option<&str>,
         log: &Path,
+        collection: Collection,
     ) -> Result<(Self, mpsc::Receiver<String>), String> {
         let log_file = File::options()
             .create(true)
@@ -114,6 +156,8 @@ impl Server {
             .arg("--webhook-allow-private")
             .args(["--webhook-retry-schedule", WEBHOOK_RETRY_SCHEDULE])
             .args(["--webhook-timeout-ms", &WEBHOOK_TIMEOUT_MS.to_string()])
+            .args(["--objects-grace-seconds", &collection.grace_seconds.to_string()])
+            .args(["--objects-collect-seconds", &collection.collect_seconds.to_string()])
             .env("ENGRAM_ADMIN_KEY", crate::http::ADMIN_KEY)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -53,17 +53,23 @@ pub fn verify_dir(path: &Path, ledger: &Ledger) -> Result<Verdict, String> {
 /// [`verify_dir`] with the data in the PostgreSQL database `database` when
 /// given (the directory then holds the search index files).
 pub fn verify_store(path: &Path, database: Option<&str>, ledger: &Ledger) -> Result<Verdict, String> {
-    let engine = match database {
+    let engine = open_store(path, database)?;
+    let verdict = verify(&engine, ledger);
+    engine.close();
+    Ok(verdict)
+}
+
+/// Opens the data directory (or the PostgreSQL database `database`, with
+/// the directory's search index files) of a dead or stopped server.
+pub fn open_store(path: &Path, database: Option<&str>) -> Result<Engine, String> {
+    match database {
         None => Engine::open(EngineConfig::dir(path)),
         Some(url) => engram_postgres::PostgresBackend::open(engram_postgres::PostgresOptions::new(url)).and_then(|b| {
             let config = EngineConfig { search_index_dir: Some(path.join("search")), ..EngineConfig::memory() };
             Engine::with_backend(std::sync::Arc::new(b), std::sync::Arc::new(engram::SystemClock), config)
         }),
     }
-    .map_err(|e| format!("the store does not open after the kill: {e}"))?;
-    let verdict = verify(&engine, ledger);
-    engine.close();
-    Ok(verdict)
+    .map_err(|e| format!("the store does not open after the kill: {e}"))
 }
 
 /// Verifies an open store against `ledger`.
