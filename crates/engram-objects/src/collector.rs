@@ -38,9 +38,19 @@ pub struct Collected {
 }
 
 /// Runs collection passes; remembers which deleted spaces it has swept.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Collector {
     swept: Mutex<HashSet<i64>>,
+    /// When this collector was made: staging files older than this were
+    /// left by a process that died (see `Store::sweep_staging_files`).
+    started: SystemTime,
+    staging_swept: std::sync::atomic::AtomicBool,
+}
+
+impl Default for Collector {
+    fn default() -> Self {
+        Self { swept: Mutex::default(), started: SystemTime::now(), staging_swept: Default::default() }
+    }
 }
 
 impl Collector {
@@ -63,6 +73,7 @@ impl Collector {
             self.space(&space, objects, &mut done).await?;
         }
         self.deleted_spaces(engine, objects, &mut done).await?;
+        self.staging_files(objects, &mut done).await?;
         Ok(done)
     }
 
@@ -98,6 +109,19 @@ impl Collector {
             store.delete(&path).await?;
             done.temporaries_deleted += 1;
         }
+        Ok(())
+    }
+
+    /// Once per process: what killed processes left of their writes.
+    async fn staging_files(&self, objects: &Objects, done: &mut Collected) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        if self.staging_swept.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let (store, before) = (objects.store().clone(), self.started);
+        done.temporaries_deleted +=
+            tokio::task::spawn_blocking(move || store.sweep_staging_files(before)).await.map_err(objects_error)??;
+        self.staging_swept.store(true, Ordering::SeqCst);
         Ok(())
     }
 

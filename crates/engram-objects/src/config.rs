@@ -85,7 +85,9 @@ pub fn open_dir(dir: &Path) -> Result<Store> {
         .map_err(|e| Error::invalid(format!("object directory {}: {e}", dir.display())))?
         .with_fsync(true)
         .with_automatic_cleanup(true);
-    Ok(Store::new(Arc::new(fs), None, "fs", ""))
+    let dir = std::fs::canonicalize(dir)
+        .map_err(|e| Error::new(engram_core::ErrorKind::Internal, format!("{}: {e}", dir.display())))?;
+    Ok(Store::on_dir(Arc::new(fs), &dir))
 }
 
 fn open_s3(url: &Url, secrets: &Secrets) -> Result<Store> {

@@ -26,6 +26,16 @@ pub use read::Download;
 pub use service::{GRACE_DEFAULT, Objects, PutOptions, SMALL_OBJECT_BYTES};
 pub use store::Store;
 
+/// Removes a file and syncs its directory, so the removal survives a
+/// power loss.
+pub(crate) fn durable_remove(path: &std::path::Path) -> std::io::Result<()> {
+    std::fs::remove_file(path)?;
+    match path.parent() {
+        Some(dir) => std::fs::File::open(dir)?.sync_all(),
+        None => Ok(()),
+    }
+}
+
 /// A background task that failed to run (a panic or cancellation).
 pub(crate) fn objects_error(e: tokio::task::JoinError) -> engram_core::Error {
     engram_core::Error::internal(format!("an engine call failed: {e}"))

@@ -24,6 +24,13 @@ pub const PART_BYTES: usize = 8 * 1024 * 1024;
 /// `PART_BYTES` times this).
 pub const PARTS_IN_FLIGHT: usize = 2;
 
+/// Whether a file name is object_store's staging name for a write in
+/// progress: `{name}#{digits}`.
+fn is_staging_name(name: &str) -> bool {
+    name.rsplit_once('#')
+        .is_some_and(|(head, n)| !head.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// An object store with Engram's layout and guards.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -32,13 +39,22 @@ pub struct Store {
     kind: &'static str,
     root: String,
     breaker: Arc<Breaker>,
+    /// The directory of a filesystem store: its staging files are
+    /// invisible to listings (see [`Store::sweep_staging_files`]).
+    local_dir: Option<std::path::PathBuf>,
 }
 
 impl Store {
     /// Wraps a store; `kind` names it in errors and status, `root` is a
     /// prefix inside it (may be empty).
     pub fn new(inner: Arc<dyn ObjectStore>, signer: Option<Arc<dyn Signer>>, kind: &'static str, root: &str) -> Self {
-        Self { inner, signer, kind, root: root.trim_matches('/').to_owned(), breaker: Arc::default() }
+        let root = root.trim_matches('/').to_owned();
+        Self { inner, signer, kind, root, breaker: Arc::default(), local_dir: None }
+    }
+
+    /// A filesystem store over `dir` (see [`Store::sweep_staging_files`]).
+    pub fn on_dir(inner: Arc<dyn ObjectStore>, dir: &std::path::Path) -> Self {
+        Self { local_dir: Some(dir.to_owned()), ..Self::new(inner, None, "fs", "") }
     }
 
     /// The same store, layout and breaker over another client (tests wrap
@@ -149,6 +165,38 @@ impl Store {
         }
         self.breaker.success();
         Ok(out)
+    }
+
+    /// Deletes what a killed process left of its writes on a filesystem
+    /// store. object_store writes each file as `{path}#{n}` and renames it
+    /// when complete; those staging files are hidden from listings, so
+    /// neither the records nor a `tmp/` listing find them. Only files last
+    /// modified before `before` (this process's start: a live process's own
+    /// writes are younger) under `s*/blobs` and `s*/tmp` are removed.
+    /// Returns how many. Other stores have nothing to sweep here (S3 keeps
+    /// incomplete multipart uploads until a bucket lifecycle rule aborts
+    /// them; Azure drops uncommitted blocks after 7 days).
+    pub fn sweep_staging_files(&self, before: SystemTime) -> Result<usize> {
+        let Some(dir) = &self.local_dir else { return Ok(0) };
+        let io = |e: std::io::Error| Error::internal(format!("sweeping {}: {e}", dir.display()));
+        let mut removed = 0;
+        let Ok(spaces) = std::fs::read_dir(dir) else { return Ok(0) };
+        for space in spaces {
+            let space = space.map_err(io)?.path();
+            for area in ["blobs", "tmp"] {
+                let Ok(files) = std::fs::read_dir(space.join(area)) else { continue };
+                for file in files {
+                    let file = file.map_err(io)?;
+                    let staging = file.file_name().to_str().is_some_and(is_staging_name);
+                    let old = file.metadata().and_then(|m| m.modified()).is_ok_and(|m| m < before);
+                    if staging && old {
+                        crate::durable_remove(&file.path()).map_err(io)?;
+                        removed += 1;
+                    }
+                }
+            }
+        }
+        Ok(removed)
     }
 
     /// A URL that reads `path` without credentials until it expires.

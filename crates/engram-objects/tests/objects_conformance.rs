@@ -475,3 +475,33 @@ store_suite!(memory, Kind::Memory, false);
 store_suite!(fs, Kind::Fs, false);
 store_suite!(s3, Kind::S3, true);
 store_suite!(azure, Kind::Azure, true);
+
+/// What a killed process leaves of a write on the filesystem store
+/// (object_store's hidden `{path}#{n}` staging files) is removed by the
+/// first collector pass of the next process; a live process's own staging
+/// files are left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_staging_files_of_a_killed_process_are_swept() {
+    let s = setup(Kind::Fs, false).await.expect("fs store");
+    s.objects.put(&s.space, "k", body(b"kept"), PutOptions::default()).await.expect("put");
+    let dir = s._dir.as_ref().expect("directory").path().to_owned();
+    let space = dir.join(format!("s{}", s.space.id()));
+    std::fs::create_dir_all(space.join("tmp")).expect("tmp dir");
+    let left = [space.join("blobs").join(format!("{}#1", "a".repeat(64))), space.join("tmp").join("upload#12")];
+    for f in &left {
+        std::fs::write(f, b"partial").expect("staging file");
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    let collector = Collector::default(); // a process started after the kill
+    let live = space.join("blobs").join(format!("{}#2", "b".repeat(64)));
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::write(&live, b"in flight").expect("a live write's staging file");
+    let done = collector.run_once(&s.engine, &s.objects).await.expect("pass");
+    assert_eq!(done.temporaries_deleted, 2);
+    assert!(left.iter().all(|f| !f.exists()));
+    assert!(live.exists(), "a staging file younger than the process is not touched");
+    assert_eq!(read_all(&s, "k", None).await.expect("get"), b"kept");
+    // Once per process: a second pass leaves what is there.
+    std::fs::write(&left[0], b"partial").expect("again");
+    assert_eq!(collector.run_once(&s.engine, &s.objects).await.expect("pass").temporaries_deleted, 0);
+}
