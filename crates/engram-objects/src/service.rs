@@ -8,7 +8,7 @@ use crate::read::{Download, download};
 use crate::store::Store;
 use bytes::{Bytes, BytesMut};
 use engram::{BlobInput, Expect, ObjectInfo, ObjectList, ObjectPut, ObjectWritten, Space, Staged};
-use engram_core::limits::OBJECT_BYTES_MAX;
+use engram_core::limits::{OBJECT_BYTES_MAX, OBJECT_CHUNK_BYTES};
 use engram_core::{Error, ErrorKind, Result};
 use futures_util::{Stream, StreamExt};
 use object_store::WriteMultipart;
@@ -98,10 +98,15 @@ impl Objects {
     /// against its digest before any of its bytes is yielded.
     pub async fn get(&self, space: &Space, key: &str, range: Option<Range<u64>>) -> Result<Download> {
         let info = self.head(space, key).await?.ok_or_else(|| missing(key))?;
-        let digest = info.digest.clone();
-        let blob = blocking(space, move |s| s.blob(&digest)).await?.ok_or_else(|| {
-            Error::corrupted(format!("object {key:?} refers to blob {} which has no record", info.digest))
-        })?;
+        let blob = if info.size <= OBJECT_CHUNK_BYTES {
+            // One chunk: its digest is the content's; no record to read.
+            one_chunk(&info)
+        } else {
+            let digest = info.digest.clone();
+            blocking(space, move |s| s.blob(&digest)).await?.ok_or_else(|| {
+                Error::corrupted(format!("object {key:?} refers to blob {} which has no record", info.digest))
+            })?
+        };
         download(self.store.clone(), space.id(), info, blob, range).await
     }
 
@@ -197,8 +202,9 @@ impl Objects {
         Ok(())
     }
 
-    /// Steps 2 to 4: stage, place the bytes, commit the reference; again
-    /// from the stage if the collector took the content meanwhile.
+    /// Steps 2 to 4: stage, place the bytes (unless the content is referred
+    /// to already), commit the reference; again from the stage if the
+    /// collector took the content meanwhile.
     async fn settle(
         &self,
         space: &Space,
@@ -207,16 +213,6 @@ impl Objects {
         request: impl Fn(&BlobInput) -> ObjectPut,
         key: &str,
     ) -> Result<ObjectWritten> {
-        // Content already referenced needs no stage and no bytes.
-        if let Some(info) = blocking_blob(space, &blob.digest).await?
-            && info.refs > 0
-            && !info.collecting
-        {
-            match self.commit(space, key, request(blob)).await {
-                Err(e) if not_staged(&e) => {} // collected meanwhile: stage it
-                other => return other,
-            }
-        }
         for _ in 0..SAGA_ROUNDS {
             let staged_at = self.place(space, blob, uploaded).await?;
             if !self.grace.is_zero() && staged_at.elapsed() > self.grace / 2 {
@@ -246,7 +242,10 @@ impl Objects {
                 Staged::Collecting => {
                     return Err(Error::new(ErrorKind::Contention, "the same content is being collected; try again"));
                 }
-                Staged::Referenced | Staged::Pending => {
+                // Referred to: the bytes are there, and stay at least
+                // for the grace period even if the references go.
+                Staged::Referenced => return Ok(staged_at),
+                Staged::Pending => {
                     self.store_bytes(space.id(), blob, uploaded).await?;
                     return Ok(staged_at);
                 }
@@ -295,9 +294,16 @@ fn put_request(blob: &BlobInput, opts: &PutOptions) -> ObjectPut {
     }
 }
 
-async fn blocking_blob(space: &Space, digest: &str) -> Result<Option<engram::BlobInfo>> {
-    let digest = digest.to_owned();
-    blocking(space, move |s| s.blob(&digest)).await
+/// The blob of a single-chunk object, described from the object alone.
+fn one_chunk(info: &ObjectInfo) -> engram::BlobInfo {
+    engram::BlobInfo {
+        digest: info.digest.clone(),
+        size: info.size,
+        chunks: Vec::new(),
+        refs: 1,
+        collecting: false,
+        unreferenced_since_ms: None,
+    }
 }
 
 /// Runs an engine call (which blocks) off the async workers.
