@@ -4,7 +4,7 @@
 //! range read fetches the whole chunks it overlaps (at most two extra
 //! partial chunks).
 
-use crate::hashing::chunk_digest;
+use crate::hashing::chunk_matches;
 use crate::store::Store;
 use bytes::Bytes;
 use engram::{BlobInfo, ObjectInfo};
@@ -79,9 +79,7 @@ async fn fetch_chunk(
     let start = index * OBJECT_CHUNK_BYTES;
     let end = (start + OBJECT_CHUNK_BYTES).min(size);
     let bytes = store.get_range(path, start..end).await.map_err(|e| lost(e, &blob.digest))?;
-    let expected = usize::try_from(index).ok().map(|i| chunk_digest(blob, i));
-    let actual = blake3::hash(&bytes).to_hex();
-    if bytes.len() as u64 != end - start || expected != Some(actual.as_str()) {
+    if bytes.len() as u64 != end - start || !chunk_matches(blob, index, &bytes) {
         return Err(Error::corrupted(format!(
             "blob {} failed verification at bytes {start}..{end}: the store returned other bytes than were written",
             blob.digest

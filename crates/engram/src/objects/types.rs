@@ -43,8 +43,10 @@ pub struct BlobInput {
     /// BLAKE3 digest of the whole content, 64 lowercase hex digits.
     pub digest: String,
     pub size: u64,
-    /// BLAKE3 digests of the content's 4 MiB chunks, in order, when it has
-    /// more than one (a single chunk's digest is the content's).
+    /// When the content has more than one 4 MiB chunk: each chunk's BLAKE3
+    /// chaining value (the chunk hashed as a subtree at its offset, 64 hex
+    /// digits), in order; what reads verify each chunk against. A single
+    /// chunk is verified against `digest`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub chunks: Vec<String>,
 }
