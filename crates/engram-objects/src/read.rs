@@ -14,9 +14,10 @@ use futures_util::stream::{self, BoxStream};
 use futures_util::{StreamExt, TryStreamExt};
 use std::ops::Range;
 
-/// Chunks fetched ahead of the one being sent (bounds a download's memory
-/// to about this many plus one chunks).
-const CHUNKS_AHEAD: usize = 1;
+/// Chunks fetched ahead of the one being sent: remote stores answer range
+/// requests with latency, so a few in flight keep a download streaming.
+/// Bounds a download's memory to about this many plus one chunks (12 MiB).
+const CHUNKS_AHEAD: usize = 2;
 
 /// An object being read.
 pub struct Download {
