@@ -166,3 +166,66 @@ pub fn consumers_resume_from_their_acknowledged_position(make: &Make) {
         assert_eq!(kind(space.delete_consumer("indexer")), ErrorKind::NotFound);
     }
 }
+
+/// A blob of `bytes` as the object layer describes it (one chunk).
+fn blob_of(bytes: &[u8]) -> engram::BlobInput {
+    engram::BlobInput { digest: blake3::hash(bytes).to_hex().to_string(), size: bytes.len() as u64, chunks: vec![] }
+}
+
+/// Objects' metadata on every backend: staging, references counted across
+/// puts, copies, overwrites and deletes, transactions with documents, and
+/// an objects feed that follows puts and deletes in log order.
+pub fn objects_metadata_follows_the_log(make: &Make) {
+    let (_fx, space) = setup(make);
+    let (a, b) = (blob_of(b"alpha"), blob_of(b"beta"));
+    let unstaged = space.put_object("k", engram::ObjectPut::new(a.clone()));
+    assert_eq!(kind(unstaged), ErrorKind::Conflict, "bytes must be staged before a key refers to them");
+    assert_eq!(space.stage_blob(a.clone()).expect("stage"), engram::Staged::Pending);
+    let first = space.put_object("docs/k", engram::ObjectPut::new(a.clone())).expect("put");
+    assert_eq!(first.version, 1);
+    assert_eq!(space.stage_blob(a.clone()).expect("stage again"), engram::Staged::Referenced);
+    space.copy_object("docs/k", "docs/copy", Expect::Absent).expect("copy");
+    assert_eq!(space.blob(&a.digest).expect("blob").expect("record").refs, 2);
+    space.stage_blob(b.clone()).expect("stage b");
+    let tx = space.commit(
+        vec![
+            Op::Put {
+                collection: "notes".into(),
+                id: "n".into(),
+                body: json!({}),
+                expect: Expect::Absent,
+                ttl_seconds: None,
+            },
+            Op::PutObject { key: "docs/k".into(), object: engram::ObjectPut::new(b.clone()) },
+        ],
+        None,
+    );
+    tx.expect("a document and an object in one transaction");
+    assert_eq!(space.blob(&a.digest).expect("blob").expect("record").refs, 1, "the overwrite dropped a reference");
+    assert_eq!(space.object("docs/k").expect("head").expect("live").digest, b.digest);
+    space.delete_object("docs/copy", Expect::Any, None).expect("delete");
+    let a_rec = space.blob(&a.digest).expect("blob").expect("record");
+    assert_eq!((a_rec.refs, a_rec.unreferenced_since_ms.is_some()), (0, true));
+    let list = space
+        .list_objects(&engram::ListObjects { prefix: "docs/".into(), limit: 10, ..engram::ListObjects::default() })
+        .expect("list");
+    assert_eq!(list.objects.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(), ["docs/k"]);
+    let objects = FeedFilter { source: FeedSource::Objects, include_documents: true, ..FeedFilter::default() };
+    let page = space.feed(0, &objects, 100).expect("objects feed");
+    let seen: Vec<(FeedOp, &str)> = page.entries.iter().map(|e| (e.op, e.id.as_str())).collect();
+    assert_eq!(
+        seen,
+        [(FeedOp::Put, "docs/k"), (FeedOp::Put, "docs/copy"), (FeedOp::Put, "docs/k"), (FeedOp::Delete, "docs/copy")]
+    );
+    assert_eq!(page.entries[2].document.as_ref().expect("metadata")["digest"], b.digest.as_str());
+    assert!(page.entries[0].superseded, "the first version of docs/k was overwritten");
+    let mixed = FeedFilter { source: FeedSource::Objects, collections: vec!["notes".into()], ..FeedFilter::default() };
+    assert_eq!(kind(space.feed(0, &mixed, 10)), ErrorKind::InvalidInput);
+    // The collector's steps: a referenced blob is never taken.
+    let now = u64::MAX / 2;
+    assert!(!space.begin_collect(&b.digest, now).expect("begin"), "referenced");
+    assert!(space.begin_collect(&a.digest, now).expect("begin"), "unreferenced");
+    assert_eq!(kind(space.put_object("again", engram::ObjectPut::new(a.clone()))), ErrorKind::Conflict);
+    assert!(space.end_collect(&a.digest).expect("end"));
+    assert!(space.blob(&a.digest).expect("blob").is_none());
+}

@@ -61,7 +61,7 @@ macro_rules! conformance_tests {
             queues_enqueue_commits_and_rolls_back_with_its_transaction,
             queues_concurrent_consumers_never_share_a_message, queues_idle_long_poll_writes_nothing,
             feed_selects_entries_in_order_with_documents, outbox_delivers_only_what_committed,
-            consumers_resume_from_their_acknowledged_position);
+            consumers_resume_from_their_acknowledged_position, objects_metadata_follows_the_log);
     };
     (@cases $factory:path, $guard:expr; $($case:ident),* $(,)?) => {
         $(

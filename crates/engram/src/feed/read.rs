@@ -58,6 +58,10 @@ pub(crate) fn may_select(filter: &FeedFilter, e: &ChangeEntry) -> bool {
                 && (filter.topics.is_empty()
                     || outbox_topic(&e.doc_id).is_some_and(|t| filter.topics.iter().any(|f| f == t)))
         }
+        FeedSource::Objects => {
+            e.collection == System::Objects.name()
+                && FeedOp::of(e.op).is_some_and(|op| filter.ops.is_empty() || filter.ops.contains(&op))
+        }
         FeedSource::Documents => {
             let Some(op) = FeedOp::of(e.op) else { return false };
             !e.collection.is_empty()
@@ -103,6 +107,11 @@ impl Page<'_> {
                     self.attach_document(&e.collection, &mut entry)?;
                 }
             }
+            FeedSource::Objects => {
+                if self.filter.include_documents && op == FeedOp::Put {
+                    self.attach_document(System::Objects.name(), &mut entry)?;
+                }
+            }
         }
         Ok(Some(entry))
     }
@@ -113,6 +122,7 @@ impl Page<'_> {
         }
         let cname = match name {
             n if n == System::Outbox.name() => System::Outbox.collection_name(),
+            n if n == System::Objects.name() => System::Objects.collection_name(),
             n => CollectionName::new(n)?,
         };
         let id = self.reader.collection(self.space, &cname)?.map(|c| c.id);

@@ -17,6 +17,10 @@ pub enum FeedSource {
     Documents,
     /// Outbox messages published in transactions (`Op::Publish`).
     Outbox,
+    /// Object puts, deletes and expiries: `id` is the object's key; with
+    /// `include_documents`, `document` is the object's metadata (digest,
+    /// size, content type, user metadata) when still current.
+    Objects,
 }
 
 /// A document change a feed can select.
@@ -51,13 +55,13 @@ pub struct FeedFilter {
     pub source: FeedSource,
     /// Documents: only these collections (all when empty).
     pub collections: Vec<String>,
-    /// Documents: only these operations (all when empty).
+    /// Documents and objects: only these operations (all when empty).
     pub ops: Vec<FeedOp>,
     /// Outbox: only these topics (all when empty).
     pub topics: Vec<String>,
-    /// Documents: attach each document as it was written, when the entry is
-    /// still its current version (otherwise `document` is absent and
-    /// `superseded` is true).
+    /// Documents and objects: attach each document (an object's metadata)
+    /// as it was written, when the entry is still its current version
+    /// (otherwise `document` is absent and `superseded` is true).
     pub include_documents: bool,
 }
 
@@ -81,6 +85,9 @@ impl FeedFilter {
             FeedSource::Outbox if !self.collections.is_empty() || !self.ops.is_empty() => {
                 Err(Error::invalid("collections and ops select document changes: set source to \"documents\""))
             }
+            FeedSource::Objects if !self.collections.is_empty() || !self.topics.is_empty() => Err(Error::invalid(
+                "an objects feed selects by ops only (collections and topics are for documents and outbox)",
+            )),
             _ => Ok(()),
         }
     }
