@@ -271,6 +271,29 @@ fn a_target_with_another_history_is_refused() {
 }
 
 #[test]
+fn a_space_holding_objects_is_refused() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (dir(tmp.path(), "a"), dir(tmp.path(), "b"));
+    seed(&a, 30);
+    {
+        let space = open(&a).space(SPACE).expect("space");
+        let blob = engram::BlobInput { digest: blake3_hex(b"bytes"), size: 5, chunks: vec![] };
+        space.stage_blob(blob.clone()).expect("stage");
+        space.put_object("k", engram::ObjectPut::new(blob)).expect("object");
+    }
+    let run = copy(&a, &b);
+    assert!(!run.success(), "{run:?}");
+    assert!(run.stderr.contains("holds objects"), "{}", run.stderr);
+}
+
+/// The BLAKE3 digest of `bytes`, as objects name content.
+fn blake3_hex(bytes: &[u8]) -> String {
+    let mut h = engram_objects::hashing::ChunkHasher::default();
+    h.update(bytes);
+    h.finish().digest
+}
+
+#[test]
 fn a_data_directory_held_by_another_process_is_not_copied() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (a, b) = (dir(tmp.path(), "a"), dir(tmp.path(), "b"));

@@ -77,6 +77,7 @@ pub fn copy_space(
     let src = from.reader()?;
     let space =
         src.space(name)?.ok_or_else(|| Error::not_found(format!("space {name} does not exist in the source")))?;
+    refuse_objects(src.as_ref(), &space)?;
     let head = src.change_head(space.id)?;
     let target = check_target(src.as_ref(), &space, head, to)?;
     let mut state = CopyProgress { space: name.to_string(), log_total: head.position, ..CopyProgress::default() };
@@ -94,6 +95,22 @@ pub fn copy_space(
         entries_written,
         idempotency_records,
     })
+}
+
+/// Refuses a space that holds objects: their bytes live in an object store
+/// under the source's space id, which the copy does not move, so the
+/// copied keys would point at missing bytes.
+fn refuse_objects(src: &dyn Reader, space: &SpaceRow) -> Result<()> {
+    let Some(coll) = src.collection(space.id, &crate::system::System::Objects.collection_name())? else {
+        return Ok(());
+    };
+    if src.scan_docs(coll.id, None, false, 1)?.is_empty() {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "space {} holds objects, and engram copy does not move object bytes yet (the copy's keys would point at missing bytes); delete its objects or keep the space where it is",
+        space.name
+    )))
 }
 
 /// The target's space, if it exists and holds a prefix of the source's
