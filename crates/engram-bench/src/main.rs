@@ -13,6 +13,7 @@ mod durable;
 mod engram_side;
 mod graph;
 mod measure;
+mod objects;
 mod peer;
 mod postgres;
 mod queues;
@@ -39,6 +40,9 @@ fn main() {
     }
     if argv.get(1).map(String::as_str) == Some("queues") {
         return queues::main(argv[1..].to_vec());
+    }
+    if argv.get(1).map(String::as_str) == Some("objects") {
+        return objects::main(argv[1..].to_vec());
     }
     let args = Args::parse();
     if let Err(e) = args.validate() {
