@@ -43,6 +43,7 @@ mod config;
 mod conn;
 mod error;
 mod lease;
+mod many_docs;
 mod migrations;
 mod notify;
 mod pending;

@@ -31,8 +31,8 @@ use crate::conn::{Conn, Params};
 use crate::pending::{PENDING_ROWS_MAX, PendingChanges};
 use crate::reader::Queries;
 use engram_core::backend::{
-    CollectionId, CollectionRow, CollectionSpec, DocUpsert, IdempotencyRecord, IndexEntry, IndexScan, Reader, SpaceId,
-    SpaceRow, StoredDoc, WriteTx,
+    CollectionId, CollectionRow, CollectionSpec, DocUpsert, DocWrite, IdempotencyRecord, IndexEntry, IndexScan, Reader,
+    SpaceId, SpaceRow, StoredDoc, WriteTx,
 };
 use engram_core::changelog::{ChangeEntry, ChangeHead};
 use engram_core::names::{CollectionName, SpaceName};
@@ -225,6 +225,11 @@ impl Reader for PgTx<'_> {
     fn doc(&self, coll: CollectionId, id: &str) -> Result<Option<StoredDoc>> {
         self.lock_coll(coll)?;
         self.q().doc(coll, id)
+    }
+    /// One statement (see `many_docs.rs`).
+    fn docs(&self, coll: CollectionId, ids: &[&str]) -> Result<Vec<StoredDoc>> {
+        self.lock_coll(coll)?;
+        crate::many_docs::read(&mut self.conn.borrow_mut(), coll, ids)
     }
     fn scan_docs(&self, coll: CollectionId, after: Option<&str>, reverse: bool, n: usize) -> Result<Vec<StoredDoc>> {
         self.lock_coll(coll)?;
@@ -456,6 +461,15 @@ impl WriteTx for PgTx<'_> {
             self.exec(what, sql, &[&coll.0, &doc_id, &idx, &keys])?;
         }
         Ok(())
+    }
+
+    /// One statement, whatever the number of documents (see `many_docs.rs`).
+    fn write_docs(&mut self, coll: CollectionId, writes: &[DocWrite<'_>]) -> Result<()> {
+        self.lock_coll_for_write(coll)?;
+        if writes.is_empty() {
+            return Ok(());
+        }
+        crate::many_docs::write(&mut self.conn.borrow_mut(), coll, writes)
     }
 
     fn clear_index(&mut self, coll: CollectionId, index: u32) -> Result<()> {

@@ -42,6 +42,7 @@ mod search;
 mod space;
 mod streams;
 mod system;
+mod system_many;
 mod wake;
 mod webhooks;
 mod worker;

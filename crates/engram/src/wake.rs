@@ -37,11 +37,27 @@ impl Signals {
         self.any.clone()
     }
 
-    /// The space changed: wakes its waiters (none when nobody ever waited).
+    /// The space changed, in a way not known here (another server's
+    /// commit): wakes its waiters, one in every queue's line (none when
+    /// nobody ever waited).
     pub fn bump(&self, space: SpaceId) {
         let signal = self.spaces.read().expect("signals lock").get(&space).cloned();
         if let Some(s) = signal {
             s.bump();
+        }
+        self.any.bump();
+    }
+
+    /// This process committed a write of the space that may have made
+    /// messages of `queues` receivable (and of no other queue): wakes the
+    /// space's waiters, but in the lines of those queues only. An
+    /// acknowledgement or a lease makes nothing receivable, so it wakes
+    /// no receiver.
+    pub fn bump_written(&self, space: SpaceId, queues: &[String]) {
+        let signal = self.spaces.read().expect("signals lock").get(&space).cloned();
+        if let Some(s) = signal {
+            s.bump_counter();
+            s.wake_lines(queues);
         }
         self.any.bump();
     }
@@ -74,7 +90,17 @@ struct State {
 }
 
 impl Signal {
+    /// Wakes every waiter of the counter and one receiver of every queue.
     fn bump(&self) {
+        self.bump_counter();
+        let lines: Vec<Arc<Line>> = self.lines.lock().expect("signal lock").values().cloned().collect();
+        for line in lines {
+            line.wake_one();
+        }
+    }
+
+    /// Moves the counter and wakes its waiters (not the queues' lines).
+    fn bump_counter(&self) {
         let callbacks = {
             let mut st = self.state.lock().expect("signal lock");
             st.generation = st.generation.wrapping_add(1);
@@ -84,7 +110,15 @@ impl Signal {
         for (_, f) in callbacks {
             f();
         }
-        let lines: Vec<Arc<Line>> = self.lines.lock().expect("signal lock").values().cloned().collect();
+    }
+
+    /// Wakes one receiver of each of `queues` (lines nobody waits in are
+    /// not made).
+    fn wake_lines(&self, queues: &[String]) {
+        let lines: Vec<Arc<Line>> = {
+            let all = self.lines.lock().expect("signal lock");
+            queues.iter().filter_map(|q| all.get(q).cloned()).collect()
+        };
         for line in lines {
             line.wake_one();
         }
@@ -132,16 +166,22 @@ impl Signal {
     }
 }
 
-/// Receivers waiting on one queue. A change wakes only the first in line
-/// (every change of the space, not only enqueues, so most wake-ups find
-/// nothing and cost one read); a receiver that took a full batch wakes the
-/// next ([`Line::wake_one`]), since more may be waiting. So N idle
-/// receivers cost one check per change instead of N.
+/// Receivers waiting on one queue. A change that may have made messages
+/// receivable wakes only the first in line; a receiver that took a full
+/// batch wakes the next ([`Line::wake_one`]), since more may be waiting.
+/// So N idle receivers cost one check per change instead of N.
 ///
-/// Invariant: a wake-up is never lost. A receiver reads the counter before
-/// it looks at the queue and waits only while the counter still has that
-/// value; a woken receiver whose wait was already abandoned passes the
-/// wake-up to the next in line.
+/// Invariant: a wake-up is never lost, and never multiplied. A receiver
+/// reads the counter before it looks at the queue. A wake-up goes to the
+/// first receiver waiting in line; when none waits, it is kept
+/// (`unclaimed`) for the first receiver that comes to wait having looked
+/// before it (its counter moved), which then looks again at once instead
+/// of waiting. Every other receiver that looked before the change waits:
+/// someone looks after the change either way. (Letting every receiver
+/// whose counter moved look again made all of them busy receivers while
+/// changes were frequent: every look of a busy queue overlaps some
+/// change.) A woken receiver whose wait was already abandoned passes the
+/// wake-up on.
 #[derive(Default)]
 pub struct Line {
     state: Mutex<LineState>,
@@ -150,6 +190,9 @@ pub struct Line {
 #[derive(Default)]
 struct LineState {
     generation: u64,
+    /// A wake-up came while nobody waited: the next receiver to wait that
+    /// looked before it takes it.
+    unclaimed: bool,
     next_waiter: u64,
     waiters: std::collections::VecDeque<(u64, Wake)>,
 }
@@ -169,7 +212,9 @@ impl Line {
             let next = {
                 let mut st = self.state.lock().expect("line lock");
                 st.generation = st.generation.wrapping_add(1);
-                st.waiters.pop_front()
+                let next = st.waiters.pop_front();
+                st.unclaimed = next.is_none();
+                next
             };
             match next {
                 Some((_, wake)) => {
@@ -182,12 +227,12 @@ impl Line {
         }
     }
 
-    /// Calls `wake` when this waiter's turn comes after the counter moved
-    /// past `seen` (at once if it already has); `wake` returns whether the
-    /// wake-up was taken. Dropping the guard leaves the line.
+    /// Calls `wake` when this waiter's turn comes (at once if the counter
+    /// moved past `seen` with a wake-up nobody took); `wake` returns
+    /// whether the wake-up was taken. Dropping the guard leaves the line.
     pub fn on_wake(self: &Arc<Self>, seen: u64, wake: impl FnOnce() -> bool + Send + 'static) -> InLine {
         let mut st = self.state.lock().expect("line lock");
-        if st.generation != seen {
+        if st.generation != seen && std::mem::take(&mut st.unclaimed) {
             drop(st);
             if !wake() {
                 self.wake_one();

@@ -8,7 +8,7 @@ use crate::queues::types::{
     AckOutcome, DeadLetter, Enqueued, Message, MessageInput, NackOutcome, NackRequest, QueueConfig, QueueInfo,
     QueueStats, ReceiveRequest, check_visibility, validate_batch,
 };
-use crate::queues::write::{Received, anything_due, next_due};
+use crate::queues::write::{anything_due, next_due};
 use crate::space::Space;
 use crate::system::{System, scan_range};
 use crate::wake::{Line, Signal};
@@ -17,6 +17,10 @@ use engram_core::names::check_queue_name;
 use engram_core::{Error, Result};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// How soon a receiver whose write found nothing, although a read found
+/// a message due, looks again unless woken (see [`Space::receive_now`]).
+const RACE_RECHECK: Duration = Duration::from_millis(50);
 
 /// What one receive attempt found (see [`Space::receive_now`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -110,8 +114,22 @@ impl Space {
             return Ok(ReceiveAttempt { messages: Vec::new(), next_due_in: due_in(next) });
         }
         let name = queue.to_owned();
-        let Received { messages, next_due_ms } = self.write(move |w| w.receive(&name, n, visibility))?;
-        Ok(ReceiveAttempt { messages, next_due_in: due_in(next_due_ms) })
+        let messages = self.write(move |w| w.receive(&name, n, visibility))?;
+        if !messages.is_empty() {
+            return Ok(ReceiveAttempt { messages, next_due_in: None });
+        }
+        // Another receiver took what the read saw. When the next message
+        // comes due is read now, outside the lock. Something due again was
+        // mostly enqueued since, and its enqueue wakes a receiver in line
+        // (looking again at once would make every receiver that lost a
+        // race a busy poller); what came due by time alone in between is
+        // looked for after a short pause.
+        let now = self.inner.hlc.wall_ms();
+        let next_due_in = match self.nothing_due(queue, now)? {
+            Some(next) => next.map(|d| Duration::from_millis(d.saturating_sub(now))),
+            None => Some(RACE_RECHECK),
+        };
+        Ok(ReceiveAttempt { messages, next_due_in })
     }
 
     /// `Some(when the next message comes due)` when nothing is receivable
@@ -141,7 +159,7 @@ impl Space {
             return Err(Error::invalid(format!("an acknowledgement holds 1 to {ACK_BATCH_MAX} receipts")));
         }
         let name = queue.to_owned();
-        self.write(move |w| receipts.iter().map(|r| w.ack(&name, r)).collect())
+        self.write(move |w| w.ack(&name, &receipts))
     }
 
     /// Returns a delivery to the queue: after the queue's backoff (or the

@@ -16,11 +16,13 @@ use crate::queues::types::Message;
 use crate::queues::types::{AckOutcome, Enqueued, MessageInput, NackOutcome, NackRequest, QueueConfig};
 use crate::queues::{Lane, keyed_id};
 use crate::system::{System, scan_range};
+use crate::system_many::SystemWrite;
 use engram_core::backend::{CollectionRow, Reader, StoredDoc};
 use engram_core::keys::KeyRange;
 use engram_core::limits::{PRIORITY_MAX, RECEIVE_MAX};
 use engram_core::{Error, Result};
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The `lane` index of `_messages`.
@@ -29,13 +31,6 @@ const LANE_INDEX: &str = "lane";
 /// A leased message (its collection, id and record), or why the receipt
 /// no longer holds its lease.
 type Leased = std::result::Result<(Arc<Compiled>, String, MessageRecord), String>;
-
-/// A receive's result: the messages leased, and when the next message not
-/// yet receivable comes due (a delay or lease ending), if any.
-pub(crate) struct Received {
-    pub messages: Vec<Message>,
-    pub next_due_ms: Option<u64>,
-}
 
 impl Writer<'_> {
     /// The queue's settings; with `create`, a missing queue is created with
@@ -95,7 +90,9 @@ impl Writer<'_> {
             body: input.body.clone(),
         };
         self.place(&id, &mut rec)?;
-        let (_, position) = self.put_system(&messages, &id, &rec.to_value(), None)?;
+        // A new id (UUIDv7): nothing stored to read first.
+        let new = SystemWrite { id: id.clone(), old: None, new: Some(rec.to_value()) };
+        let position = self.write_system(&messages, &[new])?[0];
         if let Some(key) = &input.dedup_key {
             let keys = self.system_created(System::QueueKeys)?;
             self.put_system_text(&keys, &keyed_id(queue, key), json!({ "message": id }).to_string(), None)?;
@@ -112,6 +109,14 @@ impl Writer<'_> {
         Ok(v["message"].as_str().map(str::to_owned))
     }
 
+    /// Notes that messages of `queue` may have become receivable (see
+    /// `Writer::readied`).
+    fn readied(&mut self, queue: &str) {
+        if !self.readied.iter().any(|q| q == queue) {
+            self.readied.push(queue.to_owned());
+        }
+    }
+
     /// Puts a message entering the queue (new or redriven) in its lane: the
     /// head of its group or waiting behind it; available after its delay.
     fn place(&mut self, id: &str, rec: &mut MessageRecord) -> Result<()> {
@@ -126,31 +131,28 @@ impl Writer<'_> {
         }
         let at = rec.not_before_ms.max(self.now_ms);
         rec.set_lane(Lane::Available, at);
+        self.readied(&rec.queue);
         Ok(())
     }
 
     /// Leases up to `n` receivable messages, highest priority first, for
     /// `visibility_ms`. Leases that expired return to the queue first
-    /// (dead-lettered when their attempts are spent).
-    pub(crate) fn receive(&mut self, queue: &str, n: usize, visibility_ms: Option<u64>) -> Result<Received> {
-        let Some(config) = self.queue_config(queue, false)? else {
-            return Ok(Received { messages: Vec::new(), next_due_ms: None });
-        };
-        let Some(messages) = self.system(System::Messages, false)? else {
-            return Ok(Received { messages: Vec::new(), next_due_ms: None });
-        };
+    /// (dead-lettered when their attempts are spent). When none is
+    /// receivable, when the next comes due is left to a read after the
+    /// commit: under the space's lock every statement delays every writer.
+    pub(crate) fn receive(&mut self, queue: &str, n: usize, visibility_ms: Option<u64>) -> Result<Vec<Message>> {
+        let Some(config) = self.queue_config(queue, false)? else { return Ok(Vec::new()) };
+        let Some(messages) = self.system(System::Messages, false)? else { return Ok(Vec::new()) };
         self.return_expired(&messages, queue, &config)?;
         let visibility = visibility_ms.unwrap_or(config.visibility_timeout_seconds.saturating_mul(1000));
         let due = {
             let reader: &dyn Reader = &*self.tx;
             due_messages(reader, &messages.row, queue, self.now_ms, n)?
         };
-        let mut out = Vec::with_capacity(due.len());
-        for (id, rec) in due {
-            out.push(self.lease(&messages, &id, rec, visibility)?);
-        }
-        let next_due_ms = if out.is_empty() { self.next_due(&messages, queue)? } else { None };
-        Ok(Received { messages: out, next_due_ms })
+        let (writes, out) =
+            due.into_iter().map(|(doc, rec)| self.lease(doc, rec, visibility)).unzip::<_, _, Vec<_>, Vec<_>>();
+        self.write_system(&messages, &writes)?;
+        Ok(out)
     }
 
     fn scan_lane(&mut self, messages: &Compiled, range: &KeyRange, limit: usize) -> Result<Vec<StoredDoc>> {
@@ -162,6 +164,7 @@ impl Writer<'_> {
     /// their place), or dead-letters them when their attempts are spent.
     fn return_expired(&mut self, messages: &Compiled, queue: &str, config: &QueueConfig) -> Result<()> {
         let range = due_range(queue, Lane::InFlight, 0, self.now_ms);
+        let mut returned = Vec::new();
         for doc in self.scan_lane(messages, &range, RECEIVE_MAX)? {
             let mut rec = MessageRecord::parse(&doc)?;
             rec.lease = None;
@@ -171,26 +174,22 @@ impl Writer<'_> {
             } else {
                 let at = rec.at;
                 rec.set_lane(Lane::Available, at);
-                self.put_system(messages, &doc.id, &rec.to_value(), None)?;
+                self.readied(queue);
+                returned.push(SystemWrite { id: doc.id.clone(), new: Some(rec.to_value()), old: Some(doc) });
             }
         }
-        Ok(())
+        self.write_system(messages, &returned).map(drop)
     }
 
-    /// Leases one available message.
-    fn lease(&mut self, messages: &Compiled, id: &str, mut rec: MessageRecord, visibility_ms: u64) -> Result<Message> {
+    /// Leases one available message (`doc` as stored): its new record to
+    /// write, and the message as delivered.
+    fn lease(&self, doc: StoredDoc, mut rec: MessageRecord, visibility_ms: u64) -> (SystemWrite, Message) {
         let token = new_token();
         rec.attempts = rec.attempts.saturating_add(1);
         rec.lease = Some(token.clone());
         rec.set_lane(Lane::InFlight, self.now_ms.saturating_add(visibility_ms));
-        self.put_system(messages, id, &rec.to_value(), None)?;
-        Ok(rec.delivered(id, receipt(id, &token)))
-    }
-
-    /// When the next delayed message or lease comes due.
-    fn next_due(&mut self, messages: &Compiled, queue: &str) -> Result<Option<u64>> {
-        let reader: &dyn Reader = &*self.tx;
-        next_due(reader, &messages.row, queue, self.now_ms)
+        let message = rec.delivered(&doc.id, receipt(&doc.id, &token));
+        (SystemWrite { id: doc.id.clone(), new: Some(rec.to_value()), old: Some(doc) }, message)
     }
 
     /// The message a receipt leases, if the receipt still holds the lease.
@@ -199,31 +198,48 @@ impl Writer<'_> {
         let Some(messages) = self.system(System::Messages, false)? else {
             return Ok(Err("the message no longer exists".to_owned()));
         };
-        let Some(doc) = self.tx.doc(messages.row.id, id)? else {
-            return Ok(Err("the message no longer exists (acknowledged or purged)".to_owned()));
-        };
-        let rec = MessageRecord::parse(&doc)?;
-        if rec.queue != queue {
-            return Ok(Err(format!("the receipt is for another queue than {queue:?}")));
-        }
-        if rec.lane()? != Lane::InFlight || rec.lease.as_deref() != Some(token) {
-            return Ok(Err("the lease was lost: the message was delivered again or returned to the queue".to_owned()));
-        }
-        Ok(Ok((messages, id.to_owned(), rec)))
+        let doc = self.tx.doc(messages.row.id, id)?;
+        Ok(holds_lease(queue, token, doc.as_ref())?.map(|rec| (messages, id.to_owned(), rec)))
     }
 
-    /// Removes a leased message. A lease that expired but was not yet handed
-    /// to another receiver still holds.
-    pub(crate) fn ack(&mut self, queue: &str, receipt: &str) -> Result<AckOutcome> {
-        let outcome = |acked: bool, error: Option<String>| AckOutcome { receipt: receipt.to_owned(), acked, error };
-        match self.leased(queue, receipt)? {
-            Err(why) => Ok(outcome(false, Some(why))),
-            Ok((messages, id, rec)) => {
-                self.delete_system(&messages, &id)?;
-                self.release(&id, &rec)?;
-                Ok(outcome(true, None))
+    /// Removes leased messages, reading them with one call and deleting
+    /// them with another. A lease that expired but was not yet handed to
+    /// another receiver still holds. The outcomes are those of the
+    /// receipts acknowledged one by one: a second receipt of one message
+    /// finds it gone.
+    pub(crate) fn ack(&mut self, queue: &str, receipts: &[String]) -> Result<Vec<AckOutcome>> {
+        let parsed = receipts.iter().map(|r| parse_receipt(r)).collect::<Result<Vec<_>>>()?;
+        let outcome = |receipt: &str, why: Option<String>| AckOutcome {
+            receipt: receipt.to_owned(),
+            acked: why.is_none(),
+            error: why,
+        };
+        let Some(messages) = self.system(System::Messages, false)? else {
+            let gone = || Some("the message no longer exists".to_owned());
+            return Ok(receipts.iter().map(|r| outcome(r, gone())).collect());
+        };
+        let ids: Vec<&str> = parsed.iter().map(|(id, _)| *id).collect();
+        let mut stored: HashMap<String, StoredDoc> =
+            self.tx.docs(messages.row.id, &ids)?.into_iter().map(|d| (d.id.clone(), d)).collect();
+        let (mut outcomes, mut deletes, mut released) = (Vec::new(), Vec::new(), Vec::new());
+        for (receipt, (id, token)) in receipts.iter().zip(parsed) {
+            match holds_lease(queue, token, stored.get(id))? {
+                Err(why) => outcomes.push(outcome(receipt, Some(why))),
+                Ok(rec) => {
+                    let old = stored.remove(id);
+                    deletes.push(SystemWrite { id: id.to_owned(), old, new: None });
+                    released.push((id, rec));
+                    outcomes.push(outcome(receipt, None));
+                }
             }
         }
+        self.write_system(&messages, &deletes)?;
+        // No message released here is another's lease: a group has one
+        // message out at a time, and a key names one message.
+        for (id, rec) in released {
+            self.release(id, &rec)?;
+        }
+        Ok(outcomes)
     }
 
     /// Returns a leased message to the queue after a backoff (or the delay
@@ -247,6 +263,7 @@ impl Writer<'_> {
         };
         let at = self.now_ms.saturating_add(delay_ms);
         rec.set_lane(Lane::Available, at);
+        self.readied(queue);
         self.put_system(&messages, &id, &rec.to_value(), None)?;
         Ok(NackOutcome { id, dead_lettered: false, visible_at_ms: Some(at) })
     }
@@ -315,6 +332,7 @@ impl Writer<'_> {
         let mut next = MessageRecord::parse(&doc)?;
         let at = next.not_before_ms.max(self.now_ms);
         next.set_lane(Lane::Available, at);
+        self.readied(queue);
         self.put_system(&messages, &doc.id, &next.to_value(), None)?;
         self.put_system_text(groups, gid, json!({ "head": doc.id }).to_string(), None)?;
         Ok(())
@@ -383,6 +401,26 @@ impl Writer<'_> {
     }
 }
 
+/// The record of a message (`doc`, as stored) whose lease `token` still
+/// holds, or why it does not.
+fn holds_lease(
+    queue: &str,
+    token: &str,
+    doc: Option<&StoredDoc>,
+) -> Result<std::result::Result<MessageRecord, String>> {
+    let Some(doc) = doc else {
+        return Ok(Err("the message no longer exists (acknowledged or purged)".to_owned()));
+    };
+    let rec = MessageRecord::parse(doc)?;
+    if rec.queue != queue {
+        return Ok(Err(format!("the receipt is for another queue than {queue:?}")));
+    }
+    if rec.lane()? != Lane::InFlight || rec.lease.as_deref() != Some(token) {
+        return Ok(Err("the lease was lost: the message was delivered again or returned to the queue".to_owned()));
+    }
+    Ok(Ok(rec))
+}
+
 /// Whether a receive at `now` would find something (a due message or an
 /// expired lease), read without writing: an idle long poll then costs
 /// reads, not write transactions.
@@ -405,7 +443,7 @@ pub(crate) fn due_messages(
     queue: &str,
     now: u64,
     n: usize,
-) -> Result<Vec<(String, MessageRecord)>> {
+) -> Result<Vec<(StoredDoc, MessageRecord)>> {
     let mut out = Vec::new();
     let mut k: u8 = 0;
     'ranks: while out.len() < n && k <= PRIORITY_MAX {
@@ -420,7 +458,7 @@ pub(crate) fn due_messages(
                 k = rank_of(&rec)?.saturating_add(1);
                 continue 'ranks;
             }
-            out.push((doc.id, rec));
+            out.push((doc, rec));
             if out.len() == n {
                 break 'ranks;
             }
