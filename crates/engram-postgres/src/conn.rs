@@ -99,11 +99,19 @@ impl Conn {
         self.batch("listening for changes", &format!("LISTEN {channel}"))
     }
 
-    /// The next notification's payload, waiting up to `timeout`.
-    pub(crate) fn next_notification(&mut self, timeout: std::time::Duration) -> Result<Option<String>> {
+    /// The next notification (its sender's process id and its payload),
+    /// waiting up to `timeout`.
+    pub(crate) fn next_notification(&mut self, timeout: std::time::Duration) -> Result<Option<(i32, String)>> {
         use postgres::fallible_iterator::FallibleIterator;
         let out = self.client.notifications().timeout_iter(timeout).next();
-        self.check(out, "waiting for change announcements").map(|n| n.map(|n| n.payload().to_owned()))
+        self.check(out, "waiting for change announcements").map(|n| n.map(|n| (n.process_id(), n.payload().to_owned())))
+    }
+
+    /// This connection's server process id.
+    pub(crate) fn backend_pid(&mut self) -> Result<i32> {
+        let row = self.query_opt("reading the connection's process id", "SELECT pg_backend_pid()", &[])?;
+        let row = row.ok_or_else(|| Error::internal("pg_backend_pid() returned no row"))?;
+        column(row.try_get(0), "reading the connection's process id")
     }
 
     fn prepared(&mut self, what: &'static str, sql: &str) -> Result<Statement> {

@@ -19,9 +19,18 @@ use std::collections::BTreeSet;
 const READ: &str = "SELECT id, version, body, expires_at, updated_hlc FROM docs \
      WHERE coll_id = $1 AND id = ANY($2::text[])";
 
+/// The index entries to delete are found one primary-key probe each
+/// (`OFFSET 0` keeps the planner from flattening the probe into a join)
+/// and deleted by row address. Joined with the arrays instead, the planner
+/// (which counts live rows only) chose to read every entry of the
+/// collection and hash them, and between vacuums a queue's collection
+/// holds many more dead entries than live ones, which such scans revisit
+/// every time.
 const WRITE: &str = "WITH gone AS (\
-       DELETE FROM index_entries e USING unnest($2::text[], $3::bigint[], $4::bytea[]) AS g(doc_id, idx, key) \
-       WHERE e.coll_id = $1 AND e.idx = g.idx AND e.key = g.key AND e.doc_id = g.doc_id), \
+       DELETE FROM index_entries WHERE ctid = ANY (ARRAY(\
+         SELECT e.ctid FROM unnest($2::text[], $3::bigint[], $4::bytea[]) AS g(doc_id, idx, key) \
+         CROSS JOIN LATERAL (SELECT ctid FROM index_entries \
+           WHERE coll_id = $1 AND idx = g.idx AND key = g.key AND doc_id = g.doc_id OFFSET 0) AS e))), \
      dropped AS (DELETE FROM docs WHERE coll_id = $1 AND id = ANY($5::text[])), \
      put AS (\
        INSERT INTO docs (coll_id, id, version, body, expires_at, updated_hlc) \

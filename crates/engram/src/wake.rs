@@ -338,6 +338,34 @@ mod tests {
     }
 
     #[test]
+    fn a_wake_up_nobody_waited_for_goes_to_one_late_waiter_only() {
+        let signals = Signals::default();
+        let space = SpaceId(4);
+        let line = signals.get(space).line("jobs");
+        let looked = line.generation();
+        // Two receivers looked, then enqueues committed while neither waited.
+        signals.bump_written(space, &["jobs".to_owned()]);
+        signals.bump_written(space, &["jobs".to_owned()]);
+        let woken = Arc::new(AtomicUsize::new(0));
+        let wake = |w: Arc<AtomicUsize>| {
+            move || {
+                w.fetch_add(1, Ordering::SeqCst);
+                true
+            }
+        };
+        let _first = line.on_wake(looked, wake(woken.clone()));
+        let _second = line.on_wake(looked, wake(woken.clone()));
+        assert_eq!(woken.load(Ordering::SeqCst), 1, "one looks again at once, the other waits in line");
+        // A write that readied another queue, or none, wakes no receiver.
+        signals.bump_written(space, &["other".to_owned()]);
+        signals.bump_written(space, &[]);
+        assert_eq!(woken.load(Ordering::SeqCst), 1);
+        // Another server's commit (what it readied is unknown) wakes one.
+        signals.bump(space);
+        assert_eq!(woken.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
     fn callbacks_run_once_and_dropped_ones_never() {
         let signals = Signals::default();
         let space = SpaceId(1);

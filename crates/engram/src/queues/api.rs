@@ -3,6 +3,7 @@
 //! redrive, purge.
 
 use crate::queues::Lane;
+use crate::queues::combine::Ask;
 use crate::queues::record::{MessageRecord, queue_range};
 use crate::queues::types::{
     AckOutcome, DeadLetter, Enqueued, Message, MessageInput, NackOutcome, NackRequest, QueueConfig, QueueInfo,
@@ -17,10 +18,6 @@ use engram_core::names::check_queue_name;
 use engram_core::{Error, Result};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// How soon a receiver whose write found nothing, although a read found
-/// a message due, looks again unless woken (see [`Space::receive_now`]).
-const RACE_RECHECK: Duration = Duration::from_millis(50);
 
 /// What one receive attempt found (see [`Space::receive_now`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -113,22 +110,15 @@ impl Space {
         if let Some(next) = self.nothing_due(queue, now)? {
             return Ok(ReceiveAttempt { messages: Vec::new(), next_due_in: due_in(next) });
         }
-        let name = queue.to_owned();
-        let messages = self.write(move |w| w.receive(&name, n, visibility))?;
-        if !messages.is_empty() {
-            return Ok(ReceiveAttempt { messages, next_due_in: None });
-        }
-        // Another receiver took what the read saw. When the next message
-        // comes due is read now, outside the lock. Something due again was
-        // mostly enqueued since, and its enqueue wakes a receiver in line
-        // (looking again at once would make every receiver that lost a
-        // race a busy poller); what came due by time alone in between is
-        // looked for after a short pause.
+        // Attempts of this queue made meanwhile share one write.
+        let combiner = self.inner.receives.get(self.id, queue);
+        let ask = Ask { n, visibility_ms: visibility };
+        let (messages, next_due_ms) = combiner.receive(ask, |asks| {
+            let (name, asks) = (queue.to_owned(), asks.to_vec());
+            self.write(move |w| w.receive(&name, &asks))
+        })?;
         let now = self.inner.hlc.wall_ms();
-        let next_due_in = match self.nothing_due(queue, now)? {
-            Some(next) => next.map(|d| Duration::from_millis(d.saturating_sub(now))),
-            None => Some(RACE_RECHECK),
-        };
+        let next_due_in = next_due_ms.map(|d| Duration::from_millis(d.saturating_sub(now)));
         Ok(ReceiveAttempt { messages, next_due_in })
     }
 

@@ -11,6 +11,7 @@
 
 use crate::apply::Writer;
 use crate::catalog::Compiled;
+use crate::queues::combine::{Ask, Served};
 use crate::queues::record::{MessageRecord, due_range, lane_range, later_range, new_token, parse_receipt, receipt};
 use crate::queues::types::Message;
 use crate::queues::types::{AckOutcome, Enqueued, MessageInput, NackOutcome, NackRequest, QueueConfig};
@@ -135,24 +136,48 @@ impl Writer<'_> {
         Ok(())
     }
 
-    /// Leases up to `n` receivable messages, highest priority first, for
-    /// `visibility_ms`. Leases that expired return to the queue first
-    /// (dead-lettered when their attempts are spent). When none is
-    /// receivable, when the next comes due is left to a read after the
-    /// commit: under the space's lock every statement delays every writer.
-    pub(crate) fn receive(&mut self, queue: &str, n: usize, visibility_ms: Option<u64>) -> Result<Vec<Message>> {
-        let Some(config) = self.queue_config(queue, false)? else { return Ok(Vec::new()) };
-        let Some(messages) = self.system(System::Messages, false)? else { return Ok(Vec::new()) };
+    /// Leases receivable messages, highest priority first, for the
+    /// receive attempts `asks` in turn (each its `n` messages for its
+    /// visibility, or the queue's): every message leased goes to one of
+    /// them. Leases that expired return to the queue first (dead-lettered
+    /// when their attempts are spent). When the queue runs out, also when
+    /// its next message comes due, read here under the lock, so a
+    /// receiver that got nothing sleeps until then without missing a
+    /// message that comes due meanwhile (what is enqueued after this write
+    /// wakes a receiver).
+    pub(crate) fn receive(&mut self, queue: &str, asks: &[Ask]) -> Result<Served> {
+        let mut served = Served { shares: vec![Vec::new(); asks.len()], next_due_ms: None };
+        let Some(config) = self.queue_config(queue, false)? else { return Ok(served) };
+        let Some(messages) = self.system(System::Messages, false)? else { return Ok(served) };
         self.return_expired(&messages, queue, &config)?;
-        let visibility = visibility_ms.unwrap_or(config.visibility_timeout_seconds.saturating_mul(1000));
+        let wanted: usize = asks.iter().map(|a| a.n).sum();
         let due = {
             let reader: &dyn Reader = &*self.tx;
-            due_messages(reader, &messages.row, queue, self.now_ms, n)?
+            due_messages(reader, &messages.row, queue, self.now_ms, wanted)?
         };
-        let (writes, out) =
-            due.into_iter().map(|(doc, rec)| self.lease(doc, rec, visibility)).unzip::<_, _, Vec<_>, Vec<_>>();
+        let ran_out = due.messages.len() < wanted;
+        let mut due_now = due.messages.into_iter();
+        let mut writes = Vec::new();
+        for (ask, share) in asks.iter().zip(&mut served.shares) {
+            let visibility = ask.visibility_ms.unwrap_or(config.visibility_timeout_seconds.saturating_mul(1000));
+            for (doc, rec) in due_now.by_ref().take(ask.n) {
+                let (write, message) = self.lease(doc, rec, visibility);
+                writes.push(write);
+                share.push(message);
+            }
+        }
         self.write_system(&messages, &writes)?;
-        Ok(out)
+        if ran_out {
+            let expiry = self.next_expiry(&messages, queue)?;
+            served.next_due_ms = [due.next_ms, expiry].into_iter().flatten().min();
+        }
+        Ok(served)
+    }
+
+    /// When the first lease after now ends.
+    fn next_expiry(&mut self, messages: &Compiled, queue: &str) -> Result<Option<u64>> {
+        let range = later_range(queue, Lane::InFlight, 0, self.now_ms);
+        self.scan_lane(messages, &range, 1)?.first().map(|doc| MessageRecord::parse(doc).map(|r| r.at)).transpose()
     }
 
     fn scan_lane(&mut self, messages: &Compiled, range: &KeyRange, limit: usize) -> Result<Vec<StoredDoc>> {
@@ -429,7 +454,16 @@ pub(crate) fn anything_due(reader: &dyn Reader, messages: &CollectionRow, queue:
     if !scan_range(reader, messages, LANE_INDEX, &expired, 1)?.is_empty() {
         return Ok(true);
     }
-    Ok(!due_messages(reader, messages, queue, now, 1)?.is_empty())
+    Ok(!due_messages(reader, messages, queue, now, 1)?.messages.is_empty())
+}
+
+/// What a scan of lane `a` found (see [`due_messages`]).
+pub(crate) struct Due {
+    pub messages: Vec<(StoredDoc, MessageRecord)>,
+    /// When the first delayed message comes due; the lane's next when
+    /// fewer messages than asked for were due (the scan then saw every
+    /// priority's first delayed message).
+    pub next_ms: Option<u64>,
 }
 
 /// Up to `n` available messages due at `now`, highest priority first, then
@@ -443,23 +477,24 @@ pub(crate) fn due_messages(
     queue: &str,
     now: u64,
     n: usize,
-) -> Result<Vec<(StoredDoc, MessageRecord)>> {
-    let mut out = Vec::new();
+) -> Result<Due> {
+    let mut due = Due { messages: Vec::new(), next_ms: None };
     let mut k: u8 = 0;
-    'ranks: while out.len() < n && k <= PRIORITY_MAX {
+    'ranks: while due.messages.len() < n && k <= PRIORITY_MAX {
         let range = from_rank(queue, k);
         // A few more than needed, so a delayed entry or two does not cost a
         // second scan.
-        let limit = n - out.len() + 8;
+        let limit = n - due.messages.len() + 8;
         for doc in scan_range(reader, messages, LANE_INDEX, &range, limit)? {
             let rec = MessageRecord::parse(&doc)?;
             if rec.at > now {
                 // The rest of this priority is later still.
+                due.next_ms = Some(due.next_ms.map_or(rec.at, |t| t.min(rec.at)));
                 k = rank_of(&rec)?.saturating_add(1);
                 continue 'ranks;
             }
-            out.push((doc, rec));
-            if out.len() == n {
+            due.messages.push((doc, rec));
+            if due.messages.len() == n {
                 break 'ranks;
             }
         }
@@ -467,7 +502,7 @@ pub(crate) fn due_messages(
         // entries would have held enough).
         break;
     }
-    Ok(out)
+    Ok(due)
 }
 
 /// Lane `a` from priority rank `k` to its end.
