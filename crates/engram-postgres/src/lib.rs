@@ -41,6 +41,7 @@ mod breaker;
 mod coll_ids;
 mod config;
 mod conn;
+mod doc_cache;
 mod error;
 mod lease;
 mod many_docs;

@@ -28,6 +28,7 @@
 //! rolls back are released by PostgreSQL, so the writer forgets them too.
 
 use crate::conn::{Conn, Params};
+use crate::doc_cache::DocCache;
 use crate::pending::{PENDING_ROWS_MAX, PendingChanges};
 use crate::reader::Queries;
 use engram_core::backend::{
@@ -97,6 +98,8 @@ pub(crate) struct TxState {
     /// Behind `RefCell`s because reads (`&self`) take locks and fill the cache.
     held: RefCell<HashMap<SpaceId, Held>>,
     colls: RefCell<HashMap<(SpaceId, String), Option<CollectionRow>>>,
+    /// Documents read under the locks (see `doc_cache.rs`).
+    docs: RefCell<DocCache>,
     pending: RefCell<PendingChanges>,
 }
 
@@ -104,6 +107,7 @@ impl TxState {
     pub(crate) fn forget(&mut self) {
         self.held.get_mut().clear();
         self.colls.get_mut().clear();
+        self.docs.get_mut().clear();
         self.pending.get_mut().clear();
     }
 }
@@ -126,9 +130,16 @@ impl<'a> PgTx<'a> {
     }
 
     /// Forgets the collection rows read so far: this transaction is about
-    /// to write one.
+    /// to write one. Their documents too (deleting a collection or a space
+    /// deletes them).
     fn forget_collections(&self) {
         self.locks.colls.borrow_mut().clear();
+        self.locks.docs.borrow_mut().clear();
+    }
+
+    /// Forgets a document read so far: this transaction is about to write it.
+    fn forget_doc(&self, coll: CollectionId, id: &str) {
+        self.locks.docs.borrow_mut().forget(coll, id);
     }
 
     fn q(&self) -> Queries<'_> {
@@ -222,9 +233,18 @@ impl Reader for PgTx<'_> {
         self.lock_coll(id)?;
         self.q().collection_by_id(id)
     }
+    /// Kept once read under the space's lock (see `doc_cache.rs`).
     fn doc(&self, coll: CollectionId, id: &str) -> Result<Option<StoredDoc>> {
-        self.lock_coll(coll)?;
-        self.q().doc(coll, id)
+        // A collection that does not exist (yet, for this transaction) has
+        // no space to lock: what is read of it is not kept.
+        let Some(space) = self.space_of(coll)? else { return self.q().doc(coll, id) };
+        self.lock(space)?;
+        if let Some(doc) = self.locks.docs.borrow().get(coll, id) {
+            return Ok(doc);
+        }
+        let doc = self.q().doc(coll, id)?;
+        self.locks.docs.borrow_mut().insert(coll, id, doc.clone());
+        Ok(doc)
     }
     /// One statement (see `many_docs.rs`).
     fn docs(&self, coll: CollectionId, ids: &[&str]) -> Result<Vec<StoredDoc>> {
@@ -363,6 +383,7 @@ impl WriteTx for PgTx<'_> {
 
     fn put_doc(&mut self, coll: CollectionId, doc: &StoredDoc) -> Result<()> {
         self.lock_coll_for_write(coll)?;
+        self.forget_doc(coll, &doc.id);
         let sql = "INSERT INTO docs (coll_id, id, version, body, expires_at, updated_hlc) \
                    VALUES ($1, $2, $3, $4, $5, $6) \
                    ON CONFLICT (coll_id, id) DO UPDATE SET version = excluded.version, body = excluded.body, \
@@ -384,6 +405,7 @@ impl WriteTx for PgTx<'_> {
         hlc: u64,
     ) -> Result<u64> {
         self.lock_coll_for_write(coll)?;
+        self.forget_doc(coll, id);
         let sql = "INSERT INTO docs (coll_id, id, version, body, expires_at, updated_hlc) \
                    VALUES ($1, $2, 1, $3, $4, $5) \
                    ON CONFLICT (coll_id, id) DO UPDATE SET version = docs.version + 1, body = excluded.body, \
@@ -402,6 +424,7 @@ impl WriteTx for PgTx<'_> {
     /// twice), so the returned rows are matched back to the input by id.
     fn upsert_docs(&mut self, coll: CollectionId, docs: &[DocUpsert<'_>]) -> Result<Vec<u64>> {
         self.lock_coll_for_write(coll)?;
+        docs.iter().for_each(|d| self.forget_doc(coll, d.id));
         let what = "writing documents";
         let sql = "INSERT INTO docs (coll_id, id, version, body, expires_at, updated_hlc) \
                    SELECT $1, u.id, 1, u.body, u.expires_at, u.hlc \
@@ -429,6 +452,7 @@ impl WriteTx for PgTx<'_> {
 
     fn delete_doc(&mut self, coll: CollectionId, id: &str) -> Result<()> {
         self.lock_coll_for_write(coll)?;
+        self.forget_doc(coll, id);
         self.exec("deleting a document", "DELETE FROM docs WHERE coll_id = $1 AND id = $2", &[&coll.0, &id])?;
         Ok(())
     }
@@ -466,6 +490,7 @@ impl WriteTx for PgTx<'_> {
     /// One statement, whatever the number of documents (see `many_docs.rs`).
     fn write_docs(&mut self, coll: CollectionId, writes: &[DocWrite<'_>]) -> Result<()> {
         self.lock_coll_for_write(coll)?;
+        writes.iter().for_each(|w| self.forget_doc(coll, w.id));
         if writes.is_empty() {
             return Ok(());
         }

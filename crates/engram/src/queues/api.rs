@@ -9,7 +9,7 @@ use crate::queues::types::{
     AckOutcome, DeadLetter, Enqueued, Message, MessageInput, NackOutcome, NackRequest, QueueConfig, QueueInfo,
     QueueStats, ReceiveRequest, check_visibility, validate_batch,
 };
-use crate::queues::write::{anything_due, next_due};
+use crate::queues::write::next_receivable;
 use crate::space::Space;
 use crate::system::{System, scan_range};
 use crate::wake::{Line, Signal};
@@ -129,10 +129,7 @@ impl Space {
         let reader = self.inner.backend.reader()?;
         // The space's time, as a writer would take it (never behind its log).
         let now = now.max(engram_core::hlc::physical_ms(reader.change_head(self.id)?.hlc));
-        if anything_due(&*reader, &coll.row, queue, now)? {
-            return Ok(None);
-        }
-        next_due(&*reader, &coll.row, queue, now).map(Some)
+        next_receivable(&*reader, &coll.row, queue, now)
     }
 
     /// The space's change signal: a long poll reads its generation before

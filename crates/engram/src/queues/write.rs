@@ -446,15 +446,28 @@ fn holds_lease(
     Ok(Ok(rec))
 }
 
-/// Whether a receive at `now` would find something (a due message or an
-/// expired lease), read without writing: an idle long poll then costs
-/// reads, not write transactions.
-pub(crate) fn anything_due(reader: &dyn Reader, messages: &CollectionRow, queue: &str, now: u64) -> Result<bool> {
-    let expired = due_range(queue, Lane::InFlight, 0, now);
-    if !scan_range(reader, messages, LANE_INDEX, &expired, 1)?.is_empty() {
-        return Ok(true);
+/// What a receive at `now` would find, read without writing (an idle long
+/// poll then costs reads, not write transactions): `None` when something
+/// is receivable (a due message or an expired lease), else `Some` of when
+/// the next message comes due, if any. Two or three index scans: the
+/// first lease of lane `f` (the soonest to end), and lane `a` as a
+/// receive of one message reads it.
+pub(crate) fn next_receivable(
+    reader: &dyn Reader,
+    messages: &CollectionRow,
+    queue: &str,
+    now: u64,
+) -> Result<Option<Option<u64>>> {
+    let first_lease = scan_range(reader, messages, LANE_INDEX, &lane_range(queue, Lane::InFlight, None), 1)?;
+    let lease_end = first_lease.first().map(|d| MessageRecord::parse(d).map(|r| r.at)).transpose()?;
+    if lease_end.is_some_and(|at| at <= now) {
+        return Ok(None);
     }
-    Ok(!due_messages(reader, messages, queue, now, 1)?.messages.is_empty())
+    let due = due_messages(reader, messages, queue, now, 1)?;
+    if !due.messages.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some([lease_end, due.next_ms].into_iter().flatten().min()))
 }
 
 /// What a scan of lane `a` found (see [`due_messages`]).
@@ -519,20 +532,6 @@ fn rank_of(rec: &MessageRecord) -> Result<u8> {
         .as_u64()
         .and_then(|k| u8::try_from(k).ok())
         .ok_or_else(|| Error::corrupted(format!("queue message of rank {}", rec.k)))
-}
-
-/// When the next delayed message or lease after `now` comes due.
-pub(crate) fn next_due(reader: &dyn Reader, messages: &CollectionRow, queue: &str, now: u64) -> Result<Option<u64>> {
-    let mut next: Option<u64> = None;
-    let mut ranges = vec![later_range(queue, Lane::InFlight, 0, now)];
-    ranges.extend((0..=PRIORITY_MAX).map(|k| later_range(queue, Lane::Available, k, now)));
-    for range in ranges {
-        if let Some(doc) = scan_range(reader, messages, LANE_INDEX, &range, 1)?.first() {
-            let at = MessageRecord::parse(doc)?.at;
-            next = Some(next.map_or(at, |n| n.min(at)));
-        }
-    }
-    Ok(next)
 }
 
 /// The retry delay after `attempts` deliveries: `base · 2^(attempts-1)`,
