@@ -172,8 +172,10 @@ impl Signal {
 /// So N idle receivers cost one check per change instead of N.
 ///
 /// Invariant: a wake-up is never lost, and never multiplied. A receiver
-/// reads the counter before it looks at the queue. A wake-up goes to the
-/// first receiver waiting in line; when none waits, it is kept
+/// reads the counter before it looks at the queue, and so starts a look
+/// that sees every change before. A change while a woken receiver has not
+/// started its look wakes no one more: that look sees it. Otherwise the
+/// wake-up goes to the first receiver waiting in line; when none waits, it is kept
 /// (`unclaimed`) for the first receiver that comes to wait having looked
 /// before it (its counter moved), which then looks again at once instead
 /// of waiting. Every other receiver that looked before the change waits:
@@ -187,12 +189,19 @@ pub struct Line {
     state: Mutex<LineState>,
 }
 
+/// How long a woken receiver that has not started its look still counts
+/// on to see later changes: one that was woken and then went away (a
+/// cancelled request) must not hold back wake-ups for longer.
+const WOKEN_LOOK_WITHIN: Duration = Duration::from_millis(100);
+
 #[derive(Default)]
 struct LineState {
     generation: u64,
     /// A wake-up came while nobody waited: the next receiver to wait that
     /// looked before it takes it.
     unclaimed: bool,
+    /// When a receiver was woken, if no look has started since.
+    woken_unlooked: Option<Instant>,
     next_waiter: u64,
     waiters: std::collections::VecDeque<(u64, Wake)>,
 }
@@ -202,18 +211,37 @@ type Wake = Box<dyn FnOnce() -> bool + Send>;
 
 impl Line {
     /// The counter: read it before looking at the queue.
+    /// A receiver starts a look: it will see every change made so far.
     pub fn generation(&self) -> u64 {
-        self.state.lock().expect("line lock").generation
+        let mut st = self.state.lock().expect("line lock");
+        st.woken_unlooked = None;
+        st.generation
     }
 
-    /// Wakes the first waiter in line that is still waiting.
+    /// Wakes the first waiter in line that is still waiting, unless a
+    /// receiver woken earlier has not started its look yet: that look will
+    /// see this change too (a batch of enqueues committed together wakes
+    /// one receiver, not one per enqueue).
     pub fn wake_one(&self) {
+        self.wake_next(false);
+    }
+
+    /// [`Line::wake_one`]; `retry` when the wake-up was taken by a waiter
+    /// that turned out to be gone, so it must reach someone.
+    fn wake_next(&self, mut retry: bool) {
         loop {
             let next = {
                 let mut st = self.state.lock().expect("line lock");
                 st.generation = st.generation.wrapping_add(1);
+                let looking_soon = st.woken_unlooked.is_some_and(|t| t.elapsed() < WOKEN_LOOK_WITHIN);
+                if looking_soon && !retry {
+                    return;
+                }
                 let next = st.waiters.pop_front();
                 st.unclaimed = next.is_none();
+                // Set before the wake, under the lock, so the woken
+                // receiver's look clears it after, never before.
+                st.woken_unlooked = next.is_some().then(Instant::now);
                 next
             };
             match next {
@@ -221,6 +249,9 @@ impl Line {
                     if wake() {
                         return;
                     }
+                    // Gone: the next in line takes the wake-up (and any
+                    // change skipped meanwhile for this one's look).
+                    retry = true;
                 }
                 None => return,
             }
@@ -233,9 +264,10 @@ impl Line {
     pub fn on_wake(self: &Arc<Self>, seen: u64, wake: impl FnOnce() -> bool + Send + 'static) -> InLine {
         let mut st = self.state.lock().expect("line lock");
         if st.generation != seen && std::mem::take(&mut st.unclaimed) {
+            st.woken_unlooked = Some(Instant::now());
             drop(st);
             if !wake() {
-                self.wake_one();
+                self.wake_next(true);
             }
             return InLine { line: self.clone(), id: None };
         }
@@ -321,6 +353,8 @@ mod tests {
         }
         signals.bump(space);
         assert_eq!(woken.load(Ordering::SeqCst), 1, "one waiter per change");
+        // The woken receiver looks, takes a full batch and passes on.
+        line.generation();
         line.wake_one();
         assert_eq!(woken.load(Ordering::SeqCst), 2, "a full batch wakes the next");
         // A waiter that is gone passes its wake-up on.
@@ -360,9 +394,47 @@ mod tests {
         signals.bump_written(space, &["other".to_owned()]);
         signals.bump_written(space, &[]);
         assert_eq!(woken.load(Ordering::SeqCst), 1);
-        // Another server's commit (what it readied is unknown) wakes one.
+        // Another server's commit (what it readied is unknown) wakes one,
+        // once the first woken has started its look.
+        line.generation();
         signals.bump(space);
         assert_eq!(woken.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn changes_before_a_woken_receiver_looks_wake_no_one_more() {
+        let line = Arc::new(Line::default());
+        let woken = Arc::new(AtomicUsize::new(0));
+        let seen = line.generation();
+        let places: Vec<InLine> = (0..3)
+            .map(|_| {
+                let w = woken.clone();
+                line.on_wake(seen, move || {
+                    w.fetch_add(1, Ordering::SeqCst);
+                    true
+                })
+            })
+            .collect();
+        for _ in 0..5 {
+            line.wake_one();
+        }
+        assert_eq!(woken.load(Ordering::SeqCst), 1, "five enqueues before the woken receiver looked: one wake-up");
+        let _look = line.generation();
+        line.wake_one();
+        assert_eq!(woken.load(Ordering::SeqCst), 2, "a change after its look wakes the next");
+        // A woken receiver that is gone passes the wake-up on, even while
+        // the skip is armed.
+        drop(places);
+        let seen = line.generation();
+        let gone = line.on_wake(seen, || false);
+        let w = woken.clone();
+        let _kept = line.on_wake(seen, move || {
+            w.fetch_add(10, Ordering::SeqCst);
+            true
+        });
+        line.wake_one();
+        drop(gone);
+        assert_eq!(woken.load(Ordering::SeqCst), 12);
     }
 
     #[test]
