@@ -24,6 +24,10 @@ use std::time::Duration;
 /// Space ids waiting to be announced, at most (beyond, the oldest burst is
 /// merged: announcements are wake-ups, a few can be coalesced).
 const PENDING_MAX: usize = 4_096;
+/// How long the announcer gathers ids after the first of a burst (what
+/// another server's waiters may wait longer, at most).
+const COALESCE: Duration = Duration::from_millis(2);
+
 /// How often a listener checks whether it should stop.
 const LISTEN_TICK: Duration = Duration::from_millis(250);
 /// Longest pause between reconnection attempts.
@@ -88,6 +92,11 @@ fn announce_loop(opts: &PostgresOptions, rx: &Receiver<SpaceId>, own_pid: &Atomi
     let mut conn: Option<Conn> = None;
     let chan = channel(opts);
     while let Ok(first) = rx.recv() {
+        // Commits come in bursts (one per job of a batch, batches back to
+        // back): a short pause lets one NOTIFY carry the burst, instead of
+        // a transaction on this connection and a wake-up of every
+        // listening server per commit.
+        std::thread::sleep(COALESCE);
         let mut ids = BTreeSet::from([first.0]);
         while let Ok(more) = rx.try_recv() {
             ids.insert(more.0);
