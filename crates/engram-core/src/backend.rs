@@ -172,8 +172,8 @@ pub trait Reader {
     fn collection(&self, space: SpaceId, name: &CollectionName) -> Result<Option<CollectionRow>>;
     fn collection_by_id(&self, id: CollectionId) -> Result<Option<CollectionRow>>;
     fn doc(&self, coll: CollectionId, id: &str) -> Result<Option<StoredDoc>>;
-    /// The documents of `ids` that exist, in any order. Backends may read
-    /// them with one statement.
+    /// The documents of `ids` that exist, in any order (an id given twice
+    /// may come back once). Backends may read them with one statement.
     fn docs(&self, coll: CollectionId, ids: &[&str]) -> Result<Vec<StoredDoc>> {
         ids.iter().filter_map(|id| self.doc(coll, id).transpose()).collect()
     }
