@@ -10,7 +10,7 @@ use crate::config::PostgresOptions;
 use crate::error::{Class, classify, convert};
 use engram_core::{Error, ErrorKind, Result};
 use postgres::types::ToSql;
-use postgres::{Client, NoTls, Row, Statement};
+use postgres::{Client, NoTls, Row, SimpleQueryMessage, SimpleQueryRow, Statement};
 use std::collections::HashMap;
 
 /// Bound parameters of a statement.
@@ -91,6 +91,23 @@ impl Conn {
     pub(crate) fn batch(&mut self, what: &'static str, sql: &str) -> Result<()> {
         let out = self.client.batch_execute(sql);
         self.check(out, what)
+    }
+
+    /// Runs parameterless statements with the simple protocol and returns
+    /// each statement's rows, in order (see `space_lock.rs`).
+    pub(crate) fn simple_rows(&mut self, what: &'static str, sql: &str) -> Result<Vec<Vec<SimpleQueryRow>>> {
+        let out = self.client.simple_query(sql);
+        let messages = self.check(out, what)?;
+        let mut results = vec![Vec::new()];
+        for message in messages {
+            match message {
+                SimpleQueryMessage::Row(row) => results.last_mut().expect("one result at least").push(row),
+                SimpleQueryMessage::CommandComplete(_) => results.push(Vec::new()),
+                _ => {}
+            }
+        }
+        results.pop();
+        Ok(results)
     }
 
     /// Subscribes this connection to a notification channel (a plain

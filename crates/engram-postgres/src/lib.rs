@@ -50,6 +50,7 @@ mod notify;
 mod pending;
 mod pool;
 mod reader;
+mod space_lock;
 mod tx;
 mod writer;
 

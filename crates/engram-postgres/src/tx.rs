@@ -76,6 +76,9 @@ struct Held {
     /// The change-log head under the lock, once read; kept current by
     /// `append_change`.
     head: Option<ChangeHead>,
+    /// Whether every reserved collection of the space (and so the absence
+    /// of the others) is in `TxState::colls` (see `space_lock.rs`).
+    reserved_known: bool,
 }
 
 /// What the writer knows of its open transaction: the spaces it locked,
@@ -134,6 +137,7 @@ impl<'a> PgTx<'a> {
     /// deletes them).
     fn forget_collections(&self) {
         self.locks.colls.borrow_mut().clear();
+        self.locks.held.borrow_mut().values_mut().for_each(|h| h.reserved_known = false);
         self.locks.docs.borrow_mut().clear();
     }
 
@@ -158,7 +162,7 @@ impl<'a> PgTx<'a> {
         }
         let sql = "SELECT 1 FROM spaces WHERE id = $1 FOR UPDATE";
         let exists = self.conn.borrow_mut().query_opt("locking a space", sql, &[&space.0])?.is_some();
-        self.locks.held.borrow_mut().insert(space, Held { exists, head: None });
+        self.locks.held.borrow_mut().insert(space, Held { exists, head: None, reserved_known: false });
         Ok(exists)
     }
 
@@ -202,7 +206,20 @@ impl<'a> PgTx<'a> {
     }
 
     fn set_head(&self, space: SpaceId, head: ChangeHead) {
-        self.locks.held.borrow_mut().insert(space, Held { exists: true, head: Some(head) });
+        let mut held = self.locks.held.borrow_mut();
+        let entry = held.entry(space).or_insert(Held { exists: true, head: None, reserved_known: false });
+        entry.exists = true;
+        entry.head = Some(head);
+    }
+
+    /// A reserved collection's row (or its absence) when the lock read them
+    /// all and nothing since wrote a collection.
+    fn known_reserved(&self, space: SpaceId, name: &CollectionName) -> Option<Option<CollectionRow>> {
+        let known = self.locks.held.borrow().get(&space).is_some_and(|h| h.reserved_known);
+        if !known || !name.is_reserved() {
+            return None;
+        }
+        Some(self.locks.colls.borrow().get(&(space, name.as_str().to_owned())).cloned().flatten())
     }
 }
 
@@ -221,6 +238,9 @@ impl Reader for PgTx<'_> {
     /// collection), then kept: see [`TxState`].
     fn collection(&self, space: SpaceId, name: &CollectionName) -> Result<Option<CollectionRow>> {
         self.lock(space)?;
+        if let Some(row) = self.known_reserved(space, name) {
+            return Ok(row);
+        }
         let key = (space, name.as_str().to_owned());
         if let Some(row) = self.locks.colls.borrow().get(&key) {
             return Ok(row.clone());
@@ -337,7 +357,10 @@ impl WriteTx for PgTx<'_> {
         self.exec(what, "DELETE FROM idempotency WHERE space_id = $1", &[&space.0])?;
         self.exec(what, "DELETE FROM spaces WHERE id = $1", &[&space.0])?;
         // Still locked (the deleted row's lock lasts until commit), now gone.
-        self.locks.held.borrow_mut().insert(space, Held { exists: false, head: Some(ChangeHead::default()) });
+        self.locks
+            .held
+            .borrow_mut()
+            .insert(space, Held { exists: false, head: Some(ChangeHead::default()), reserved_known: false });
         Ok(())
     }
 
@@ -502,6 +525,23 @@ impl WriteTx for PgTx<'_> {
         let sql = "DELETE FROM index_entries WHERE coll_id = $1 AND idx = $2";
         self.exec("dropping an index", sql, &[&coll.0, &i64::from(index)])?;
         Ok(())
+    }
+
+    /// One round trip at the first touch of the space: the lock, the head
+    /// and the reserved collections (see `space_lock.rs`).
+    fn lock_space(&mut self, space: SpaceId) -> Result<ChangeHead> {
+        if self.locks.held.borrow().contains_key(&space) {
+            return self.change_head(space);
+        }
+        let locked = crate::space_lock::lock(&mut self.conn.borrow_mut(), space)?;
+        let mut colls = self.locks.colls.borrow_mut();
+        for row in locked.reserved {
+            self.space_of.insert(row.id, space);
+            colls.insert((space, row.name.as_str().to_owned()), Some(row));
+        }
+        let held = Held { exists: locked.exists, head: Some(locked.head), reserved_known: true };
+        self.locks.held.borrow_mut().insert(space, held);
+        Ok(locked.head)
     }
 
     fn append_change(&mut self, space: SpaceId, entry: &ChangeEntry) -> Result<()> {
