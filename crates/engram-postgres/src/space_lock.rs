@@ -89,7 +89,7 @@ fn collection_of(row: &SimpleQueryRow) -> Result<CollectionRow> {
 /// Bytes from lowercase or uppercase hex digits.
 fn hex_bytes(hex: &str) -> Result<Vec<u8>> {
     let digit = |c: u8| (c as char).to_digit(16).ok_or_else(|| Error::corrupted(format!("{WHAT}: bad hex {hex:?}")));
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return Err(Error::corrupted(format!("{WHAT}: odd hex length")));
     }
     hex.as_bytes().chunks(2).map(|p| Ok((digit(p[0])? * 16 + digit(p[1])?) as u8)).collect()
