@@ -112,6 +112,16 @@ pub struct DocUpsert<'a> {
     pub hlc: u64,
 }
 
+/// One document of [`WriteTx::write_docs`]: written as `doc` (or deleted,
+/// when `None`), its index entries `old` replaced by `new`.
+#[derive(Debug, Clone, Copy)]
+pub struct DocWrite<'a> {
+    pub id: &'a str,
+    pub doc: Option<&'a StoredDoc>,
+    pub old: &'a [IndexEntry],
+    pub new: &'a [IndexEntry],
+}
+
 /// The remembered outcome of an idempotent write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyRecord {
@@ -162,6 +172,11 @@ pub trait Reader {
     fn collection(&self, space: SpaceId, name: &CollectionName) -> Result<Option<CollectionRow>>;
     fn collection_by_id(&self, id: CollectionId) -> Result<Option<CollectionRow>>;
     fn doc(&self, coll: CollectionId, id: &str) -> Result<Option<StoredDoc>>;
+    /// The documents of `ids` that exist, in any order (an id given twice
+    /// may come back once). Backends may read them with one statement.
+    fn docs(&self, coll: CollectionId, ids: &[&str]) -> Result<Vec<StoredDoc>> {
+        ids.iter().filter_map(|id| self.doc(coll, id).transpose()).collect()
+    }
     /// Documents in id order strictly after `after`, at most `limit`.
     fn scan_docs(&self, coll: CollectionId, after: Option<&str>, reverse: bool, limit: usize)
     -> Result<Vec<StoredDoc>>;
@@ -238,6 +253,20 @@ pub trait WriteTx: Reader {
         old: &[IndexEntry],
         new: &[IndexEntry],
     ) -> Result<()>;
+    /// Writes or deletes several documents of one collection with their
+    /// index entries, as [`WriteTx::put_doc`] or [`WriteTx::delete_doc`]
+    /// then [`WriteTx::replace_index_entries`] each; their ids must be
+    /// distinct. Backends may write them with one statement.
+    fn write_docs(&mut self, coll: CollectionId, writes: &[DocWrite<'_>]) -> Result<()> {
+        for w in writes {
+            match w.doc {
+                Some(doc) => self.put_doc(coll, doc)?,
+                None => self.delete_doc(coll, w.id)?,
+            }
+            self.replace_index_entries(coll, w.id, w.old, w.new)?;
+        }
+        Ok(())
+    }
     /// Removes every entry of one index (when an index is dropped).
     fn clear_index(&mut self, coll: CollectionId, index: u32) -> Result<()>;
     /// Takes the space's write lock for the rest of the transaction and

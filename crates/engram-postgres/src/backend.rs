@@ -163,7 +163,8 @@ impl Backend for PostgresBackend {
         if let Some(old) = listener.take() {
             old.stop();
         }
-        *listener = Some(crate::notify::Listener::start(&self.opts, changed));
+        let own_pid = self.announcer.lock().unwrap_or_else(std::sync::PoisonError::into_inner).own_pid();
+        *listener = Some(crate::notify::Listener::start(&self.opts, changed, own_pid));
         Ok(true)
     }
 

@@ -10,7 +10,7 @@ use crate::config::PostgresOptions;
 use crate::error::{Class, classify, convert};
 use engram_core::{Error, ErrorKind, Result};
 use postgres::types::ToSql;
-use postgres::{Client, NoTls, Row, Statement};
+use postgres::{Client, NoTls, Row, SimpleQueryMessage, SimpleQueryRow, Statement};
 use std::collections::HashMap;
 
 /// Bound parameters of a statement.
@@ -93,17 +93,42 @@ impl Conn {
         self.check(out, what)
     }
 
+    /// Runs parameterless statements with the simple protocol and returns
+    /// each statement's rows, in order (see `space_lock.rs`).
+    pub(crate) fn simple_rows(&mut self, what: &'static str, sql: &str) -> Result<Vec<Vec<SimpleQueryRow>>> {
+        let out = self.client.simple_query(sql);
+        let messages = self.check(out, what)?;
+        let mut results = vec![Vec::new()];
+        for message in messages {
+            match message {
+                SimpleQueryMessage::Row(row) => results.last_mut().expect("one result at least").push(row),
+                SimpleQueryMessage::CommandComplete(_) => results.push(Vec::new()),
+                _ => {}
+            }
+        }
+        results.pop();
+        Ok(results)
+    }
+
     /// Subscribes this connection to a notification channel (a plain
     /// identifier, checked by the caller).
     pub(crate) fn listen(&mut self, channel: &str) -> Result<()> {
         self.batch("listening for changes", &format!("LISTEN {channel}"))
     }
 
-    /// The next notification's payload, waiting up to `timeout`.
-    pub(crate) fn next_notification(&mut self, timeout: std::time::Duration) -> Result<Option<String>> {
+    /// The next notification (its sender's process id and its payload),
+    /// waiting up to `timeout`.
+    pub(crate) fn next_notification(&mut self, timeout: std::time::Duration) -> Result<Option<(i32, String)>> {
         use postgres::fallible_iterator::FallibleIterator;
         let out = self.client.notifications().timeout_iter(timeout).next();
-        self.check(out, "waiting for change announcements").map(|n| n.map(|n| n.payload().to_owned()))
+        self.check(out, "waiting for change announcements").map(|n| n.map(|n| (n.process_id(), n.payload().to_owned())))
+    }
+
+    /// This connection's server process id.
+    pub(crate) fn backend_pid(&mut self) -> Result<i32> {
+        let row = self.query_opt("reading the connection's process id", "SELECT pg_backend_pid()", &[])?;
+        let row = row.ok_or_else(|| Error::internal("pg_backend_pid() returned no row"))?;
+        column(row.try_get(0), "reading the connection's process id")
     }
 
     fn prepared(&mut self, what: &'static str, sql: &str) -> Result<Statement> {

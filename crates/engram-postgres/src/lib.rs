@@ -41,13 +41,16 @@ mod breaker;
 mod coll_ids;
 mod config;
 mod conn;
+mod doc_cache;
 mod error;
 mod lease;
+mod many_docs;
 mod migrations;
 mod notify;
 mod pending;
 mod pool;
 mod reader;
+mod space_lock;
 mod tx;
 mod writer;
 

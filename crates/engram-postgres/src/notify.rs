@@ -15,7 +15,7 @@ use crate::config::PostgresOptions;
 use crate::conn::Conn;
 use engram_core::backend::{ChangeCallback, SpaceId};
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -24,6 +24,10 @@ use std::time::Duration;
 /// Space ids waiting to be announced, at most (beyond, the oldest burst is
 /// merged: announcements are wake-ups, a few can be coalesced).
 const PENDING_MAX: usize = 4_096;
+/// How long the announcer gathers ids after the first of a burst (what
+/// another server's waiters may wait longer, at most).
+const COALESCE: Duration = Duration::from_millis(2);
+
 /// How often a listener checks whether it should stop.
 const LISTEN_TICK: Duration = Duration::from_millis(250);
 /// Longest pause between reconnection attempts.
@@ -36,21 +40,34 @@ fn channel(opts: &PostgresOptions) -> String {
     format!("engram_changes_{}", opts.schema)
 }
 
+/// The server process id of the announcer's connection (0 before it
+/// connects): the listener skips what it announced itself, since this
+/// process's waiters were woken at its commits already, and an echo would
+/// wake one more receiver of every queue after every commit.
+pub(crate) type OwnPid = Arc<AtomicI32>;
+
 /// Sends announcements from a thread of its own.
 pub(crate) struct Announcer {
     tx: Option<SyncSender<SpaceId>>,
     thread: Option<JoinHandle<()>>,
+    own_pid: OwnPid,
 }
 
 impl Announcer {
     pub(crate) fn start(opts: &PostgresOptions) -> Self {
         let (tx, rx) = sync_channel(PENDING_MAX);
-        let opts = opts.clone();
+        let (opts, own_pid) = (opts.clone(), OwnPid::default());
+        let pid = own_pid.clone();
         let thread = std::thread::Builder::new()
             .name("engram-pg-announce".into())
-            .spawn(move || announce_loop(&opts, &rx))
+            .spawn(move || announce_loop(&opts, &rx, &pid))
             .expect("spawn the announcer");
-        Self { tx: Some(tx), thread: Some(thread) }
+        Self { tx: Some(tx), thread: Some(thread), own_pid }
+    }
+
+    /// Where the announcer's connection's process id is kept.
+    pub(crate) fn own_pid(&self) -> OwnPid {
+        self.own_pid.clone()
     }
 
     /// Queues an announcement; never blocks a writer (a full queue already
@@ -71,10 +88,15 @@ impl Announcer {
     }
 }
 
-fn announce_loop(opts: &PostgresOptions, rx: &Receiver<SpaceId>) {
+fn announce_loop(opts: &PostgresOptions, rx: &Receiver<SpaceId>, own_pid: &AtomicI32) {
     let mut conn: Option<Conn> = None;
     let chan = channel(opts);
     while let Ok(first) = rx.recv() {
+        // Commits come in bursts (one per job of a batch, batches back to
+        // back): a short pause lets one NOTIFY carry the burst, instead of
+        // a transaction on this connection and a wake-up of every
+        // listening server per commit.
+        std::thread::sleep(COALESCE);
         let mut ids = BTreeSet::from([first.0]);
         while let Ok(more) = rx.try_recv() {
             ids.insert(more.0);
@@ -82,6 +104,8 @@ fn announce_loop(opts: &PostgresOptions, rx: &Receiver<SpaceId>) {
         for payload in payloads(&ids) {
             if conn.as_ref().is_none_or(Conn::is_closed) {
                 conn = Conn::open(opts).ok();
+                let pid = conn.as_mut().and_then(|c| c.backend_pid().ok());
+                own_pid.store(pid.unwrap_or(0), Ordering::SeqCst);
             }
             let Some(c) = conn.as_mut() else { continue };
             if let Err(e) = c.execute("announcing changes", "SELECT pg_notify($1, $2)", &[&chan, &payload]) {
@@ -116,12 +140,12 @@ pub(crate) struct Listener {
 }
 
 impl Listener {
-    pub(crate) fn start(opts: &PostgresOptions, changed: ChangeCallback) -> Self {
+    pub(crate) fn start(opts: &PostgresOptions, changed: ChangeCallback, own_pid: OwnPid) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let (opts, flag) = (opts.clone(), stop.clone());
         let thread = std::thread::Builder::new()
             .name("engram-pg-listen".into())
-            .spawn(move || listen_loop(&opts, &changed, &flag))
+            .spawn(move || listen_loop(&opts, &changed, &flag, &own_pid))
             .expect("spawn the listener");
         Self { stop, thread: Mutex::new(Some(thread)) }
     }
@@ -134,7 +158,7 @@ impl Listener {
     }
 }
 
-fn listen_loop(opts: &PostgresOptions, changed: &ChangeCallback, stop: &AtomicBool) {
+fn listen_loop(opts: &PostgresOptions, changed: &ChangeCallback, stop: &AtomicBool, own_pid: &AtomicI32) {
     let chan = channel(opts);
     let mut pause = Duration::from_millis(100);
     while !stop.load(Ordering::SeqCst) {
@@ -152,7 +176,9 @@ fn listen_loop(opts: &PostgresOptions, changed: &ChangeCallback, stop: &AtomicBo
         changed(None);
         while !stop.load(Ordering::SeqCst) {
             match conn.next_notification(LISTEN_TICK) {
-                Ok(Some(payload)) => {
+                // Announced by this process: its waiters were woken already.
+                Ok(Some((pid, _))) if pid != 0 && pid == own_pid.load(Ordering::SeqCst) => {}
+                Ok(Some((_, payload))) => {
                     for id in payload.split(',').filter_map(|p| p.parse::<i64>().ok()) {
                         changed(Some(SpaceId(id)));
                     }

@@ -59,7 +59,7 @@ fn get<'r, T: postgres::types::FromSql<'r>>(row: &'r Row, i: usize, what: &str) 
 }
 
 /// The five document columns starting at column `at`.
-fn doc_at(r: &Row, at: usize) -> Result<StoredDoc> {
+pub(crate) fn doc_at(r: &Row, at: usize) -> Result<StoredDoc> {
     let what = "reading a document";
     Ok(StoredDoc {
         id: get(r, at, what)?,

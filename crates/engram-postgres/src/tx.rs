@@ -28,11 +28,12 @@
 //! rolls back are released by PostgreSQL, so the writer forgets them too.
 
 use crate::conn::{Conn, Params};
+use crate::doc_cache::DocCache;
 use crate::pending::{PENDING_ROWS_MAX, PendingChanges};
 use crate::reader::Queries;
 use engram_core::backend::{
-    CollectionId, CollectionRow, CollectionSpec, DocUpsert, IdempotencyRecord, IndexEntry, IndexScan, Reader, SpaceId,
-    SpaceRow, StoredDoc, WriteTx,
+    CollectionId, CollectionRow, CollectionSpec, DocUpsert, DocWrite, IdempotencyRecord, IndexEntry, IndexScan, Reader,
+    SpaceId, SpaceRow, StoredDoc, WriteTx,
 };
 use engram_core::changelog::{ChangeEntry, ChangeHead};
 use engram_core::names::{CollectionName, SpaceName};
@@ -75,6 +76,9 @@ struct Held {
     /// The change-log head under the lock, once read; kept current by
     /// `append_change`.
     head: Option<ChangeHead>,
+    /// Whether every reserved collection of the space (and so the absence
+    /// of the others) is in `TxState::colls` (see `space_lock.rs`).
+    reserved_known: bool,
 }
 
 /// What the writer knows of its open transaction: the spaces it locked,
@@ -97,6 +101,8 @@ pub(crate) struct TxState {
     /// Behind `RefCell`s because reads (`&self`) take locks and fill the cache.
     held: RefCell<HashMap<SpaceId, Held>>,
     colls: RefCell<HashMap<(SpaceId, String), Option<CollectionRow>>>,
+    /// Documents read under the locks (see `doc_cache.rs`).
+    docs: RefCell<DocCache>,
     pending: RefCell<PendingChanges>,
 }
 
@@ -104,6 +110,7 @@ impl TxState {
     pub(crate) fn forget(&mut self) {
         self.held.get_mut().clear();
         self.colls.get_mut().clear();
+        self.docs.get_mut().clear();
         self.pending.get_mut().clear();
     }
 }
@@ -126,9 +133,17 @@ impl<'a> PgTx<'a> {
     }
 
     /// Forgets the collection rows read so far: this transaction is about
-    /// to write one.
+    /// to write one. Their documents too (deleting a collection or a space
+    /// deletes them).
     fn forget_collections(&self) {
         self.locks.colls.borrow_mut().clear();
+        self.locks.held.borrow_mut().values_mut().for_each(|h| h.reserved_known = false);
+        self.locks.docs.borrow_mut().clear();
+    }
+
+    /// Forgets a document read so far: this transaction is about to write it.
+    fn forget_doc(&self, coll: CollectionId, id: &str) {
+        self.locks.docs.borrow_mut().forget(coll, id);
     }
 
     fn q(&self) -> Queries<'_> {
@@ -147,7 +162,7 @@ impl<'a> PgTx<'a> {
         }
         let sql = "SELECT 1 FROM spaces WHERE id = $1 FOR UPDATE";
         let exists = self.conn.borrow_mut().query_opt("locking a space", sql, &[&space.0])?.is_some();
-        self.locks.held.borrow_mut().insert(space, Held { exists, head: None });
+        self.locks.held.borrow_mut().insert(space, Held { exists, head: None, reserved_known: false });
         Ok(exists)
     }
 
@@ -191,7 +206,20 @@ impl<'a> PgTx<'a> {
     }
 
     fn set_head(&self, space: SpaceId, head: ChangeHead) {
-        self.locks.held.borrow_mut().insert(space, Held { exists: true, head: Some(head) });
+        let mut held = self.locks.held.borrow_mut();
+        let entry = held.entry(space).or_insert(Held { exists: true, head: None, reserved_known: false });
+        entry.exists = true;
+        entry.head = Some(head);
+    }
+
+    /// A reserved collection's row (or its absence) when the lock read them
+    /// all and nothing since wrote a collection.
+    fn known_reserved(&self, space: SpaceId, name: &CollectionName) -> Option<Option<CollectionRow>> {
+        let known = self.locks.held.borrow().get(&space).is_some_and(|h| h.reserved_known);
+        if !known || !name.is_reserved() {
+            return None;
+        }
+        Some(self.locks.colls.borrow().get(&(space, name.as_str().to_owned())).cloned().flatten())
     }
 }
 
@@ -210,6 +238,9 @@ impl Reader for PgTx<'_> {
     /// collection), then kept: see [`TxState`].
     fn collection(&self, space: SpaceId, name: &CollectionName) -> Result<Option<CollectionRow>> {
         self.lock(space)?;
+        if let Some(row) = self.known_reserved(space, name) {
+            return Ok(row);
+        }
         let key = (space, name.as_str().to_owned());
         if let Some(row) = self.locks.colls.borrow().get(&key) {
             return Ok(row.clone());
@@ -222,9 +253,23 @@ impl Reader for PgTx<'_> {
         self.lock_coll(id)?;
         self.q().collection_by_id(id)
     }
+    /// Kept once read under the space's lock (see `doc_cache.rs`).
     fn doc(&self, coll: CollectionId, id: &str) -> Result<Option<StoredDoc>> {
+        // A collection that does not exist (yet, for this transaction) has
+        // no space to lock: what is read of it is not kept.
+        let Some(space) = self.space_of(coll)? else { return self.q().doc(coll, id) };
+        self.lock(space)?;
+        if let Some(doc) = self.locks.docs.borrow().get(coll, id) {
+            return Ok(doc);
+        }
+        let doc = self.q().doc(coll, id)?;
+        self.locks.docs.borrow_mut().insert(coll, id, doc.clone());
+        Ok(doc)
+    }
+    /// One statement (see `many_docs.rs`).
+    fn docs(&self, coll: CollectionId, ids: &[&str]) -> Result<Vec<StoredDoc>> {
         self.lock_coll(coll)?;
-        self.q().doc(coll, id)
+        crate::many_docs::read(&mut self.conn.borrow_mut(), coll, ids)
     }
     fn scan_docs(&self, coll: CollectionId, after: Option<&str>, reverse: bool, n: usize) -> Result<Vec<StoredDoc>> {
         self.lock_coll(coll)?;
@@ -312,7 +357,10 @@ impl WriteTx for PgTx<'_> {
         self.exec(what, "DELETE FROM idempotency WHERE space_id = $1", &[&space.0])?;
         self.exec(what, "DELETE FROM spaces WHERE id = $1", &[&space.0])?;
         // Still locked (the deleted row's lock lasts until commit), now gone.
-        self.locks.held.borrow_mut().insert(space, Held { exists: false, head: Some(ChangeHead::default()) });
+        self.locks
+            .held
+            .borrow_mut()
+            .insert(space, Held { exists: false, head: Some(ChangeHead::default()), reserved_known: false });
         Ok(())
     }
 
@@ -358,6 +406,7 @@ impl WriteTx for PgTx<'_> {
 
     fn put_doc(&mut self, coll: CollectionId, doc: &StoredDoc) -> Result<()> {
         self.lock_coll_for_write(coll)?;
+        self.forget_doc(coll, &doc.id);
         let sql = "INSERT INTO docs (coll_id, id, version, body, expires_at, updated_hlc) \
                    VALUES ($1, $2, $3, $4, $5, $6) \
                    ON CONFLICT (coll_id, id) DO UPDATE SET version = excluded.version, body = excluded.body, \
@@ -379,6 +428,7 @@ impl WriteTx for PgTx<'_> {
         hlc: u64,
     ) -> Result<u64> {
         self.lock_coll_for_write(coll)?;
+        self.forget_doc(coll, id);
         let sql = "INSERT INTO docs (coll_id, id, version, body, expires_at, updated_hlc) \
                    VALUES ($1, $2, 1, $3, $4, $5) \
                    ON CONFLICT (coll_id, id) DO UPDATE SET version = docs.version + 1, body = excluded.body, \
@@ -397,6 +447,7 @@ impl WriteTx for PgTx<'_> {
     /// twice), so the returned rows are matched back to the input by id.
     fn upsert_docs(&mut self, coll: CollectionId, docs: &[DocUpsert<'_>]) -> Result<Vec<u64>> {
         self.lock_coll_for_write(coll)?;
+        docs.iter().for_each(|d| self.forget_doc(coll, d.id));
         let what = "writing documents";
         let sql = "INSERT INTO docs (coll_id, id, version, body, expires_at, updated_hlc) \
                    SELECT $1, u.id, 1, u.body, u.expires_at, u.hlc \
@@ -424,6 +475,7 @@ impl WriteTx for PgTx<'_> {
 
     fn delete_doc(&mut self, coll: CollectionId, id: &str) -> Result<()> {
         self.lock_coll_for_write(coll)?;
+        self.forget_doc(coll, id);
         self.exec("deleting a document", "DELETE FROM docs WHERE coll_id = $1 AND id = $2", &[&coll.0, &id])?;
         Ok(())
     }
@@ -458,11 +510,38 @@ impl WriteTx for PgTx<'_> {
         Ok(())
     }
 
+    /// One statement, whatever the number of documents (see `many_docs.rs`).
+    fn write_docs(&mut self, coll: CollectionId, writes: &[DocWrite<'_>]) -> Result<()> {
+        self.lock_coll_for_write(coll)?;
+        writes.iter().for_each(|w| self.forget_doc(coll, w.id));
+        if writes.is_empty() {
+            return Ok(());
+        }
+        crate::many_docs::write(&mut self.conn.borrow_mut(), coll, writes)
+    }
+
     fn clear_index(&mut self, coll: CollectionId, index: u32) -> Result<()> {
         self.lock_coll_for_write(coll)?;
         let sql = "DELETE FROM index_entries WHERE coll_id = $1 AND idx = $2";
         self.exec("dropping an index", sql, &[&coll.0, &i64::from(index)])?;
         Ok(())
+    }
+
+    /// One round trip at the first touch of the space: the lock, the head
+    /// and the reserved collections (see `space_lock.rs`).
+    fn lock_space(&mut self, space: SpaceId) -> Result<ChangeHead> {
+        if self.locks.held.borrow().contains_key(&space) {
+            return self.change_head(space);
+        }
+        let locked = crate::space_lock::lock(&mut self.conn.borrow_mut(), space)?;
+        let mut colls = self.locks.colls.borrow_mut();
+        for row in locked.reserved {
+            self.space_of.insert(row.id, space);
+            colls.insert((space, row.name.as_str().to_owned()), Some(row));
+        }
+        let held = Held { exists: locked.exists, head: Some(locked.head), reserved_known: true };
+        self.locks.held.borrow_mut().insert(space, held);
+        Ok(locked.head)
     }
 
     fn append_change(&mut self, space: SpaceId, entry: &ChangeEntry) -> Result<()> {

@@ -237,3 +237,41 @@ fn buffered_change_rows_are_read_back_and_survive_mid_job_flushes() {
     assert_eq!(entries.len(), n);
     verify_run(ChangeHead::default(), &entries).expect("gapless");
 }
+
+/// `lock_space` reads the head and the reserved collections in the same
+/// round trip as the lock, yet after it is granted: a server whose lock
+/// waited for another's commit sees what that commit wrote.
+#[test]
+fn a_lock_granted_after_another_servers_commit_reads_what_it_wrote() {
+    let Some(db) = database() else { return };
+    let (a, b) = (Arc::new(open(&db)), Arc::new(open(&db)));
+    let space = a.write_with(|tx| tx.insert_space(&space_name("locked"), 1)).expect("space");
+    let (locked_tx, locked) = mpsc::channel();
+    let holder = {
+        let a = Arc::clone(&a);
+        std::thread::spawn(move || {
+            a.write_with(move |tx| {
+                tx.lock_space(space)?;
+                let _ = locked_tx.send(());
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                let name = engram_core::names::CollectionName::stored("_later").expect("name");
+                tx.insert_collection(space, &name, &engram_core::backend::CollectionSpec::default())?;
+                log_change(tx, space, "from-a")
+            })
+            .expect("holder")
+        })
+    };
+    locked.recv().expect("the holder locked the space");
+    let seen = b
+        .write_with(move |tx| {
+            let head = tx.lock_space(space)?;
+            let name = engram_core::names::CollectionName::stored("_later").expect("name");
+            let absent = engram_core::names::CollectionName::stored("_never").expect("name");
+            Ok((head, tx.collection(space, &name)?.is_some(), tx.collection(space, &absent)?.is_some()))
+        })
+        .expect("waiter");
+    let written = holder.join().expect("holder thread");
+    assert_eq!(seen.0, ChangeHead::of(&written), "the head the holder's commit left");
+    assert!(seen.1, "the reserved collection the holder created");
+    assert!(!seen.2, "a reserved collection nobody created");
+}

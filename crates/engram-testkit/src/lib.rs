@@ -60,6 +60,7 @@ macro_rules! conformance_tests {
             queues_groups_deliver_in_order_one_at_a_time, queues_dedup_delay_and_priority,
             queues_enqueue_commits_and_rolls_back_with_its_transaction,
             queues_concurrent_consumers_never_share_a_message, queues_idle_long_poll_writes_nothing,
+            queues_combined_receives_keep_queues_spaces_and_leases_apart, queues_ack_of_many_receipts_reports_each,
             feed_selects_entries_in_order_with_documents, outbox_delivers_only_what_committed,
             consumers_resume_from_their_acknowledged_position, objects_metadata_follows_the_log);
     };

@@ -314,3 +314,85 @@ pub fn queues_idle_long_poll_writes_nothing(make: &Make) {
     assert!(t.elapsed() >= std::time::Duration::from_millis(900), "waited out its second");
     assert_eq!(fx.engine.stats().writes, before, "an idle long poll reads; it takes no write transaction");
 }
+
+/// Receive attempts made at once are served together (one write per
+/// queue): receivers of two queues of one space and of a queue of another
+/// space, with different lease times, each get only their queue's
+/// messages, each message goes to one receiver, and each lease is the
+/// receiver's own.
+pub fn queues_combined_receives_keep_queues_spaces_and_leases_apart(make: &Make) {
+    let (fx, s1) = setup(make);
+    fx.engine.create_space("s2").expect("create space");
+    let s2 = fx.engine.space("s2").expect("space handle");
+    const PER_QUEUE: u64 = 60;
+    let queues = [(s1.clone(), "a"), (s1.clone(), "b"), (s2.clone(), "a")];
+    for (space, queue) in &queues {
+        let tag = format!("{}/{queue}", space.name());
+        let batch = (0..PER_QUEUE).map(|n| MessageInput::new(json!({ "n": n, "tag": tag }))).collect();
+        space.enqueue(queue, batch).expect("enqueue");
+    }
+    let seen: Arc<Mutex<HashMap<(String, u64), u32>>> = Arc::default();
+    let barrier = Arc::new(Barrier::new(queues.len() * 4));
+    let mut handles = Vec::new();
+    for (space, queue) in &queues {
+        for i in 0..4u64 {
+            let (space, queue, seen, barrier) = (space.clone(), queue.to_string(), seen.clone(), barrier.clone());
+            handles.push(std::thread::spawn(move || {
+                let tag = format!("{}/{queue}", space.name());
+                let visibility = 10 * (1 + i % 2);
+                let req = ReceiveRequest {
+                    max_messages: Some(3 + i as usize),
+                    visibility_timeout_seconds: Some(visibility),
+                    wait_seconds: Some(1),
+                };
+                barrier.wait();
+                loop {
+                    let got = space.receive(&queue, req).expect("receive");
+                    if got.is_empty() {
+                        return;
+                    }
+                    assert!(got.len() <= 3 + i as usize, "no more than asked for");
+                    for m in &got {
+                        assert_eq!(m.body["tag"], json!(tag), "a message of this receiver's queue");
+                        assert_eq!(m.lease_expires_at_ms - m.enqueued_at_ms, visibility * 1000, "its own lease");
+                        let key = (tag.clone(), m.body["n"].as_u64().expect("n"));
+                        *seen.lock().expect("seen").entry(key).or_default() += 1;
+                    }
+                    let receipts = got.iter().map(|m| m.receipt.clone()).collect();
+                    assert!(space.ack(&queue, receipts).expect("ack").iter().all(|a| a.acked));
+                }
+            }));
+        }
+    }
+    for h in handles {
+        h.join().expect("consumer");
+    }
+    let seen = seen.lock().expect("seen");
+    assert_eq!(seen.len() as u64, PER_QUEUE * queues.len() as u64, "every message delivered");
+    assert!(seen.values().all(|n| *n == 1), "no message held by two receivers");
+    for (space, queue) in &queues {
+        let stats = space.queue_stats(queue).expect("stats");
+        assert_eq!((stats.ready, stats.in_flight, stats.waiting, stats.dead), (0, 0, 0, 0));
+    }
+}
+
+/// One acknowledgement of several receipts: each outcome as if acknowledged
+/// one by one (a repeated receipt finds its message gone, a stale lease is
+/// refused), grouped messages let their group go on, keys are freed.
+pub fn queues_ack_of_many_receipts_reports_each(make: &Make) {
+    let (_fx, space) = setup(make);
+    let grouped = |n: u64| MessageInput { group: Some("g".into()), ..msg(n) };
+    let keyed = MessageInput { dedup_key: Some("k".into()), ..msg(2) };
+    space.enqueue("q", vec![grouped(0), grouped(1), keyed, msg(3)]).expect("enqueue");
+    let got = receive(&space, "q", 10);
+    assert_eq!(numbers(&got), [0, 2, 3], "the group's second message waits behind its head");
+    let mut receipts: Vec<String> = got.iter().map(|m| m.receipt.clone()).collect();
+    receipts.push(got[0].receipt.clone());
+    let outcomes = space.ack("q", receipts).expect("ack");
+    assert_eq!(outcomes.iter().map(|o| o.acked).collect::<Vec<_>>(), [true, true, true, false]);
+    assert!(outcomes[3].error.as_deref().is_some_and(|e| e.contains("no longer exists")), "{outcomes:?}");
+    let next = receive(&space, "q", 10);
+    assert_eq!(numbers(&next), [1], "acknowledging the head let the group go on");
+    let again = space.enqueue("q", vec![MessageInput { dedup_key: Some("k".into()), ..msg(4) }]).expect("enqueue");
+    assert!(!again[0].deduplicated, "the acknowledged message's key was freed");
+}

@@ -51,6 +51,10 @@ pub(crate) struct Writer<'a> {
     /// Whether this transaction appended to the log (a write that changed
     /// nothing, such as a receive that found no message, wakes no one).
     pub logged: bool,
+    /// The queues in which this transaction may have made messages
+    /// receivable (enqueued, returned, promoted): only their receivers are
+    /// woken after the commit.
+    pub readied: Vec<String>,
 }
 
 impl<'a> Writer<'a> {
@@ -79,7 +83,8 @@ impl<'a> Writer<'a> {
         // in this one's future.
         let now_ms = hlc.wall_ms().max(engram_core::hlc::physical_ms(head.hlc));
         let (colls, absent) = (HashMap::new(), HashSet::new());
-        Ok(Self { tx, space, name, space_checked: false, hlc, catalog, now_ms, colls, absent, logged: false })
+        let readied = Vec::new();
+        Ok(Self { tx, space, name, space_checked: false, hlc, catalog, now_ms, colls, absent, logged: false, readied })
     }
 
     /// Fails when the space was deleted after the handle was obtained.

@@ -83,6 +83,8 @@ pub(crate) struct Inner {
     pub shared: bool,
     /// Change signals of the spaces someone waits on (see `wake.rs`).
     pub signals: Arc<crate::wake::Signals>,
+    /// Receive attempts of each queue, combined (see `queues/combine.rs`).
+    pub receives: crate::queues::combine::Combiners,
     /// Writes re-run after a contention failure (see `retry.rs`).
     write_retries: AtomicU64,
     /// Collection lookups served from the cache, and those that read storage.
@@ -166,6 +168,7 @@ impl Engine {
             graph: GraphIndexes::new(fresh.clone()),
             shared,
             signals: Arc::default(),
+            receives: Default::default(),
             writes,
             write_retries: AtomicU64::new(0),
             cache_hits: AtomicU64::new(0),

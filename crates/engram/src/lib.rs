@@ -43,6 +43,7 @@ mod search;
 mod space;
 mod streams;
 mod system;
+mod system_many;
 mod wake;
 mod webhooks;
 mod worker;

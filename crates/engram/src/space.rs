@@ -108,17 +108,18 @@ impl Space {
         F: FnMut(&mut Writer<'_>) -> Result<T> + Send + 'static,
     {
         let (inner, id, name) = (self.inner.clone(), self.id, self.name.clone());
-        let (out, logged) = self.inner.write_with(move |tx: &mut dyn WriteTx| {
+        let (out, logged, readied) = self.inner.write_with(move |tx: &mut dyn WriteTx| {
             let mut w = Writer::open(tx, id, &name, &inner.hlc, &inner.catalog)?;
             let out = f(&mut w)?;
-            Ok((out, w.logged))
+            Ok((out, w.logged, std::mem::take(&mut w.readied)))
         })?;
         if logged {
             // After the commit: a waiter woken now sees what was written,
             // here and (announced) on the other servers. A write that
             // changed nothing wakes no one (an empty receive would otherwise
-            // wake every waiter, itself included, in a loop).
-            self.inner.signals.bump(self.id);
+            // wake every waiter, itself included, in a loop), and only a
+            // write that made messages receivable wakes their receivers.
+            self.inner.signals.bump_written(self.id, &readied);
             self.inner.backend.announce(self.id);
         }
         Ok(out)

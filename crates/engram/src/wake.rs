@@ -37,11 +37,27 @@ impl Signals {
         self.any.clone()
     }
 
-    /// The space changed: wakes its waiters (none when nobody ever waited).
+    /// The space changed, in a way not known here (another server's
+    /// commit): wakes its waiters, one in every queue's line (none when
+    /// nobody ever waited).
     pub fn bump(&self, space: SpaceId) {
         let signal = self.spaces.read().expect("signals lock").get(&space).cloned();
         if let Some(s) = signal {
             s.bump();
+        }
+        self.any.bump();
+    }
+
+    /// This process committed a write of the space that may have made
+    /// messages of `queues` receivable (and of no other queue): wakes the
+    /// space's waiters, but in the lines of those queues only. An
+    /// acknowledgement or a lease makes nothing receivable, so it wakes
+    /// no receiver.
+    pub fn bump_written(&self, space: SpaceId, queues: &[String]) {
+        let signal = self.spaces.read().expect("signals lock").get(&space).cloned();
+        if let Some(s) = signal {
+            s.bump_counter();
+            s.wake_lines(queues);
         }
         self.any.bump();
     }
@@ -74,7 +90,17 @@ struct State {
 }
 
 impl Signal {
+    /// Wakes every waiter of the counter and one receiver of every queue.
     fn bump(&self) {
+        self.bump_counter();
+        let lines: Vec<Arc<Line>> = self.lines.lock().expect("signal lock").values().cloned().collect();
+        for line in lines {
+            line.wake_one();
+        }
+    }
+
+    /// Moves the counter and wakes its waiters (not the queues' lines).
+    fn bump_counter(&self) {
         let callbacks = {
             let mut st = self.state.lock().expect("signal lock");
             st.generation = st.generation.wrapping_add(1);
@@ -84,7 +110,15 @@ impl Signal {
         for (_, f) in callbacks {
             f();
         }
-        let lines: Vec<Arc<Line>> = self.lines.lock().expect("signal lock").values().cloned().collect();
+    }
+
+    /// Wakes one receiver of each of `queues` (lines nobody waits in are
+    /// not made).
+    fn wake_lines(&self, queues: &[String]) {
+        let lines: Vec<Arc<Line>> = {
+            let all = self.lines.lock().expect("signal lock");
+            queues.iter().filter_map(|q| all.get(q).cloned()).collect()
+        };
         for line in lines {
             line.wake_one();
         }
@@ -132,24 +166,42 @@ impl Signal {
     }
 }
 
-/// Receivers waiting on one queue. A change wakes only the first in line
-/// (every change of the space, not only enqueues, so most wake-ups find
-/// nothing and cost one read); a receiver that took a full batch wakes the
-/// next ([`Line::wake_one`]), since more may be waiting. So N idle
-/// receivers cost one check per change instead of N.
+/// Receivers waiting on one queue. A change that may have made messages
+/// receivable wakes only the first in line; a receiver that took a full
+/// batch wakes the next ([`Line::wake_one`]), since more may be waiting.
+/// So N idle receivers cost one check per change instead of N.
 ///
-/// Invariant: a wake-up is never lost. A receiver reads the counter before
-/// it looks at the queue and waits only while the counter still has that
-/// value; a woken receiver whose wait was already abandoned passes the
-/// wake-up to the next in line.
+/// Invariant: a wake-up is never lost, and never multiplied. A receiver
+/// reads the counter before it looks at the queue, and so starts a look
+/// that sees every change before. A change while a woken receiver has not
+/// started its look wakes no one more: that look sees it. Otherwise the
+/// wake-up goes to the first receiver waiting in line; when none waits, it is kept
+/// (`unclaimed`) for the first receiver that comes to wait having looked
+/// before it (its counter moved), which then looks again at once instead
+/// of waiting. Every other receiver that looked before the change waits:
+/// someone looks after the change either way. (Letting every receiver
+/// whose counter moved look again made all of them busy receivers while
+/// changes were frequent: every look of a busy queue overlaps some
+/// change.) A woken receiver whose wait was already abandoned passes the
+/// wake-up on.
 #[derive(Default)]
 pub struct Line {
     state: Mutex<LineState>,
 }
 
+/// How long a woken receiver that has not started its look still counts
+/// on to see later changes: one that was woken and then went away (a
+/// cancelled request) must not hold back wake-ups for longer.
+const WOKEN_LOOK_WITHIN: Duration = Duration::from_millis(100);
+
 #[derive(Default)]
 struct LineState {
     generation: u64,
+    /// A wake-up came while nobody waited: the next receiver to wait that
+    /// looked before it takes it.
+    unclaimed: bool,
+    /// When a receiver was woken, if no look has started since.
+    woken_unlooked: Option<Instant>,
     next_waiter: u64,
     waiters: std::collections::VecDeque<(u64, Wake)>,
 }
@@ -159,38 +211,63 @@ type Wake = Box<dyn FnOnce() -> bool + Send>;
 
 impl Line {
     /// The counter: read it before looking at the queue.
+    /// A receiver starts a look: it will see every change made so far.
     pub fn generation(&self) -> u64 {
-        self.state.lock().expect("line lock").generation
+        let mut st = self.state.lock().expect("line lock");
+        st.woken_unlooked = None;
+        st.generation
     }
 
-    /// Wakes the first waiter in line that is still waiting.
+    /// Wakes the first waiter in line that is still waiting, unless a
+    /// receiver woken earlier has not started its look yet: that look will
+    /// see this change too (a batch of enqueues committed together wakes
+    /// one receiver, not one per enqueue).
     pub fn wake_one(&self) {
+        self.wake_next(false);
+    }
+
+    /// [`Line::wake_one`]; `retry` when the wake-up was taken by a waiter
+    /// that turned out to be gone, so it must reach someone.
+    fn wake_next(&self, mut retry: bool) {
         loop {
             let next = {
                 let mut st = self.state.lock().expect("line lock");
                 st.generation = st.generation.wrapping_add(1);
-                st.waiters.pop_front()
+                let looking_soon = st.woken_unlooked.is_some_and(|t| t.elapsed() < WOKEN_LOOK_WITHIN);
+                if looking_soon && !retry {
+                    return;
+                }
+                let next = st.waiters.pop_front();
+                st.unclaimed = next.is_none();
+                // Set before the wake, under the lock, so the woken
+                // receiver's look clears it after, never before.
+                st.woken_unlooked = next.is_some().then(Instant::now);
+                next
             };
             match next {
                 Some((_, wake)) => {
                     if wake() {
                         return;
                     }
+                    // Gone: the next in line takes the wake-up (and any
+                    // change skipped meanwhile for this one's look).
+                    retry = true;
                 }
                 None => return,
             }
         }
     }
 
-    /// Calls `wake` when this waiter's turn comes after the counter moved
-    /// past `seen` (at once if it already has); `wake` returns whether the
-    /// wake-up was taken. Dropping the guard leaves the line.
+    /// Calls `wake` when this waiter's turn comes (at once if the counter
+    /// moved past `seen` with a wake-up nobody took); `wake` returns
+    /// whether the wake-up was taken. Dropping the guard leaves the line.
     pub fn on_wake(self: &Arc<Self>, seen: u64, wake: impl FnOnce() -> bool + Send + 'static) -> InLine {
         let mut st = self.state.lock().expect("line lock");
-        if st.generation != seen {
+        if st.generation != seen && std::mem::take(&mut st.unclaimed) {
+            st.woken_unlooked = Some(Instant::now());
             drop(st);
             if !wake() {
-                self.wake_one();
+                self.wake_next(true);
             }
             return InLine { line: self.clone(), id: None };
         }
@@ -276,6 +353,8 @@ mod tests {
         }
         signals.bump(space);
         assert_eq!(woken.load(Ordering::SeqCst), 1, "one waiter per change");
+        // The woken receiver looks, takes a full batch and passes on.
+        line.generation();
         line.wake_one();
         assert_eq!(woken.load(Ordering::SeqCst), 2, "a full batch wakes the next");
         // A waiter that is gone passes its wake-up on.
@@ -288,6 +367,72 @@ mod tests {
         });
         places.clear();
         signals.bump(space);
+        drop(gone);
+        assert_eq!(woken.load(Ordering::SeqCst), 12);
+    }
+
+    #[test]
+    fn a_wake_up_nobody_waited_for_goes_to_one_late_waiter_only() {
+        let signals = Signals::default();
+        let space = SpaceId(4);
+        let line = signals.get(space).line("jobs");
+        let looked = line.generation();
+        // Two receivers looked, then enqueues committed while neither waited.
+        signals.bump_written(space, &["jobs".to_owned()]);
+        signals.bump_written(space, &["jobs".to_owned()]);
+        let woken = Arc::new(AtomicUsize::new(0));
+        let wake = |w: Arc<AtomicUsize>| {
+            move || {
+                w.fetch_add(1, Ordering::SeqCst);
+                true
+            }
+        };
+        let _first = line.on_wake(looked, wake(woken.clone()));
+        let _second = line.on_wake(looked, wake(woken.clone()));
+        assert_eq!(woken.load(Ordering::SeqCst), 1, "one looks again at once, the other waits in line");
+        // A write that readied another queue, or none, wakes no receiver.
+        signals.bump_written(space, &["other".to_owned()]);
+        signals.bump_written(space, &[]);
+        assert_eq!(woken.load(Ordering::SeqCst), 1);
+        // Another server's commit (what it readied is unknown) wakes one,
+        // once the first woken has started its look.
+        line.generation();
+        signals.bump(space);
+        assert_eq!(woken.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn changes_before_a_woken_receiver_looks_wake_no_one_more() {
+        let line = Arc::new(Line::default());
+        let woken = Arc::new(AtomicUsize::new(0));
+        let seen = line.generation();
+        let places: Vec<InLine> = (0..3)
+            .map(|_| {
+                let w = woken.clone();
+                line.on_wake(seen, move || {
+                    w.fetch_add(1, Ordering::SeqCst);
+                    true
+                })
+            })
+            .collect();
+        for _ in 0..5 {
+            line.wake_one();
+        }
+        assert_eq!(woken.load(Ordering::SeqCst), 1, "five enqueues before the woken receiver looked: one wake-up");
+        let _look = line.generation();
+        line.wake_one();
+        assert_eq!(woken.load(Ordering::SeqCst), 2, "a change after its look wakes the next");
+        // A woken receiver that is gone passes the wake-up on, even while
+        // the skip is armed.
+        drop(places);
+        let seen = line.generation();
+        let gone = line.on_wake(seen, || false);
+        let w = woken.clone();
+        let _kept = line.on_wake(seen, move || {
+            w.fetch_add(10, Ordering::SeqCst);
+            true
+        });
+        line.wake_one();
         drop(gone);
         assert_eq!(woken.load(Ordering::SeqCst), 12);
     }

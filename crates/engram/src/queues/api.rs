@@ -3,12 +3,13 @@
 //! redrive, purge.
 
 use crate::queues::Lane;
+use crate::queues::combine::Ask;
 use crate::queues::record::{MessageRecord, queue_range};
 use crate::queues::types::{
     AckOutcome, DeadLetter, Enqueued, Message, MessageInput, NackOutcome, NackRequest, QueueConfig, QueueInfo,
     QueueStats, ReceiveRequest, check_visibility, validate_batch,
 };
-use crate::queues::write::{Received, anything_due, next_due};
+use crate::queues::write::next_receivable;
 use crate::space::Space;
 use crate::system::{System, scan_range};
 use crate::wake::{Line, Signal};
@@ -109,9 +110,16 @@ impl Space {
         if let Some(next) = self.nothing_due(queue, now)? {
             return Ok(ReceiveAttempt { messages: Vec::new(), next_due_in: due_in(next) });
         }
-        let name = queue.to_owned();
-        let Received { messages, next_due_ms } = self.write(move |w| w.receive(&name, n, visibility))?;
-        Ok(ReceiveAttempt { messages, next_due_in: due_in(next_due_ms) })
+        // Attempts of this queue made meanwhile share one write.
+        let combiner = self.inner.receives.get(self.id, queue);
+        let ask = Ask { n, visibility_ms: visibility };
+        let (messages, next_due_ms) = combiner.receive(ask, |asks| {
+            let (name, asks) = (queue.to_owned(), asks.to_vec());
+            self.write(move |w| w.receive(&name, &asks))
+        })?;
+        let now = self.inner.hlc.wall_ms();
+        let next_due_in = next_due_ms.map(|d| Duration::from_millis(d.saturating_sub(now)));
+        Ok(ReceiveAttempt { messages, next_due_in })
     }
 
     /// `Some(when the next message comes due)` when nothing is receivable
@@ -121,10 +129,7 @@ impl Space {
         let reader = self.inner.backend.reader()?;
         // The space's time, as a writer would take it (never behind its log).
         let now = now.max(engram_core::hlc::physical_ms(reader.change_head(self.id)?.hlc));
-        if anything_due(&*reader, &coll.row, queue, now)? {
-            return Ok(None);
-        }
-        next_due(&*reader, &coll.row, queue, now).map(Some)
+        next_receivable(&*reader, &coll.row, queue, now)
     }
 
     /// The space's change signal: a long poll reads its generation before
@@ -141,7 +146,7 @@ impl Space {
             return Err(Error::invalid(format!("an acknowledgement holds 1 to {ACK_BATCH_MAX} receipts")));
         }
         let name = queue.to_owned();
-        self.write(move |w| receipts.iter().map(|r| w.ack(&name, r)).collect())
+        self.write(move |w| w.ack(&name, &receipts))
     }
 
     /// Returns a delivery to the queue: after the queue's backoff (or the

@@ -19,6 +19,7 @@
 //! lease one message at once: the second sees the first's lease.
 
 pub(crate) mod api;
+pub(crate) mod combine;
 pub(crate) mod record;
 pub(crate) mod types;
 pub(crate) mod write;

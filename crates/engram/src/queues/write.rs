@@ -11,16 +11,19 @@
 
 use crate::apply::Writer;
 use crate::catalog::Compiled;
+use crate::queues::combine::{Ask, Served};
 use crate::queues::record::{MessageRecord, due_range, lane_range, later_range, new_token, parse_receipt, receipt};
 use crate::queues::types::Message;
 use crate::queues::types::{AckOutcome, Enqueued, MessageInput, NackOutcome, NackRequest, QueueConfig};
 use crate::queues::{Lane, keyed_id};
 use crate::system::{System, scan_range};
+use crate::system_many::SystemWrite;
 use engram_core::backend::{CollectionRow, Reader, StoredDoc};
 use engram_core::keys::KeyRange;
 use engram_core::limits::{PRIORITY_MAX, RECEIVE_MAX};
 use engram_core::{Error, Result};
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The `lane` index of `_messages`.
@@ -29,13 +32,6 @@ const LANE_INDEX: &str = "lane";
 /// A leased message (its collection, id and record), or why the receipt
 /// no longer holds its lease.
 type Leased = std::result::Result<(Arc<Compiled>, String, MessageRecord), String>;
-
-/// A receive's result: the messages leased, and when the next message not
-/// yet receivable comes due (a delay or lease ending), if any.
-pub(crate) struct Received {
-    pub messages: Vec<Message>,
-    pub next_due_ms: Option<u64>,
-}
 
 impl Writer<'_> {
     /// The queue's settings; with `create`, a missing queue is created with
@@ -95,7 +91,9 @@ impl Writer<'_> {
             body: input.body.clone(),
         };
         self.place(&id, &mut rec)?;
-        let (_, position) = self.put_system(&messages, &id, &rec.to_value(), None)?;
+        // A new id (UUIDv7): nothing stored to read first.
+        let new = SystemWrite { id: id.clone(), old: None, new: Some(rec.to_value()) };
+        let position = self.write_system(&messages, &[new])?[0];
         if let Some(key) = &input.dedup_key {
             let keys = self.system_created(System::QueueKeys)?;
             self.put_system_text(&keys, &keyed_id(queue, key), json!({ "message": id }).to_string(), None)?;
@@ -112,6 +110,14 @@ impl Writer<'_> {
         Ok(v["message"].as_str().map(str::to_owned))
     }
 
+    /// Notes that messages of `queue` may have become receivable (see
+    /// `Writer::readied`).
+    fn readied(&mut self, queue: &str) {
+        if !self.readied.iter().any(|q| q == queue) {
+            self.readied.push(queue.to_owned());
+        }
+    }
+
     /// Puts a message entering the queue (new or redriven) in its lane: the
     /// head of its group or waiting behind it; available after its delay.
     fn place(&mut self, id: &str, rec: &mut MessageRecord) -> Result<()> {
@@ -126,31 +132,52 @@ impl Writer<'_> {
         }
         let at = rec.not_before_ms.max(self.now_ms);
         rec.set_lane(Lane::Available, at);
+        self.readied(&rec.queue);
         Ok(())
     }
 
-    /// Leases up to `n` receivable messages, highest priority first, for
-    /// `visibility_ms`. Leases that expired return to the queue first
-    /// (dead-lettered when their attempts are spent).
-    pub(crate) fn receive(&mut self, queue: &str, n: usize, visibility_ms: Option<u64>) -> Result<Received> {
-        let Some(config) = self.queue_config(queue, false)? else {
-            return Ok(Received { messages: Vec::new(), next_due_ms: None });
-        };
-        let Some(messages) = self.system(System::Messages, false)? else {
-            return Ok(Received { messages: Vec::new(), next_due_ms: None });
-        };
+    /// Leases receivable messages, highest priority first, for the
+    /// receive attempts `asks` in turn (each its `n` messages for its
+    /// visibility, or the queue's): every message leased goes to one of
+    /// them. Leases that expired return to the queue first (dead-lettered
+    /// when their attempts are spent). When the queue runs out, also when
+    /// its next message comes due, read here under the lock, so a
+    /// receiver that got nothing sleeps until then without missing a
+    /// message that comes due meanwhile (what is enqueued after this write
+    /// wakes a receiver).
+    pub(crate) fn receive(&mut self, queue: &str, asks: &[Ask]) -> Result<Served> {
+        let mut served = Served { shares: vec![Vec::new(); asks.len()], next_due_ms: None };
+        let Some(config) = self.queue_config(queue, false)? else { return Ok(served) };
+        let Some(messages) = self.system(System::Messages, false)? else { return Ok(served) };
         self.return_expired(&messages, queue, &config)?;
-        let visibility = visibility_ms.unwrap_or(config.visibility_timeout_seconds.saturating_mul(1000));
+        let wanted: usize = asks.iter().map(|a| a.n).sum();
         let due = {
             let reader: &dyn Reader = &*self.tx;
-            due_messages(reader, &messages.row, queue, self.now_ms, n)?
+            due_messages(reader, &messages.row, queue, self.now_ms, wanted)?
         };
-        let mut out = Vec::with_capacity(due.len());
-        for (id, rec) in due {
-            out.push(self.lease(&messages, &id, rec, visibility)?);
+        let ran_out = due.messages.len() < wanted;
+        let mut due_now = due.messages.into_iter();
+        let mut writes = Vec::new();
+        for (ask, share) in asks.iter().zip(&mut served.shares) {
+            let visibility = ask.visibility_ms.unwrap_or(config.visibility_timeout_seconds.saturating_mul(1000));
+            for (doc, rec) in due_now.by_ref().take(ask.n) {
+                let (write, message) = self.lease(doc, rec, visibility);
+                writes.push(write);
+                share.push(message);
+            }
         }
-        let next_due_ms = if out.is_empty() { self.next_due(&messages, queue)? } else { None };
-        Ok(Received { messages: out, next_due_ms })
+        self.write_system(&messages, &writes)?;
+        if ran_out {
+            let expiry = self.next_expiry(&messages, queue)?;
+            served.next_due_ms = [due.next_ms, expiry].into_iter().flatten().min();
+        }
+        Ok(served)
+    }
+
+    /// When the first lease after now ends.
+    fn next_expiry(&mut self, messages: &Compiled, queue: &str) -> Result<Option<u64>> {
+        let range = later_range(queue, Lane::InFlight, 0, self.now_ms);
+        self.scan_lane(messages, &range, 1)?.first().map(|doc| MessageRecord::parse(doc).map(|r| r.at)).transpose()
     }
 
     fn scan_lane(&mut self, messages: &Compiled, range: &KeyRange, limit: usize) -> Result<Vec<StoredDoc>> {
@@ -162,6 +189,7 @@ impl Writer<'_> {
     /// their place), or dead-letters them when their attempts are spent.
     fn return_expired(&mut self, messages: &Compiled, queue: &str, config: &QueueConfig) -> Result<()> {
         let range = due_range(queue, Lane::InFlight, 0, self.now_ms);
+        let mut returned = Vec::new();
         for doc in self.scan_lane(messages, &range, RECEIVE_MAX)? {
             let mut rec = MessageRecord::parse(&doc)?;
             rec.lease = None;
@@ -171,26 +199,22 @@ impl Writer<'_> {
             } else {
                 let at = rec.at;
                 rec.set_lane(Lane::Available, at);
-                self.put_system(messages, &doc.id, &rec.to_value(), None)?;
+                self.readied(queue);
+                returned.push(SystemWrite { id: doc.id.clone(), new: Some(rec.to_value()), old: Some(doc) });
             }
         }
-        Ok(())
+        self.write_system(messages, &returned).map(drop)
     }
 
-    /// Leases one available message.
-    fn lease(&mut self, messages: &Compiled, id: &str, mut rec: MessageRecord, visibility_ms: u64) -> Result<Message> {
+    /// Leases one available message (`doc` as stored): its new record to
+    /// write, and the message as delivered.
+    fn lease(&self, doc: StoredDoc, mut rec: MessageRecord, visibility_ms: u64) -> (SystemWrite, Message) {
         let token = new_token();
         rec.attempts = rec.attempts.saturating_add(1);
         rec.lease = Some(token.clone());
         rec.set_lane(Lane::InFlight, self.now_ms.saturating_add(visibility_ms));
-        self.put_system(messages, id, &rec.to_value(), None)?;
-        Ok(rec.delivered(id, receipt(id, &token)))
-    }
-
-    /// When the next delayed message or lease comes due.
-    fn next_due(&mut self, messages: &Compiled, queue: &str) -> Result<Option<u64>> {
-        let reader: &dyn Reader = &*self.tx;
-        next_due(reader, &messages.row, queue, self.now_ms)
+        let message = rec.delivered(&doc.id, receipt(&doc.id, &token));
+        (SystemWrite { id: doc.id.clone(), new: Some(rec.to_value()), old: Some(doc) }, message)
     }
 
     /// The message a receipt leases, if the receipt still holds the lease.
@@ -199,31 +223,48 @@ impl Writer<'_> {
         let Some(messages) = self.system(System::Messages, false)? else {
             return Ok(Err("the message no longer exists".to_owned()));
         };
-        let Some(doc) = self.tx.doc(messages.row.id, id)? else {
-            return Ok(Err("the message no longer exists (acknowledged or purged)".to_owned()));
-        };
-        let rec = MessageRecord::parse(&doc)?;
-        if rec.queue != queue {
-            return Ok(Err(format!("the receipt is for another queue than {queue:?}")));
-        }
-        if rec.lane()? != Lane::InFlight || rec.lease.as_deref() != Some(token) {
-            return Ok(Err("the lease was lost: the message was delivered again or returned to the queue".to_owned()));
-        }
-        Ok(Ok((messages, id.to_owned(), rec)))
+        let doc = self.tx.doc(messages.row.id, id)?;
+        Ok(holds_lease(queue, token, doc.as_ref())?.map(|rec| (messages, id.to_owned(), rec)))
     }
 
-    /// Removes a leased message. A lease that expired but was not yet handed
-    /// to another receiver still holds.
-    pub(crate) fn ack(&mut self, queue: &str, receipt: &str) -> Result<AckOutcome> {
-        let outcome = |acked: bool, error: Option<String>| AckOutcome { receipt: receipt.to_owned(), acked, error };
-        match self.leased(queue, receipt)? {
-            Err(why) => Ok(outcome(false, Some(why))),
-            Ok((messages, id, rec)) => {
-                self.delete_system(&messages, &id)?;
-                self.release(&id, &rec)?;
-                Ok(outcome(true, None))
+    /// Removes leased messages, reading them with one call and deleting
+    /// them with another. A lease that expired but was not yet handed to
+    /// another receiver still holds. The outcomes are those of the
+    /// receipts acknowledged one by one: a second receipt of one message
+    /// finds it gone.
+    pub(crate) fn ack(&mut self, queue: &str, receipts: &[String]) -> Result<Vec<AckOutcome>> {
+        let parsed = receipts.iter().map(|r| parse_receipt(r)).collect::<Result<Vec<_>>>()?;
+        let outcome = |receipt: &str, why: Option<String>| AckOutcome {
+            receipt: receipt.to_owned(),
+            acked: why.is_none(),
+            error: why,
+        };
+        let Some(messages) = self.system(System::Messages, false)? else {
+            let gone = || Some("the message no longer exists".to_owned());
+            return Ok(receipts.iter().map(|r| outcome(r, gone())).collect());
+        };
+        let ids: Vec<&str> = parsed.iter().map(|(id, _)| *id).collect();
+        let mut stored: HashMap<String, StoredDoc> =
+            self.tx.docs(messages.row.id, &ids)?.into_iter().map(|d| (d.id.clone(), d)).collect();
+        let (mut outcomes, mut deletes, mut released) = (Vec::new(), Vec::new(), Vec::new());
+        for (receipt, (id, token)) in receipts.iter().zip(parsed) {
+            match holds_lease(queue, token, stored.get(id))? {
+                Err(why) => outcomes.push(outcome(receipt, Some(why))),
+                Ok(rec) => {
+                    let old = stored.remove(id);
+                    deletes.push(SystemWrite { id: id.to_owned(), old, new: None });
+                    released.push((id, rec));
+                    outcomes.push(outcome(receipt, None));
+                }
             }
         }
+        self.write_system(&messages, &deletes)?;
+        // No message released here is another's lease: a group has one
+        // message out at a time, and a key names one message.
+        for (id, rec) in released {
+            self.release(id, &rec)?;
+        }
+        Ok(outcomes)
     }
 
     /// Returns a leased message to the queue after a backoff (or the delay
@@ -247,6 +288,7 @@ impl Writer<'_> {
         };
         let at = self.now_ms.saturating_add(delay_ms);
         rec.set_lane(Lane::Available, at);
+        self.readied(queue);
         self.put_system(&messages, &id, &rec.to_value(), None)?;
         Ok(NackOutcome { id, dead_lettered: false, visible_at_ms: Some(at) })
     }
@@ -315,6 +357,7 @@ impl Writer<'_> {
         let mut next = MessageRecord::parse(&doc)?;
         let at = next.not_before_ms.max(self.now_ms);
         next.set_lane(Lane::Available, at);
+        self.readied(queue);
         self.put_system(&messages, &doc.id, &next.to_value(), None)?;
         self.put_system_text(groups, gid, json!({ "head": doc.id }).to_string(), None)?;
         Ok(())
@@ -383,15 +426,57 @@ impl Writer<'_> {
     }
 }
 
-/// Whether a receive at `now` would find something (a due message or an
-/// expired lease), read without writing: an idle long poll then costs
-/// reads, not write transactions.
-pub(crate) fn anything_due(reader: &dyn Reader, messages: &CollectionRow, queue: &str, now: u64) -> Result<bool> {
-    let expired = due_range(queue, Lane::InFlight, 0, now);
-    if !scan_range(reader, messages, LANE_INDEX, &expired, 1)?.is_empty() {
-        return Ok(true);
+/// The record of a message (`doc`, as stored) whose lease `token` still
+/// holds, or why it does not.
+fn holds_lease(
+    queue: &str,
+    token: &str,
+    doc: Option<&StoredDoc>,
+) -> Result<std::result::Result<MessageRecord, String>> {
+    let Some(doc) = doc else {
+        return Ok(Err("the message no longer exists (acknowledged or purged)".to_owned()));
+    };
+    let rec = MessageRecord::parse(doc)?;
+    if rec.queue != queue {
+        return Ok(Err(format!("the receipt is for another queue than {queue:?}")));
     }
-    Ok(!due_messages(reader, messages, queue, now, 1)?.is_empty())
+    if rec.lane()? != Lane::InFlight || rec.lease.as_deref() != Some(token) {
+        return Ok(Err("the lease was lost: the message was delivered again or returned to the queue".to_owned()));
+    }
+    Ok(Ok(rec))
+}
+
+/// What a receive at `now` would find, read without writing (an idle long
+/// poll then costs reads, not write transactions): `None` when something
+/// is receivable (a due message or an expired lease), else `Some` of when
+/// the next message comes due, if any. Two or three index scans: the
+/// first lease of lane `f` (the soonest to end), and lane `a` as a
+/// receive of one message reads it.
+pub(crate) fn next_receivable(
+    reader: &dyn Reader,
+    messages: &CollectionRow,
+    queue: &str,
+    now: u64,
+) -> Result<Option<Option<u64>>> {
+    let first_lease = scan_range(reader, messages, LANE_INDEX, &lane_range(queue, Lane::InFlight, None), 1)?;
+    let lease_end = first_lease.first().map(|d| MessageRecord::parse(d).map(|r| r.at)).transpose()?;
+    if lease_end.is_some_and(|at| at <= now) {
+        return Ok(None);
+    }
+    let due = due_messages(reader, messages, queue, now, 1)?;
+    if !due.messages.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some([lease_end, due.next_ms].into_iter().flatten().min()))
+}
+
+/// What a scan of lane `a` found (see [`due_messages`]).
+pub(crate) struct Due {
+    pub messages: Vec<(StoredDoc, MessageRecord)>,
+    /// When the first delayed message comes due; the lane's next when
+    /// fewer messages than asked for were due (the scan then saw every
+    /// priority's first delayed message).
+    pub next_ms: Option<u64>,
 }
 
 /// Up to `n` available messages due at `now`, highest priority first, then
@@ -405,23 +490,24 @@ pub(crate) fn due_messages(
     queue: &str,
     now: u64,
     n: usize,
-) -> Result<Vec<(String, MessageRecord)>> {
-    let mut out = Vec::new();
+) -> Result<Due> {
+    let mut due = Due { messages: Vec::new(), next_ms: None };
     let mut k: u8 = 0;
-    'ranks: while out.len() < n && k <= PRIORITY_MAX {
+    'ranks: while due.messages.len() < n && k <= PRIORITY_MAX {
         let range = from_rank(queue, k);
         // A few more than needed, so a delayed entry or two does not cost a
         // second scan.
-        let limit = n - out.len() + 8;
+        let limit = n - due.messages.len() + 8;
         for doc in scan_range(reader, messages, LANE_INDEX, &range, limit)? {
             let rec = MessageRecord::parse(&doc)?;
             if rec.at > now {
                 // The rest of this priority is later still.
+                due.next_ms = Some(due.next_ms.map_or(rec.at, |t| t.min(rec.at)));
                 k = rank_of(&rec)?.saturating_add(1);
                 continue 'ranks;
             }
-            out.push((doc.id, rec));
-            if out.len() == n {
+            due.messages.push((doc, rec));
+            if due.messages.len() == n {
                 break 'ranks;
             }
         }
@@ -429,7 +515,7 @@ pub(crate) fn due_messages(
         // entries would have held enough).
         break;
     }
-    Ok(out)
+    Ok(due)
 }
 
 /// Lane `a` from priority rank `k` to its end.
@@ -446,20 +532,6 @@ fn rank_of(rec: &MessageRecord) -> Result<u8> {
         .as_u64()
         .and_then(|k| u8::try_from(k).ok())
         .ok_or_else(|| Error::corrupted(format!("queue message of rank {}", rec.k)))
-}
-
-/// When the next delayed message or lease after `now` comes due.
-pub(crate) fn next_due(reader: &dyn Reader, messages: &CollectionRow, queue: &str, now: u64) -> Result<Option<u64>> {
-    let mut next: Option<u64> = None;
-    let mut ranges = vec![later_range(queue, Lane::InFlight, 0, now)];
-    ranges.extend((0..=PRIORITY_MAX).map(|k| later_range(queue, Lane::Available, k, now)));
-    for range in ranges {
-        if let Some(doc) = scan_range(reader, messages, LANE_INDEX, &range, 1)?.first() {
-            let at = MessageRecord::parse(doc)?.at;
-            next = Some(next.map_or(at, |n| n.min(at)));
-        }
-    }
-    Ok(next)
 }
 
 /// The retry delay after `attempts` deliveries: `base · 2^(attempts-1)`,
