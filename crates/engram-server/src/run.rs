@@ -26,15 +26,22 @@ pub async fn serve(config: ServerConfig) -> io::Result<()> {
         .map_err(io::Error::other)?
     };
     let (engine, keys) = opened.map_err(|e| io::Error::other(e.to_string()))?;
+    // Before the listening line: whoever starts the server may stop reading
+    // its output once it has seen that line.
+    let objects = open_objects(&config)?;
     let tls = config.tls.as_ref().map(|(cert, key)| crate::tls::server_config(cert, key)).transpose()?;
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     engine.set_serving_address(&addr.to_string()).map_err(|e| io::Error::other(e.to_string()))?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    println!("engram listening on {scheme}://{addr} (data directory: {})", config.data_dir.display());
+    println!(
+        "engram listening on {scheme}://{addr} (data directory: {}; objects in the {} store)",
+        config.data_dir.display(),
+        objects.service.store().kind()
+    );
     let mut state = AppState::new(engine.clone(), Arc::new(keys), config.limits)
         .with_webhooks(config.webhooks.clone())
-        .with_objects(open_objects(&config)?);
+        .with_objects(objects);
     if let Some(url) = &config.redis {
         let shared = crate::shared_rate::SharedRate::connect(url, "engram").map_err(io::Error::other)?;
         state = state.with_shared_rates(shared);
@@ -73,7 +80,6 @@ fn open_objects(config: &ServerConfig) -> io::Result<crate::routes::ObjectSettin
         }
     }
     .map_err(|e| io::Error::other(e.to_string()))?;
-    println!("objects in the {} store", store.kind());
     let mut settings = crate::routes::ObjectSettings::new(engram_objects::Objects::new(store, config.objects_grace));
     settings.collect_every = config.objects_collect_every;
     settings.transfer_timeout = config.objects_transfer_timeout;
