@@ -42,6 +42,12 @@ impl Breaker {
         }
     }
 
+    /// Whether calls are suspended right now.
+    pub fn is_open(&self) -> bool {
+        let st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        st.open_until.is_some_and(|until| Instant::now() < until)
+    }
+
     pub fn success(&self) {
         let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         *st = State::default();

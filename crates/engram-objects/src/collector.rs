@@ -20,7 +20,8 @@ use crate::service::{Objects, blocking};
 use engram::Engine;
 use engram_core::Result;
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 /// The lease one collector per database holds.
@@ -37,6 +38,27 @@ pub struct Collected {
     pub deleted_space_files: usize,
 }
 
+/// Totals over a collector's passes (what `/metrics` reports).
+#[derive(Debug, Default)]
+pub struct CollectorStats {
+    pub passes: AtomicU64,
+    pub failed_passes: AtomicU64,
+    pub expired_objects: AtomicU64,
+    pub blobs_deleted: AtomicU64,
+    pub temporaries_deleted: AtomicU64,
+    pub deleted_space_files: AtomicU64,
+}
+
+impl CollectorStats {
+    fn add(&self, c: &Collected) {
+        let add = |a: &AtomicU64, n: usize| a.fetch_add(n as u64, Ordering::Relaxed);
+        add(&self.expired_objects, c.expired_objects);
+        add(&self.blobs_deleted, c.blobs_deleted);
+        add(&self.temporaries_deleted, c.temporaries_deleted);
+        add(&self.deleted_space_files, c.deleted_space_files);
+    }
+}
+
 /// Runs collection passes; remembers which deleted spaces it has swept.
 #[derive(Debug)]
 pub struct Collector {
@@ -45,15 +67,21 @@ pub struct Collector {
     /// left by a process that died (see `Store::sweep_staging_files`).
     started: SystemTime,
     staging_swept: std::sync::atomic::AtomicBool,
+    stats: Arc<CollectorStats>,
 }
 
 impl Default for Collector {
     fn default() -> Self {
-        Self { swept: Mutex::default(), started: SystemTime::now(), staging_swept: Default::default() }
+        Self::with_stats(Arc::default())
     }
 }
 
 impl Collector {
+    /// A collector adding its passes' totals to `stats`.
+    pub fn with_stats(stats: Arc<CollectorStats>) -> Self {
+        Self { swept: Mutex::default(), started: SystemTime::now(), staging_swept: Default::default(), stats }
+    }
+
     /// One pass over every space (nothing when another process holds the
     /// lease).
     pub async fn run_once(&self, engine: &Engine, objects: &Objects) -> Result<Collected> {
@@ -114,7 +142,6 @@ impl Collector {
 
     /// Once per process: what killed processes left of their writes.
     async fn staging_files(&self, objects: &Objects, done: &mut Collected) -> Result<()> {
-        use std::sync::atomic::Ordering;
         if self.staging_swept.load(Ordering::SeqCst) {
             return Ok(());
         }
@@ -157,10 +184,18 @@ impl Collector {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            self.stats.passes.fetch_add(1, Ordering::Relaxed);
             match self.run_once(&engine, &objects).await {
-                Ok(c) if c != Collected::default() => tracing::info!(?c, "object collector pass"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "object collector pass failed; retrying at the next tick"),
+                Ok(c) => {
+                    self.stats.add(&c);
+                    if c != Collected::default() {
+                        tracing::info!(?c, "object collector pass");
+                    }
+                }
+                Err(e) => {
+                    self.stats.failed_passes.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(error = %e, "object collector pass failed; retrying at the next tick");
+                }
             }
         }
     }

@@ -20,7 +20,7 @@ pub mod service;
 pub mod store;
 mod tls;
 
-pub use collector::{COLLECTOR_LEASE, Collected, Collector};
+pub use collector::{COLLECTOR_LEASE, Collected, Collector, CollectorStats};
 pub use config::{Secrets, open_dir, open_store, open_store_with, redact};
 pub use read::Download;
 pub use service::{GRACE_DEFAULT, Objects, PutOptions, SMALL_OBJECT_BYTES};

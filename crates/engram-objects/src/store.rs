@@ -73,6 +73,11 @@ impl Store {
         self.kind
     }
 
+    /// Whether the circuit breaker suspends calls to the store right now.
+    pub fn suspended(&self) -> bool {
+        self.breaker.is_open()
+    }
+
     /// Whether this store can sign download URLs.
     pub fn signs_urls(&self) -> bool {
         self.signer.is_some()

@@ -295,6 +295,9 @@ async fn listing(s: &Setup) {
         }
     }
     assert_eq!(seen, ["a/", "b", "b/", "c"]);
+    // A cursor before the prefix starts at the prefix.
+    let early = s.objects.list(&s.space, list("b", None, Some("a".into()), 100)).await.expect("list");
+    assert_eq!(early.objects.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(), ["b", "b/1"]);
     let exact = s.objects.list(&s.space, list("b", None, None, 100)).await.expect("list");
     assert_eq!(exact.objects.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(), ["b", "b/1"]);
 }

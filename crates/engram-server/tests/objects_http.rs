@@ -202,4 +202,9 @@ fn readiness_names_the_object_store() {
     let r = srv.get("/readyz");
     r.expect_status(200, "ready");
     assert_eq!(r.json["objects"], "memory");
+    let r = srv.raw("GET", "/metrics", &[], None);
+    r.expect_status(200, "metrics");
+    let text = String::from_utf8_lossy(&r.body);
+    assert!(text.contains("engram_object_store_suspended{store=\"memory\"} 0"), "{text}");
+    assert!(text.contains("engram_objects_collector_blobs_deleted_total "), "{text}");
 }

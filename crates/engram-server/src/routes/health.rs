@@ -48,7 +48,9 @@ pub async fn readyz(
 pub async fn metrics(
     axum::extract::State(s): axum::extract::State<super::AppState>,
 ) -> crate::problem::ApiResult<([(axum::http::HeaderName, &'static str); 1], String)> {
-    let text = super::blocking(move || Ok(s.metrics.render(&s.engine))).await?;
+    let objects = s.objects.render_metrics();
+    let mut text = super::blocking(move || Ok(s.metrics.render(&s.engine))).await?;
+    text.push_str(&objects);
     Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
 }
 

@@ -82,6 +82,8 @@ pub struct ObjectSettings {
     /// Longest an object upload or download may take (instead of the
     /// request timeout).
     pub transfer_timeout: std::time::Duration,
+    /// The collector's totals (reported in `/metrics`).
+    pub collected: Arc<engram_objects::CollectorStats>,
 }
 
 impl ObjectSettings {
@@ -96,7 +98,39 @@ impl ObjectSettings {
             service,
             collect_every: std::time::Duration::from_secs(60),
             transfer_timeout: std::time::Duration::from_secs(3600),
+            collected: Arc::default(),
         }
+    }
+
+    /// The object lines of `/metrics`.
+    pub fn render_metrics(&self) -> String {
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = &self.collected;
+        let store = self.service.store();
+        let counters = [
+            ("passes", "collector passes run", c.passes.load(Relaxed)),
+            ("failed_passes", "collector passes that failed (retried at the next)", c.failed_passes.load(Relaxed)),
+            ("expired_objects", "expired objects removed", c.expired_objects.load(Relaxed)),
+            ("blobs_deleted", "unreferenced blobs whose bytes were deleted", c.blobs_deleted.load(Relaxed)),
+            ("temporaries_deleted", "stale upload files deleted", c.temporaries_deleted.load(Relaxed)),
+            ("deleted_space_files", "files of deleted spaces deleted", c.deleted_space_files.load(Relaxed)),
+        ];
+        let mut out = String::new();
+        for (name, help, value) in counters {
+            out.push_str(&format!("# HELP engram_objects_collector_{name}_total Object collector: {help}.\n"));
+            out.push_str(&format!("# TYPE engram_objects_collector_{name}_total counter\n"));
+            out.push_str(&format!("engram_objects_collector_{name}_total {value}\n"));
+        }
+        out.push_str(
+            "# HELP engram_object_store_suspended 1 while the object store's circuit breaker suspends calls.\n",
+        );
+        out.push_str("# TYPE engram_object_store_suspended gauge\n");
+        out.push_str(&format!(
+            "engram_object_store_suspended{{store=\"{}\"}} {}\n",
+            store.kind(),
+            u8::from(store.suspended())
+        ));
+        out
     }
 }
 

@@ -115,7 +115,9 @@ impl Space {
         now: u64,
         page: &mut ObjectList,
     ) -> Result<String> {
-        match &req.after {
+        // A cursor before the prefix starts the listing at the prefix.
+        let after = req.after.as_ref().filter(|a| a.as_str() >= req.prefix.as_str());
+        match after {
             Some(after) if is_common_prefix(after, req) => Ok(past_prefix(after)),
             Some(after) => Ok(after.clone()),
             None if req.prefix.is_empty() => Ok(String::new()),
