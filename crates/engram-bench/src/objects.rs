@@ -58,6 +58,9 @@ pub struct ObjectArgs {
     /// 64 MiB objects per measurement.
     #[arg(long, default_value_t = 4)]
     pub large: usize,
+    /// Uploaders of the concurrent 4 KiB put row (0 skips it).
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
     /// GiB streamed for the memory measurement (0 skips it).
     #[arg(long, default_value_t = 2)]
     pub stream_gib: u64,
@@ -88,6 +91,9 @@ pub fn main(argv: Vec<String>) {
         }
         comparisons.push(put);
         comparisons.push(get);
+    }
+    if args.concurrency > 0 {
+        comparisons.push(concurrent_rounds(&rt, &args));
     }
     if args.s3 != "none" {
         comparisons.extend(rt.block_on(s3_rounds(&args)));
@@ -152,6 +158,78 @@ async fn engram_fs(dir: &Path, data: &[Bytes]) -> (Run, Run) {
     let out = engram_side(&Objects::new(store, engram_objects::GRACE_DEFAULT), &space, data).await;
     engine.close();
     out
+}
+
+/// 4 KiB puts by `concurrency` uploaders at once: Engram's commits share
+/// the engine's group commit; the peer's threads write files in parallel.
+fn concurrent_rounds(rt: &tokio::runtime::Runtime, args: &ObjectArgs) -> Comparison {
+    let n = args.concurrency;
+    let mut put = Comparison::new(&format!("put 4 KiB ×{n} (fs)"), "Engram", "durable files", Some(GOAL_FS));
+    for round in 0..args.rounds {
+        let scratch = tempfile::tempdir_in(&args.dir).expect("scratch");
+        let data = Arc::new(contents(args.small, 4 * KIB, 50 + round as u8));
+        let engram = || rt.block_on(engram_concurrent(scratch.path(), &data, n));
+        let files = || files_concurrent(scratch.path(), &data, n);
+        let (e, f) = if round % 2 == 0 {
+            let e = engram();
+            (e, files())
+        } else {
+            let f = files();
+            (engram(), f)
+        };
+        put.record(e, f);
+    }
+    put
+}
+
+async fn engram_concurrent(dir: &Path, data: &Arc<Vec<Bytes>>, n: usize) -> Run {
+    let (engine, space) = engine(dir);
+    let store = engram_objects::open_dir(&dir.join("objects")).expect("store");
+    let objects = Objects::new(store, engram_objects::GRACE_DEFAULT);
+    let t = std::time::Instant::now();
+    let cpu0 = crate::measure::process_cpu();
+    let tasks: Vec<_> = (0..n)
+        .map(|w| {
+            let (objects, space, data) = (objects.clone(), space.clone(), data.clone());
+            tokio::spawn(async move {
+                for i in (w..data.len()).step_by(n) {
+                    objects
+                        .put(&space, &format!("k/{i}"), one_piece(&data[i]), PutOptions::default())
+                        .await
+                        .expect("put");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("uploader");
+    }
+    let run = Run { ops: data.len() as u64, wall: t.elapsed(), cpu: crate::measure::process_cpu() - cpu0 };
+    engine.close();
+    run
+}
+
+fn files_concurrent(dir: &Path, data: &Arc<Vec<Bytes>>, n: usize) -> Run {
+    let root = dir.join("files-concurrent");
+    std::fs::create_dir_all(&root).expect("files dir");
+    let (run, ()) = measure(data.len(), || {
+        std::thread::scope(|s| {
+            for w in 0..n {
+                let (root, data) = (&root, data.clone());
+                s.spawn(move || {
+                    for i in (w..data.len()).step_by(n) {
+                        let tmp = root.join(format!(".{i}.tmp"));
+                        let mut f = std::fs::File::create(&tmp).expect("create");
+                        f.write_all(&data[i]).expect("write");
+                        f.sync_all().expect("fsync");
+                        std::fs::rename(&tmp, root.join(i.to_string())).expect("rename");
+                        std::fs::File::open(root).and_then(|d| d.sync_all()).expect("directory fsync");
+                    }
+                });
+            }
+        });
+    });
+    run
 }
 
 /// Durable file writes (temporary, fsync, rename, directory fsync) and
