@@ -279,6 +279,7 @@ fn a_space_holding_objects_is_refused() {
         let space = open(&a).space(SPACE).expect("space");
         let blob = engram::BlobInput { digest: blake3_hex(b"bytes"), size: 5, chunks: vec![] };
         space.stage_blob(blob.clone()).expect("stage");
+        space.confirm_blob(blob.clone()).expect("confirm");
         space.put_object("k", engram::ObjectPut::new(blob)).expect("object");
     }
     let run = copy(&a, &b);

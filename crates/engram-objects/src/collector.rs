@@ -92,17 +92,22 @@ impl Collector {
         }
         let e = engine.clone();
         let spaces = tokio::task::spawn_blocking(move || e.spaces()).await.map_err(objects_error)??;
+        let mut failed = None;
         for info in spaces {
             let e = engine.clone();
             let name = info.name.clone();
             let Ok(space) = tokio::task::spawn_blocking(move || e.space(&name)).await.map_err(objects_error)? else {
                 continue; // deleted meanwhile
             };
-            self.space(&space, objects, &mut done).await?;
+            // One space's failure does not hold up the others'.
+            if let Err(e) = self.space(&space, objects, &mut done).await {
+                tracing::warn!(space = space.name(), error = %e, "object collection of a space failed");
+                failed.get_or_insert(e);
+            }
         }
         self.deleted_spaces(engine, objects, &mut done).await?;
         self.staging_files(objects, &mut done).await?;
-        Ok(done)
+        failed.map_or(Ok(done), Err)
     }
 
     async fn space(&self, space: &engram::Space, objects: &Objects, done: &mut Collected) -> Result<()> {
@@ -132,7 +137,7 @@ impl Collector {
                 break;
             }
         }
-        let before = SystemTime::now().checked_sub(objects.grace());
+        let before = SystemTime::now().checked_sub(objects.tmp_grace());
         for path in store.list_older(&store.tmp_prefix(space.id()), before, BATCH).await? {
             store.delete(&path).await?;
             done.temporaries_deleted += 1;

@@ -61,7 +61,12 @@ pub fn open_store(spec: &str) -> Result<Store> {
 /// Opens the store a URL names, with credentials from `secrets` first and
 /// the environment second.
 pub fn open_store_with(spec: &str, secrets: &Secrets) -> Result<Store> {
-    let Ok(url) = Url::parse(spec) else { return open_dir(Path::new(spec)) };
+    let url = match Url::parse(spec) {
+        Ok(url) => url,
+        // Something meant as a URL must not quietly become a directory.
+        Err(e) if spec.contains("://") => return Err(bad(spec, &format!("not a valid URL ({e})"))),
+        Err(_) => return open_dir(Path::new(spec)),
+    };
     match url.scheme() {
         "file" => {
             let path = url.to_file_path().map_err(|()| bad(spec, "a file URL needs an absolute path"))?;

@@ -169,6 +169,7 @@ mod tests {
             size: b.size,
             chunks: b.chunks.clone(),
             refs: 1,
+            stored: true,
             collecting: false,
             unreferenced_since_ms: None,
         };

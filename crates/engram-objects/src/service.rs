@@ -44,6 +44,9 @@ pub struct PutOptions {
 pub struct Objects {
     store: Store,
     grace: Duration,
+    /// How old an upload's temporary copy must be before the collector
+    /// deletes it: at least the longest an upload may take.
+    tmp_grace: Duration,
 }
 
 /// Where an upload's bytes are before they move under their address.
@@ -56,7 +59,19 @@ enum Uploaded {
 
 impl Objects {
     pub fn new(store: Store, grace: Duration) -> Self {
-        Self { store, grace }
+        Self { store, grace, tmp_grace: grace }
+    }
+
+    /// Keeps temporary upload copies at least `longest_upload` (plus the
+    /// grace period) before collecting them: a slow upload's copy is older
+    /// than the grace period when it completes (S3 dates it from its start).
+    pub fn with_longest_upload(mut self, longest_upload: Duration) -> Self {
+        self.tmp_grace = self.grace.max(longest_upload + self.grace);
+        self
+    }
+
+    pub fn tmp_grace(&self) -> Duration {
+        self.tmp_grace
     }
 
     pub fn store(&self) -> &Store {
@@ -89,9 +104,12 @@ impl Objects {
         E: std::fmt::Display,
     {
         let (blob, uploaded) = self.receive(space.id(), body).await?;
-        let result = self.place(space, &blob, &uploaded).await;
+        let placed = self.place(space, &blob, &uploaded).await;
         self.discard(&uploaded).await;
-        result.map(|_| blob)
+        placed?;
+        let b = blob.clone();
+        blocking(space, move |s| s.confirm_blob(b.clone())).await?;
+        Ok(blob)
     }
 
     /// Reads a live object (all of it, or `range`), each chunk verified
@@ -269,7 +287,9 @@ impl Objects {
 
     async fn commit(&self, space: &Space, key: &str, put: ObjectPut) -> Result<ObjectWritten> {
         let key = key.to_owned();
-        blocking(space, move |s| s.put_object(&key, put.clone())).await
+        // The bytes are placed (or, for a referenced blob, were placed and
+        // confirmed by whoever first referred to it).
+        blocking(space, move |s| s.put_placed_object(&key, put.clone())).await
     }
 
     /// Deletes the temporary copy of an upload, if one is left.
@@ -301,6 +321,7 @@ fn one_chunk(info: &ObjectInfo) -> engram::BlobInfo {
         size: info.size,
         chunks: Vec::new(),
         refs: 1,
+        stored: true,
         collecting: false,
         unreferenced_since_ms: None,
     }
@@ -320,7 +341,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
 /// The engine's refusal to refer to a blob that is not (or no longer)
 /// staged: the collector took it between the stage and the reference.
 fn not_staged(e: &Error) -> bool {
-    e.kind() == ErrorKind::Conflict && e.message().contains("is not staged")
+    e.kind() == ErrorKind::Conflict && e.message().starts_with(engram::NOT_STAGED)
 }
 
 fn missing(key: &str) -> Error {

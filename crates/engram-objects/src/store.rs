@@ -269,6 +269,12 @@ impl Store {
             _ => ErrorKind::Unavailable,
         };
         let detail = redact(&e.to_string());
+        if matches!(kind, ErrorKind::Unavailable | ErrorKind::Internal) {
+            // The store's own words (a response body may echo the signed
+            // request) go to the log only, never to a client.
+            tracing::warn!(store = self.kind, path = %path, error = %detail, "object store call failed");
+            return Error::new(kind, format!("the {} object store failed to {what} {path}", self.kind));
+        }
         tracing::debug!(store = self.kind, path = %path, error = %detail, "object store call failed");
         Error::new(kind, format!("the {} object store failed to {what} {path}: {detail}", self.kind))
     }

@@ -80,7 +80,9 @@ fn open_objects(config: &ServerConfig) -> io::Result<crate::routes::ObjectSettin
         }
     }
     .map_err(|e| io::Error::other(e.to_string()))?;
-    let mut settings = crate::routes::ObjectSettings::new(engram_objects::Objects::new(store, config.objects_grace));
+    let service =
+        engram_objects::Objects::new(store, config.objects_grace).with_longest_upload(config.objects_transfer_timeout);
+    let mut settings = crate::routes::ObjectSettings::new(service);
     settings.collect_every = config.objects_collect_every;
     settings.transfer_timeout = config.objects_transfer_timeout;
     Ok(settings)

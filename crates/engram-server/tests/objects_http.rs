@@ -104,7 +104,7 @@ fn conditional_writes_over_http() {
     let create = [("if-none-match", "*")];
     srv.raw("PUT", &obj("k"), &create, Some(b"one".to_vec())).expect_status(201, "create");
     let r = srv.raw("PUT", &obj("k"), &create, Some(b"two".to_vec()));
-    r.expect_status(409, "create again");
+    r.expect_status(412, "create again");
     let wrong = format!("\"{}\"", blake3::hash(b"zzz").to_hex());
     let r = srv.raw("PUT", &obj("k"), &[("if-match", &wrong)], Some(b"two".to_vec()));
     r.expect_status(412, "stale if-match");

@@ -181,12 +181,16 @@ pub fn objects_metadata_follows_the_log(make: &Make) {
     let unstaged = space.put_object("k", engram::ObjectPut::new(a.clone()));
     assert_eq!(kind(unstaged), ErrorKind::Conflict, "bytes must be staged before a key refers to them");
     assert_eq!(space.stage_blob(a.clone()).expect("stage"), engram::Staged::Pending);
+    let early = space.put_object("docs/k", engram::ObjectPut::new(a.clone()));
+    assert_eq!(kind(early), ErrorKind::Conflict, "staged bytes not yet reported stored cannot be referred to");
+    space.confirm_blob(a.clone()).expect("the bytes are stored");
     let first = space.put_object("docs/k", engram::ObjectPut::new(a.clone())).expect("put");
     assert_eq!(first.version, 1);
     assert_eq!(space.stage_blob(a.clone()).expect("stage again"), engram::Staged::Referenced);
     space.copy_object("docs/k", "docs/copy", Expect::Absent).expect("copy");
     assert_eq!(space.blob(&a.digest).expect("blob").expect("record").refs, 2);
     space.stage_blob(b.clone()).expect("stage b");
+    space.confirm_blob(b.clone()).expect("b's bytes are stored");
     let tx = space.commit(
         vec![
             Op::Put {

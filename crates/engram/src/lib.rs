@@ -92,6 +92,7 @@ pub use objects::types::{
     BlobInfo, BlobInput, DEFAULT_CONTENT_TYPE, ListObjects, ObjectInfo, ObjectList, ObjectPut, ObjectWritten, Staged,
     check_content_type, check_digest, check_metadata, chunk_count,
 };
+pub use objects::write::NOT_STAGED;
 pub use ops::{Batch, CommitResult, Expect, Op, OpResult, WriteOptions, WriteResult};
 pub use query::{Page, Query, SortField, SortOrder};
 pub use queues::api::ReceiveAttempt;

@@ -103,9 +103,10 @@ pub async fn put_object(
         expect,
         if_digest,
     };
+    let conditional = opts.expect != Expect::Any;
     let space = blocking(move || s.engine.space(&space)).await?;
     let stream = body.into_data_stream();
-    let w = s.objects.service.put(&space, &key, stream, opts).await.map_err(ApiError::from)?;
+    let w = s.objects.service.put(&space, &key, stream, opts).await.map_err(failed_condition(conditional))?;
     let status = if w.version == 1 { StatusCode::CREATED } else { StatusCode::OK };
     let tag = etag(&w.digest);
     let mut res = (status, Json(w)).into_response();
@@ -175,8 +176,9 @@ pub async fn delete_object(
     headers: HeaderMap,
 ) -> ApiResult<Json<ObjectWritten>> {
     let (expect, if_digest) = conditions(&headers)?;
+    let conditional = expect != Expect::Any;
     let space = blocking(move || s.engine.space(&space)).await?;
-    Ok(Json(s.objects.service.delete(&space, &key, expect, if_digest).await?))
+    Ok(Json(s.objects.service.delete(&space, &key, expect, if_digest).await.map_err(failed_condition(conditional))?))
 }
 
 /// Lists live objects by prefix, in key order, with keys holding the
@@ -249,6 +251,18 @@ pub async fn signed_object_url(
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
     let expires_at_ms = u64::try_from(now).unwrap_or(u64::MAX).saturating_add(secs * 1000);
     Ok(Json(SignedUrl { url, expires_at_ms }))
+}
+
+/// A write's `If-None-Match: *` or `If-Match: *` that did not hold is a
+/// 412 (RFC 9110), not the engine's conflict.
+fn failed_condition(conditional: bool) -> impl Fn(engram::Error) -> ApiError {
+    move |e| {
+        if conditional && e.kind() == ErrorKind::Conflict && !e.message().starts_with(engram::NOT_STAGED) {
+            ApiError::new(StatusCode::PRECONDITION_FAILED, ErrorKind::PreconditionFailed.as_str(), e.message())
+        } else {
+            ApiError::from(e)
+        }
+    }
 }
 
 /// `If-None-Match: *` (create only) and `If-Match: "<digest>"` (the

@@ -42,8 +42,26 @@ impl Space {
         self.write(move |w| w.stage_blob(&blob))
     }
 
-    /// Puts an object referring to a staged (or referenced) blob. To put it
-    /// together with other writes, use `Op::PutObject` in a transaction.
+    /// Reports a staged blob's bytes stored under its address (step 3 of
+    /// the saga done), so keys may refer to it (`Op::PutObject` in any
+    /// transaction) within its grace period.
+    pub fn confirm_blob(&self, blob: BlobInput) -> Result<()> {
+        blob.validate()?;
+        self.write(move |w| w.confirm_blob(&blob))
+    }
+
+    /// Puts an object referring to a blob whose bytes the caller has just
+    /// stored after staging it (steps 3 and 4 of the saga in one write).
+    pub fn put_placed_object(&self, key: &str, put: ObjectPut) -> Result<ObjectWritten> {
+        check_object_key(key)?;
+        put.validate()?;
+        let key = key.to_owned();
+        self.write(move |w| w.put_object_placed(&key, &put, true))
+    }
+
+    /// Puts an object referring to a blob whose bytes are confirmed stored
+    /// (or referenced). To put it together with other writes, use
+    /// `Op::PutObject` in a transaction.
     pub fn put_object(&self, key: &str, put: ObjectPut) -> Result<ObjectWritten> {
         check_object_key(key)?;
         put.validate()?;
@@ -75,31 +93,32 @@ impl Space {
         let Some(coll) = self.inner.reserved_collection(self.id, System::Objects)? else { return Ok(page) };
         let reader = self.inner.backend.reader()?;
         let now = self.inner.hlc.wall_ms();
-        let mut after = self.list_start(&*reader, coll.row.id, req, now, &mut page)?;
+        let (mut after, mut cursor) = self.list_start(&*reader, coll.row.id, req, now, &mut page)?;
         let mut scanned = 0;
         loop {
             let docs = reader.scan_docs(coll.row.id, Some(&after), false, LIST_CHUNK_ROWS)?;
             let read = docs.len();
             for doc in docs {
-                scanned += 1;
                 if doc.id <= after {
                     continue; // folded into the common prefix just listed
                 }
                 if !doc.id.starts_with(&req.prefix) {
                     return Ok(page);
                 }
-                after = self.list_one(&doc, req, now, &mut page)?;
                 if page.objects.len() + page.prefixes.len() >= req.limit {
-                    page.next_after = Some(last_listed(&page));
+                    page.next_after = Some(cursor);
                     return Ok(page);
                 }
+                scanned += 1;
+                (after, cursor) = self.list_one(&doc, req, now, &mut page)?;
             }
             if read < LIST_CHUNK_ROWS {
                 return Ok(page);
             }
             if scanned >= OBJECT_LIST_SCAN_MAX {
-                // Bounded work per page: resume from where the scan stopped.
-                page.next_after = Some(after);
+                // Bounded work per page: resume from where the scan stopped
+                // (a key, or a common prefix, which a cursor skips past).
+                page.next_after = Some(cursor);
                 return Ok(page);
             }
         }
@@ -114,37 +133,44 @@ impl Space {
         req: &ListObjects,
         now: u64,
         page: &mut ObjectList,
-    ) -> Result<String> {
+    ) -> Result<(String, String)> {
         // A cursor before the prefix starts the listing at the prefix.
         let after = req.after.as_ref().filter(|a| a.as_str() >= req.prefix.as_str());
         match after {
-            Some(after) if is_common_prefix(after, req) => Ok(past_prefix(after)),
-            Some(after) => Ok(after.clone()),
-            None if req.prefix.is_empty() => Ok(String::new()),
+            Some(after) if is_common_prefix(after, req) => Ok((past_prefix(after), after.clone())),
+            Some(after) => Ok((after.clone(), after.clone())),
+            None if req.prefix.is_empty() => Ok((String::new(), String::new())),
             None => {
                 if let Some(doc) = reader.doc(coll, &req.prefix)? {
                     self.list_one(&doc, req, now, page)?;
                 }
-                Ok(req.prefix.clone())
+                Ok((req.prefix.clone(), req.prefix.clone()))
             }
         }
     }
 
-    /// Adds one record to a page; returns where the scan goes on after it.
-    fn list_one(&self, doc: &StoredDoc, req: &ListObjects, now: u64, page: &mut ObjectList) -> Result<String> {
+    /// Adds one record to a page; returns where the scan goes on after it
+    /// and the cursor that resumes there (a key or a common prefix).
+    fn list_one(
+        &self,
+        doc: &StoredDoc,
+        req: &ListObjects,
+        now: u64,
+        page: &mut ObjectList,
+    ) -> Result<(String, String)> {
+        let rec = ObjectRecord::parse(doc)?;
+        if rec.expired(now) {
+            return Ok((doc.id.clone(), doc.id.clone())); // gone: neither listed nor folded
+        }
         if let Some(delim) = &req.delimiter
             && let Some(at) = doc.id[req.prefix.len()..].find(delim.as_str())
         {
             let common = doc.id[..req.prefix.len() + at + delim.len()].to_owned();
-            let next = past_prefix(&common);
-            page.prefixes.push(common);
-            return Ok(next);
+            page.prefixes.push(common.clone());
+            return Ok((past_prefix(&common), common));
         }
-        let rec = ObjectRecord::parse(doc)?;
-        if !rec.expired(now) {
-            page.objects.push(rec.info(&doc.id, doc.version));
-        }
-        Ok(doc.id.clone())
+        page.objects.push(rec.info(&doc.id, doc.version));
+        Ok((doc.id.clone(), doc.id.clone()))
     }
 
     /// Removes up to `limit` expired objects (dropping their references);
@@ -208,12 +234,4 @@ fn past_prefix(prefix: &str) -> String {
     let mut s = prefix.to_owned();
     s.extend(std::iter::repeat_n('\u{10FFFF}', room));
     s
-}
-
-/// The last key or common prefix a page holds (a listing emits them in
-/// key order, so the greater of the two last ones).
-fn last_listed(page: &ObjectList) -> String {
-    let key = page.objects.last().map(|o| o.key.as_str());
-    let prefix = page.prefixes.last().map(String::as_str);
-    key.max(prefix).unwrap_or_default().to_owned()
 }

@@ -62,6 +62,10 @@ pub(crate) struct BlobRecord {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub chunks: Vec<String>,
     pub refs: u64,
+    /// Set once an uploader reports the bytes stored under the address;
+    /// only then may a key refer to the blob.
+    #[serde(default)]
+    pub stored: bool,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub collecting: bool,
     /// Since when nothing refers to it (the `gc` index's path; absent
@@ -82,6 +86,7 @@ impl BlobRecord {
             size: self.size,
             chunks: self.chunks.clone(),
             refs: self.refs,
+            stored: self.stored,
             collecting: self.collecting,
             unreferenced_since_ms: self.gc_at,
         }

@@ -88,6 +88,10 @@ pub struct BlobInfo {
     pub chunks: Vec<String>,
     /// Objects (keys) whose current version holds this content.
     pub refs: u64,
+    /// Whether its bytes were reported stored (only then can keys refer
+    /// to it).
+    #[serde(default)]
+    pub stored: bool,
     /// Set by the collector before it deletes the bytes.
     pub collecting: bool,
     /// Since when nothing refers to it (absent while referred to).
@@ -100,9 +104,10 @@ pub struct BlobInfo {
 pub enum Staged {
     /// Objects refer to it: its bytes are in the store already.
     Referenced,
-    /// Recorded with no reference yet; its bytes may be (or are) stored
-    /// under its address, and are safe from the collector for its grace
-    /// period from now.
+    /// Recorded with no reference yet; its bytes may now be stored under
+    /// its address (they are safe from the collector for its grace period
+    /// from now), then reported with `Space::confirm_blob` or by the put
+    /// that refers to them.
     Pending,
     /// The collector is deleting its bytes; stage again shortly.
     Collecting,

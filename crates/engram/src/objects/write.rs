@@ -31,9 +31,14 @@ impl Writer<'_> {
                 check_same_blob(&rec, blob)?;
                 rec
             }
-            None => {
-                BlobRecord { size: blob.size, chunks: blob.chunks.clone(), refs: 0, collecting: false, gc_at: None }
-            }
+            None => BlobRecord {
+                size: blob.size,
+                chunks: blob.chunks.clone(),
+                refs: 0,
+                stored: false,
+                collecting: false,
+                gc_at: None,
+            },
         };
         // The grace period restarts now: the upload has that long to commit
         // its reference before the collector may take the bytes.
@@ -42,14 +47,50 @@ impl Writer<'_> {
         Ok(Staged::Pending)
     }
 
-    /// Puts an object whose blob is staged or referenced.
-    pub(crate) fn put_object(&mut self, key: &str, put: &ObjectPut) -> Result<ObjectWritten> {
+    /// Marks a staged blob's bytes as stored (its uploader placed them):
+    /// from then on keys may refer to it. Restarts its grace period.
+    pub(crate) fn confirm_blob(&mut self, blob: &BlobInput) -> Result<()> {
+        blob.validate()?;
+        let coll = self.system_created(crate::system::System::Blobs)?;
+        let mut rec = self.blob(&coll, &blob.digest)?.ok_or_else(|| missing_blob(&blob.digest))?;
+        if rec.collecting {
+            return Err(missing_blob(&blob.digest));
+        }
+        check_same_blob(&rec, blob)?;
+        if rec.stored && rec.refs > 0 {
+            return Ok(());
+        }
+        rec.stored = true;
+        if rec.refs == 0 {
+            rec.gc_at = Some(self.now_ms);
+        }
+        self.store_blob(&coll, &blob.digest, &rec)
+    }
+
+    /// Puts an object whose blob's bytes are stored (confirmed, or
+    /// `placed` by the caller in this saga).
+    pub(crate) fn put_object_placed(&mut self, key: &str, put: &ObjectPut, placed: bool) -> Result<ObjectWritten> {
         check_object_key(key)?;
         put.validate()?;
         let objects = self.system_created(crate::system::System::Objects)?;
         let current = self.object(&objects, key)?;
         self.check_object(key, &current, put.expect, put.if_digest.as_deref())?;
-        self.add_ref(&put.blob, 1)?;
+        self.add_ref(&put.blob, placed)?;
+        self.finish_put(&objects, key, put, current)
+    }
+
+    /// Puts an object whose blob's bytes are confirmed stored.
+    pub(crate) fn put_object(&mut self, key: &str, put: &ObjectPut) -> Result<ObjectWritten> {
+        self.put_object_placed(key, put, false)
+    }
+
+    fn finish_put(
+        &mut self,
+        objects: &Compiled,
+        key: &str,
+        put: &ObjectPut,
+        current: Current,
+    ) -> Result<ObjectWritten> {
         if let Some((_, old)) = &current {
             self.drop_ref(&old.digest)?;
         }
@@ -61,7 +102,7 @@ impl Writer<'_> {
             updated_ms: self.now_ms,
             exp: put.ttl_seconds.map(|t| self.now_ms.saturating_add(t.saturating_mul(1000))),
         };
-        let (version, position) = self.put_system(&objects, key, &record_value(&rec)?, None)?;
+        let (version, position) = self.put_system(objects, key, &record_value(&rec)?, None)?;
         Ok(ObjectWritten { key: key.to_owned(), version, position, digest: rec.digest, size: rec.size })
     }
 
@@ -70,7 +111,8 @@ impl Writer<'_> {
     pub(crate) fn copy_object(&mut self, from: &str, to: &str, expect: Expect) -> Result<ObjectWritten> {
         check_object_key(from)?;
         let objects = self.system_created(crate::system::System::Objects)?;
-        let Some((_, src)) = self.object(&objects, from)? else {
+        let now = self.now_ms;
+        let Some((_, src)) = self.object(&objects, from)?.filter(|(_, r)| !r.expired(now)) else {
             return Err(Error::not_found(format!("object {from:?} does not exist")));
         };
         let blobs = self.system_created(crate::system::System::Blobs)?;
@@ -93,7 +135,7 @@ impl Writer<'_> {
         let missing = || Error::not_found(format!("object {key:?} does not exist"));
         let objects = self.system(crate::system::System::Objects, false)?.ok_or_else(missing)?;
         let current = self.object(&objects, key)?;
-        let Some((_, rec)) = &current else { return Err(missing()) };
+        let Some((_, rec)) = current.as_ref().filter(|(_, r)| !r.expired(self.now_ms)) else { return Err(missing()) };
         self.check_object(key, &current, expect, if_digest)?;
         self.drop_ref(&rec.digest)?;
         let position = self.remove_record(&objects, key, ChangeOp::Delete)?;
@@ -172,17 +214,19 @@ impl Writer<'_> {
         self.put_system(coll, digest, &body, None).map(drop)
     }
 
-    /// Adds a reference to a staged or referenced blob. One being
-    /// collected, or never staged, cannot be referred to: its bytes may be
-    /// gone.
-    fn add_ref(&mut self, blob: &BlobInput, delta: i64) -> Result<()> {
+    /// Adds a reference to a blob whose bytes are stored: confirmed, or
+    /// `placed` by the caller after staging. One being collected, never
+    /// staged, or staged without its bytes reported cannot be referred to:
+    /// its bytes may be missing.
+    fn add_ref(&mut self, blob: &BlobInput, placed: bool) -> Result<()> {
         let coll = self.system_created(crate::system::System::Blobs)?;
         let mut rec = self.blob(&coll, &blob.digest)?.ok_or_else(|| missing_blob(&blob.digest))?;
-        if rec.collecting {
+        if rec.collecting || !(rec.stored || placed) {
             return Err(missing_blob(&blob.digest));
         }
         check_same_blob(&rec, blob)?;
-        rec.add_refs(delta, self.now_ms);
+        rec.stored = true;
+        rec.add_refs(1, self.now_ms);
         self.store_blob(&coll, &blob.digest, &rec)
     }
 
@@ -216,8 +260,12 @@ fn check_same_blob(rec: &BlobRecord, blob: &BlobInput) -> Result<()> {
     Ok(())
 }
 
+/// The start of the message of [`missing_blob`], which the upload saga
+/// recognizes (a key cannot put it first: those messages start "object").
+pub const NOT_STAGED: &str = "blob is not staged";
+
 fn missing_blob(digest: &str) -> Error {
     Error::conflict(format!(
-        "blob {digest} is not staged (upload its bytes first, or again: an unreferenced blob is collected after its grace period)"
+        "{NOT_STAGED}: {digest} (upload its bytes first with POST …/blobs, or again: unreferenced bytes are collected after the grace period)"
     ))
 }
