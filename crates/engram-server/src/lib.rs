@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod config;
 mod conn_limit;
+pub mod embedded;
 mod extract;
 pub mod limits;
 pub mod metrics;

@@ -184,14 +184,14 @@ async fn shutdown_signal() {
 }
 
 /// Runs the object collector until the returned guard is dropped.
-fn start_collector(state: &AppState) -> AbortOnDrop {
+pub(crate) fn start_collector(state: &AppState) -> AbortOnDrop {
     let collector = engram_objects::Collector::with_stats(state.objects.collected.clone());
     let (engine, objects) = (state.engine.clone(), state.objects.service.clone());
     AbortOnDrop(tokio::spawn(collector.run(engine, objects, state.objects.collect_every)))
 }
 
 /// Stops a background task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+pub(crate) struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {

@@ -81,7 +81,7 @@ fn hash_secret(secret: &str) -> blake3::Hash {
     h.finalize()
 }
 
-fn random_hex(bytes: usize) -> Result<String> {
+pub(crate) fn random_hex(bytes: usize) -> Result<String> {
     let mut buf = vec![0u8; bytes];
     getrandom::fill(&mut buf).map_err(|e| Error::internal(format!("no randomness for a key: {e}")))?;
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())

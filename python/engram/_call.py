@@ -1,0 +1,79 @@
+"""The one call every handle makes: path segments quoted, query encoded,
+JSON in and out, errors raised as :class:`~engram.errors.EngramError`."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from typing import Any, Mapping
+
+from .transport import Response, Transport, check
+
+
+def seg(name: str) -> str:
+    """One path segment, percent-encoded (a ``/`` in a name stays inside it)."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"a name must be a non-empty string, got {name!r}")
+    return urllib.parse.quote(name, safe="")
+
+
+def query_string(params: Mapping[str, Any] | None) -> str:
+    """``?a=1&b=x`` from the parameters that are not None (lists joined by
+    commas, booleans as true/false, dicts and lists of dicts as JSON)."""
+    if not params:
+        return ""
+    pairs = []
+    for key, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, (dict,)):
+            value = json.dumps(value, separators=(",", ":"))
+        elif isinstance(value, (list, tuple)):
+            if any(isinstance(v, (dict, list)) for v in value):
+                value = json.dumps(list(value), separators=(",", ":"))
+            else:
+                value = ",".join(str(v) for v in value)
+        pairs.append((key, str(value)))
+    return "?" + urllib.parse.urlencode(pairs) if pairs else ""
+
+
+def drop_none(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The body without the options left unset (the server's defaults apply)."""
+    return {k: v for k, v in body.items() if v is not None}
+
+
+class Caller:
+    """Sends requests through a transport."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    def raw(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> Response:
+        """Any request; raises the problem of a failed answer."""
+        sent = self.transport.send(method, path + query_string(params), body, dict(headers or {}), timeout)
+        return check(sent)
+
+    def json(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """A JSON request (``body`` None sends none); the decoded answer."""
+        raw = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        return self.raw(method, path, params=params, body=raw, headers=headers, timeout=timeout).json()
