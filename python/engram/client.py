@@ -7,7 +7,7 @@ import os
 from typing import Any, Mapping
 
 from ._call import Caller, drop_none, seg
-from .errors import Conflict
+from .errors import Conflict, Forbidden
 from .space import Space
 from .transport import HttpTransport, NativeTransport, Transport
 
@@ -47,12 +47,18 @@ class Engram:
 
     def create_space(self, name: str, *, exist_ok: bool = False) -> Space:
         """Creates a space; raises Conflict if it exists (unless ``exist_ok``)."""
+        space = Space(self._call, name)
         try:
             self._call.json("POST", "/v1/spaces", {"name": name})
         except Conflict:
             if not exist_ok:
                 raise
-        return Space(self._call, name)
+        except Forbidden:
+            # Keys that may not create spaces may still use an existing one.
+            if not exist_ok:
+                raise
+            space.info()
+        return space
 
     def spaces(self) -> list[dict[str, Any]]:
         """Every space: ``[{name, created_at_ms}]``."""

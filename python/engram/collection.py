@@ -33,11 +33,11 @@ class Collection:
     def define(self, spec: Mapping[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
         """Declares (or changes) the collection's spec: ``schema``,
         ``default_ttl_seconds``, ``indexes``, ``search``. Unknown fields are
-        refused."""
+        refused. Needs an admin key (of the space or of all spaces)."""
         return self._call.json("PUT", self._path, {**(spec or {}), **fields})
 
     def info(self) -> dict[str, Any]:
-        """The collection's spec and document count."""
+        """``{name, spec, generation}``; raises NotFound when missing."""
         return self._call.json("GET", self._path)
 
     def drop(self) -> None:
@@ -91,7 +91,7 @@ class Collection:
         existing document."""
         if expect is not None:
             op = drop_none({"op": "patch", "collection": self.name, "id": id, "patch": dict(patch), "expect": expect})
-            return self._one(dict(op, ttl_seconds=ttl_seconds) if ttl_seconds else op, idempotency_key)
+            return self._one(op if ttl_seconds is None else dict(op, ttl_seconds=ttl_seconds), idempotency_key)
         return self._call.json(
             "PATCH",
             f"{self._path}/docs/{seg(id)}",
