@@ -78,6 +78,32 @@ pub enum Command {
     /// Copy spaces between storages (a data directory, a postgres:// URL),
     /// resumably, and verify them.
     Copy(CopyArgs),
+    /// Serve memory tools to agents over the Model Context Protocol: on
+    /// standard input and output, or over streamable HTTP with --http.
+    Mcp(McpArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// The space every tool acts on (created if missing).
+    #[arg(long, env = "ENGRAM_MCP_SPACE", default_value = "default")]
+    pub space: String,
+    /// The collection memories are kept in (declared with a searchable
+    /// `text` field if missing).
+    #[arg(long, env = "ENGRAM_MCP_COLLECTION", default_value = "memories")]
+    pub collection: String,
+    /// Serve streamable HTTP at http://ADDR/mcp instead of stdio; every
+    /// request must carry an Engram API key, and the tools act with it.
+    #[arg(long, env = "ENGRAM_MCP_HTTP")]
+    pub http: Option<SocketAddr>,
+    /// With --http on a data directory: an admin key (24+ characters) MCP
+    /// clients may present, besides the keys stored in the directory.
+    #[arg(long, env = "ENGRAM_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+    /// Declare a vector field `embedding` of this many dimensions on a new
+    /// memory collection (remember and recall then accept vectors).
+    #[arg(long)]
+    pub vector_dims: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -17,6 +17,9 @@ pub fn run(cli: Cli) -> Result<(), String> {
     if let Command::Copy(a) = cli.command {
         return crate::copy::run(&a);
     }
+    if let Command::Mcp(a) = cli.command {
+        return crate::mcp::run(&cli.data_dir, cli.server.as_deref(), cli.key.as_deref(), a);
+    }
     if let Command::Object(o) = cli.command {
         let client = connect(&cli.data_dir, cli.server.as_deref(), cli.key.as_deref(), "object")?;
         return crate::object::run(client.as_ref(), &cli.data_dir, o);
@@ -52,6 +55,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Webhook(_) => "webhook",
         Command::Copy(_) => "copy",
         Command::Object(_) => "object",
+        Command::Mcp(_) => "mcp",
     }
 }
 
@@ -123,7 +127,9 @@ fn serve(data_dir: std::path::PathBuf, a: crate::args::ServeArgs) -> Result<(), 
 
 fn dispatch(c: &dyn Client, command: Command) -> Result<Value, String> {
     match command {
-        Command::Serve(_) | Command::Copy(_) | Command::Object(_) => unreachable!("handled before connecting"),
+        Command::Serve(_) | Command::Copy(_) | Command::Object(_) | Command::Mcp(_) => {
+            unreachable!("handled before connecting")
+        }
         Command::Space(SpaceCommand::Create { name }) => c.create_space(&name),
         Command::Space(SpaceCommand::List) => c.list_spaces(),
         Command::Space(SpaceCommand::Delete { name }) => c.delete_space(&name),

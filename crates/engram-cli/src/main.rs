@@ -7,6 +7,7 @@ mod commands;
 mod config_file;
 mod copy;
 mod feed;
+mod mcp;
 mod memory;
 mod object;
 mod progress;

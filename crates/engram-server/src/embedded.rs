@@ -64,6 +64,12 @@ impl Embedded {
     /// with its defaults: SQLite in the directory, objects in `objects/`.
     /// A directory is held by one process at a time.
     pub fn open(dir: &Path) -> engram::Result<Self> {
+        Self::open_with_admin_key(dir, None)
+    }
+
+    /// [`Embedded::open`], with an admin key callers may present (calls
+    /// without a key of their own use one minted for this process).
+    pub fn open_with_admin_key(dir: &Path, admin_key: Option<&str>) -> engram::Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("engram-embedded")
@@ -73,7 +79,10 @@ impl Embedded {
         let mut config = EngineConfig::dir(dir);
         config.holder_command = "engram (Python, embedded)".into();
         let engine = Engine::open(config)?;
-        let token = crate::auth::keys::random_hex(32)?;
+        let token = match admin_key {
+            Some(key) => key.to_owned(),
+            None => crate::auth::keys::random_hex(32)?,
+        };
         let keys = KeyStore::open(dir, Some(&token))?;
         keys.bind_unbound(|name| engine.space_id(name))?;
         let store = engram_objects::open_dir(&dir.join("objects"))?;
@@ -101,22 +110,33 @@ impl Embedded {
         body: Option<Vec<u8>>,
         headers: &[(String, String)],
     ) -> Result<Reply, CallError> {
+        self.runtime.block_on(self.dispatch(method, path, body, headers))
+    }
+
+    /// [`Embedded::call`] on the caller's runtime (from async code, which
+    /// must not block on another runtime). An `authorization` header among
+    /// `headers` replaces this process's key: the caller's key is checked.
+    pub async fn dispatch(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+        headers: &[(String, String)],
+    ) -> Result<Reply, CallError> {
         let request = self.request(method, path, body, headers)?;
-        self.runtime.block_on(async {
-            let response = self.app.clone().oneshot(request).await.map_err(|e| CallError(e.to_string()))?;
-            let (parts, body) = response.into_parts();
-            let body = axum::body::to_bytes(body, EMBEDDED_RESPONSE_BYTES_MAX).await.map_err(|_| {
-                CallError(format!(
-                    "the response is larger than {EMBEDDED_RESPONSE_BYTES_MAX} bytes (EMBEDDED_RESPONSE_BYTES_MAX); read it in ranges"
-                ))
-            })?;
-            let headers = parts
-                .headers
-                .iter()
-                .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-                .collect();
-            Ok(Reply { status: parts.status.as_u16(), headers, body: body.to_vec() })
-        })
+        let response = self.app.clone().oneshot(request).await.map_err(|e| CallError(e.to_string()))?;
+        let (parts, body) = response.into_parts();
+        let body = axum::body::to_bytes(body, EMBEDDED_RESPONSE_BYTES_MAX).await.map_err(|_| {
+            CallError(format!(
+                "the response is larger than {EMBEDDED_RESPONSE_BYTES_MAX} bytes (EMBEDDED_RESPONSE_BYTES_MAX); read it in ranges"
+            ))
+        })?;
+        let headers = parts
+            .headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
+        Ok(Reply { status: parts.status.as_u16(), headers, body: body.to_vec() })
     }
 
     fn request(
@@ -132,13 +152,16 @@ impl Embedded {
         }
         let mut builder = Request::builder().method(method).uri(path);
         let has_type = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+        let has_key = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
         for (k, v) in headers {
             builder = builder.header(k.as_str(), v.as_str());
         }
         if body.is_some() && !has_type {
             builder = builder.header(header::CONTENT_TYPE, "application/json");
         }
-        builder = builder.header(header::AUTHORIZATION, self.authorization.clone());
+        if !has_key {
+            builder = builder.header(header::AUTHORIZATION, self.authorization.clone());
+        }
         builder.body(body.map_or_else(Body::empty, Body::from)).map_err(|e| CallError(format!("bad request: {e}")))
     }
 

@@ -1,0 +1,93 @@
+//! `engram mcp`: the memory tools of `engram-mcp` on a data directory (in
+//! this process, or through the server holding it) or on a remote server.
+
+use crate::args::McpArgs;
+use engram_mcp::{McpOptions, Target};
+use engram_server::embedded::Embedded;
+use std::path::Path;
+use std::sync::Arc;
+
+pub fn run(data_dir: &Path, server: Option<&str>, key: Option<&str>, a: McpArgs) -> Result<(), String> {
+    let (target, local) = target(data_dir, server, key, a.admin_key.as_deref())?;
+    let options = McpOptions { target, space: a.space, collection: a.collection };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the runtime: {e}"))?;
+    let served = runtime.block_on(async {
+        engram_mcp::prepare(&options, a.vector_dims).await?;
+        match a.http {
+            None => engram_mcp::serve_stdio(options).await,
+            Some(addr) => {
+                let space = options.space.clone();
+                let announce = move |bound: std::net::SocketAddr| {
+                    println!("engram mcp listening on http://{bound}/mcp (space {space})");
+                };
+                engram_mcp::serve_http(options, addr, stopped(), announce).await.map_err(|e| e.to_string())
+            }
+        }
+    });
+    // The MCP runtime goes first: the embedded engine's own runtime must
+    // not be shut down from inside another.
+    drop(runtime);
+    if let Some(local) = local {
+        match Arc::try_unwrap(local) {
+            Ok(embedded) => embedded.close(),
+            Err(shared) => drop(shared),
+        }
+    }
+    served
+}
+
+/// The data directory in this process, or the server holding it, or the
+/// server named.
+fn target(
+    data_dir: &Path,
+    server: Option<&str>,
+    key: Option<&str>,
+    admin_key: Option<&str>,
+) -> Result<(Target, Option<Arc<Embedded>>), String> {
+    let local_key = || std::fs::read_to_string(data_dir.join(engram_server::auth::keys::CLI_KEY_FILE)).ok();
+    if let Some(url) = server {
+        return Ok((Target::remote(url, key.map(str::to_owned)), None));
+    }
+    match Embedded::open_with_admin_key(data_dir, admin_key) {
+        Ok(embedded) => {
+            let shared = Arc::new(embedded);
+            Ok((Target::Local(shared.clone()), Some(shared)))
+        }
+        Err(e) if e.kind() == engram::ErrorKind::Locked => {
+            match engram::datadir::holder(data_dir).and_then(|h| h.address) {
+                Some(addr) => {
+                    eprintln!("note: {} is held by a server; using http://{addr}", data_dir.display());
+                    let key = key.map(str::to_owned).or_else(local_key).map(|k| k.trim().to_owned());
+                    Ok((Target::remote(&format!("http://{addr}"), key), None))
+                }
+                None => Err(e.to_string()),
+            }
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn stopped() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
