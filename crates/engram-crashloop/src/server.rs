@@ -26,6 +26,10 @@ pub struct Collection {
     /// `--objects-collect-seconds`: between collector passes (the first
     /// runs at the start).
     pub collect_seconds: u64,
+    /// `--objects-transfer-timeout-seconds`: the longest an upload may
+    /// take; an upload's temporary copy is collected only after it (plus
+    /// the grace), since an upload in flight may still move it into place.
+    pub transfer_seconds: u64,
 }
 
 impl Collection {
@@ -34,9 +38,11 @@ impl Collection {
     /// is due; the grace is far longer than any upload of a cycle (a server
     /// lives well under a second, and its uploads with it), so nothing in
     /// flight is collected, and the half-grace deadline is never near.
-    pub const CYCLES: Self = Self { grace_seconds: 8, collect_seconds: 1 };
-    /// At the end: everything unreferenced is collected within seconds.
-    pub const FINISH: Self = Self { grace_seconds: 2, collect_seconds: 1 };
+    /// The transfer bound is far above any upload of a cycle.
+    pub const CYCLES: Self = Self { grace_seconds: 8, collect_seconds: 1, transfer_seconds: 60 };
+    /// At the end (no uploads run): everything unreferenced, temporary
+    /// copies of killed uploads included, is collected within seconds.
+    pub const FINISH: Self = Self { grace_seconds: 2, collect_seconds: 1, transfer_seconds: 1 };
 }
 
 /// How long a server may take to print its listening line.
@@ -158,6 +164,7 @@ impl Server {
             .args(["--webhook-timeout-ms", &WEBHOOK_TIMEOUT_MS.to_string()])
             .args(["--objects-grace-seconds", &collection.grace_seconds.to_string()])
             .args(["--objects-collect-seconds", &collection.collect_seconds.to_string()])
+            .args(["--objects-transfer-timeout-seconds", &collection.transfer_seconds.to_string()])
             .env("ENGRAM_ADMIN_KEY", crate::http::ADMIN_KEY)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
