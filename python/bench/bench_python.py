@@ -110,8 +110,10 @@ def bench_store(table: Table, name: str, make_peer: Callable[[], tuple[Any, Call
                 return len(sample)
 
             def search_many() -> int:
+                topics = ["travel", "food", "work", "family"]
                 for i in range(500):
-                    found = store.search(("users", f"u{i % 100}"), filter={"topic": "travel"}, limit=10)
+                    # Namespace u{j} holds topics j % 4 and j % 4 + 4.
+                    found = store.search(("users", f"u{i % 100}"), filter={"topic": topics[i % 4]}, limit=10)
                     assert found
                 return 500
 
