@@ -76,6 +76,12 @@ def test_query_pages_by_cursor_count_and_exists(space: engram.Space) -> None:
     assert len(seen) == 80 and len(set(seen)) == 80
     tasks.bulk_delete([f"t{i:03}" for i in range(10)])
     assert tasks.count() == 110
+    # Reads by id in bulk, past one request's 1,000 ids; missing ids are left out.
+    wanted = [f"t{i:03}" for i in range(120)] + ["nope"] + [f"x{i}" for i in range(1000)]
+    got = tasks.get_many(wanted)
+    assert sorted(got) == [f"t{i:03}" for i in range(10, 120)]
+    assert got["t050"]["body"] == {"status": "open", "rank": 50}
+    assert space.collection("no-such").get_many(["a"]) == {}
 
 
 def test_transactions_are_atomic_across_kinds(space: engram.Space) -> None:

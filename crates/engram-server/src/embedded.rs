@@ -110,7 +110,9 @@ impl Embedded {
         body: Option<Vec<u8>>,
         headers: &[(String, String)],
     ) -> Result<Reply, CallError> {
-        self.runtime.block_on(self.dispatch(method, path, body, headers))
+        // This thread blocks on the request anyway: its engine work runs
+        // here (SQLite drives no runtime of its own), not on a pool thread.
+        crate::work_pool::inline(|| self.runtime.block_on(self.dispatch(method, path, body, headers)))
     }
 
     /// [`Embedded::call`] on the caller's runtime (from async code, which

@@ -37,14 +37,42 @@ fn pool() -> &'static Pool {
     POOL.get_or_init(|| Pool { state: Mutex::default(), work: Condvar::new() })
 }
 
+thread_local! {
+    /// Set while this thread drives an embedded call (`embedded.rs`): its
+    /// engine work runs right here instead of on a pool thread.
+    static INLINE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Runs `f` on a pool thread; the answer arrives on the returned channel
-/// (closed without one if `f` panicked).
+/// (closed without one if `f` panicked). Inside [`inline`], `f` runs on
+/// the calling thread before this returns.
 pub fn run<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> tokio::sync::oneshot::Receiver<T> {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    submit(Box::new(move || {
+    let job: Job = Box::new(move || {
         let _ = tx.send(f());
-    }));
+    });
+    if INLINE.with(std::cell::Cell::get) {
+        let _ = catch_unwind(AssertUnwindSafe(job));
+    } else {
+        submit(job);
+    }
     rx
+}
+
+/// Runs `f` with engine work inline: for a thread that blocks on one
+/// request's future itself (an embedded call from a foreign thread), where
+/// handing each engine call to a pool thread and back would cost two
+/// context switches. Only for engines whose backend runs no runtime of its
+/// own (the embedded SQLite one): that is why the pool exists.
+pub fn inline<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            INLINE.with(|c| c.set(self.0));
+        }
+    }
+    let _reset = Reset(INLINE.with(|c| c.replace(true)));
+    f()
 }
 
 fn submit(job: Job) {
@@ -92,6 +120,17 @@ fn worker() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inline_runs_on_the_calling_thread_and_ends_with_its_scope() {
+        let here = std::thread::current().id();
+        let ran_on = inline(|| run(move || std::thread::current().id()));
+        assert_eq!(ran_on.blocking_recv().expect("answer"), here);
+        let panicked = inline(|| run(|| -> u8 { panic!("boom") }));
+        assert!(panicked.blocking_recv().is_err(), "a panic closes the reply");
+        let after = run(move || std::thread::current().id());
+        assert_ne!(after.blocking_recv().expect("answer"), here, "outside inline, a pool thread runs it");
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn jobs_run_outside_the_runtime_and_panics_close_the_reply() {

@@ -283,6 +283,24 @@ fn insert_and_bulk_writes() {
     assert_eq!(srv.head(SPACE), head);
     let count = srv.post(&coll_path("bulk", "/count"), &json!({}));
     assert_eq!(count.json["count"], 3);
+
+    // A bulk get answers in the order asked, naming what it did not find.
+    let got = srv.post(&coll_path("bulk", "/bulk/get"), &json!({"ids": ["b4", "b0", "b2", "nope"]}));
+    got.expect_status(200, "bulk get");
+    let ids: Vec<&str> =
+        got.json["documents"].as_array().expect("documents").iter().filter_map(|d| d["id"].as_str()).collect();
+    assert_eq!(ids, ["b4", "b2"]);
+    assert_eq!(got.json["documents"][0]["body"], json!({"i": 4}));
+    assert_eq!(got.json["missing"], json!(["b0", "nope"]));
+    let none = srv.post(&coll_path("no-such-collection", "/bulk/get"), &json!({"ids": ["a"]}));
+    none.expect_status(200, "bulk get on a missing collection");
+    assert_eq!(none.json["missing"], json!(["a"]));
+    let too_many: Vec<String> = (0..1001).map(|i| format!("x{i}")).collect();
+    srv.post(&coll_path("bulk", "/bulk/get"), &json!({"ids": too_many})).expect_problem(
+        400,
+        "invalid-input",
+        "bulk get over the id limit",
+    );
 }
 
 /// Follows `next_cursor` of POST query to the end; returns the documents.
@@ -1067,6 +1085,7 @@ fn openapi_document_lists_every_route() {
         (format!("{COLL}/docs/{{id}}"), vec!["get", "put", "patch", "delete"]),
         (format!("{COLL}/bulk/put"), vec!["post"]),
         (format!("{COLL}/bulk/delete"), vec!["post"]),
+        (format!("{COLL}/bulk/get"), vec!["post"]),
         (format!("{COLL}/query"), vec!["post"]),
         (format!("{COLL}/count"), vec!["post"]),
         (format!("{COLL}/exists"), vec!["post"]),

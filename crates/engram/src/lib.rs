@@ -106,6 +106,9 @@ pub use search::manager::IndexFileStats;
 pub use search::request::{Fusion, SearchHit, SearchPlan, SearchRequest, SearchResults, Snippet, VectorPlan};
 pub use search::store::{DirStore, IndexStore, IndexWriter};
 pub use space::{ChainReport, CollectionInfo, Document, Space};
+
+/// Ids one [`Space::get_many`] reads at most.
+pub const GET_MANY_IDS_MAX: usize = 1_000;
 pub use streams::types::{
     AppendRequest, AppendResult, Appended, Event, EventInput, EventPage, ExpectedVersion, ReadDirection, Snapshot,
     StreamInfo,

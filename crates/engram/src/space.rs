@@ -328,6 +328,27 @@ impl Space {
         }
     }
 
+    /// Several documents by id, in the order asked: `None` for an id with
+    /// no live document (or a collection that does not exist). At most
+    /// [`GET_MANY_IDS_MAX`](crate::GET_MANY_IDS_MAX) ids; a malformed id is
+    /// an error, as in [`Space::get`].
+    pub fn get_many(&self, collection: &str, ids: &[String]) -> Result<Vec<Option<Document>>> {
+        if ids.len() > crate::GET_MANY_IDS_MAX {
+            return Err(Error::invalid(format!(
+                "{} ids asked; at most {} per call (GET_MANY_IDS_MAX)",
+                ids.len(),
+                crate::GET_MANY_IDS_MAX
+            )));
+        }
+        ids.iter()
+            .map(|id| match self.get(collection, id) {
+                Ok(d) => Ok(Some(d)),
+                Err(e) if e.kind() == crate::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e),
+            })
+            .collect()
+    }
+
     /// One page of documents matching a query.
     pub fn query(&self, collection: &str, q: &Query) -> Result<Page> {
         let coll = self.inner.collection(self.id, collection)?;

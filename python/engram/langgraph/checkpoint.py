@@ -248,8 +248,12 @@ class EngramSaver(BaseCheckpointSaver[str]):
 
     def _channel_values(self, thread_id: str, ns: str, checkpoint: Checkpoint) -> dict[str, Any]:
         values = {}
-        for channel, version in checkpoint.get("channel_versions", {}).items():
-            doc = self.blobs.get(doc_id(thread_id, ns, channel, str(version)))
+        versions = checkpoint.get("channel_versions", {})
+        ids = {channel: doc_id(thread_id, ns, channel, str(version)) for channel, version in versions.items()}
+        # Every channel's value in one read.
+        docs = self.blobs.get_many(ids.values()) if ids else {}
+        for channel in versions:
+            doc = docs.get(ids[channel])
             if doc is None:
                 continue
             fields = doc["body"]["value"]

@@ -505,9 +505,11 @@ class EngramStore(BaseStore):
     ) -> list[Result]:
         results: list[Result] = [None] * len(ops)
         refresh: dict[str, tuple[float, int]] = {}
+        gets = [doc_id(*op.namespace, op.key) for op in ops if isinstance(op, GetOp)]
+        fetched = self.collection.get_many(gets) if len(gets) > 1 else None
         for i, op in enumerate(ops):
             if isinstance(op, GetOp):
-                doc = self._read(op.namespace, op.key)
+                doc = self._read(op.namespace, op.key, fetched)
                 if doc is not None:
                     results[i] = self._item(doc, Item)
                     self._note_refresh(refresh, op.refresh_ttl, doc)
@@ -529,8 +531,11 @@ class EngramStore(BaseStore):
 
     # -- reads ---------------------------------------------------------------
 
-    def _read(self, namespace: Sequence[str], key: str) -> dict[str, Any] | None:
-        doc = self.collection.get(doc_id(*namespace, key))
+    def _read(
+        self, namespace: Sequence[str], key: str, fetched: Mapping[str, dict[str, Any]] | None = None
+    ) -> dict[str, Any] | None:
+        id_ = doc_id(*namespace, key)
+        doc = fetched.get(id_) if fetched is not None else self.collection.get(id_)
         if doc is None:
             return None
         body = doc["body"]
@@ -745,9 +750,11 @@ class EngramStore(BaseStore):
     ) -> None:
         now = _now()
         tx = self.space.transaction()
+        # The items' current versions, in one read (they guard the commit).
+        currents = self.collection.get_many(doc_id(*namespace, key) for (namespace, key), _ in chunk)
         for (namespace, key), op in chunk:
             id_ = doc_id(*namespace, key)
-            current = self.collection.get(id_)
+            current = currents.get(id_)
             if op.value is None:
                 if current is not None:
                     tx.delete(self.collection_name, id_, expect={"version": current["version"]})

@@ -62,8 +62,17 @@ const fn global(role: Role) -> Access {
 
 /// The access a route needs, by method and route template.
 pub fn policy(method: &Method, route: &str) -> Access {
-    const READ_POSTS: [&str; 8] =
-        ["/query", "/count", "/exists", "/search", "/graph/neighbors", "/graph/path", "/facts/query", "/poll"];
+    const READ_POSTS: [&str; 9] = [
+        "/query",
+        "/count",
+        "/exists",
+        "/search",
+        "/graph/neighbors",
+        "/graph/path",
+        "/facts/query",
+        "/poll",
+        "/bulk/get",
+    ];
     match (method.as_str(), route) {
         ("GET", "/healthz" | "/readyz" | "/openapi.json" | "/docs") => Access::Public,
         ("GET", "/metrics") => global(Role::Read),

@@ -46,6 +46,7 @@ use utoipa::OpenApi;
         list_documents,
         bulk_put,
         bulk_delete,
+        bulk_get,
         query_documents,
         count_documents,
         exists_documents,

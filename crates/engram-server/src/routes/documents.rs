@@ -233,6 +233,51 @@ pub async fn bulk_put(
     Ok(Json(blocking(move || s.engine.space(&space)?.bulk_put(&coll, docs, key.as_deref())).await?))
 }
 
+/// Body of a bulk get.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkGet {
+    /// 1 to 1,000 document ids.
+    pub ids: Vec<String>,
+}
+
+/// The documents a bulk get found, in the order asked, and the ids it did not.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct BulkGot {
+    pub documents: Vec<Document>,
+    /// Ids with no live document, in the order asked.
+    pub missing: Vec<String>,
+}
+
+/// Reads up to 1,000 documents by id in one request (a missing collection
+/// has every id missing).
+#[utoipa::path(post, path = "/v1/spaces/{space}/collections/{collection}/bulk/get", tag = "documents",
+    params(("space" = String, Path), ("collection" = String, Path), ("Engram-Consistency" = Option<String>, Header, description = "strong (default) or eventual: a read replica may answer, missing the latest writes")),
+    request_body = BulkGet, responses((status = 200, body = BulkGot), (status = 400, body = Problem)))]
+pub async fn bulk_get(
+    State(s): State<AppState>,
+    Params((space, coll)): CollPath,
+    headers: HeaderMap,
+    Body(b): Body<BulkGet>,
+) -> ApiResult<Json<BulkGot>> {
+    let eventual = crate::extract::eventual(&headers)?;
+    let found = blocking(move || {
+        let docs = crate::extract::reading(s.engine.space(&space)?, eventual).get_many(&coll, &b.ids)?;
+        Ok(b.ids.into_iter().zip(docs).fold(
+            BulkGot { documents: Vec::new(), missing: Vec::new() },
+            |mut got, (id, doc)| {
+                match doc {
+                    Some(d) => got.documents.push(d),
+                    None => got.missing.push(id),
+                }
+                got
+            },
+        ))
+    })
+    .await?;
+    Ok(Json(found))
+}
+
 /// Deletes up to 10,000 existing documents in one transaction.
 #[utoipa::path(post, path = "/v1/spaces/{space}/collections/{collection}/bulk/delete", tag = "documents",
     params(("space" = String, Path), ("collection" = String, Path), ("Idempotency-Key" = Option<String>, Header)),

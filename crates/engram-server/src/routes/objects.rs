@@ -104,7 +104,8 @@ pub async fn put_object(
         if_digest,
     };
     let conditional = opts.expect != Expect::Any;
-    let space = blocking(move || s.engine.space(&space)).await?;
+    let engine = s.engine.clone();
+    let space = blocking(move || engine.space(&space)).await?;
     let stream = body.into_data_stream();
     let w = s.objects.service.put(&space, &key, stream, opts).await.map_err(failed_condition(conditional))?;
     let status = if w.version == 1 { StatusCode::CREATED } else { StatusCode::OK };
@@ -128,7 +129,8 @@ pub async fn get_object(
     Params((space, key)): KeyPath,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let space = blocking(move || s.engine.space(&space)).await?;
+    let engine = s.engine.clone();
+    let space = blocking(move || engine.space(&space)).await?;
     let info = s.objects.service.head(&space, &key).await?.ok_or_else(|| missing(&key))?;
     if not_modified(&headers, &info) {
         return Ok(described(StatusCode::NOT_MODIFIED, &info, Body::empty()));
@@ -157,7 +159,8 @@ pub async fn head_object(
     Params((space, key)): KeyPath,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let space = blocking(move || s.engine.space(&space)).await?;
+    let engine = s.engine.clone();
+    let space = blocking(move || engine.space(&space)).await?;
     let info = s.objects.service.head(&space, &key).await?.ok_or_else(|| missing(&key))?;
     let status = if not_modified(&headers, &info) { StatusCode::NOT_MODIFIED } else { StatusCode::OK };
     let mut res = described(status, &info, Body::empty());
@@ -177,7 +180,8 @@ pub async fn delete_object(
 ) -> ApiResult<Json<ObjectWritten>> {
     let (expect, if_digest) = conditions(&headers)?;
     let conditional = expect != Expect::Any;
-    let space = blocking(move || s.engine.space(&space)).await?;
+    let engine = s.engine.clone();
+    let space = blocking(move || engine.space(&space)).await?;
     Ok(Json(s.objects.service.delete(&space, &key, expect, if_digest).await.map_err(failed_condition(conditional))?))
 }
 
@@ -196,7 +200,8 @@ pub async fn list_objects(
         after: q.after,
         limit: q.limit.unwrap_or(PAGE_LIMIT_DEFAULT.min(OBJECT_LIST_MAX)),
     };
-    let space = blocking(move || s.engine.space(&space)).await?;
+    let engine = s.engine.clone();
+    let space = blocking(move || engine.space(&space)).await?;
     Ok(Json(s.objects.service.list(&space, req).await?))
 }
 
@@ -210,7 +215,8 @@ pub async fn copy_object(
     Params(space): Params<String>,
     crate::extract::Body(req): crate::extract::Body<CopyObjectRequest>,
 ) -> ApiResult<Json<ObjectWritten>> {
-    let space = blocking(move || s.engine.space(&space)).await?;
+    let engine = s.engine.clone();
+    let space = blocking(move || engine.space(&space)).await?;
     Ok(Json(s.objects.service.copy(&space, &req.from, &req.to, req.expect).await?))
 }
 
@@ -226,7 +232,8 @@ pub async fn stage_blob(
     Params(space): Params<String>,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<BlobInput>)> {
-    let space = blocking(move || s.engine.space(&space)).await?;
+    let engine = s.engine.clone();
+    let space = blocking(move || engine.space(&space)).await?;
     let blob = s.objects.service.stage(&space, body.into_data_stream()).await?;
     Ok((StatusCode::CREATED, Json(blob)))
 }
@@ -246,7 +253,8 @@ pub async fn signed_object_url(
     if secs == 0 || secs > SIGNED_URL_SECONDS_MAX {
         return Err(ApiError::invalid(format!("expires_seconds must be 1 to {SIGNED_URL_SECONDS_MAX}")));
     }
-    let space = blocking(move || s.engine.space(&space)).await?;
+    let engine = s.engine.clone();
+    let space = blocking(move || engine.space(&space)).await?;
     let url = s.objects.service.signed_url(&space, &key, Duration::from_secs(secs)).await?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
     let expires_at_ms = u64::try_from(now).unwrap_or(u64::MAX).saturating_add(secs * 1000);
