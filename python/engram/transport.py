@@ -29,7 +29,8 @@ class Response:
     body: bytes = b""
 
     def json(self) -> Any:
-        return json.loads(self.body) if self.body else None
+        # Decoded first: json.loads on bytes sniffs the encoding each time.
+        return json.loads(self.body.decode()) if self.body else None
 
 
 class Transport(Protocol):

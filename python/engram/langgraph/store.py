@@ -119,7 +119,14 @@ def sync_space(space: Any) -> Any:
 def doc_id(*parts: str) -> str:
     """A document id for a tuple of strings: the JSON array (ASCII only, so no
     control characters), or ``#`` + SHA-256 of it when over 256 bytes."""
-    raw = json.dumps([str(p) for p in parts], ensure_ascii=True, separators=(",", ":"))
+    texts = [str(p) for p in parts]
+    joined = '","'.join(texts)
+    if joined.isascii() and joined.isprintable() and "\\" not in joined and joined.count('"') == 2 * (len(texts) - 1):
+        # Plain printable ASCII: the JSON array without the encoder (the
+        # quotes counted are the separators' own).
+        raw = '["' + joined + '"]'
+    else:
+        raw = json.dumps(texts, ensure_ascii=True, separators=(",", ":"))
     if len(raw) <= DOC_ID_BYTES_MAX:
         return raw
     return "#" + hashlib.sha256(raw.encode()).hexdigest()
