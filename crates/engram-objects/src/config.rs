@@ -84,8 +84,9 @@ pub fn open_store_with(spec: &str, secrets: &Secrets) -> Result<Store> {
 /// The local filesystem under `dir` (created if missing), every write
 /// synced to disk with its directory before it returns.
 pub fn open_dir(dir: &Path) -> Result<Store> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::new(engram_core::ErrorKind::Internal, format!("creating {}: {e}", dir.display())))?;
+    // Synced into its parent: a new objects directory must survive power
+    // loss as the bytes acknowledged inside it do.
+    engram::durable_dir(dir)?;
     let fs = LocalFileSystem::new_with_prefix(dir)
         .map_err(|e| Error::invalid(format!("object directory {}: {e}", dir.display())))?
         .with_fsync(true)
