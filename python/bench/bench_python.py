@@ -180,7 +180,7 @@ def recall_at(found: list[list[int]], truth: np.ndarray, k: int) -> float:
     return float(np.mean([len(set(f[:k]) & set(t[:k].tolist())) / k for f, t in zip(found, truth)]))
 
 
-def bench_knn(table: Table, work: pathlib.Path, limit: int | None, rounds: int, k: int = 10) -> None:
+def bench_knn(table: Table, work: pathlib.Path, limit: int | None, rounds: int, efs: list[int | None], k: int = 10) -> None:
     import chromadb
 
     vectors = load_vectors(limit)
@@ -207,28 +207,35 @@ def bench_knn(table: Table, work: pathlib.Path, limit: int | None, rounds: int, 
     table.add("k-NN load (vectors/s)", "chromadb (embedded)", len(base) / engram_load, len(base) / chroma_load, 0, 0, "report")
 
     qlist = [q.tolist() for q in queries]
-    runs: tuple[list, list] = ([], [])
-    found: tuple[list, list] = ([], [])
+    chroma_runs: list = []
+    chroma_found: list = []
+    engram_runs: dict = {ef: [] for ef in efs}
+    engram_found: dict = {ef: [] for ef in efs}
     for _ in range(rounds):
         def chroma_q() -> int:
-            found[0].clear()
+            chroma_found.clear()
             for q in qlist:
                 r = coll.query(query_embeddings=[q], n_results=k)
-                found[0].append([int(i) for i in r["ids"][0]])
+                chroma_found.append([int(i) for i in r["ids"][0]])
             return len(qlist)
 
-        def engram_q() -> int:
-            found[1].clear()
-            for q in qlist:
-                r = docs.search(vector=q, k=k)
-                found[1].append([int(h["id"]) for h in r["hits"]])
-            return len(qlist)
+        chroma_runs.append(timed(chroma_q))
+        for ef in efs:
+            def engram_q(ef: int | None = ef) -> int:
+                engram_found[ef].clear()
+                for q in qlist:
+                    r = docs.search(vector=q, k=k, ef=ef)
+                    engram_found[ef].append([int(h["id"]) for h in r["hits"]])
+                return len(qlist)
 
-        runs[0].append(timed(chroma_q))
-        runs[1].append(timed(engram_q))
-    (pr, pc), (er, ec) = median_pair(runs[0]), median_pair(runs[1])
-    rc, re_ = recall_at(found[0], truth, k), recall_at(found[1], truth, k)
-    table.add(f"k-NN k={k} (queries/s)", "chromadb (embedded)", er, pr, ec, pc, ">= 1.0x at equal recall", f"recall@{k}: engram {re_:.3f}, chroma {rc:.3f}")
+            engram_runs[ef].append(timed(engram_q))
+    pr, pc = median_pair(chroma_runs)
+    rc = recall_at(chroma_found, truth, k)
+    for ef in efs:
+        er, ec = median_pair(engram_runs[ef])
+        re_ = recall_at(engram_found[ef], truth, k)
+        label = f"k-NN k={k}, engram ef={ef or 'default'} (queries/s)"
+        table.add(label, "chromadb (embedded)", er, pr, ec, pc, ">= 1.0x at equal recall", f"recall@{k}: engram {re_:.3f}, chroma {rc:.3f}")
     db.close()
 
 
@@ -255,6 +262,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2_000, help="checkpoints written per round")
     parser.add_argument("--vectors", type=int, default=0, help="k-NN base size (0: the whole corpus)")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--ef", default="default,96,128", help="Engram's HNSW ef values to measure (comma-separated)")
     parser.add_argument("--only", default="binding,store,saver,knn")
     parser.add_argument("--json", help="write the rows here")
     args = parser.parse_args()
@@ -305,7 +313,8 @@ def main() -> None:
             bench_saver(table, "langgraph InMemorySaver", lambda: (InMemorySaver(), lambda: None), engram_saver, args.steps, args.rounds, "report")
             bench_saver(table, "langgraph SqliteSaver", sqlite_saver, engram_saver, args.steps, args.rounds, ">= 2x")
         if "knn" in only:
-            bench_knn(table, work, args.vectors or None, args.rounds)
+            efs = [int(e) if e != "default" else None for e in args.ef.split(",")]
+            bench_knn(table, work, args.vectors or None, args.rounds, efs)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if args.json:
