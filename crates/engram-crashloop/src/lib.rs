@@ -180,7 +180,8 @@ pub fn run(config: Config) -> Result<Report, String> {
 /// drains the queue and the webhook catches up; every message is then
 /// judged. Every object is checked once more, the collector is given its
 /// time, and the store's files are checked. The server is then stopped
-/// cleanly and the objects' metadata checked offline.
+/// cleanly: the next open must load its search index file (not rebuild
+/// it), and the objects' metadata is checked offline.
 fn finish_messages(
     config: &Config,
     dirs: &Dirs,
@@ -199,6 +200,8 @@ fn finish_messages(
     report.add_leftovers(&left);
     server.terminate(CLEAN_STOP_TIMEOUT);
     let engine = verify::open_store(&dirs.data, database(config))?;
+    let rebuilt = verify::check_clean_restart(&engine);
+    report.add_end_divergences("clean restart", &rebuilt);
     let metadata = object_check::check_metadata(&engine, &dirs.data.join("objects"));
     engine.close();
     report.add_object_metadata(&metadata);

@@ -128,6 +128,12 @@ impl Report {
         self.object_unknown = l.unknown;
     }
 
+    /// Adds divergences found at the end (after the last cycle).
+    pub fn add_end_divergences(&mut self, kind: &str, problems: &[String]) {
+        self.divergences += problems.len();
+        self.keep_end(kind, problems);
+    }
+
     /// Adds what the end found in the store's files.
     pub fn add_leftovers(&mut self, left: &Leftovers) {
         self.orphans_left = left.orphans.len();

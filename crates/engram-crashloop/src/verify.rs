@@ -123,6 +123,23 @@ fn check_index_file_loaded(engine: &Engine, v: &mut Verdict) {
     }
 }
 
+/// After a clean stop (the server saved its index files as it closed), the
+/// next open must load the workload space's search index file, not rebuild
+/// it: a rebuild would hide a file that does not read back, or a save that
+/// never happened. Returns the problems found.
+pub fn check_clean_restart(engine: &Engine) -> Vec<String> {
+    let Ok(space) = engine.space(SPACE) else { return vec![format!("space {SPACE} is missing after a clean stop")] };
+    // The first use of the index loads its file.
+    if let Err(e) = space.check_search_index() {
+        return vec![format!("the search index check failed after a clean stop: {e}")];
+    }
+    let files = engine.stats().search_files;
+    if files.loaded == 0 || files.discarded > 0 {
+        return vec![format!("after a clean stop the search index was rebuilt instead of loaded: {files:?}")];
+    }
+    Vec::new()
+}
+
 /// Every live document of the workload's collections.
 fn read_all(space: &Space) -> Result<BTreeMap<Key, State>, String> {
     let mut out = BTreeMap::new();
