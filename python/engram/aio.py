@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import os
 from typing import Any
 
@@ -47,12 +48,37 @@ class _Async:
             return attr
         if name in _HANDLES:
             return lambda *a, **k: wrap(attr(*a, **k))
+        if inspect.isgeneratorfunction(getattr(type(self._sync), name, None)):
+            # `async for doc in collection.find(…)`: each step on a worker thread.
+            return lambda *a, **k: AsyncIterator(lambda: attr(*a, **k))
 
         @functools.wraps(attr)
         async def call(*args: Any, **kwargs: Any) -> Any:
             return wrap(await asyncio.to_thread(attr, *args, **kwargs))
 
         return call
+
+
+class AsyncIterator:
+    """A synchronous iterator (pages fetched by cursor) stepped on worker
+    threads, so the event loop never blocks on a request."""
+
+    _DONE = object()
+
+    def __init__(self, make: Any) -> None:
+        self._make = make
+        self._it: Any = None
+
+    def __aiter__(self) -> AsyncIterator:
+        return self
+
+    async def __anext__(self) -> Any:
+        if self._it is None:
+            self._it = await asyncio.to_thread(self._make)
+        item = await asyncio.to_thread(next, self._it, self._DONE)
+        if item is self._DONE:
+            raise StopAsyncIteration
+        return item
 
 
 class AsyncSpace(_Async):

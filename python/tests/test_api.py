@@ -297,6 +297,7 @@ def test_asyncio_variant(db: engram.Engram) -> None:
         async with space.transaction() as tx:
             tx.put("notes", "b", {"v": 2}).enqueue("q", {"b": True})
         assert (await notes.count()) == 2
+        assert [d["id"] async for d in notes.find(page_size=1)] == ["a", "b"]
         assert [m["body"] for m in await space.queue("q").receive(5)] == [{"b": True}]
 
     asyncio.run(main())
