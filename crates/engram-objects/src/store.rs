@@ -144,12 +144,28 @@ impl Store {
         self.guard("read", path, self.inner.get_range(path, range)).await
     }
 
-    /// Deletes `path`; deleting what is not there succeeds.
+    /// Deletes `path`; deleting what is not there succeeds. On the local
+    /// filesystem the removal is synced into its directory before this
+    /// returns: the collector forgets a blob once its bytes are deleted,
+    /// and a removal lost to a power cut would leave bytes nothing tracks.
     pub async fn delete(&self, path: &Path) -> Result<()> {
         match self.guard("delete", path, self.inner.delete(path)).await {
-            Err(e) if e.kind() != ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
+            Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
+            _ => {}
         }
+        let Some(dir) = &self.local_dir else { return Ok(()) };
+        let file = dir.join(path.as_ref());
+        let Some(parent) = file.parent().map(std::path::Path::to_owned) else { return Ok(()) };
+        let synced = tokio::task::spawn_blocking(move || match std::fs::File::open(&parent) {
+            Ok(d) => d.sync_all(),
+            // The directory itself is gone (or was never made): nothing to sync.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        })
+        .await
+        .map_err(crate::objects_error)?;
+        synced
+            .map_err(|e| self.error("delete", path, object_store::Error::Generic { store: "fs", source: Box::new(e) }))
     }
 
     /// Paths under `prefix` last modified before `before` (all with `None`),
