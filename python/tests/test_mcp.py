@@ -185,3 +185,27 @@ def test_streamable_http_refuses_missing_and_wrong_keys(http_mcp: HttpMcp) -> No
             assert "unauthorized" in await refused(client, "recall", query="anything")
 
     run(session)
+
+
+def test_hybrid_recall_with_vectors(tmp_path: pathlib.Path) -> None:
+    """With --vector-dims, remember stores a vector and recall fuses it
+    with the words (hybrid search)."""
+    args = ["mcp", "--data-dir", str(tmp_path / "d"), "--space", "agent-v", "--vector-dims", "3"]
+    params = StdioServerParameters(command=_engram(), args=args)
+
+    async def session() -> None:
+        async with Client(params) as client:
+            a = await call(client, "remember", text="notes about the garden", vector=[1.0, 0.0, 0.0])
+            b = await call(client, "remember", text="notes about the kitchen", vector=[0.0, 1.0, 0.0])
+            # No word matches: the vector alone ranks.
+            near_b = await call(client, "recall", query="zebra", vector=[0.1, 0.9, 0.0], k=2)
+            assert [m["id"] for m in near_b["memories"]] == [b["id"], a["id"]]
+            near_a = await call(client, "recall", query="zebra", vector=[0.9, 0.1, 0.0], k=2)
+            assert [m["id"] for m in near_a["memories"]] == [a["id"], b["id"]]
+            # Words and vector agree on the kitchen: it leads.
+            both = await call(client, "recall", query="kitchen", vector=[0.0, 1.0, 0.0], k=2)
+            assert [m["id"] for m in both["memories"]][0] == b["id"]
+            assert all("embedding" not in m["memory"] for m in near_a["memories"])
+            assert "dimensions" in await refused(client, "remember", text="bad", vector=[1.0, 0.0])
+
+    run(session)
