@@ -23,7 +23,9 @@ pub fn run(data_dir: &Path, server: Option<&str>, key: Option<&str>, a: McpArgs)
                 let announce = move |bound: std::net::SocketAddr| {
                     println!("engram mcp listening on http://{bound}/mcp (space {space})");
                 };
-                engram_mcp::serve_http(options, addr, stopped(), announce).await.map_err(|e| e.to_string())
+                engram_mcp::serve_http(options, addr, engram_server::shutdown_signal(), announce)
+                    .await
+                    .map_err(|e| e.to_string())
             }
         }
     });
@@ -67,27 +69,5 @@ fn target(
             }
         }
         Err(e) => Err(e.to_string()),
-    }
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn stopped() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
     }
 }

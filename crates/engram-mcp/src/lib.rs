@@ -46,30 +46,19 @@ fn memory_spec(dims: Option<u32>) -> Value {
 /// target's own key); an existing collection keeps its spec.
 pub async fn prepare(options: &McpOptions, dims: Option<u32>) -> Result<(), String> {
     let t = &options.target;
-    let space = tools_path(&options.space);
+    let space = format!("/v1/spaces/{}", tools::seg(&options.space));
     if t.call(None, "GET", space.clone(), None).await.is_err() {
         t.call(None, "POST", "/v1/spaces".into(), Some(json!({"name": options.space})))
             .await
             .map_err(|e| format!("creating space {:?}: {}", options.space, e.0))?;
     }
-    let coll = format!("{space}/collections/{}", tools_path(&options.collection).trim_start_matches("/v1/spaces/"));
+    let coll = format!("{space}/collections/{}", tools::seg(&options.collection));
     if t.call(None, "GET", coll.clone(), None).await.is_err() {
         t.call(None, "PUT", coll, Some(memory_spec(dims)))
             .await
             .map_err(|e| format!("declaring collection {:?}: {}", options.collection, e.0))?;
     }
     Ok(())
-}
-
-fn tools_path(name: &str) -> String {
-    let enc: String = name
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
-    format!("/v1/spaces/{enc}")
 }
 
 /// Serves the tools over standard input and output until the client

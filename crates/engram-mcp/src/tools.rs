@@ -170,7 +170,7 @@ pub struct ReadEpisode {
 }
 
 /// Percent-encodes one path segment.
-fn seg(s: &str) -> String {
+pub(crate) fn seg(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),

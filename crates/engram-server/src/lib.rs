@@ -24,4 +24,4 @@ mod work_pool;
 
 pub use config::ServerConfig;
 pub use routes::{AppState, router};
-pub use run::{serve, serve_on};
+pub use run::{serve, serve_on, shutdown_signal};

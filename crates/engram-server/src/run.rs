@@ -161,7 +161,8 @@ pub async fn serve_on(
     axum::serve(Limited::new(listener, connections), app).with_graceful_shutdown(shutdown).await
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
