@@ -84,3 +84,19 @@ class Caller:
         """A JSON request (``body`` None sends none); the decoded answer."""
         raw = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         return self.raw(method, path, params=params, body=raw, headers=headers, timeout=timeout).json()
+
+
+class SpaceChild:
+    """A named thing of a space (collection, stream, queue): its path under
+    the space's, and the space's caller. No call is made until it is used."""
+
+    _KIND = ""  # the path segment naming the kind, e.g. "collections"
+
+    def __init__(self, space: Any, name: str) -> None:
+        self.space = space
+        self.name = name
+        self._path = f"{space._path}/{self._KIND}/{seg(name)}"
+        self._call = space._call
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.space.name!r}, {self.name!r})"

@@ -3,13 +3,11 @@ counts and search."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
-from ._call import drop_none, seg
+from ._call import SpaceChild, drop_none, seg
 from .errors import NotFound
 
-if TYPE_CHECKING:
-    from .space import Space
 
 Json = Any
 
@@ -18,18 +16,11 @@ GET_MANY_IDS_MAX = 1_000
 Expect = str | Mapping[str, int] | None
 
 
-class Collection:
+class Collection(SpaceChild):
     """Documents under ids in one space. Created on first write, or
     declared with :meth:`define`."""
 
-    def __init__(self, space: Space, name: str) -> None:
-        self.space = space
-        self.name = name
-        self._path = f"{space._path}/collections/{seg(name)}"
-        self._call = space._call
-
-    def __repr__(self) -> str:
-        return f"Collection({self.space.name!r}, {self.name!r})"
+    _KIND = "collections"
 
     # -- the spec --------------------------------------------------------
 

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
-from ._call import drop_none, seg
+from ._call import SpaceChild, drop_none, seg
 from .errors import NotFound
 
-if TYPE_CHECKING:
-    from .space import Space
 
 
-class Stream:
+class Stream(SpaceChild):
     """An append-only stream of events (an agent's episode, a session…)."""
 
-    def __init__(self, space: Space, name: str) -> None:
-        self.space = space
-        self.name = name
-        self._path = f"{space._path}/streams/{seg(name)}"
-        self._call = space._call
-
-    def __repr__(self) -> str:
-        return f"Stream({self.space.name!r}, {self.name!r})"
+    _KIND = "streams"
 
     def append(
         self,
@@ -73,18 +64,11 @@ class Stream:
             return None
 
 
-class Queue:
+class Queue(SpaceChild):
     """A work queue with leases, retries, groups, dedup keys and a
     dead-letter list."""
 
-    def __init__(self, space: Space, name: str) -> None:
-        self.space = space
-        self.name = name
-        self._path = f"{space._path}/queues/{seg(name)}"
-        self._call = space._call
-
-    def __repr__(self) -> str:
-        return f"Queue({self.space.name!r}, {self.name!r})"
+    _KIND = "queues"
 
     def configure(self, **settings: Any) -> dict[str, Any]:
         """Sets ``visibility_timeout_seconds``, ``max_attempts``,

@@ -58,15 +58,21 @@ class Server:
             self.process.kill()
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def require_binary() -> pathlib.Path:
+    """The engram binary; without it, fails under ENGRAM_REQUIRE_SERVER=1
+    and skips (with the reason) otherwise."""
     binary = _binary()
     if binary is None:
-        message = "no engram binary (set ENGRAM_BIN or run `cargo build`): remote tests need a server"
+        message = "no engram binary (set ENGRAM_BIN or run `cargo build`): these tests run it"
         if os.environ.get("ENGRAM_REQUIRE_SERVER") == "1":
             pytest.fail(message)
         pytest.skip(message)
-    srv = Server(binary, tmp_path_factory.mktemp("server-data"))
+    return binary
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = Server(require_binary(), tmp_path_factory.mktemp("server-data"))
     yield srv
     srv.stop()
 

@@ -22,7 +22,7 @@ from mcp import Client, StdioServerParameters  # noqa: E402
 from mcp.client.streamable_http import streamable_http_client  # noqa: E402
 from mcp.shared._httpx_utils import create_mcp_http_client  # noqa: E402
 
-from conftest import ROOT, _binary  # noqa: E402
+from conftest import require_binary  # noqa: E402
 
 TOOLS = {
     "remember", "recall", "get", "update", "forget", "link", "neighbors",
@@ -31,13 +31,7 @@ TOOLS = {
 
 
 def _engram() -> str:
-    binary = _binary()
-    if binary is None:
-        message = "no engram binary (set ENGRAM_BIN or run `cargo build`)"
-        if os.environ.get("ENGRAM_REQUIRE_SERVER") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    return str(binary)
+    return str(require_binary())
 
 
 async def call(client: Client, tool: str, **arguments: Any) -> Any:

@@ -102,7 +102,7 @@ impl Embedded {
 
     /// Sends one request to the routes and waits for the whole answer.
     /// `path` carries the query string; `body` is sent as JSON unless
-    /// `content_type` names another type.
+    /// `headers` give a `content-type`.
     pub fn call(
         &self,
         method: &str,
