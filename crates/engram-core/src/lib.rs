@@ -5,8 +5,10 @@
 //! so that it is the same whatever the storage underneath.
 
 pub mod backend;
+pub mod breaker;
 pub mod changelog;
 pub mod cursor;
+pub mod embed;
 pub mod error;
 pub mod filter;
 pub mod hlc;

@@ -65,6 +65,17 @@ pub const SEARCH_TEXT_BYTES_MAX: usize = 4 * 1024;
 pub const SEARCH_EF_MAX: usize = 10_000;
 /// Bytes of a name or version of an embedding model.
 pub const MODEL_NAME_BYTES_MAX: usize = 128;
+
+/// Texts in one call to an embedder (the engine splits larger writes).
+pub const EMBED_BATCH_TEXTS_MAX: usize = 256;
+
+/// Bytes of one text handed to an embedder (after joining a field's
+/// source paths). Models truncate to their own token limit; this bounds
+/// what is tokenized and sent.
+pub const EMBED_TEXT_BYTES_MAX: usize = 64 * 1024;
+
+/// Source paths one embedded vector field may read its text from.
+pub const EMBED_FROM_PATHS_MAX: usize = 16;
 /// Characters of a label: edge type, fact predicate, event type, property name.
 pub const LABEL_CHARS_MAX: usize = 64;
 /// Bytes of an event stream's name (its events' ids add 21 bytes).

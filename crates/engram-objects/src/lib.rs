@@ -10,7 +10,6 @@
 //! See `engram::objects` (ARCHITECTURE.md) for the saga and its
 //! invariants.
 
-pub mod breaker;
 pub mod collector;
 pub mod config;
 pub mod faults;

@@ -6,9 +6,9 @@
 //! - `s{space id}/blobs/{digest}`: content, under its BLAKE3 address;
 //! - `s{space id}/tmp/{uuid}`: an upload whose digest is not known yet.
 
-use crate::breaker::Breaker;
 use crate::config::redact;
 use bytes::Bytes;
+use engram_core::breaker::Breaker;
 use engram_core::{Error, ErrorKind, Result};
 use futures_util::StreamExt;
 use object_store::path::Path;
@@ -171,7 +171,7 @@ impl Store {
     /// Paths under `prefix` last modified before `before` (all with `None`),
     /// at most `limit`.
     pub async fn list_older(&self, prefix: &Path, before: Option<SystemTime>, limit: usize) -> Result<Vec<Path>> {
-        self.breaker.check(self.kind)?;
+        self.breaker.check(format_args!("the {} object store", self.kind))?;
         let mut stream = self.inner.list(Some(prefix));
         let mut out = Vec::new();
         while let Some(item) = stream.next().await {
@@ -249,7 +249,7 @@ impl Store {
         path: &Path,
         call: impl Future<Output = object_store::Result<T>>,
     ) -> Result<T> {
-        self.breaker.check(self.kind)?;
+        self.breaker.check(format_args!("the {} object store", self.kind))?;
         match call.await {
             Ok(v) => {
                 self.breaker.success();

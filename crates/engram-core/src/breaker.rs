@@ -1,10 +1,10 @@
-//! A circuit breaker around a remote object store: after a run of
-//! failures, calls fail at once with `Unavailable` (a 503 with
-//! `Retry-After` over HTTP) instead of each waiting out retries and
-//! timeouts; one call is let through now and then as a probe, so service
-//! resumes by itself when the store is back.
+//! A circuit breaker around a remote service (an object store, an
+//! embedding endpoint): after a run of failures, calls fail at once with
+//! `Unavailable` (a 503 with `Retry-After` over HTTP) instead of each
+//! waiting out retries and timeouts; one call is let through now and then
+//! as a probe, so service resumes by itself when the remote is back.
 
-use engram_core::{Error, ErrorKind, Result};
+use crate::{Error, ErrorKind, Result};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -22,7 +22,7 @@ struct State {
     open_for: Duration,
 }
 
-/// One store's breaker.
+/// One remote's breaker.
 #[derive(Debug, Default)]
 pub struct Breaker {
     state: Mutex<State>,
@@ -31,13 +31,13 @@ pub struct Breaker {
 impl Breaker {
     /// Fails while open; once the open period ends, lets calls through
     /// (the first failure among them reopens it, for longer).
-    pub fn check(&self, store: &str) -> Result<()> {
+    /// `what` names the remote in the error ("the s3 object store").
+    pub fn check(&self, what: impl std::fmt::Display) -> Result<()> {
         let st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         match st.open_until {
-            Some(until) if Instant::now() < until => Err(Error::new(
-                ErrorKind::Unavailable,
-                format!("the {store} object store is failing; calls are suspended for a moment"),
-            )),
+            Some(until) if Instant::now() < until => {
+                Err(Error::new(ErrorKind::Unavailable, format!("{what} is failing; calls are suspended for a moment")))
+            }
             _ => Ok(()),
         }
     }
