@@ -308,6 +308,14 @@ pub struct ServeArgs {
     /// Longest one object upload or download may take, in seconds.
     #[arg(long, env = "ENGRAM_OBJECTS_TRANSFER_TIMEOUT_SECONDS", default_value_t = 3600)]
     pub objects_transfer_timeout_seconds: u64,
+    /// An embedder collections can name in `embed.model`, repeatable:
+    /// `NAME=local:DIR[,threads=N]` (a sentence-transformers BERT model
+    /// directory: model.safetensors, tokenizer.json, config.json) or
+    /// `NAME=http:URL,model=M,dims=N[,key_env=VAR|key_file=PATH][,batch=N]
+    /// [,timeout_ms=N][,attempts=N][,threads=N]` (an OpenAI-compatible
+    /// endpoint). In the environment, separate several with `;`.
+    #[arg(long = "embedder", env = "ENGRAM_EMBEDDERS", value_delimiter = ';')]
+    pub embedders: Vec<String>,
     /// PEM certificate chain: serve HTTPS (with --tls-key).
     #[arg(long, env = "ENGRAM_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

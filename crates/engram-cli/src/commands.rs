@@ -91,6 +91,7 @@ fn serve(data_dir: std::path::PathBuf, a: crate::args::ServeArgs) -> Result<(), 
         return Err("--objects-collect-seconds and --objects-transfer-timeout-seconds must be at least 1".into());
     }
     let schedule = webhook_schedule(&a.webhook_retry_schedule)?;
+    let embedders = engram_embed::parse_all(a.embedders.iter().map(String::as_str)).map_err(|e| e.to_string())?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     let config = engram_server::ServerConfig {
         listen: a.listen,
@@ -121,6 +122,7 @@ fn serve(data_dir: std::path::PathBuf, a: crate::args::ServeArgs) -> Result<(), 
         objects_grace: std::time::Duration::from_secs(a.objects_grace_seconds),
         objects_collect_every: std::time::Duration::from_secs(a.objects_collect_seconds),
         objects_transfer_timeout: std::time::Duration::from_secs(a.objects_transfer_timeout_seconds),
+        embedders,
     };
     rt.block_on(engram_server::serve(config)).map_err(|e| e.to_string())
 }

@@ -5,7 +5,7 @@
 //! document, its text and its vectors change in one transaction by
 //! construction. The search index built from them is derived state.
 
-use crate::limits::{MODEL_NAME_BYTES_MAX, TEXT_FIELDS_MAX, VECTOR_DIMS_MAX, VECTOR_FIELDS_MAX};
+use crate::limits::{EMBED_FROM_PATHS_MAX, MODEL_NAME_BYTES_MAX, TEXT_FIELDS_MAX, VECTOR_DIMS_MAX, VECTOR_FIELDS_MAX};
 use crate::names::CollectionName;
 use crate::path::JsonPath;
 use crate::{Error, Result};
@@ -57,7 +57,7 @@ pub enum VectorMetric {
 }
 
 /// The embedding model that produced a field's vectors.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EmbeddingModel {
@@ -104,9 +104,57 @@ pub struct VectorFieldSpec {
     pub path: Option<String>,
     pub dims: u32,
     pub metric: VectorMetric,
+    /// The model that made the vectors. With `embed`, the engine sets it
+    /// from the embedder (name and version); a given one must match.
+    #[serde(default)]
     pub model: EmbeddingModel,
     #[serde(default)]
     pub hnsw: HnswSpec,
+    /// Computed by the engine from the document's text: writes carry the
+    /// text, and the engine stores the vector with it in the same commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embed: Option<EmbedSpec>,
+    /// The embedding generation searches read (set by the engine; each
+    /// model or source change is a new generation).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub generation: u32,
+    /// Set by the engine while a model switch is backfilling: the next
+    /// generation, written beside the current one until every document has
+    /// it, then made current. Searches use the current one meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<NextEmbedding>,
+    /// Set by the engine while documents written before this field's
+    /// current or next generation are being embedded in the background.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub backfilling: bool,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// How a vector field's vectors are computed: the text at `from` (strings
+/// or arrays of strings, joined by newlines) embedded by a configured
+/// embedder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EmbedSpec {
+    /// Document paths whose text is embedded, in order.
+    pub from: Vec<String>,
+    /// The embedder's name in the server's configuration (`--embedder`).
+    pub model: String,
+}
+
+/// The generation a model switch is moving to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NextEmbedding {
+    pub embed: EmbedSpec,
+    pub model: EmbeddingModel,
+    pub dims: u32,
+    pub generation: u32,
 }
 
 impl VectorFieldSpec {
@@ -114,6 +162,11 @@ impl VectorFieldSpec {
     pub fn path(&self) -> &str {
         self.path.as_deref().unwrap_or(&self.name)
     }
+}
+
+/// The key of an embedding generation inside an embedded field's value.
+pub fn generation_key(generation: u32) -> String {
+    format!("g{generation}")
 }
 
 impl SearchSpec {
@@ -162,15 +215,41 @@ impl SearchSpec {
     }
 }
 
+fn check_model(m: &EmbeddingModel) -> Result<()> {
+    for (what, s) in [("model.name", &m.name), ("model.version", &m.version)] {
+        if s.is_empty() || s.len() > MODEL_NAME_BYTES_MAX || s.chars().any(char::is_control) {
+            return Err(Error::invalid(format!("{what} must be 1 to {MODEL_NAME_BYTES_MAX} printable bytes")));
+        }
+    }
+    Ok(())
+}
+
+fn validate_embed(e: &EmbedSpec) -> Result<()> {
+    if e.from.is_empty() || e.from.len() > EMBED_FROM_PATHS_MAX {
+        return Err(Error::invalid(format!("from must list 1 to {EMBED_FROM_PATHS_MAX} text paths")));
+    }
+    for (i, p) in e.from.iter().enumerate() {
+        JsonPath::parse(p).map_err(|err| err.context(&format!("from[{i}]")))?;
+    }
+    CollectionName::new(e.model.as_str()).map_err(|err| err.context("model (an embedder name)"))?;
+    Ok(())
+}
+
 fn validate_vector(v: &VectorFieldSpec) -> Result<()> {
     CollectionName::new(v.name.as_str()).map_err(|e| e.context("name"))?;
     JsonPath::parse(v.path()).map_err(|e| e.context("path"))?;
     if v.dims == 0 || v.dims > VECTOR_DIMS_MAX {
         return Err(Error::invalid(format!("dims must be 1 to {VECTOR_DIMS_MAX}, got {}", v.dims)));
     }
-    for (what, s) in [("model.name", &v.model.name), ("model.version", &v.model.version)] {
-        if s.is_empty() || s.len() > MODEL_NAME_BYTES_MAX || s.chars().any(char::is_control) {
-            return Err(Error::invalid(format!("{what} must be 1 to {MODEL_NAME_BYTES_MAX} printable bytes")));
+    check_model(&v.model)?;
+    if let Some(e) = &v.embed {
+        validate_embed(e).map_err(|err| err.context("embed"))?;
+    }
+    if let Some(n) = &v.next {
+        validate_embed(&n.embed).map_err(|err| err.context("next.embed"))?;
+        check_model(&n.model).map_err(|err| err.context("next"))?;
+        if n.dims == 0 || n.dims > VECTOR_DIMS_MAX {
+            return Err(Error::invalid(format!("next.dims must be 1 to {VECTOR_DIMS_MAX}, got {}", n.dims)));
         }
     }
     if !(4..=64).contains(&v.hnsw.m) {

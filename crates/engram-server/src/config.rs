@@ -48,6 +48,8 @@ pub struct ServerConfig {
     pub objects_collect_every: std::time::Duration,
     /// Longest an object upload or download may take.
     pub objects_transfer_timeout: std::time::Duration,
+    /// The embedders collections' embedded vector fields name.
+    pub embedders: engram_core::embed::Embedders,
 }
 
 impl Default for ServerConfig {
@@ -67,6 +69,7 @@ impl Default for ServerConfig {
             objects_grace: engram_objects::GRACE_DEFAULT,
             objects_collect_every: std::time::Duration::from_secs(60),
             objects_transfer_timeout: std::time::Duration::from_secs(3600),
+            embedders: engram_core::embed::Embedders::default(),
         }
     }
 }

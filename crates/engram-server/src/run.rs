@@ -96,6 +96,7 @@ fn open_engine(config: &ServerConfig) -> engram::Result<Engine> {
         if let Some(t) = config.index_save_interval {
             ec.index_save_interval = t;
         }
+        ec.embedders = config.embedders.clone();
     };
     let Some(url) = &config.database else {
         let mut ec = EngineConfig::dir(&config.data_dir);

@@ -44,6 +44,7 @@ impl Fixture {
 fn config() -> EngineConfig {
     let mut c = EngineConfig::memory();
     c.purge_interval = Duration::from_secs(3600);
+    c.embedders = crate::words_embedder::test_embedders();
     c
 }
 

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod conformance;
 pub mod consistency;
 pub mod disposable;
+pub mod embed_conformance;
 pub mod faulty_store;
 pub mod feed_conformance;
 pub mod fixture;
@@ -18,6 +19,7 @@ pub mod postgres;
 pub mod queue_conformance;
 pub mod search_conformance;
 pub mod shared;
+pub mod words_embedder;
 
 pub use clock::ManualClock;
 pub use faulty_store::FaultyStore;
@@ -62,7 +64,9 @@ macro_rules! conformance_tests {
             queues_concurrent_consumers_never_share_a_message, queues_idle_long_poll_writes_nothing,
             queues_combined_receives_keep_queues_spaces_and_leases_apart, queues_ack_of_many_receipts_reports_each,
             feed_selects_entries_in_order_with_documents, outbox_delivers_only_what_committed,
-            consumers_resume_from_their_acknowledged_position, objects_metadata_follows_the_log);
+            consumers_resume_from_their_acknowledged_position, objects_metadata_follows_the_log,
+            embeddings_follow_the_text, embedding_model_switch_backfills_then_promotes,
+            embedded_field_added_later_is_backfilled);
     };
     (@cases $factory:path, $guard:expr; $($case:ident),* $(,)?) => {
         $(

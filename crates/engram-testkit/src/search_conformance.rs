@@ -31,6 +31,10 @@ fn vector_field(name: &str, metric: VectorMetric) -> VectorFieldSpec {
         metric,
         model: EmbeddingModel { name: format!("model-{name}"), version: "1".into() },
         hnsw: HnswSpec { m: 8, ef_construction: 64 },
+        embed: None,
+        generation: 0,
+        next: None,
+        backfilling: false,
     }
 }
 

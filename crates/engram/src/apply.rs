@@ -9,12 +9,13 @@ use crate::catalog::{Catalog, Compiled, prepare_spec};
 use crate::ops::{Expect, Op, OpResult, check_ttl};
 use engram_core::backend::{CollectionId, CollectionRow, CollectionSpec, DocUpsert, SpaceId, StoredDoc, WriteTx};
 use engram_core::changelog::{ChangeDraft, ChangeOp, Digest};
+use engram_core::embed::EmbedderInfo;
 use engram_core::hlc::Hlc;
 use engram_core::json::{content_hash, decode_document, encode_document, merge_patch};
 use engram_core::names::{CollectionName, DocId, SpaceName};
 use engram_core::{Error, ErrorKind, Result};
 use serde_json::Value;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 /// Documents read per step while backfilling a new index.
@@ -159,7 +160,7 @@ impl<'a> Writer<'a> {
         }
         let row = match (self.tx.collection(self.space, cname)?, create) {
             (Some(row), _) => row,
-            (None, Some(spec)) => self.create_collection(cname, spec)?,
+            (None, Some(spec)) => self.create_collection(cname, spec, &BTreeMap::new())?,
             (None, None) => {
                 self.absent.insert(cname.as_str().to_owned());
                 return Ok(None);
@@ -170,13 +171,20 @@ impl<'a> Writer<'a> {
         Ok(Some(compiled))
     }
 
-    pub fn create_collection(&mut self, name: &CollectionName, spec: CollectionSpec) -> Result<CollectionRow> {
+    /// Creates a collection; `embedders` describes the embedders its spec
+    /// names (resolved before the transaction).
+    pub fn create_collection(
+        &mut self,
+        name: &CollectionName,
+        spec: CollectionSpec,
+        embedders: &BTreeMap<String, EmbedderInfo>,
+    ) -> Result<CollectionRow> {
         self.check_space()?;
         self.absent.remove(name.as_str());
         if self.tx.collection(self.space, name)?.is_some() {
             return Err(Error::new(ErrorKind::AlreadyExists, format!("collection {name:?} already exists")));
         }
-        let spec = prepare_spec(spec, None)?;
+        let spec = prepare_spec(spec, None, embedders)?;
         let id = self.tx.insert_collection(self.space, name, &spec)?;
         self.log(ChangeOp::CollectionCreate, name.as_str(), "", 0, spec_hash(&spec))?;
         self.tx.collection_by_id(id)?.ok_or_else(|| Error::internal("created collection is missing"))
@@ -184,12 +192,17 @@ impl<'a> Writer<'a> {
 
     /// Replaces a collection's spec; new indexes are built from the stored
     /// documents in this same transaction, dropped ones are cleared.
-    pub fn update_collection(&mut self, name: &CollectionName, spec: CollectionSpec) -> Result<CollectionRow> {
+    pub fn update_collection(
+        &mut self,
+        name: &CollectionName,
+        spec: CollectionSpec,
+        embedders: &BTreeMap<String, EmbedderInfo>,
+    ) -> Result<CollectionRow> {
         let row = self
             .tx
             .collection(self.space, name)?
             .ok_or_else(|| Error::not_found(format!("collection {name:?} does not exist")))?;
-        let spec = prepare_spec(spec, Some(&row.spec))?;
+        let spec = prepare_spec(spec, Some(&row.spec), embedders)?;
         let generation = row.generation + 1;
         self.tx.update_collection(row.id, &spec, generation)?;
         for old in row.spec.indexes.iter().filter(|o| !spec.indexes.iter().any(|n| n.id == o.id)) {
@@ -202,6 +215,18 @@ impl<'a> Writer<'a> {
         self.backfill(&updated, &new_ids)?;
         self.log(ChangeOp::CollectionUpdate, name.as_str(), "", 0, spec_hash(&spec))?;
         Ok(updated)
+    }
+
+    /// Stores an engine-made spec (indexes unchanged) and logs it: the
+    /// embedding backfill promoting a model switch.
+    pub fn replace_spec(&mut self, row: &CollectionRow, spec: &CollectionSpec, op: ChangeOp) -> Result<()> {
+        if spec.indexes != row.spec.indexes {
+            return Err(Error::internal("an engine-made spec change must keep the indexes"));
+        }
+        self.tx.update_collection(row.id, spec, row.generation + 1)?;
+        self.colls.remove(row.name.as_str());
+        self.log(op, row.name.as_str(), "", 0, spec_hash(spec))?;
+        Ok(())
     }
 
     fn backfill(&mut self, row: &CollectionRow, index_ids: &[u32]) -> Result<()> {

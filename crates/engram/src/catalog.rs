@@ -3,6 +3,7 @@
 
 use crate::search::fields::CompiledSearch;
 use engram_core::backend::{CollectionId, CollectionRow, CollectionSpec, IndexEntry, IndexSpec};
+use engram_core::embed::EmbedderInfo;
 use engram_core::keys::encode_component;
 use engram_core::limits::{INDEX_PATHS_MAX, INDEXES_PER_COLLECTION_MAX, TTL_SECONDS_MAX};
 use engram_core::names::CollectionName;
@@ -10,7 +11,7 @@ use engram_core::path::JsonPath;
 use engram_core::schema::CompiledSchema;
 use engram_core::{Error, Result};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 /// Compiled collections kept at most (the cache is cleared when full).
@@ -47,8 +48,7 @@ impl Compiled {
             })
             .collect::<Result<_>>()?;
         let search = CompiledSearch::compile(row.spec.search.as_ref())?;
-        let search_fingerprint =
-            serde_json::to_string(&(&row.spec.search, &row.spec.indexes)).expect("specs serialize");
+        let search_fingerprint = fingerprint(&row.spec);
         Ok(Self { row, schema, indexes, search, search_fingerprint })
     }
 
@@ -76,6 +76,18 @@ impl Compiled {
             })
             .collect()
     }
+}
+
+/// The spec parts a search index depends on. A model switch's next
+/// generation and the backfill flag are left out: they change what writes
+/// carry, not what searches read.
+fn fingerprint(spec: &CollectionSpec) -> String {
+    let mut search = spec.search.clone();
+    for v in search.iter_mut().flat_map(|s| s.vectors.iter_mut()) {
+        v.next = None;
+        v.backfilling = false;
+    }
+    serde_json::to_string(&(&search, &spec.indexes)).expect("specs serialize")
 }
 
 /// Cache of compiled collections.
@@ -106,7 +118,11 @@ impl Catalog {
 
 /// Validates a spec given by a caller and numbers its new indexes, keeping
 /// the ids of indexes that `previous` already had (by name and paths).
-pub(crate) fn prepare_spec(mut spec: CollectionSpec, previous: Option<&CollectionSpec>) -> Result<CollectionSpec> {
+pub(crate) fn prepare_spec(
+    mut spec: CollectionSpec,
+    previous: Option<&CollectionSpec>,
+    embedders: &BTreeMap<String, EmbedderInfo>,
+) -> Result<CollectionSpec> {
     if let Some(schema) = &spec.schema {
         CompiledSchema::compile(schema)?;
     }
@@ -118,7 +134,8 @@ pub(crate) fn prepare_spec(mut spec: CollectionSpec, previous: Option<&Collectio
         _ => {}
     }
     check_indexes(&spec.indexes)?;
-    if let Some(search) = &spec.search {
+    if let Some(search) = &mut spec.search {
+        crate::embedding::spec::prepare(search, previous.and_then(|p| p.search.as_ref()), embedders)?;
         search.validate()?;
     }
     let old = previous.map(|p| p.indexes.as_slice()).unwrap_or_default();

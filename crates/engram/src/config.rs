@@ -45,6 +45,8 @@ pub struct EngineConfig {
     pub search_index_store: Option<std::sync::Arc<dyn crate::search::store::IndexStore>>,
     /// What the data-directory lock records about its holder.
     pub holder_command: String,
+    /// The embedders collections' embedded vector fields name.
+    pub embedders: engram_core::embed::Embedders,
 }
 
 impl EngineConfig {
@@ -62,6 +64,7 @@ impl EngineConfig {
             search_index_dir: None,
             search_index_store: None,
             holder_command: "engram (library)".into(),
+            embedders: engram_core::embed::Embedders::default(),
         }
     }
 }

@@ -26,6 +26,8 @@ use std::sync::{Arc, Mutex, RwLock};
 const SEARCH_DIR: &str = "search";
 /// Cached collection handles kept at most before the cache is cleared.
 const COLLECTION_CACHE_ENTRIES_MAX: usize = 4_096;
+/// How often the embedding backfill looks for fields with work recorded.
+const EMBED_BACKFILL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A space as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +97,11 @@ pub(crate) struct Inner {
     datadir: Mutex<Option<DataDir>>,
     purger: Mutex<Option<Worker>>,
     indexer: Mutex<Option<Worker>>,
+    /// The embedding backfill (only with embedders configured).
+    backfiller: Mutex<Option<Worker>>,
+    /// Set when the workers are told to stop: a long pass (a backfill)
+    /// checks it between batches.
+    pub(crate) stopping: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Engine {
@@ -177,6 +184,8 @@ impl Engine {
             datadir: Mutex::new(datadir),
             purger: Mutex::new(None),
             indexer: Mutex::new(None),
+            backfiller: Mutex::new(None),
+            stopping: std::sync::atomic::AtomicBool::new(false),
         });
         // Other servers' commits wake this one's waiters (when the storage
         // is shared and announces them).
@@ -190,6 +199,12 @@ impl Engine {
         *lock(&inner.purger) =
             Some(Worker::start("engram-purge", weak.clone(), interval, purge, "purging expired documents failed"));
         let index: crate::worker::Pass = |i| i.index_once();
+        if !inner.config.embedders.is_empty() {
+            let backfill: crate::worker::Pass = crate::embedding::backfill::pass;
+            let failure = "embedding documents in the background failed";
+            *lock(&inner.backfiller) =
+                Some(Worker::start("engram-embed-backfill", weak.clone(), EMBED_BACKFILL_INTERVAL, backfill, failure));
+        }
         *lock(&inner.indexer) =
             Some(Worker::start("engram-indexer", weak, index_interval, index, "catching up the search index failed"));
         Ok(Self { inner })
@@ -503,6 +518,10 @@ impl Inner {
     /// Stops the background threads and saves the search indexes (they
     /// would otherwise be replayed from an older position at next open).
     fn stop_workers(&self) {
+        self.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(b) = lock(&self.backfiller).take() {
+            b.stop();
+        }
         if let Some(p) = lock(&self.purger).take() {
             p.stop();
         }

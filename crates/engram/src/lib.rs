@@ -22,6 +22,7 @@ pub mod config;
 pub mod copy;
 pub mod datadir;
 mod durable_fs;
+mod embedding;
 mod engine;
 mod epoch;
 mod facts;
@@ -49,6 +50,7 @@ mod webhooks;
 mod worker;
 
 pub use config::{EngineConfig, Storage};
+pub use embedding::{EmbeddingFieldStatus, EmbeddingStatus};
 pub use engram_core::hlc::{Clock, SystemClock};
 
 /// Creates a directory and its missing ancestors durably (each new entry
@@ -73,7 +75,7 @@ pub use engram_core::changelog::{ChangeEntry, ChangeOp};
 pub use engram_core::json_numbers::check_integer_range;
 pub use engram_core::names::SpaceName;
 pub use engram_core::search_spec::{
-    EmbeddingModel, HnswSpec, SearchSpec, TextFieldSpec, VectorFieldSpec, VectorMetric,
+    EmbedSpec, EmbeddingModel, HnswSpec, NextEmbedding, SearchSpec, TextFieldSpec, VectorFieldSpec, VectorMetric,
 };
 pub use engram_core::{Error, ErrorKind, Result, limits};
 pub use facts::types::{Fact, FactInput, FactQuery, Facts, Term};

@@ -2,6 +2,7 @@
 
 use crate::apply::{Encoded, Writer, plain_put_run};
 
+use crate::embedding;
 use crate::engine::Inner;
 use crate::ops::{Batch, CommitResult, Expect, Op, OpResult, WriteOptions, WriteResult};
 use crate::plan::{for_each_match, plan, run_page};
@@ -20,6 +21,9 @@ use std::sync::Arc;
 
 /// Change-log entries read per step while verifying the chain.
 const VERIFY_CHUNK_ENTRIES: usize = 1_000;
+/// Times a write is re-embedded and retried when its text or its
+/// collection's spec changed while its vectors were computed.
+const EMBED_RETRIES: u32 = 3;
 
 /// A document as read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -129,7 +133,8 @@ impl Space {
 
     pub fn create_collection(&self, name: &str, spec: CollectionSpec) -> Result<CollectionInfo> {
         let cname = CollectionName::new(name)?;
-        let row = self.write(move |w| w.create_collection(&cname, spec.clone()))?;
+        let embedders = embedding::spec::resolve(spec.search.as_ref(), &self.inner.config.embedders)?;
+        let row = self.write(move |w| w.create_collection(&cname, spec.clone(), &embedders))?;
         self.inner.forget_collection(self.id, name);
         Ok(CollectionInfo { name: row.name.to_string(), spec: row.spec, generation: row.generation })
     }
@@ -139,7 +144,8 @@ impl Space {
     /// not re-validated against a new schema.
     pub fn update_collection(&self, name: &str, spec: CollectionSpec) -> Result<CollectionInfo> {
         let cname = CollectionName::new(name)?;
-        let row = self.write(move |w| w.update_collection(&cname, spec.clone()))?;
+        let embedders = embedding::spec::resolve(spec.search.as_ref(), &self.inner.config.embedders)?;
+        let row = self.write(move |w| w.update_collection(&cname, spec.clone(), &embedders))?;
         self.inner.forget_collection(self.id, name);
         Ok(CollectionInfo { name: row.name.to_string(), spec: row.spec, generation: row.generation })
     }
@@ -176,7 +182,12 @@ impl Space {
 
     /// Commits with the idempotency request hash given (`request` is set
     /// exactly when a key is).
-    fn commit_as(&self, ops: Vec<Op>, idempotency_key: Option<&str>, request: Option<Digest>) -> Result<CommitResult> {
+    fn commit_as(
+        &self,
+        mut ops: Vec<Op>,
+        idempotency_key: Option<&str>,
+        request: Option<Digest>,
+    ) -> Result<CommitResult> {
         if ops.is_empty() || ops.len() > BATCH_OPS_MAX {
             let kind = if ops.is_empty() { ErrorKind::InvalidInput } else { ErrorKind::TooLarge };
             return Err(Error::new(
@@ -184,6 +195,33 @@ impl Space {
                 format!("a transaction holds 1 to {BATCH_OPS_MAX} operations, got {}", ops.len()),
             ));
         }
+        let mut attempt = 0;
+        loop {
+            // Vectors are computed before the commit; the writer checks
+            // they match the text it commits. When the text or the spec
+            // moved meanwhile (a Conflict), embed again and retry.
+            let embedded = embedding::prepare::embed_ops(&self.inner, self.id, &mut ops)?;
+            let again = (embedded && attempt < EMBED_RETRIES).then(|| ops.clone());
+            match self.commit_prepared(ops, idempotency_key, request) {
+                Err(e) if e.kind() == ErrorKind::Conflict && again.is_some() => {
+                    ops = again.expect("kept for a retry");
+                    attempt += 1;
+                    for op in &ops {
+                        self.inner.forget_collection(self.id, op.collection());
+                    }
+                }
+                res => return res,
+            }
+        }
+    }
+
+    /// Commits operations whose embeddings are computed.
+    fn commit_prepared(
+        &self,
+        ops: Vec<Op>,
+        idempotency_key: Option<&str>,
+        request: Option<Digest>,
+    ) -> Result<CommitResult> {
         let key = idempotency_key.map(IdempotencyKey::new).transpose()?;
         // Encoded once here; a re-run after contention encodes again.
         let mut encoded = Some(encode_puts(&ops)?);

@@ -31,6 +31,10 @@ fn spec(d: usize, metric: VectorMetric) -> CollectionSpec {
                 metric,
                 model: EmbeddingModel { name: "bench".into(), version: "1".into() },
                 hnsw: HnswSpec { m: 16, ef_construction: 200 },
+                embed: None,
+                generation: 0,
+                next: None,
+                backfilling: false,
             }],
             ..SearchSpec::default()
         }),

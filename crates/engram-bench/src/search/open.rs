@@ -34,6 +34,10 @@ pub fn run(args: &SearchArgs) -> Value {
                 // A cheaper graph keeps building a million vectors short;
                 // loading does not depend on it.
                 hnsw: HnswSpec { m: 16, ef_construction: 40 },
+                embed: None,
+                generation: 0,
+                next: None,
+                backfilling: false,
             }],
             ..SearchSpec::default()
         }),

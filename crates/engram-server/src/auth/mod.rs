@@ -87,6 +87,7 @@ pub fn policy(method: &Method, route: &str) -> Access {
         ("PUT" | "DELETE", "/v1/spaces/{space}/webhooks/{webhook}") => key(Role::Admin),
         ("POST", "/v1/spaces/{space}/queues/{queue}/purge") => key(Role::Admin),
         ("POST", r) if r.starts_with("/v1/spaces/{space}/search-index/") => key(Role::Admin),
+        ("POST", r) if r.ends_with("/embeddings/backfill") => key(Role::Admin),
         ("POST", r) if READ_POSTS.iter().any(|s| r.ends_with(s)) => key(Role::Read),
         _ => key(Role::Write),
     }

@@ -52,6 +52,8 @@ use utoipa::OpenApi;
         exists_documents,
         search_collection,
         search_index_status,
+        embedding_status,
+        backfill_embeddings,
         check_search_index,
         rebuild_search_index,
         create_edge,

@@ -238,6 +238,8 @@ pub fn router(state: AppState) -> Router {
         .route(&format!("{COLL}/exists"), post(exists_documents))
         .route(&format!("{COLL}/search"), post(search_collection))
         .route(&format!("{COLL}/search-index"), get(search_index_status))
+        .route(&format!("{COLL}/embeddings"), get(embedding_status))
+        .route(&format!("{COLL}/embeddings/backfill"), post(backfill_embeddings))
         .route("/v1/spaces/{space}/search-index/check", post(check_search_index))
         .route("/v1/spaces/{space}/search-index/rebuild", post(rebuild_search_index))
         .route("/v1/spaces/{space}/graph/edges", post(create_edge))

@@ -6,7 +6,7 @@ use crate::extract::{Body, Params};
 use crate::problem::{ApiResult, Problem};
 use axum::Json;
 use axum::extract::State;
-use engram::{IndexCheck, IndexStatus, RebuildReport, SearchRequest, SearchResults};
+use engram::{EmbeddingStatus, IndexCheck, IndexStatus, RebuildReport, SearchRequest, SearchResults};
 
 type CollPath = Params<(String, String)>;
 type SpacePath = Params<String>;
@@ -49,4 +49,29 @@ pub async fn rebuild_search_index(
     Params(space): SpacePath,
 ) -> ApiResult<Json<RebuildReport>> {
     Ok(Json(blocking(move || s.engine.space(&space)?.rebuild_search_index()).await?))
+}
+
+#[utoipa::path(get, path = "/v1/spaces/{space}/collections/{collection}/embeddings", tag = "search",
+    params(("space" = String, Path), ("collection" = String, Path)),
+    responses((status = 200, body = EmbeddingStatus,
+        description = "Each embedded vector field: its model, a switch in progress, and documents still to embed \
+            (counted by reading every document)"),
+        (status = 400, body = Problem), (status = 404, body = Problem)))]
+pub async fn embedding_status(
+    State(s): State<AppState>,
+    Params((space, coll)): CollPath,
+) -> ApiResult<Json<EmbeddingStatus>> {
+    Ok(Json(blocking(move || s.engine.space(&space)?.embedding_status(&coll)).await?))
+}
+
+#[utoipa::path(post, path = "/v1/spaces/{space}/collections/{collection}/embeddings/backfill", tag = "search",
+    params(("space" = String, Path), ("collection" = String, Path)),
+    responses((status = 200, body = EmbeddingStatus,
+        description = "Runs the embedding backfill now (the background worker also does) and returns what is left"),
+        (status = 400, body = Problem), (status = 404, body = Problem), (status = 503, body = Problem)))]
+pub async fn backfill_embeddings(
+    State(s): State<AppState>,
+    Params((space, coll)): CollPath,
+) -> ApiResult<Json<EmbeddingStatus>> {
+    Ok(Json(blocking(move || s.engine.space(&space)?.backfill_embeddings(&coll)).await?))
 }

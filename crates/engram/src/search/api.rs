@@ -52,6 +52,14 @@ impl Space {
     /// Searches one collection by text, vector, or both; see [`SearchRequest`].
     pub fn search(&self, collection: &str, req: &SearchRequest) -> Result<SearchResults> {
         req.validate()?;
+        let embedded;
+        let req = match (&req.vector_text, &req.query) {
+            (None, None) => req,
+            _ => {
+                embedded = self.embed_query(collection, req)?;
+                &embedded
+            }
+        };
         match self.search_once(collection, req)? {
             Some(results) => Ok(results),
             None => {
@@ -63,6 +71,54 @@ impl Space {
                 })
             }
         }
+    }
+
+    /// Turns `vector_text` or `query` into a `vector` (and `text`) with the
+    /// vector field's current embedder.
+    fn embed_query(&self, collection: &str, req: &SearchRequest) -> Result<SearchRequest> {
+        let coll = self.searchable(collection)?;
+        let search = coll.search.as_ref().expect("checked by searchable");
+        let mut out = req.clone();
+        out.vector_text = None;
+        out.query = None;
+        let field = search.vector_field(req.vector_field.as_deref()).ok().map(|i| &search.vectors[i]);
+        let embed = field.and_then(|f| f.embed.as_ref().map(|e| (f, e)));
+        let wanted = match (&req.vector_text, &req.query) {
+            (Some(t), _) => {
+                if embed.is_none() {
+                    let name = field.map_or("(none)", |f| f.spec.name.as_str());
+                    return Err(Error::invalid(format!(
+                        "`vector_text` needs a vector field with an embedder; field {name:?} has none (give `vector`)"
+                    )));
+                }
+                Some(t)
+            }
+            (None, Some(q)) => {
+                if !search.text.is_empty() {
+                    out.text = Some(q.clone());
+                }
+                if embed.is_none() && search.text.is_empty() {
+                    return Err(Error::invalid(
+                        "`query` needs text fields or a vector field with an embedder; this collection has neither",
+                    ));
+                }
+                embed.map(|_| q)
+            }
+            (None, None) => None,
+        };
+        if let (Some(text), Some((_, e))) = (wanted, embed) {
+            let g = &e.generations[0];
+            let embedder = self.inner.config.embedders.get(&g.embedder)?;
+            if embedder.info().model != g.model || embedder.info().dims != g.dims {
+                return Err(Error::new(
+                    engram_core::ErrorKind::Unavailable,
+                    format!("embedder {:?} here is not the model the field's vectors were made with", g.embedder),
+                ));
+            }
+            let mut v = embedder.embed(vec![text.clone()])?;
+            out.vector = v.pop();
+        }
+        Ok(out)
     }
 
     /// One attempt; `None` when the index does not match the collection's

@@ -1,6 +1,8 @@
 //! A collection's searchable fields, compiled: where its text and vectors
 //! sit in documents, how to check them on write and extract them to index.
 
+use crate::embedding;
+use crate::embedding::fields::CompiledEmbed;
 use engram_core::path::JsonPath;
 use engram_core::search_spec::{SearchSpec, VectorFieldSpec, VectorMetric};
 use engram_core::{Error, Result};
@@ -14,6 +16,8 @@ const TEXT_ARRAY_SEPARATOR: &str = "\n\u{2029}\n";
 pub(crate) struct CompiledVector {
     pub spec: VectorFieldSpec,
     pub path: JsonPath,
+    /// How the engine computes it, for an embedded field.
+    pub embed: Option<CompiledEmbed>,
 }
 
 /// A collection's search declarations, ready for use.
@@ -32,7 +36,13 @@ impl CompiledSearch {
         let vectors = spec
             .vectors
             .iter()
-            .map(|v| Ok(CompiledVector { spec: v.clone(), path: JsonPath::parse(v.path())? }))
+            .map(|v| {
+                Ok(CompiledVector {
+                    spec: v.clone(),
+                    path: JsonPath::parse(v.path())?,
+                    embed: CompiledEmbed::compile(v)?,
+                })
+            })
             .collect::<Result<_>>()?;
         Ok(Some(Self { spec: spec.clone(), text, vectors }))
     }
@@ -63,7 +73,9 @@ impl CompiledSearch {
             check_text(path.lookup(body)).map_err(|e| e.context(&format!("text field {:?}", path.as_str())))?;
         }
         for v in &self.vectors {
-            if let Some(value) = v.path.lookup(body).filter(|x| !x.is_null()) {
+            if let Some(embed) = &v.embed {
+                embedding::fields::check(body, &v.path, &v.spec.name, embed)?;
+            } else if let Some(value) = v.path.lookup(body).filter(|x| !x.is_null()) {
                 parse_vector(value, &v.spec).map_err(|e| e.context(&format!("vector field {:?}", v.spec.name)))?;
             }
         }
@@ -91,7 +103,12 @@ impl CompiledSearch {
     /// The document's vector for field `i`, when it has a valid one.
     pub fn vector(&self, i: usize, body: &Value) -> Option<Vec<f32>> {
         let v = &self.vectors[i];
-        v.path.lookup(body).filter(|x| !x.is_null()).and_then(|x| parse_vector(x, &v.spec).ok())
+        let value = v.path.lookup(body).filter(|x| !x.is_null())?;
+        let value = match &v.embed {
+            Some(embed) => embed.current(value)?,
+            None => value,
+        };
+        parse_vector(value, &v.spec).ok()
     }
 
     /// The body without its vectors: what filters are evaluated on.
@@ -188,6 +205,10 @@ mod tests {
                 metric: VectorMetric::Cosine,
                 model: EmbeddingModel { name: "m".into(), version: "1".into() },
                 hnsw: HnswSpec::default(),
+                embed: None,
+                generation: 0,
+                next: None,
+                backfilling: false,
             }],
             default_vector: None,
         }

@@ -52,6 +52,16 @@ pub struct SearchRequest {
     /// Query vector, with the dimensions of the vector field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vector: Option<Vec<f32>>,
+    /// Text the vector field's embedder turns into the query vector (the
+    /// field must declare `embed`); instead of `vector`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vector_text: Option<String>,
+    /// One string for both sides: full-text over the text fields (when the
+    /// collection declares any) and k-NN over its embedding (when the
+    /// vector field has an embedder), fused. Instead of `text`, `vector`
+    /// and `vector_text`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
     /// Vector field to search (the collection's default when omitted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vector_field: Option<String>,
@@ -95,11 +105,27 @@ pub struct SearchRequest {
 impl SearchRequest {
     /// Checks the request's shape and limits, naming the first problem.
     pub fn validate(&self) -> Result<()> {
-        if self.text.is_none() && self.vector.is_none() {
-            return Err(Error::invalid("give `text`, `vector`, or both"));
+        if self.query.is_some() && (self.text.is_some() || self.vector.is_some() || self.vector_text.is_some()) {
+            return Err(Error::invalid("`query` sets both sides; give it alone, or `text` and `vector`/`vector_text`"));
         }
-        if self.vector_field.is_some() && self.vector.is_none() {
+        if self.vector.is_some() && self.vector_text.is_some() {
+            return Err(Error::invalid("give `vector` or `vector_text`, not both"));
+        }
+        if self.text.is_none() && self.vector.is_none() && self.vector_text.is_none() && self.query.is_none() {
+            return Err(Error::invalid("give `text`, `vector` (or `vector_text`), both, or `query`"));
+        }
+        if self.vector_field.is_some() && self.vector.is_none() && self.vector_text.is_none() && self.query.is_none() {
             return Err(Error::invalid("`vector_field` names the field a `vector` is searched in; give the vector"));
+        }
+        for (what, t) in [("vector_text", &self.vector_text), ("query", &self.query)] {
+            if let Some(t) = t
+                && t.len() > SEARCH_TEXT_BYTES_MAX
+            {
+                return Err(Error::new(
+                    ErrorKind::TooLarge,
+                    format!("{what} is {} bytes, at most {SEARCH_TEXT_BYTES_MAX}", t.len()),
+                ));
+            }
         }
         let k = self.k();
         if k == 0 || k > SEARCH_K_MAX {
