@@ -102,6 +102,8 @@ pub struct VectorFieldSpec {
     /// Where the vector sits in documents (defaults to `name`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// Dimensions; with `embed`, the embedder's (may be left out).
+    #[serde(default)]
     pub dims: u32,
     pub metric: VectorMetric,
     /// The model that made the vectors. With `embed`, the engine sets it

@@ -107,7 +107,7 @@ impl HttpModel {
         let mut res = req.send(body.to_string().as_bytes()).map_err(|e| Failure {
             retry: true,
             // ureq's transport errors name the host, never the headers.
-            message: format!("the embedding endpoint could not be reached: {e}"),
+            message: format!("the embedding endpoint could not be reached or did not answer in time: {e}"),
         })?;
         let status = res.status().as_u16();
         let text =

@@ -77,7 +77,7 @@ pub use engram_core::names::SpaceName;
 pub use engram_core::search_spec::{
     EmbedSpec, EmbeddingModel, HnswSpec, NextEmbedding, SearchSpec, TextFieldSpec, VectorFieldSpec, VectorMetric,
 };
-pub use engram_core::{Error, ErrorKind, Result, limits};
+pub use engram_core::{Error, ErrorKind, Result, embed, limits};
 pub use facts::types::{Fact, FactInput, FactQuery, Facts, Term};
 pub use feed::api::Published;
 pub use feed::types::{

@@ -95,17 +95,20 @@ impl Drop for DatabaseServer {
 /// database `url`, the admin key `admin` and the `extra` options, on a free
 /// loopback port; waits for its listening line.
 pub fn serve_on_database(data_dir: &Path, url: &str, admin: &str, extra: &[&str]) -> DatabaseServer {
+    serve_with_admin(data_dir, Some(url), admin, extra)
+}
+
+/// Starts `engram serve` on `data_dir` (with its data in the PostgreSQL
+/// database `url` when given, else embedded) with the admin key `admin`
+/// and the `extra` options, on a free loopback port.
+pub fn serve_with_admin(data_dir: &Path, url: Option<&str>, admin: &str, extra: &[&str]) -> DatabaseServer {
     use std::io::{BufRead, BufReader};
-    let mut child = engram()
-        .args(["serve", "--listen", "127.0.0.1:0", "--admin-key", admin])
-        .args(extra)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(["--database", url])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn engram serve");
+    let mut cmd = engram();
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--admin-key", admin]).args(extra).arg("--data-dir").arg(data_dir);
+    if let Some(url) = url {
+        cmd.args(["--database", url]);
+    }
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn engram serve");
     let mut out = BufReader::new(child.stdout.take().expect("stdout"));
     // Owned from here on, so a failed start still kills and reaps it.
     let mut served = DatabaseServer { child, base: String::new() };
