@@ -18,7 +18,7 @@ import asyncio
 import functools
 import inspect
 import os
-from typing import Any
+from typing import Any, Sequence
 
 from . import client
 from .client import Engram
@@ -159,9 +159,9 @@ def wrap(value: Any) -> Any:
     return value
 
 
-async def open(path: str | os.PathLike[str]) -> AsyncEngram:
-    """:func:`engram.open`, awaitable (opening loads index files)."""
-    return AsyncEngram(await asyncio.to_thread(client.open, path))
+async def open(path: str | os.PathLike[str], *, embedders: Sequence[str] = ()) -> AsyncEngram:
+    """:func:`engram.open`, awaitable (opening loads index files and models)."""
+    return AsyncEngram(await asyncio.to_thread(client.open, path, embedders=embedders))
 
 
 def connect(url: str, key: str | None = None) -> AsyncEngram:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from ._call import Caller, drop_none, seg
 from .errors import Conflict, Forbidden
@@ -100,14 +100,19 @@ class Engram:
         return self._call.json(method, path, body, params=params, headers=headers)
 
 
-def open(path: str | os.PathLike[str]) -> Engram:
+def open(path: str | os.PathLike[str], *, embedders: Sequence[str] = ()) -> Engram:
     """Opens (creating if needed) a data directory in this process.
 
     One process holds a directory at a time (a second open, here or in a
     server, fails while it is held). Every call releases the GIL, so
     threads run concurrently; a returned write is durable.
+
+    ``embedders`` are the models collections may name in a vector field's
+    ``embed`` (as ``engram serve --embedder`` takes them), e.g.
+    ``["minilm=local:/models/all-MiniLM-L6-v2"]``: writes then carry text
+    and the engine computes and stores the vectors.
     """
-    return Engram(NativeTransport(os.fspath(path)))
+    return Engram(NativeTransport(os.fspath(path), list(embedders)))
 
 
 def connect(url: str, key: str | None = None, *, timeout: float | None = None) -> Engram:

@@ -182,17 +182,34 @@ class Collection(SpaceChild):
         text: str | None = None,
         vector: list[float] | None = None,
         *,
+        query: str | None = None,
+        vector_text: str | None = None,
         k: int | None = None,
         filter: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> dict[str, Any]:
         """Full-text (BM25), k-NN, or hybrid search: ``{hits, plan,
-        position}``. Other options (``vector_field``, ``ef``, ``plan``,
-        ``fusion``, ``text_weight``, ``vector_weight``, ``boosts``,
+        position}``. ``query`` is one string for both sides (words, and
+        meaning when the vector field has an embedder); ``vector_text`` is
+        embedded by the field's embedder instead of giving ``vector``.
+        Other options (``vector_field``, ``ef``, ``plan``, ``fusion``,
+        ``text_weight``, ``vector_weight``, ``boosts``,
         ``include_documents``, ``include_vectors``, ``snippets``) pass
         through as the HTTP API names them."""
-        body = drop_none({"text": text, "vector": vector, "k": k, "filter": filter, **options})
+        body = drop_none(
+            {"text": text, "vector": vector, "query": query, "vector_text": vector_text, "k": k, "filter": filter, **options}
+        )
         return self._call.json("POST", f"{self._path}/search", body)
+
+    def embeddings(self) -> dict[str, Any]:
+        """Each embedded vector field's model, a model switch in progress,
+        and how many documents still need embedding."""
+        return self._call.json("GET", f"{self._path}/embeddings")
+
+    def backfill_embeddings(self) -> dict[str, Any]:
+        """Embeds now what a model switch or a new field left to do (the
+        engine also does it in the background); returns what is left."""
+        return self._call.json("POST", f"{self._path}/embeddings/backfill", None)
 
     def search_index(self) -> dict[str, Any]:
         """The state of the collection's search index."""

@@ -67,10 +67,10 @@ class NativeTransport:
     """The engine in this process, on a data directory it holds (one
     process at a time). Calls release the GIL: threads run concurrently."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, embedders: list[str] | None = None) -> None:
         from . import _native
 
-        self._engine = _native.Engine(str(path))
+        self._engine = _native.Engine(str(path), embedders or [])
 
     def send(
         self, method: str, path: str, body: bytes | None, headers: dict[str, str], timeout: float | None

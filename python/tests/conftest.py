@@ -33,11 +33,11 @@ def _binary() -> pathlib.Path | None:
 class Server:
     """A running ``engram serve`` with an admin key."""
 
-    def __init__(self, binary: pathlib.Path, data_dir: pathlib.Path) -> None:
+    def __init__(self, binary: pathlib.Path, data_dir: pathlib.Path, extra: list[str] | None = None) -> None:
         self.key = "egtest_" + secrets.token_hex(16)
         self.process = subprocess.Popen(
             [str(binary), "serve", "--data-dir", str(data_dir), "--listen", "127.0.0.1:0",
-             "--admin-key", self.key, "--rate-limit-per-key", "0"],
+             "--admin-key", self.key, "--rate-limit-per-key", "0", *(extra or [])],
             stdout=subprocess.PIPE,
             stderr=sys.stderr,
             text=True,
@@ -75,6 +75,39 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv = Server(require_binary(), tmp_path_factory.mktemp("server-data"))
     yield srv
     srv.stop()
+
+
+def minilm_dir() -> str:
+    """all-MiniLM-L6-v2's directory (``scripts/ensure-minilm``); without it,
+    fails under ENGRAM_REQUIRE_SERVER=1 and skips otherwise."""
+    path = os.environ.get("ENGRAM_MINILM_DIR")
+    if not path:
+        message = "ENGRAM_MINILM_DIR is not set (export ENGRAM_MINILM_DIR=$(bash scripts/ensure-minilm))"
+        if os.environ.get("ENGRAM_REQUIRE_SERVER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def embed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server with the local MiniLM embedder configured as ``minilm``."""
+    extra = ["--embedder", f"minilm=local:{minilm_dir()}"]
+    srv = Server(require_binary(), tmp_path_factory.mktemp("embed-server-data"), extra)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(params=["embedded", "remote"])
+def embed_db(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Iterator[engram.Engram]:
+    """An Engram connection whose engine has the ``minilm`` embedder."""
+    if request.param == "embedded":
+        conn = engram.open(tmp_path / "data", embedders=[f"minilm=local:{minilm_dir()}"])
+    else:
+        srv: Server = request.getfixturevalue("embed_server")
+        conn = engram.connect(srv.url, srv.key)
+    yield conn
+    conn.close()
 
 
 @pytest.fixture(params=["embedded", "remote"])

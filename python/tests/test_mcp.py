@@ -203,3 +203,27 @@ def test_hybrid_recall_with_vectors(tmp_path: pathlib.Path) -> None:
             assert "dimensions" in await refused(client, "remember", text="bad", vector=[1.0, 0.0])
 
     run(session)
+
+
+def test_recall_by_meaning_with_an_engine_embedder(tmp_path: pathlib.Path) -> None:
+    """With --embedder, remember stores text only (the engine embeds it)
+    and recall finds a memory by meaning from the query alone."""
+    from conftest import minilm_dir
+
+    args = [
+        "mcp", "--data-dir", str(tmp_path / "d"), "--space", "agent-e",
+        "--embedder", f"minilm=local:{minilm_dir()}",
+    ]
+    params = StdioServerParameters(command=_engram(), args=args)
+
+    async def session() -> None:
+        async with Client(params) as client:
+            pet = await call(client, "remember", text="The user's dog is a golden retriever named Biscuit.")
+            await call(client, "remember", text="The user prefers aisle seats on long flights.")
+            await call(client, "remember", text="The quarterly report is due on Friday.")
+            # No word in common with the pet memory: found by meaning.
+            found = await call(client, "recall", query="what kind of puppy do they have?", k=1)
+            assert found["memories"][0]["id"] == pet["id"], found
+            assert "embedding" not in found["memories"][0]["memory"]
+
+    run(session)

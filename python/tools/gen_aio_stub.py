@@ -25,7 +25,7 @@ synchronous classes: do not edit."""
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from .client import Engram
 from .collection import Collection, Expect
@@ -87,7 +87,7 @@ def klass(cls: type) -> str:
 def stub() -> str:
     classes = [klass(c) for c in (Engram, Space, Collection, Stream, Queue, Transaction)]
     tail = (
-        "async def open(path: str | os.PathLike[str]) -> AsyncEngram: ...\n"
+        "async def open(path: str | os.PathLike[str], *, embedders: Sequence[str] = ()) -> AsyncEngram: ...\n"
         "def connect(url: str, key: str | None = None) -> AsyncEngram: ...\n"
         "def wrap(value: Any) -> Any: ...\n"
     )

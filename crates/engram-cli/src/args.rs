@@ -54,6 +54,9 @@ pub enum Command {
     /// Operate a space's search index: status, check, rebuild.
     #[command(subcommand)]
     Index(IndexCommand),
+    /// A collection's embedded vector fields: model, a model switch in
+    /// progress, documents left to embed (--backfill: embed them now).
+    Embeddings(EmbeddingsArgs),
     /// Graph edges between documents: link, unlink, neighbors, path.
     #[command(subcommand)]
     Graph(crate::memory::GraphCommand),
@@ -102,8 +105,17 @@ pub struct McpArgs {
     pub admin_key: Option<String>,
     /// Declare a vector field `embedding` of this many dimensions on a new
     /// memory collection (remember and recall then accept vectors).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "embed_model")]
     pub vector_dims: Option<u32>,
+    /// Embedders for a data directory opened in this process (as `serve
+    /// --embedder`); a server uses its own.
+    #[arg(long = "embedder", env = "ENGRAM_EMBEDDERS", value_delimiter = ';')]
+    pub embedders: Vec<String>,
+    /// Declare the new memory collection's `embedding` computed from the
+    /// text by this embedder: remember stores text only, recall embeds the
+    /// query. Defaults to the first --embedder, if any.
+    #[arg(long)]
+    pub embed_model: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -138,6 +150,16 @@ pub enum IndexCommand {
     Check { space: String },
     /// Drop the space's search index and build it again from the records.
     Rebuild { space: String },
+}
+
+#[derive(Debug, Args)]
+pub struct EmbeddingsArgs {
+    pub space: String,
+    pub collection: String,
+    /// Run the backfill now (the server also runs it in the background)
+    /// and report what is left.
+    #[arg(long)]
+    pub backfill: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -30,6 +30,8 @@ pub trait Client {
     fn index_status(&self, space: &str, coll: &str) -> Out;
     fn index_check(&self, space: &str) -> Out;
     fn index_rebuild(&self, space: &str) -> Out;
+    /// Embedding status of a collection, after a backfill run if asked.
+    fn embeddings(&self, space: &str, coll: &str, backfill: bool) -> Out;
     /// A graph, fact or stream operation.
     fn memory(&self, space: &str, call: Call) -> Out;
     /// A queue operation.
@@ -122,6 +124,15 @@ impl Client for Local {
     }
     fn index_check(&self, space: &str) -> Out {
         json_of(self.0.space(space).and_then(|s| s.check_search_index()))
+    }
+    fn embeddings(&self, space: &str, coll: &str, backfill: bool) -> Out {
+        json_of(
+            self.0.space(space).and_then(
+                |s| {
+                    if backfill { s.backfill_embeddings(coll) } else { s.embedding_status(coll) }
+                },
+            ),
+        )
     }
     fn index_rebuild(&self, space: &str) -> Out {
         json_of(self.0.space(space).and_then(|s| s.rebuild_search_index()))
@@ -278,6 +289,13 @@ impl Client for Remote {
     }
     fn index_check(&self, space: &str) -> Out {
         reply(self.agent.post(self.url(&format!("/v1/spaces/{}/search-index/check", enc(space)))).send_empty())
+    }
+    fn embeddings(&self, space: &str, coll: &str, backfill: bool) -> Out {
+        if backfill {
+            reply(self.agent.post(self.coll_url(space, coll, "/embeddings/backfill")).send_empty())
+        } else {
+            reply(self.agent.get(self.coll_url(space, coll, "/embeddings")).call())
+        }
     }
     fn index_rebuild(&self, space: &str) -> Out {
         reply(self.agent.post(self.url(&format!("/v1/spaces/{}/search-index/rebuild", enc(space)))).send_empty())

@@ -2,20 +2,26 @@
 //! this process, or through the server holding it) or on a remote server.
 
 use crate::args::McpArgs;
-use engram_mcp::{McpOptions, Target};
-use engram_server::embedded::Embedded;
+use engram_mcp::{McpOptions, MemoryVectors, Target};
+use engram_server::embedded::{Embedded, EmbeddedOptions};
 use std::path::Path;
 use std::sync::Arc;
 
 pub fn run(data_dir: &Path, server: Option<&str>, key: Option<&str>, a: McpArgs) -> Result<(), String> {
-    let (target, local) = target(data_dir, server, key, a.admin_key.as_deref())?;
+    let embedders = engram_embed::parse_all(a.embedders.iter().map(String::as_str)).map_err(|e| e.to_string())?;
+    let vectors = match (a.vector_dims, a.embed_model.or_else(|| embedders.names().next().map(|(n, _)| n.to_owned()))) {
+        (Some(d), _) => MemoryVectors::Given(d),
+        (None, Some(model)) => MemoryVectors::Embedder(model),
+        (None, None) => MemoryVectors::None,
+    };
+    let (target, local) = target(data_dir, server, key, a.admin_key.as_deref(), embedders)?;
     let options = McpOptions { target, space: a.space, collection: a.collection };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("starting the runtime: {e}"))?;
     let served = runtime.block_on(async {
-        engram_mcp::prepare(&options, a.vector_dims).await?;
+        engram_mcp::prepare(&options, &vectors).await?;
         match a.http {
             None => engram_mcp::serve_stdio(options).await,
             Some(addr) => {
@@ -48,12 +54,14 @@ fn target(
     server: Option<&str>,
     key: Option<&str>,
     admin_key: Option<&str>,
+    embedders: engram::embed::Embedders,
 ) -> Result<(Target, Option<Arc<Embedded>>), String> {
     let local_key = || std::fs::read_to_string(data_dir.join(engram_server::auth::keys::CLI_KEY_FILE)).ok();
     if let Some(url) = server {
         return Ok((Target::remote(url, key.map(str::to_owned)), None));
     }
-    match Embedded::open_with_admin_key(data_dir, admin_key) {
+    let options = EmbeddedOptions { admin_key: admin_key.map(str::to_owned), embedders };
+    match Embedded::open_with(data_dir, options) {
         Ok(embedded) => {
             let shared = Arc::new(embedded);
             Ok((Target::Local(shared.clone()), Some(shared)))

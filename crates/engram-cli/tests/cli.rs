@@ -258,6 +258,8 @@ fn search_and_index_commands() {
     assert_eq!(status["documents"], 2);
     let check = cli(&dir, &["index", "check", "acme"]).json("index check");
     assert_eq!(check["ok"], true, "{check}");
+    let embeddings = cli(&dir, &["embeddings", "acme", "notes"]).json("embeddings status");
+    assert_eq!(embeddings, json!({"collection": "notes", "fields": []}), "no embedded field here");
     let rebuilt = cli(&dir, &["index", "rebuild", "acme"]).json("index rebuild");
     assert_eq!(rebuilt["collections"], 1);
     // The saved index is reloaded by the next command, and stays right.

@@ -28,12 +28,29 @@ pub struct McpOptions {
     pub collection: String,
 }
 
+/// How a new memory collection gets its vectors.
+#[derive(Clone, Debug, Default)]
+pub enum MemoryVectors {
+    /// None: recall searches words only.
+    #[default]
+    None,
+    /// Callers pass vectors of this many dimensions to remember and recall.
+    Given(u32),
+    /// The engine embeds the text with this configured embedder.
+    Embedder(String),
+}
+
 /// The memory collection's spec when it does not exist yet: its `text`
-/// is searchable (recall), with a vector field `embedding` when `dims` is
-/// given.
-fn memory_spec(dims: Option<u32>) -> Value {
+/// is searchable (recall), with a vector field `embedding` per `vectors`.
+fn memory_spec(vectors: &MemoryVectors) -> Value {
     let mut search = json!({"text": [{"path": "text"}]});
-    if let Some(d) = dims {
+    if let MemoryVectors::Embedder(model) = vectors {
+        search["vectors"] = json!([{
+            "name": "embedding", "path": "embedding", "metric": "cosine",
+            "embed": {"from": ["text"], "model": model}
+        }]);
+    }
+    if let MemoryVectors::Given(d) = vectors {
         search["vectors"] = json!([{
             "name": "embedding", "path": "embedding", "dims": d, "metric": "cosine",
             "model": {"name": "caller-supplied", "version": "1"}
@@ -44,7 +61,7 @@ fn memory_spec(dims: Option<u32>) -> Value {
 
 /// Creates the space and the memory collection when missing (with the
 /// target's own key); an existing collection keeps its spec.
-pub async fn prepare(options: &McpOptions, dims: Option<u32>) -> Result<(), String> {
+pub async fn prepare(options: &McpOptions, vectors: &MemoryVectors) -> Result<(), String> {
     let t = &options.target;
     let space = format!("/v1/spaces/{}", tools::seg(&options.space));
     if t.call(None, "GET", space.clone(), None).await.is_err() {
@@ -54,7 +71,7 @@ pub async fn prepare(options: &McpOptions, dims: Option<u32>) -> Result<(), Stri
     }
     let coll = format!("{space}/collections/{}", tools::seg(&options.collection));
     if t.call(None, "GET", coll.clone(), None).await.is_err() {
-        t.call(None, "PUT", coll, Some(memory_spec(dims)))
+        t.call(None, "PUT", coll, Some(memory_spec(vectors)))
             .await
             .map_err(|e| format!("declaring collection {:?}: {}", options.collection, e.0))?;
     }

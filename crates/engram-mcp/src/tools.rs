@@ -41,7 +41,7 @@ pub struct Remember {
     /// Extra fields stored with the memory (e.g. {"topic": "travel", "importance": 3}); recall can filter on them.
     #[serde(default)]
     pub metadata: Option<Map<String, Value>>,
-    /// An embedding of the text, when the collection declares a vector field named "embedding".
+    /// An embedding of the text, when the collection declares a vector field named "embedding" without an embedder (with one, the server computes it from the text).
     #[serde(default)]
     pub vector: Option<Vec<f32>>,
 }
@@ -252,7 +252,7 @@ impl Memory {
     }
 
     #[tool(
-        description = "Search memories by meaning and words (hybrid full-text and vector search when a vector is given), optionally filtered on metadata fields. Returns the best matches first with their text and fields."
+        description = "Search memories by meaning and words (hybrid full-text and vector search: the server embeds the query when the memory collection has an embedder, or pass a vector), optionally filtered on metadata fields. Returns the best matches first with their text and fields."
     )]
     async fn recall(
         &self,
@@ -260,12 +260,18 @@ impl Memory {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let k = p.k.unwrap_or(5).clamp(1, RECALL_K_MAX);
-        let mut body = json!({"text": p.query, "k": k, "include_documents": true, "snippets": false});
+        // Without a vector, `query` searches the words and, when the
+        // collection's `embedding` has an embedder, the meaning too.
+        let mut body = json!({"k": k, "include_documents": true, "snippets": false});
+        match p.vector {
+            Some(v) => {
+                body["text"] = json!(p.query);
+                body["vector"] = json!(v);
+            }
+            None => body["query"] = json!(p.query),
+        }
         if let Some(f) = p.filter {
             body["filter"] = f;
-        }
-        if let Some(v) = p.vector {
-            body["vector"] = json!(v);
         }
         let path = self.space_path(&format!("/collections/{}/search", seg(&self.collection)));
         let result = self.call(&ctx, "POST", path, Some(body)).await.map(|r| {

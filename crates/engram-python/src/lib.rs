@@ -2,7 +2,7 @@
 //! server's routes (see `engram_server::embedded`). The Python side
 //! (`python/engram`) builds the API on one call: method, path, body.
 
-use engram_server::embedded::{Embedded, Reply};
+use engram_server::embedded::{Embedded, EmbeddedOptions, Reply};
 use pyo3::exceptions::{PyOSError, PyRuntimeError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -20,10 +20,15 @@ type Answer<'py> = (u16, Vec<(String, String)>, Bound<'py, PyBytes>);
 
 #[pymethods]
 impl Engine {
-    /// Opens (creating if needed) the data directory at `path`.
+    /// Opens (creating if needed) the data directory at `path`, with the
+    /// embedders named by `embedders` (settings as `--embedder` takes).
     #[new]
-    fn new(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
-        let opened = py.detach(|| Embedded::open(&path));
+    #[pyo3(signature = (path, embedders=Vec::new()))]
+    fn new(py: Python<'_>, path: std::path::PathBuf, embedders: Vec<String>) -> PyResult<Self> {
+        let opened = py.detach(|| {
+            let embedders = engram_embed::parse_all(embedders.iter().map(String::as_str))?;
+            Embedded::open_with(&path, EmbeddedOptions { embedders, ..EmbeddedOptions::default() })
+        });
         let embedded = opened.map_err(|e| PyOSError::new_err(format!("opening {}: {e}", path.display())))?;
         Ok(Self { inner: RwLock::new(Some(embedded)) })
     }

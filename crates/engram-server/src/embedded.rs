@@ -59,6 +59,16 @@ impl std::fmt::Display for CallError {
     }
 }
 
+/// How [`Embedded::open_with`] opens a data directory.
+#[derive(Debug, Clone, Default)]
+pub struct EmbeddedOptions {
+    /// An admin key callers may present (calls without a key of their own
+    /// use one minted for this process).
+    pub admin_key: Option<String>,
+    /// The embedders collections' embedded vector fields name.
+    pub embedders: engram::embed::Embedders,
+}
+
 impl Embedded {
     /// Opens (creating if needed) a data directory, as `engram serve` would
     /// with its defaults: SQLite in the directory, objects in `objects/`.
@@ -70,6 +80,12 @@ impl Embedded {
     /// [`Embedded::open`], with an admin key callers may present (calls
     /// without a key of their own use one minted for this process).
     pub fn open_with_admin_key(dir: &Path, admin_key: Option<&str>) -> engram::Result<Self> {
+        Self::open_with(dir, EmbeddedOptions { admin_key: admin_key.map(str::to_owned), ..EmbeddedOptions::default() })
+    }
+
+    /// [`Embedded::open`] with options.
+    pub fn open_with(dir: &Path, options: EmbeddedOptions) -> engram::Result<Self> {
+        let admin_key = options.admin_key.as_deref();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("engram-embedded")
@@ -78,6 +94,7 @@ impl Embedded {
             .map_err(|e| engram::Error::internal(format!("starting the embedded runtime: {e}")))?;
         let mut config = EngineConfig::dir(dir);
         config.holder_command = "engram (Python, embedded)".into();
+        config.embedders = options.embedders;
         let engine = Engine::open(config)?;
         let token = match admin_key {
             Some(key) => key.to_owned(),

@@ -83,6 +83,9 @@ pub fn embeddings_follow_the_text(make: &Make) {
     assert_eq!(top(&space, vector_text("storage engines logs")).first().map(String::as_str), Some("b"));
     let hybrid = SearchRequest { query: Some("orchard fruit".into()), k: Some(2), ..SearchRequest::default() };
     assert_eq!(top(&space, hybrid).first().map(String::as_str), Some("a"));
+    // A question's punctuation is not query syntax.
+    let question = SearchRequest { query: Some("fruit: \"orchard\" -apples?".into()), ..SearchRequest::default() };
+    assert_eq!(top(&space, question).first().map(String::as_str), Some("a"));
 
     // A patch of the text re-embeds; a patch of something else keeps it.
     space.patch("notes", "a", json!({"n": 5}), WriteOptions::default()).expect("patch");

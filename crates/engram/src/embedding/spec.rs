@@ -43,6 +43,12 @@ fn prepare_field(
     infos: &BTreeMap<String, EmbedderInfo>,
 ) -> Result<()> {
     let Some(embed) = v.embed.clone() else {
+        if old.is_some_and(|o| o.embed.is_some()) {
+            // Its documents hold engine entries, not plain vectors.
+            return Err(Error::invalid(
+                "an embedded field cannot become a plain one; remove the field and declare a new one",
+            ));
+        }
         // A plain field: nothing engine-set may be given.
         v.generation = 0;
         v.next = None;
@@ -182,6 +188,17 @@ mod tests {
         let mut back = spec(field("a"));
         prepare(&mut back, Some(&switched), &infos()).expect("prepared");
         assert!(back.vectors[0].next.is_none());
+    }
+
+    #[test]
+    fn an_embedded_field_cannot_become_plain() {
+        let mut stored = spec(field("a"));
+        prepare(&mut stored, None, &infos()).expect("prepared");
+        let mut plain = field("a");
+        plain.embed = None;
+        plain.dims = 3;
+        let err = prepare(&mut spec(plain), Some(&stored), &infos()).expect_err("refused");
+        assert!(err.to_string().contains("cannot become a plain one"), "{err}");
     }
 
     #[test]

@@ -94,8 +94,15 @@ impl Space {
                 Some(t)
             }
             (None, Some(q)) => {
-                if !search.text.is_empty() {
-                    out.text = Some(q.clone());
+                // Plain words: a natural-language question may hold `:`,
+                // `-` or quotes, which the text syntax would read as
+                // operators.
+                let words: Vec<&str> = q.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+                if !search.text.is_empty() && !words.is_empty() {
+                    out.text = Some(words.join(" "));
+                }
+                if out.text.is_none() && embed.is_none() {
+                    return Err(Error::invalid("`query` has no words to search for"));
                 }
                 if embed.is_none() && search.text.is_empty() {
                     return Err(Error::invalid(

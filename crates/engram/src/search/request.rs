@@ -56,10 +56,10 @@ pub struct SearchRequest {
     /// field must declare `embed`); instead of `vector`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vector_text: Option<String>,
-    /// One string for both sides: full-text over the text fields (when the
-    /// collection declares any) and k-NN over its embedding (when the
-    /// vector field has an embedder), fused. Instead of `text`, `vector`
-    /// and `vector_text`.
+    /// One string for both sides: its words (plain, no query syntax) over
+    /// the text fields, when the collection declares any, and k-NN over
+    /// its embedding, when the vector field has an embedder; fused.
+    /// Instead of `text`, `vector` and `vector_text`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
     /// Vector field to search (the collection's default when omitted).
