@@ -1,7 +1,10 @@
 //! Branch-free `exp` and `erf` for whole rows (softmax, GELU), accurate to
 //! a few parts in 10⁷: written so the compiler vectorizes them, where the
 //! library calls run one value at a time and were a quarter of the model's
-//! time.
+//! time. GELU over a whole matrix is also compiled for AVX2 and FMA, used
+//! when the CPU has them (checked at run time; the baseline x86-64 target
+//! only vectorizes 4 wide).
+#![allow(unsafe_code)]
 
 const LOG2E: f32 = std::f32::consts::LOG2_E;
 /// ln 2 split in two so `n · ln2` subtracts without rounding error.
@@ -36,6 +39,29 @@ pub fn erf(x: f32) -> f32 {
     y.copysign(x)
 }
 
+/// GELU as BERT defines it: `x · Φ(x)` with the exact normal CDF.
+#[inline(always)]
+pub fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
+}
+
+/// GELU of every value, in place.
+pub fn gelu_all(x: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has AVX2 and FMA, checked just above.
+        unsafe { gelu_all_avx2(x) };
+        return;
+    }
+    x.iter_mut().for_each(|v| *v = gelu(*v));
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn gelu_all_avx2(x: &mut [f32]) {
+    x.iter_mut().for_each(|v| *v = gelu(*v));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,6 +75,16 @@ mod tests {
             x += 0.173;
         }
         assert!((exp(-1000.0) / (-87.0f32).exp() - 1.0).abs() < 5e-7, "clamped below");
+    }
+
+    #[test]
+    fn gelu_of_a_matrix_matches_one_value_at_a_time() {
+        let mut xs: Vec<f32> = (0..1000).map(|i| (i as f32 - 500.0) / 97.0).collect();
+        let want: Vec<f32> = xs.iter().map(|&x| gelu(x)).collect();
+        gelu_all(&mut xs);
+        for (g, w) in xs.iter().zip(&want) {
+            assert!((g - w).abs() <= 1e-6 * w.abs().max(1.0), "{g} vs {w}");
+        }
     }
 
     #[test]
