@@ -1091,6 +1091,8 @@ fn openapi_document_lists_every_route() {
         (format!("{COLL}/exists"), vec!["post"]),
         (format!("{COLL}/search"), vec!["post"]),
         (format!("{COLL}/search-index"), vec!["get"]),
+        (format!("{COLL}/embeddings"), vec!["get"]),
+        (format!("{COLL}/embeddings/backfill"), vec!["post"]),
         ("/v1/spaces/{space}/search-index/check".to_owned(), vec!["post"]),
         ("/v1/spaces/{space}/search-index/rebuild".to_owned(), vec!["post"]),
         ("/v1/spaces/{space}/graph/edges".to_owned(), vec!["post"]),
