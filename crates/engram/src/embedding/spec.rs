@@ -75,23 +75,22 @@ fn prepare_field(
             v.dims = o.dims;
             v.embed = o.embed.clone();
             v.generation = o.generation;
-            if o.embed.is_none() {
-                // Vectors were written by callers: the first generation is
-                // the next one, and the field stays as it was meanwhile.
-                v.embed = Some(embed.clone());
-            }
             let keep = o.next.as_ref().filter(|n| n.embed == embed && n.model == info.model && n.dims == info.dims);
             let generation = o.generation.max(o.next.as_ref().map_or(0, |n| n.generation)) + 1;
             v.next = Some(keep.cloned().unwrap_or(NextEmbedding {
-                embed,
+                embed: embed.clone(),
                 model: info.model.clone(),
                 dims: info.dims,
                 generation,
             }));
             v.backfilling = true;
-            if o.embed.is_none() {
-                // Nothing current to keep reading: become current at once,
-                // documents filled in by the backfill.
+            // Nothing current to keep writing: vectors were written by
+            // callers, or the current model's embedder (same name) is now
+            // another model, so no write could compute the current
+            // generation. Become current at once; the backfill fills
+            // documents in, and searches meanwhile find the ones done.
+            let current_gone = o.embed.as_ref().is_some_and(|e| e.model == embed.model) && o.model != info.model;
+            if o.embed.is_none() || current_gone {
                 let n = v.next.take().expect("just set");
                 v.embed = Some(n.embed);
                 v.model = n.model;
@@ -199,6 +198,18 @@ mod tests {
         plain.dims = 3;
         let err = prepare(&mut spec(plain), Some(&stored), &infos()).expect_err("refused");
         assert!(err.to_string().contains("cannot become a plain one"), "{err}");
+    }
+
+    #[test]
+    fn a_replaced_model_under_the_same_name_switches_at_once() {
+        let mut stored = spec(field("a"));
+        prepare(&mut stored, None, &infos()).expect("prepared");
+        let upgraded: BTreeMap<String, EmbedderInfo> = [("a".to_owned(), info("a", "2", 3))].into_iter().collect();
+        let mut again = spec(field("a"));
+        prepare(&mut again, Some(&stored), &upgraded).expect("prepared");
+        let v = &again.vectors[0];
+        assert_eq!((v.model.version.as_str(), v.generation, v.backfilling), ("2", 2, true));
+        assert!(v.next.is_none(), "the old model cannot be computed any more: no two-generation switch");
     }
 
     #[test]
