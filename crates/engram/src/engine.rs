@@ -79,7 +79,7 @@ pub(crate) struct Inner {
     /// Graph adjacency derived from the change logs.
     pub graph: GraphIndexes,
     /// Completed writes (see `epoch.rs`).
-    writes: Arc<AtomicU64>,
+    pub(crate) writes: Arc<AtomicU64>,
     /// Other processes write the same storage: name caches are not used
     /// and derived indexes check the log's head (see `follow.rs`).
     pub shared: bool,
@@ -102,6 +102,8 @@ pub(crate) struct Inner {
     /// Set when the workers are told to stop: a long pass (a backfill)
     /// checks it between batches.
     pub(crate) stopping: std::sync::atomic::AtomicBool,
+    /// What the embedding backfill saw last (to skip idle passes).
+    pub(crate) backfill_seen: Mutex<crate::embedding::backfill::Seen>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -186,6 +188,7 @@ impl Engine {
             indexer: Mutex::new(None),
             backfiller: Mutex::new(None),
             stopping: std::sync::atomic::AtomicBool::new(false),
+            backfill_seen: Mutex::default(),
         });
         // Other servers' commits wake this one's waiters (when the storage
         // is shared and announces them).

@@ -16,28 +16,63 @@ use engram_core::changelog::ChangeOp;
 use engram_core::names::CollectionName;
 use engram_core::{Error, ErrorKind, Result};
 use serde_json::json;
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
 
 /// The lease the backfill holds on shared storage (one per database).
 const BACKFILL_LEASE: &str = "embed-backfill";
 /// Documents rewritten per transaction (one embedding batch).
 const BACKFILL_BATCH_DOCS: usize = 32;
 
-/// One pass over every space: fills in and promotes what it can.
+/// With nothing written here since an idle pass, the next full look at
+/// every space's specs waits this long (a spec changed by another server
+/// of a shared database is noticed within it).
+const IDLE_RESCAN: Duration = Duration::from_secs(30);
+
+/// What the last pass saw.
+#[derive(Debug, Default)]
+pub(crate) struct Seen {
+    /// This process's write count when the last pass started.
+    writes: Option<u64>,
+    /// When the last pass looked at every space.
+    at: Option<Instant>,
+    /// Whether it found work (then the next pass runs regardless).
+    busy: bool,
+}
+
+/// One pass over every space: fills in and promotes what it can. Skipped
+/// while idle: no work found last time, nothing written here since, and
+/// the last full look recent.
 pub(crate) fn pass(inner: &Arc<Inner>) -> Result<()> {
-    if inner.config.embedders.is_empty() || !inner.backend.try_lease(BACKFILL_LEASE)? {
+    if inner.config.embedders.is_empty() {
         return Ok(());
     }
+    let writes = inner.writes.load(Ordering::SeqCst);
+    {
+        let seen = inner.backfill_seen.lock().unwrap_or_else(PoisonError::into_inner);
+        let recent = seen.at.is_some_and(|at| at.elapsed() < IDLE_RESCAN);
+        if !seen.busy && seen.writes == Some(writes) && recent {
+            return Ok(());
+        }
+    }
+    if !inner.backend.try_lease(BACKFILL_LEASE)? {
+        return Ok(());
+    }
+    let mut busy = false;
     let spaces = inner.backend.reader()?.spaces()?;
     for row in spaces.into_iter().filter(|r| !r.name.is_reserved()) {
         let colls = inner.backend.reader()?.collections(row.id)?;
         for c in colls.into_iter().filter(|c| needs_backfill(&c.spec)) {
+            busy = true;
             let space = Space::new(inner.clone(), row.id, row.name.clone());
             if let Err(e) = backfill_collection(&space, c.name.as_str()) {
                 tracing::warn!(space = %row.name, collection = %c.name, error = %e, "embedding backfill failed; will retry");
             }
         }
     }
+    *inner.backfill_seen.lock().unwrap_or_else(PoisonError::into_inner) =
+        Seen { writes: Some(writes), at: Some(Instant::now()), busy };
     Ok(())
 }
 
