@@ -134,6 +134,20 @@ fn a_model_switch_killed_mid_backfill_completes_with_no_stale_vector() {
         checked += 1;
     }
     assert_eq!(checked, DOCS);
+    // The embedders' work shows in the metrics (labels name the model,
+    // never a key).
+    let req = ureq::http::Request::builder()
+        .uri(format!("{}/metrics", s.base))
+        .header("authorization", format!("Bearer {ADMIN}"))
+        .body(())
+        .expect("request");
+    let metrics = agent(Duration::from_secs(30)).run(req).expect("metrics").into_body().read_to_string().expect("text");
+    let embedded = metrics
+        .lines()
+        .find(|l| l.starts_with("engram_embed_texts_total{embedder=\"minilm2\""))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no embedder metrics: {metrics}"));
+    assert!(embedded > 0, "the restarted server embedded the rest of the documents");
     // Searches read the new model.
     let hits =
         ok(&s.base, "POST", "/v1/spaces/s/collections/notes/search", Some(json!({"vector_text": texts[7], "k": 1})));

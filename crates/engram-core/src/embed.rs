@@ -18,6 +18,19 @@ pub struct EmbedderInfo {
     pub dims: u32,
 }
 
+/// What an embedder has done since it started (for metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EmbedderStats {
+    /// Model runs (batches).
+    pub batches: u64,
+    /// Texts embedded.
+    pub texts: u64,
+    /// Batches that failed.
+    pub failures: u64,
+    /// Time spent in model runs, in microseconds.
+    pub busy_micros: u64,
+}
+
 /// A text-to-vector model. Implementations batch, bound their own
 /// concurrency and never put credentials in an error.
 pub trait Embedder: Send + Sync + 'static {
@@ -26,6 +39,11 @@ pub trait Embedder: Send + Sync + 'static {
     /// One vector per text, in order, each of `info().dims` numbers.
     /// At most [`EMBED_BATCH_TEXTS_MAX`] texts per call.
     fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>>;
+
+    /// Counters since start (zeros when the implementation keeps none).
+    fn stats(&self) -> EmbedderStats {
+        EmbedderStats::default()
+    }
 }
 
 /// The embedders configured on this engine, by the name specs use.
@@ -62,6 +80,11 @@ impl Embedders {
 
     pub fn names(&self) -> impl Iterator<Item = (&str, &EmbedderInfo)> {
         self.by_name.iter().map(|(n, e)| (n.as_str(), e.info()))
+    }
+
+    /// Every embedder with its name, in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Arc<dyn Embedder>)> {
+        self.by_name.iter().map(|(n, e)| (n.as_str(), e))
     }
 
     pub fn is_empty(&self) -> bool {

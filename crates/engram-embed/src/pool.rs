@@ -3,9 +3,10 @@
 //! concurrent single-sentence writes share forward passes (micro-batching)
 //! while a large call is split across workers.
 
-use engram_core::embed::{Embedder, EmbedderInfo, check_texts};
+use engram_core::embed::{Embedder, EmbedderInfo, EmbedderStats, check_texts};
 use engram_core::{Error, ErrorKind, Result};
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -42,6 +43,10 @@ struct Shared {
     queue: Mutex<Queue>,
     work: Condvar,
     room: Condvar,
+    batches: AtomicU64,
+    texts: AtomicU64,
+    failures: AtomicU64,
+    busy_micros: AtomicU64,
 }
 
 /// An [`Embedder`] over a [`BatchModel`] and `threads` workers.
@@ -53,7 +58,15 @@ pub struct Pool {
 
 impl Pool {
     pub fn new(model: Arc<dyn BatchModel>, threads: usize) -> Result<Self> {
-        let shared = Arc::new(Shared { queue: Mutex::default(), work: Condvar::new(), room: Condvar::new() });
+        let shared = Arc::new(Shared {
+            queue: Mutex::default(),
+            work: Condvar::new(),
+            room: Condvar::new(),
+            batches: AtomicU64::new(0),
+            texts: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            busy_micros: AtomicU64::new(0),
+        });
         let batch = model.batch_texts().max(1);
         for i in 0..threads.max(1) {
             let (shared, model) = (shared.clone(), model.clone());
@@ -123,6 +136,16 @@ impl Embedder for Pool {
         }
         Ok(out)
     }
+
+    fn stats(&self) -> EmbedderStats {
+        let s = &self.shared;
+        EmbedderStats {
+            batches: s.batches.load(Ordering::Relaxed),
+            texts: s.texts.load(Ordering::Relaxed),
+            failures: s.failures.load(Ordering::Relaxed),
+            busy_micros: s.busy_micros.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// Takes whole jobs up to one batch of texts (always at least one job).
@@ -153,15 +176,23 @@ fn worker(shared: &Shared, model: &dyn BatchModel, batch: usize) {
             take_batch(&mut q, batch)
         };
         shared.room.notify_all();
-        run_jobs(model, jobs);
+        run_jobs(model, jobs, shared);
     }
 }
 
-/// Runs the jobs' texts as one batch and hands each job its vectors.
-fn run_jobs(model: &dyn BatchModel, jobs: Vec<Job>) {
+/// Runs the jobs' texts as one batch, counts it, and hands each job its
+/// vectors (counted first, so a caller that got its answer sees it).
+fn run_jobs(model: &dyn BatchModel, jobs: Vec<Job>, counts: &Shared) {
     let texts: Vec<String> = jobs.iter().flat_map(|j| j.texts.iter().cloned()).collect();
+    let started = Instant::now();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.run(&texts)))
         .unwrap_or_else(|_| Err(Error::new(ErrorKind::Internal, "the embedding model panicked")));
+    counts.batches.fetch_add(1, Ordering::Relaxed);
+    counts.busy_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    match &result {
+        Ok(v) if v.len() == texts.len() => counts.texts.fetch_add(texts.len() as u64, Ordering::Relaxed),
+        _ => counts.failures.fetch_add(1, Ordering::Relaxed),
+    };
     match result {
         Ok(mut vectors) if vectors.len() == texts.len() => {
             for job in jobs.into_iter().rev() {
@@ -255,6 +286,8 @@ mod tests {
         let pool = Pool::new(Fake::new(Some("bad")), 1).unwrap();
         assert!(pool.embed(vec!["bad".into()]).unwrap_err().to_string().contains("model refused"));
         assert_eq!(pool.embed(vec!["good".into()]).unwrap(), vec![vec![4.0, 1.0]]);
+        let st = pool.stats();
+        assert_eq!((st.batches, st.texts, st.failures), (2, 1, 1));
     }
 
     #[test]

@@ -141,6 +141,7 @@ fn render_engine(out: &mut String, engine: &Engine) {
         }
         Err(e) => tracing::warn!(error = %e.message(), "reading consumer positions for metrics failed"),
     }
+    render_embedders(out, engine);
     if let Some(c) = &st.commits {
         counter(out, "engram_commit_batches_total", "Group-commit batches (one sync each).", c.batches);
         counter(out, "engram_commit_jobs_total", "Write jobs committed in those batches.", c.jobs);
@@ -149,6 +150,33 @@ fn render_engine(out: &mut String, engine: &Engine) {
             "# HELP engram_commit_batch_jobs_max Largest batch so far.\n# TYPE engram_commit_batch_jobs_max gauge\nengram_commit_batch_jobs_max {}",
             c.max_batch
         );
+    }
+}
+
+/// Per configured embedder: model runs, texts, failed runs, busy time.
+fn render_embedders(out: &mut String, engine: &Engine) {
+    if engine.embedders().is_empty() {
+        return;
+    }
+    let series: [(&str, &str, &str); 4] = [
+        ("engram_embed_batches_total", "counter", "Model runs (batches) by embedder."),
+        ("engram_embed_texts_total", "counter", "Texts embedded by embedder."),
+        ("engram_embed_failures_total", "counter", "Model runs that failed, by embedder."),
+        ("engram_embed_busy_seconds_total", "counter", "Seconds spent in model runs, by embedder."),
+    ];
+    for (i, (name, kind, help)) in series.iter().enumerate() {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (embedder, e) in engine.embedders().iter() {
+            let st = e.stats();
+            let model = &e.info().model;
+            let labels = format!("embedder=\"{embedder}\",model=\"{}\",version=\"{}\"", model.name, model.version);
+            let _ = match i {
+                0 => writeln!(out, "{name}{{{labels}}} {}", st.batches),
+                1 => writeln!(out, "{name}{{{labels}}} {}", st.texts),
+                2 => writeln!(out, "{name}{{{labels}}} {}", st.failures),
+                _ => writeln!(out, "{name}{{{labels}}} {:.6}", st.busy_micros as f64 / 1e6),
+            };
+        }
     }
 }
 

@@ -213,6 +213,11 @@ impl Engine {
         Ok(Self { inner })
     }
 
+    /// The embedders this engine was configured with.
+    pub fn embedders(&self) -> &engram_core::embed::Embedders {
+        &self.inner.config.embedders
+    }
+
     pub fn capabilities(&self) -> Capabilities {
         self.inner.backend.capabilities()
     }
