@@ -204,6 +204,7 @@ impl SearchSpec {
         }
         for (i, v) in self.vectors.iter().enumerate() {
             validate_vector(v).map_err(|e| e.context(&format!("search.vectors[{i}]")))?;
+            self.check_sources(v).map_err(|e| e.context(&format!("search.vectors[{i}]")))?;
             if self.vectors[..i].iter().any(|o| o.name == v.name) {
                 return Err(Error::invalid(format!("search.vectors[{i}].name: duplicate vector field {:?}", v.name)));
             }
@@ -212,6 +213,35 @@ impl SearchSpec {
             && !self.vectors.iter().any(|v| &v.name == name)
         {
             return Err(Error::invalid(format!("search.default_vector: no vector field named {name:?}")));
+        }
+        Ok(())
+    }
+}
+
+impl SearchSpec {
+    /// An embedded field's text may not come from any vector field's
+    /// value (its own included), nor may two vector fields share a path.
+    fn check_sources(&self, v: &VectorFieldSpec) -> Result<()> {
+        let overlaps = |a: &str, b: &str| a == b || a.starts_with(&format!("{b}.")) || b.starts_with(&format!("{a}."));
+        for other in self.vectors.iter().filter(|o| o.name != v.name) {
+            if overlaps(other.path(), v.path()) {
+                return Err(Error::invalid(format!(
+                    "path {:?} overlaps vector field {:?} at {:?}",
+                    v.path(),
+                    other.name,
+                    other.path()
+                )));
+            }
+        }
+        let sources = v.embed.iter().map(|e| &e.from).chain(v.next.iter().map(|n| &n.embed.from));
+        for from in sources.flatten() {
+            if let Some(o) = self.vectors.iter().find(|o| overlaps(from, o.path())) {
+                return Err(Error::invalid(format!(
+                    "embed.from {from:?} overlaps vector field {:?} at {:?} (the text cannot come from a vector)",
+                    o.name,
+                    o.path()
+                )));
+            }
         }
         Ok(())
     }

@@ -46,6 +46,9 @@ impl BertConfig {
         if h == 0 || self.num_attention_heads == 0 || !h.is_multiple_of(self.num_attention_heads) {
             return Err(Error::invalid("config.json: hidden_size must be a multiple of num_attention_heads"));
         }
+        if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0 && self.layer_norm_eps < 1.0) {
+            return Err(Error::invalid("config.json: layer_norm_eps must be in (0, 1)"));
+        }
         if self.hidden_act != "gelu" {
             return Err(Error::invalid(format!(
                 "config.json: hidden_act {:?} is not supported (gelu)",
@@ -58,6 +61,7 @@ impl BertConfig {
             ("intermediate_size", self.intermediate_size, 65536),
             ("vocab_size", self.vocab_size, 1 << 20),
             ("max_position_embeddings", self.max_position_embeddings, 1 << 16),
+            ("type_vocab_size", self.type_vocab_size, 16),
         ] {
             if n == 0 || n > max {
                 return Err(Error::invalid(format!("config.json: {what} must be 1 to {max}, got {n}")));

@@ -98,7 +98,22 @@ impl HttpModel {
         Ok(Self { settings, url, agent, breaker: Breaker::default(), info })
     }
 
+    /// `message` without the key, in case the endpoint or a transport
+    /// error echoes it.
+    fn redact(&self, message: String) -> String {
+        match &self.settings.key {
+            Some(key) if key.len() >= 4 && message.contains(key.as_str()) => {
+                message.replace(key.as_str(), "<redacted>")
+            }
+            _ => message,
+        }
+    }
+
     fn attempt(&self, texts: &[String]) -> std::result::Result<Vec<Vec<f32>>, Failure> {
+        self.attempt_raw(texts).map_err(|f| Failure { retry: f.retry, message: self.redact(f.message) })
+    }
+
+    fn attempt_raw(&self, texts: &[String]) -> std::result::Result<Vec<Vec<f32>>, Failure> {
         let body = serde_json::json!({ "model": self.settings.model, "input": texts });
         let mut req = self.agent.post(&self.url).header("content-type", "application/json");
         if let Some(key) = &self.settings.key {

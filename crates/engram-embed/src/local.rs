@@ -110,6 +110,12 @@ impl BatchModel for LocalModel {
         let mut out = self.bert.pooled(&seqs, &mut scratch);
         self.scratch.lock().unwrap_or_else(PoisonError::into_inner).push(scratch);
         out.iter_mut().for_each(|v| normalize(v));
+        if out.iter().flatten().any(|x| !x.is_finite()) {
+            return Err(Error::new(
+                engram_core::ErrorKind::Unavailable,
+                format!("model {:?} produced a non-finite vector (damaged weights?)", self.info.model.name),
+            ));
+        }
         Ok(out)
     }
 }

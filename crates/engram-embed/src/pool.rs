@@ -206,6 +206,22 @@ fn run_jobs(model: &dyn BatchModel, jobs: Vec<Job>, counts: &Shared) {
                 let _ = job.reply.send(Err(Error::new(ErrorKind::Unavailable, msg.clone())));
             }
         }
+        // Several callers' texts failed together: run each caller's alone,
+        // so one bad text (an endpoint refusing it) fails only its writer.
+        Err(_) if jobs.len() > 1 => {
+            for job in jobs {
+                let alone = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.run(&job.texts)))
+                    .unwrap_or_else(|_| Err(Error::new(ErrorKind::Internal, "the embedding model panicked")));
+                let _ = job.reply.send(match alone {
+                    Ok(v) if v.len() == job.texts.len() => Ok(v),
+                    Ok(v) => Err(Error::new(
+                        ErrorKind::Unavailable,
+                        format!("the embedder returned {} vectors for {} texts", v.len(), job.texts.len()),
+                    )),
+                    Err(e) => Err(e),
+                });
+            }
+        }
         Err(e) => {
             for job in jobs {
                 let _ = job.reply.send(Err(e.clone()));
@@ -288,6 +304,23 @@ mod tests {
         assert_eq!(pool.embed(vec!["good".into()]).unwrap(), vec![vec![4.0, 1.0]]);
         let st = pool.stats();
         assert_eq!((st.batches, st.texts, st.failures), (2, 1, 1));
+    }
+
+    #[test]
+    fn a_bad_text_batched_with_others_fails_only_its_caller() {
+        let fake = Fake::new(Some("bad"));
+        let pool = Arc::new(Pool::new(fake, 1).unwrap());
+        let handles: Vec<_> = ["a", "bad", "c", "d"]
+            .into_iter()
+            .map(|t| {
+                let pool = pool.clone();
+                std::thread::spawn(move || (t, pool.embed(vec![t.to_owned()])))
+            })
+            .collect();
+        for h in handles {
+            let (t, r) = h.join().unwrap();
+            assert_eq!(r.is_ok(), t != "bad", "{t}: {r:?}");
+        }
     }
 
     #[test]

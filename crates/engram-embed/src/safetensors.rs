@@ -45,7 +45,7 @@ impl Tensors {
         for (name, v) in raw {
             let e: Entry = serde_json::from_value(v).map_err(|e| bad(&format!("tensor {name}: {e}")))?;
             let (a, b) = e.data_offsets;
-            if a > b || data_start + b > bytes.len() {
+            if a > b || data_start.checked_add(b).is_none_or(|end| end > bytes.len()) {
                 return Err(bad(&format!("tensor {name}: data range out of the file")));
             }
             entries.insert(name, e);
@@ -142,6 +142,8 @@ mod tests {
         let mut huge = u64::MAX.to_le_bytes().to_vec();
         huge.extend_from_slice(b"{}");
         assert!(Tensors::parse(huge).is_err());
+        let wraps = format!(r#"{{"a":{{"dtype":"F32","shape":[1],"data_offsets":[0,{}]}}}}"#, usize::MAX);
+        assert!(Tensors::parse(file(&wraps, &[0; 4])).is_err());
     }
 
     #[test]

@@ -19,6 +19,8 @@ enum Reply {
     Status(u16),
     Slow(Duration),
     WrongDims,
+    /// 401 whose body echoes the authorization header it got.
+    EchoKey,
 }
 
 struct Server {
@@ -68,9 +70,10 @@ fn answer(mut conn: std::net::TcpStream, s: &Mutex<Vec<Reply>>, v: &Seen) {
         let mut body = vec![0; len];
         reader.read_exact(&mut body).unwrap();
         let req: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        v.lock().unwrap().push((auth, req.clone()));
+        v.lock().unwrap().push((auth.clone(), req.clone()));
         let reply = { s.lock().unwrap().pop().unwrap_or(Reply::Ok) };
         let (status, text) = match reply {
+            Reply::EchoKey => (401, format!("{{\"error\": \"invalid key {auth}\"}}")),
             Reply::Ok | Reply::Slow(_) | Reply::WrongDims => {
                 if let Reply::Slow(d) = reply {
                     std::thread::sleep(d);
@@ -157,6 +160,9 @@ fn retries_server_errors_but_not_client_errors() {
     assert!(err.to_string().contains("401"), "{err}");
     assert!(!err.to_string().contains(KEY));
     assert_eq!(s.seen.lock().unwrap().len(), 4, "a 4xx is not retried");
+    *s.script.lock().unwrap() = vec![Reply::EchoKey];
+    let err = e.embed(vec!["a".into()]).unwrap_err();
+    assert!(err.to_string().contains("<redacted>") && !err.to_string().contains(KEY), "{err}");
 }
 
 #[test]

@@ -181,10 +181,30 @@ pub fn embedded_field_added_later_is_backfilled(make: &Make) {
     for i in 0..10 {
         put(&space, &format!("d{i}"), json!({"body": format!("text {i}")}));
     }
+    // A document whose source is not text cannot be embedded: reported,
+    // and not waited for.
+    put(&space, "odd", json!({"title": 5}));
     let info = space.update_collection("notes", spec("words")).expect("add the field");
     assert!(info.spec.search.as_ref().expect("search").vectors[0].backfilling);
-    assert_eq!(space.embedding_status("notes").expect("status").fields[0].pending, 10);
+    let status = space.embedding_status("notes").expect("status");
+    assert_eq!((status.fields[0].pending, status.fields[0].unembeddable), (10, 1));
     let done = space.backfill_embeddings("notes").expect("backfill");
-    assert_eq!((done.fields[0].pending, done.fields[0].backfilling), (0, false));
+    assert_eq!((done.fields[0].pending, done.fields[0].unembeddable, done.fields[0].backfilling), (0, 1, false));
     assert!((0..10).all(|i| entry(&space, &format!("d{i}"), 1).is_some()));
+    let err = space.patch("notes", "odd", json!({"n": 1}), WriteOptions::default()).expect_err("still not text");
+    assert!(err.to_string().contains("title"), "{err}");
+
+    // Spec mistakes are named: text read from a vector, a moved field.
+    let mut from_vector = spec("words");
+    if let Some(s) = from_vector.search.as_mut() {
+        s.vectors[0].embed.as_mut().expect("embed").from = vec!["emb.g1".into()];
+    }
+    let err = space.update_collection("notes", from_vector).expect_err("text from a vector");
+    assert!(err.to_string().contains("overlaps"), "{err}");
+    let mut moved = spec("words");
+    if let Some(s) = moved.search.as_mut() {
+        s.vectors[0].path = Some("elsewhere".into());
+    }
+    let err = space.update_collection("notes", moved).expect_err("moved");
+    assert!(err.to_string().contains("path cannot change"), "{err}");
 }

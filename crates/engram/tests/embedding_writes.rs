@@ -102,3 +102,32 @@ fn text_changed_while_embedding_is_embedded_again() {
     let status = space.embedding_status("notes").unwrap();
     assert_eq!(status.fields[0].pending, 0);
 }
+
+#[test]
+fn a_callers_entry_is_never_trusted() {
+    let (_engine, space, _racy) = open(0);
+    let text = "hello";
+    let forged = json!({"g1": {"model": "racy", "version": "1",
+        "source": format!("blake3:{}", &blake3::hash(text.as_bytes()).to_hex()[..32]), "vector": [9.0, 9.0]}});
+    space.put("notes", "a", json!({"title": text, "emb": forged.clone()}), WriteOptions::default()).unwrap();
+    assert_eq!(vector(&space, "a"), vec![5.0, 1.0], "the engine's own vector, not the caller's");
+    space.patch("notes", "a", json!({"emb": forged}), WriteOptions::default()).unwrap();
+    assert_eq!(vector(&space, "a"), vec![5.0, 1.0]);
+}
+
+#[test]
+fn one_transaction_may_write_a_document_twice() {
+    let (_engine, space, _racy) = open(0);
+    space.put("notes", "a", json!({"title": "old"}), WriteOptions::default()).unwrap();
+    space
+        .transaction(|b| {
+            b.patch("notes", "a", json!({"title": "newer"}));
+            b.patch("notes", "a", json!({"n": 1}));
+            b.put("notes", "b", json!({"title": "x"}));
+            b.patch("notes", "b", json!({"title": "longer"}));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(vector(&space, "a"), vec![5.0, 1.0], "newer");
+    assert_eq!(vector(&space, "b"), vec![6.0, 1.0], "longer");
+}

@@ -83,13 +83,21 @@ fn needs_backfill(spec: &CollectionSpec) -> bool {
 /// Runs one collection to completion (or to its first failure).
 pub(crate) fn backfill_collection(space: &Space, collection: &str) -> Result<()> {
     let coll = space.inner.collection(space.id, collection)?;
+    // Promotion is for the spec this pass worked for: any spec change
+    // meanwhile (a cancelled or new switch, a field dropped and added
+    // again) bumps the row's generation and leaves it to the next pass.
+    let spec_generation = coll.row.generation;
     let Some(search) = &coll.search else { return Ok(()) };
     let fields: Vec<_> = search.vectors.iter().filter(|v| v.spec.backfilling && v.embed.is_some()).collect();
     if fields.is_empty() {
         return Ok(());
     }
     let mut stale = Vec::new();
+    // Changed meanwhile: seen again next pass, no promotion now.
     let mut left_behind = 0u64;
+    // Cannot be embedded as they are (a source that is not text, too
+    // large, failing the schema): reported in status, and not waited for.
+    let mut unembeddable = 0u64;
     scan(space, collection, |d| {
         let state = fields.iter().map(|v| doc_state(&d.body, &v.path, v.embed.as_ref().expect("embedded"))).fold(
             DocState::UpToDate,
@@ -102,32 +110,40 @@ pub(crate) fn backfill_collection(space: &Space, collection: &str) -> Result<()>
         match state {
             DocState::Pending => stale.push((d.id.clone(), d.version)),
             // Left as it is: a rewrite would fail the same way.
-            DocState::Unembeddable => left_behind += 1,
+            DocState::Unembeddable => unembeddable += 1,
             DocState::UpToDate => {}
         }
         if space.inner.stopping.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(Error::new(ErrorKind::Unavailable, "the engine is closing"));
         }
         if stale.len() >= BACKFILL_BATCH_DOCS {
-            left_behind += rewrite(space, collection, std::mem::take(&mut stale))?;
+            let (missed, refused) = rewrite(space, collection, std::mem::take(&mut stale))?;
+            left_behind += missed;
+            unembeddable += refused;
         }
         Ok(())
     })?;
-    left_behind += rewrite(space, collection, stale)?;
+    let (missed, refused) = rewrite(space, collection, stale)?;
+    left_behind += missed;
+    unembeddable += refused;
+    if unembeddable > 0 {
+        tracing::warn!(%collection, unembeddable, "documents whose text cannot be embedded (rewrite them to fix); see the embeddings status");
+    }
     if left_behind > 0 {
-        tracing::info!(%collection, left_behind, "embedding backfill pass left documents to retry or rewrite");
+        tracing::info!(%collection, left_behind, "embedding backfill pass left documents changed meanwhile to the next pass");
         return Ok(());
     }
     let expected: Vec<(String, Option<u32>)> =
         fields.iter().map(|v| (v.spec.name.clone(), v.spec.next.as_ref().map(|n| n.generation))).collect();
-    promote(space, collection, expected)
+    promote(space, collection, spec_generation, expected)
 }
 
 /// Rewrites documents so the write path embeds them; returns how many
-/// could not be (changed meanwhile: the next pass sees them again).
-fn rewrite(space: &Space, collection: &str, docs: Vec<(String, u64)>) -> Result<u64> {
+/// were changed meanwhile (the next pass sees them again) and how many
+/// cannot be embedded as they are.
+fn rewrite(space: &Space, collection: &str, docs: Vec<(String, u64)>) -> Result<(u64, u64)> {
     if docs.is_empty() {
-        return Ok(0);
+        return Ok((0, 0));
     }
     let patch = |(id, version): &(String, u64)| Op::Patch {
         collection: collection.to_owned(),
@@ -137,36 +153,39 @@ fn rewrite(space: &Space, collection: &str, docs: Vec<(String, u64)>) -> Result<
         ttl_seconds: None,
     };
     match space.commit(docs.iter().map(patch).collect(), None) {
-        Ok(_) => Ok(0),
-        Err(e) if retry_alone(&e) => {
-            let mut missed = 0;
+        Ok(_) => Ok((0, 0)),
+        Err(e) if changed(&e) || refused(&e) => {
+            let (mut missed, mut bad) = (0, 0);
             for d in &docs {
                 match space.commit(vec![patch(d)], None) {
                     Ok(_) => {}
-                    Err(e) if retry_alone(&e) => missed += 1,
+                    Err(e) if changed(&e) => missed += 1,
+                    Err(e) if refused(&e) => bad += 1,
                     Err(e) => return Err(e),
                 }
             }
-            Ok(missed)
+            Ok((missed, bad))
         }
         Err(e) => Err(e),
     }
 }
 
-/// Failures of one document of a batch (changed, deleted, or holding a
-/// source that is not text) that do not stop the others.
-fn retry_alone(e: &Error) -> bool {
-    matches!(
-        e.kind(),
-        ErrorKind::PreconditionFailed | ErrorKind::Conflict | ErrorKind::NotFound | ErrorKind::InvalidInput
-    )
+/// The document changed or went away since the pass read it.
+fn changed(e: &Error) -> bool {
+    matches!(e.kind(), ErrorKind::PreconditionFailed | ErrorKind::Conflict | ErrorKind::NotFound)
+}
+
+/// The document cannot be embedded as it is: its source is not text or
+/// too large, it would grow too large, or it fails the current schema.
+fn refused(e: &Error) -> bool {
+    matches!(e.kind(), ErrorKind::InvalidInput | ErrorKind::TooLarge | ErrorKind::SchemaViolation)
 }
 
 /// Makes each field's next generation current and clears its backfill
 /// flag, if the stored spec is still the one the pass worked for.
-fn promote(space: &Space, collection: &str, expected: Vec<(String, Option<u32>)>) -> Result<()> {
+fn promote(space: &Space, collection: &str, spec_generation: u64, expected: Vec<(String, Option<u32>)>) -> Result<()> {
     let cname = CollectionName::new(collection)?;
-    let promoted = space.write(move |w| promote_in(w, &cname, &expected))?;
+    let promoted = space.write(move |w| promote_in(w, &cname, spec_generation, &expected))?;
     space.inner.forget_collection(space.id, collection);
     if promoted {
         tracing::info!(space = %space.name(), %collection, "embedding backfill complete");
@@ -174,8 +193,16 @@ fn promote(space: &Space, collection: &str, expected: Vec<(String, Option<u32>)>
     Ok(())
 }
 
-fn promote_in(w: &mut Writer<'_>, name: &CollectionName, expected: &[(String, Option<u32>)]) -> Result<bool> {
+fn promote_in(
+    w: &mut Writer<'_>,
+    name: &CollectionName,
+    spec_generation: u64,
+    expected: &[(String, Option<u32>)],
+) -> Result<bool> {
     let Some(row) = w.tx.collection(w.space, name)? else { return Ok(false) };
+    if row.generation != spec_generation {
+        return Ok(false); // The spec moved on: a later pass handles it.
+    }
     let mut spec = row.spec.clone();
     let Some(search) = spec.search.as_mut() else { return Ok(false) };
     let mut changed = false;

@@ -13,7 +13,7 @@ use engram_core::limits::EMBED_BATCH_TEXTS_MAX;
 use engram_core::path::JsonPath;
 use engram_core::{Error, ErrorKind, Result};
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// One vector to compute: for operation `op`, field `field`, generation `generation`.
@@ -36,33 +36,84 @@ struct Planned {
 
 /// Embeds what `ops` need. Returns whether any operation touched an
 /// embedded field (a `Conflict` from the commit is then worth a retry).
+///
+/// Entries are reused only from the stored document (never from what a
+/// caller sent, which could name any vector), and only when no earlier
+/// operation of this transaction wrote the same document; a later
+/// operation on a document sees the body the earlier ones left.
 pub(crate) fn embed_ops(inner: &Inner, space: SpaceId, ops: &mut [Op]) -> Result<bool> {
     let mut wants = Vec::new();
     let mut planned = Vec::new();
-    let mut colls: Vec<(usize, Arc<Compiled>, Value)> = Vec::new();
+    let mut colls: Vec<(usize, Arc<Compiled>)> = Vec::new();
+    // Bodies as this transaction's earlier operations left them.
+    let mut written: HashMap<(String, String), Option<Value>> = HashMap::new();
     for (i, op) in ops.iter().enumerate() {
         let Some(coll) = embedded_collection(inner, space, op)? else { continue };
-        let Some(body) = final_body(inner, space, op)? else { continue };
-        plan_op(i, &coll, &body, &mut wants, &mut planned)?;
-        colls.push((i, coll, body));
+        let key = (op.collection().to_owned(), doc_id(op).to_owned());
+        let earlier = written.get(&key).cloned();
+        let state = final_body(inner, space, op, earlier.clone())?;
+        written.insert(key, state.as_ref().map(|(b, _)| b.clone()));
+        let Some((body, stored)) = state else { continue };
+        let trusted = if earlier.is_some() { None } else { stored };
+        plan_op(i, &coll, &body, trusted.as_ref(), &mut wants, &mut planned)?;
+        if let Op::Patch { patch, .. } = op {
+            check_patch_parents(&coll, patch)?;
+        }
+        colls.push((i, coll));
     }
     if colls.is_empty() {
         return Ok(false);
     }
     let vectors = compute(inner, &colls, &wants)?;
     for (want, vector) in wants.iter().zip(vectors) {
-        let coll = &colls.iter().find(|(i, ..)| *i == want.op).expect("planned op").1;
-        let field = &coll.search.as_ref().expect("embedded").vectors[want.field];
-        let g = &field.embed.as_ref().expect("embedded").generations[want.generation];
+        let g = generation_of(&colls, want);
         let p = planned.iter_mut().find(|p| p.op == want.op && p.field == want.field).expect("planned field");
         p.entries.insert(g.key.clone(), entry(g, &want.text, vector));
     }
     for p in planned {
-        let coll = &colls.iter().find(|(i, ..)| *i == p.op).expect("planned op").1;
+        let coll = &colls.iter().find(|(i, _)| *i == p.op).expect("planned op").1;
         let path = &coll.search.as_ref().expect("embedded").vectors[p.field].path;
         write_field(&mut ops[p.op], path, p.entries, &p.old_keys)?;
     }
     Ok(true)
+}
+
+fn doc_id(op: &Op) -> &str {
+    match op {
+        Op::Put { id, .. } | Op::Patch { id, .. } | Op::Delete { id, .. } => id,
+        _ => "",
+    }
+}
+
+fn generation_of<'a>(colls: &'a [(usize, Arc<Compiled>)], w: &Want) -> &'a Generation {
+    let coll = &colls.iter().find(|(i, _)| *i == w.op).expect("planned op").1;
+    let field = &coll.search.as_ref().expect("embedded").vectors[w.field];
+    &field.embed.as_ref().expect("embedded").generations[w.generation]
+}
+
+/// A patch may not set a parent of an embedded field's path to null or to
+/// a non-object: the engine's value there would bring the parent back
+/// with its other fields (a merge patch cannot both keep one member and
+/// drop the rest). Setting the members one by one works.
+fn check_patch_parents(coll: &Compiled, patch: &Value) -> Result<()> {
+    for v in coll.search.as_ref().expect("embedded").vectors.iter().filter(|v| v.embed.is_some()) {
+        let segs: Vec<&str> = v.path.as_str().split('.').collect();
+        let mut cur = patch;
+        for (depth, seg) in segs[..segs.len() - 1].iter().enumerate() {
+            match cur.get(*seg) {
+                None => break,
+                Some(Value::Object(_)) => cur = &cur[*seg],
+                Some(_) => {
+                    return Err(Error::invalid(format!(
+                        "the patch replaces {:?}, which holds the embedded field {:?}; patch its members one by one",
+                        segs[..=depth].join("."),
+                        v.spec.name
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The collection of a put or patch when it declares an embedded field.
@@ -81,29 +132,66 @@ fn embedded_collection(inner: &Inner, space: SpaceId, op: &Op) -> Result<Option<
     Ok(embedded.then_some(coll))
 }
 
-/// The body the operation will commit: a put's own, or a patch applied
-/// to the stored document (`None` when it does not exist: the writer
-/// reports that).
-fn final_body(inner: &Inner, space: SpaceId, op: &Op) -> Result<Option<Value>> {
-    match op {
-        Op::Put { body, .. } => Ok(Some(body.clone())),
-        Op::Patch { collection, id, patch, .. } => {
-            let Some(stored) = inner.read_doc(space, collection, id, false)? else { return Ok(None) };
-            let mut body = decode_document(&stored.body)?;
-            merge_patch(&mut body, patch);
-            Ok(Some(body))
+/// The body a put or patch will commit, with the stored field values
+/// entries may be reused from: a put's own body, or a patch applied to the
+/// document as this transaction's earlier operations left it (else as
+/// stored). `None` when a patch finds no document (the writer reports it).
+fn final_body(
+    inner: &Inner,
+    space: SpaceId,
+    op: &Op,
+    earlier: Option<Option<Value>>,
+) -> Result<Option<(Value, Option<Value>)>> {
+    let stored = || -> Result<Option<Value>> {
+        match inner.read_doc(space, op.collection(), doc_id(op), false)? {
+            Some(d) => Ok(Some(decode_document(&d.body)?)),
+            None => Ok(None),
         }
-        _ => Ok(None),
-    }
+    };
+    let before = match earlier {
+        Some(b) => b,
+        None => stored()?,
+    };
+    Ok(after_op(op, Some(before.clone()), || Ok(None))?.map(|b| (b, before)))
 }
 
-/// Lists the vectors operation `op` needs; entries of `body` still valid
-/// for its text are kept.
-fn plan_op(op: usize, coll: &Compiled, body: &Value, wants: &mut Vec<Want>, planned: &mut Vec<Planned>) -> Result<()> {
+/// The body after `op`, given the body before it (`None` inside: absent;
+/// outer `None`: not known yet, read with `stored`).
+fn after_op(
+    op: &Op,
+    before: Option<Option<Value>>,
+    stored: impl FnOnce() -> Result<Option<Value>>,
+) -> Result<Option<Value>> {
+    Ok(match op {
+        Op::Put { body, .. } => Some(body.clone()),
+        Op::Patch { patch, .. } => {
+            let before = match before {
+                Some(b) => b,
+                None => stored()?,
+            };
+            before.map(|mut b| {
+                merge_patch(&mut b, patch);
+                b
+            })
+        }
+        _ => None,
+    })
+}
+
+/// Lists the vectors operation `op` needs; entries of the stored
+/// document (`stored`) still valid for the new text are kept.
+fn plan_op(
+    op: usize,
+    coll: &Compiled,
+    body: &Value,
+    stored: Option<&Value>,
+    wants: &mut Vec<Want>,
+    planned: &mut Vec<Planned>,
+) -> Result<()> {
     let search = coll.search.as_ref().expect("embedded");
     for (field, v) in search.vectors.iter().enumerate() {
         let Some(embed) = &v.embed else { continue };
-        let old = v.path.lookup(body);
+        let old = stored.and_then(|s| v.path.lookup(s));
         let mut entries = Map::new();
         for (generation, g) in embed.generations.iter().enumerate() {
             let text = source_text(body, &g.from).map_err(|e| e.context(&format!("vector field {:?}", v.spec.name)))?;
@@ -117,43 +205,32 @@ fn plan_op(op: usize, coll: &Compiled, body: &Value, wants: &mut Vec<Want>, plan
                 None => wants.push(Want { op, field, generation, text }),
             }
         }
-        let old_keys = old.and_then(Value::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default();
+        // A patch removes what the merged body would keep but no
+        // generation needs (older generations, anything a caller put there).
+        let merged = v.path.lookup(body);
+        let old_keys = merged.and_then(Value::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default();
         planned.push(Planned { op, field, entries, old_keys });
     }
     Ok(())
 }
 
-/// Computes the wanted vectors, one batched call per embedder.
-fn compute(inner: &Inner, colls: &[(usize, Arc<Compiled>, Value)], wants: &[Want]) -> Result<Vec<Vec<f32>>> {
-    let generation = |w: &Want| -> &Generation {
-        let coll = &colls.iter().find(|(i, ..)| *i == w.op).expect("planned op").1;
-        let field = &coll.search.as_ref().expect("embedded").vectors[w.field];
-        &field.embed.as_ref().expect("embedded").generations[w.generation]
-    };
+/// Computes the wanted vectors, one batched call per embedder, each
+/// generation's model checked against the embedder's.
+fn compute(inner: &Inner, colls: &[(usize, Arc<Compiled>)], wants: &[Want]) -> Result<Vec<Vec<f32>>> {
     let mut by_embedder: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, w) in wants.iter().enumerate() {
-        by_embedder.entry(generation(w).embedder.as_str()).or_default().push(i);
+        by_embedder.entry(generation_of(colls, w).embedder.as_str()).or_default().push(i);
     }
     let mut out = vec![Vec::new(); wants.len()];
     for (name, idxs) in by_embedder {
         let embedder = inner.config.embedders.get(name)?;
-        for chunk in idxs.chunks(EMBED_BATCH_TEXTS_MAX) {
-            let g = generation(&wants[chunk[0]]);
+        for &i in &idxs {
+            let g = generation_of(colls, &wants[i]);
             if embedder.info().model != g.model || embedder.info().dims != g.dims {
-                return Err(Error::new(
-                    ErrorKind::Unavailable,
-                    format!(
-                        "embedder {name:?} here is {} {} ({} dimensions); the collection's spec records {} {} ({}): \
-                         configure the same model, or switch the field's model",
-                        embedder.info().model.name,
-                        embedder.info().model.version,
-                        embedder.info().dims,
-                        g.model.name,
-                        g.model.version,
-                        g.dims
-                    ),
-                ));
+                return Err(model_changed(name, embedder.info(), g));
             }
+        }
+        for chunk in idxs.chunks(EMBED_BATCH_TEXTS_MAX) {
             let texts = chunk.iter().map(|&i| wants[i].text.clone()).collect();
             let vectors = embedder.embed(texts).map_err(|e| e.context(&format!("embedder {name:?}")))?;
             for (&i, v) in chunk.iter().zip(vectors) {
@@ -162,6 +239,17 @@ fn compute(inner: &Inner, colls: &[(usize, Arc<Compiled>, Value)], wants: &[Want
         }
     }
     Ok(out)
+}
+
+fn model_changed(name: &str, have: &engram_core::embed::EmbedderInfo, g: &Generation) -> Error {
+    Error::new(
+        ErrorKind::Unavailable,
+        format!(
+            "embedder {name:?} here is {} {} ({} dimensions); the collection's spec records {} {} ({}): configure the \
+             same model, or declare the spec again to switch to this one",
+            have.model.name, have.model.version, have.dims, g.model.name, g.model.version, g.dims
+        ),
+    )
 }
 
 /// Puts the field's value into the operation: into a put's body, or into

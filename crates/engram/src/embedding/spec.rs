@@ -55,6 +55,14 @@ fn prepare_field(
         v.backfilling = false;
         return Ok(());
     };
+    if let Some(o) = old.filter(|o| o.embed.is_some() && o.path() != v.path()) {
+        // Its documents hold entries at the old path.
+        return Err(Error::invalid(format!(
+            "an embedded field's path cannot change (from {:?} to {:?}); declare a new field",
+            o.path(),
+            v.path()
+        )));
+    }
     let info = infos.get(&embed.model).ok_or_else(|| Error::internal("embedder resolved before the transaction"))?;
     check_given(v, info)?;
     // A spec read back and sent again carries the switch in progress; one
