@@ -123,6 +123,7 @@ pub fn embeddings_follow_the_text(make: &Make) {
     assert!(err.to_string().contains("title"), "{err}");
     let err = space.create_collection("other", spec("nope")).expect_err("unknown embedder");
     assert!(err.to_string().contains("nope"), "{err}");
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "naming a missing embedder in a spec is the caller's mistake");
     let mut wrong = spec("words");
     if let Some(s) = wrong.search.as_mut() {
         s.vectors[0].dims = 3;

@@ -14,7 +14,12 @@ pub(crate) fn resolve(spec: Option<&SearchSpec>, embedders: &Embedders) -> Resul
     let mut out = BTreeMap::new();
     for v in spec.map(|s| s.vectors.as_slice()).unwrap_or_default() {
         if let Some(e) = &v.embed {
-            let info = embedders.get(&e.model).map_err(|err| err.context(&format!("vector field {:?}", v.name)))?;
+            // Declaring a spec that names an embedder this server lacks is
+            // the caller's mistake (400); a write to such a collection is
+            // this server's (503, from `EngineConfig::embedders`).
+            let info = embedders
+                .get(&e.model)
+                .map_err(|err| Error::invalid(format!("vector field {:?}: {}", v.name, err.message())))?;
             out.insert(e.model.clone(), info.info().clone());
         }
     }
