@@ -123,22 +123,57 @@ pub(crate) fn check(body: &Value, path: &JsonPath, name: &str, embed: &CompiledE
     if value.is_some_and(|v| !v.is_object()) {
         return Err(Error::invalid(format!("vector field {name:?} is computed by its embedder; do not write it")));
     }
+    match stale_generation(body, value, embed)? {
+        None => Ok(()),
+        Some(g) => Err(Error::new(
+            ErrorKind::Conflict,
+            format!(
+                "the embedding of vector field {name:?} ({}) does not match the document's text; the text or the \
+                 collection's spec changed while it was computed, retry the write",
+                g.key
+            ),
+        )),
+    }
+}
+
+/// The first generation `embed` requires that the field's `value` lacks
+/// an entry for, computed from `body`'s text (an entry where the text is
+/// empty counts as wrong too). An error when a source is not text.
+pub(crate) fn stale_generation<'a>(
+    body: &Value,
+    value: Option<&Value>,
+    embed: &'a CompiledEmbed,
+) -> Result<Option<&'a Generation>> {
     for g in &embed.generations {
         let text = source_text(body, &g.from)?;
         let entry = value.and_then(|v| v.get(&g.key)).filter(|e| !e.is_null());
         let ok = if text.is_empty() { entry.is_none() } else { entry_matches(g, &text, entry) };
         if !ok {
-            return Err(Error::new(
-                ErrorKind::Conflict,
-                format!(
-                    "the embedding of vector field {name:?} ({}) does not match the document's text; the text or the \
-                     collection's spec changed while it was computed, retry the write",
-                    g.key
-                ),
-            ));
+            return Ok(Some(g));
         }
     }
-    Ok(())
+    Ok(None)
+}
+
+/// The embedder that computes generation `g`, checked to be the model the
+/// spec records (a replaced model would mix two vector spaces).
+pub(crate) fn embedder_for<'a>(
+    embedders: &'a engram_core::embed::Embedders,
+    g: &Generation,
+) -> Result<&'a std::sync::Arc<dyn engram_core::embed::Embedder>> {
+    let e = embedders.get(&g.embedder)?;
+    let have = e.info();
+    if have.model != g.model || have.dims != g.dims {
+        return Err(Error::new(
+            ErrorKind::Unavailable,
+            format!(
+                "embedder {:?} here is {} {} ({} dimensions); the collection's spec records {} {} ({}): configure \
+                 the same model, or declare the spec again to switch to this one",
+                g.embedder, have.model.name, have.model.version, have.dims, g.model.name, g.model.version, g.dims
+            ),
+        ));
+    }
+    Ok(e)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! into the operations. Entries still valid for the text being written
 //! (a read-modify-write that left the text alone) are kept, not recomputed.
 
-use super::fields::{Generation, entry, entry_matches, source_text};
+use super::fields::{Generation, embedder_for, entry, entry_matches, source_text};
 use crate::catalog::Compiled;
 use crate::engine::Inner;
 use crate::ops::Op;
@@ -42,6 +42,15 @@ struct Planned {
 /// operation of this transaction wrote the same document; a later
 /// operation on a document sees the body the earlier ones left.
 pub(crate) fn embed_ops(inner: &Inner, space: SpaceId, ops: &mut [Op]) -> Result<bool> {
+    // Without embedders nothing can be embedded here. On shared storage
+    // finding out whether a collection is embedded costs a read per
+    // operation, which every write would pay: skipped, and the writer's
+    // check refuses a write to an embedded collection (a 409; with local
+    // storage the lookup is a cache hit and the answer the 503 naming the
+    // missing embedder).
+    if inner.config.embedders.is_empty() && inner.shared {
+        return Ok(false);
+    }
     let mut wants = Vec::new();
     let mut planned = Vec::new();
     let mut colls: Vec<(usize, Arc<Compiled>)> = Vec::new();
@@ -50,11 +59,12 @@ pub(crate) fn embed_ops(inner: &Inner, space: SpaceId, ops: &mut [Op]) -> Result
     for (i, op) in ops.iter().enumerate() {
         let Some(coll) = embedded_collection(inner, space, op)? else { continue };
         let key = (op.collection().to_owned(), doc_id(op).to_owned());
-        let earlier = written.get(&key).cloned();
-        let state = final_body(inner, space, op, earlier.clone())?;
+        let earlier = written.remove(&key);
+        let touched = earlier.is_some();
+        let state = final_body(inner, space, op, earlier)?;
         written.insert(key, state.as_ref().map(|(b, _)| b.clone()));
         let Some((body, stored)) = state else { continue };
-        let trusted = if earlier.is_some() { None } else { stored };
+        let trusted = if touched { None } else { stored };
         plan_op(i, &coll, &body, trusted.as_ref(), &mut wants, &mut planned)?;
         if let Op::Patch { patch, .. } = op {
             check_patch_parents(&coll, patch)?;
@@ -152,30 +162,21 @@ fn final_body(
         Some(b) => b,
         None => stored()?,
     };
-    Ok(after_op(op, Some(before.clone()), || Ok(None))?.map(|b| (b, before)))
+    Ok(after_op(op, before.as_ref()).map(|b| (b, before)))
 }
 
-/// The body after `op`, given the body before it (`None` inside: absent;
-/// outer `None`: not known yet, read with `stored`).
-fn after_op(
-    op: &Op,
-    before: Option<Option<Value>>,
-    stored: impl FnOnce() -> Result<Option<Value>>,
-) -> Result<Option<Value>> {
-    Ok(match op {
+/// The body after a put or patch, given the body before it (`None`:
+/// absent, so a patch has nothing to apply to).
+fn after_op(op: &Op, before: Option<&Value>) -> Option<Value> {
+    match op {
         Op::Put { body, .. } => Some(body.clone()),
-        Op::Patch { patch, .. } => {
-            let before = match before {
-                Some(b) => b,
-                None => stored()?,
-            };
-            before.map(|mut b| {
-                merge_patch(&mut b, patch);
-                b
-            })
-        }
+        Op::Patch { patch, .. } => before.map(|b| {
+            let mut b = b.clone();
+            merge_patch(&mut b, patch);
+            b
+        }),
         _ => None,
-    })
+    }
 }
 
 /// Lists the vectors operation `op` needs; entries of the stored
@@ -223,13 +224,13 @@ fn compute(inner: &Inner, colls: &[(usize, Arc<Compiled>)], wants: &[Want]) -> R
     }
     let mut out = vec![Vec::new(); wants.len()];
     for (name, idxs) in by_embedder {
-        let embedder = inner.config.embedders.get(name)?;
+        // Every text's generation checked, not one per batch: two
+        // collections may record different models under one name.
+        let mut embedder = None;
         for &i in &idxs {
-            let g = generation_of(colls, &wants[i]);
-            if embedder.info().model != g.model || embedder.info().dims != g.dims {
-                return Err(model_changed(name, embedder.info(), g));
-            }
+            embedder = Some(embedder_for(&inner.config.embedders, generation_of(colls, &wants[i]))?);
         }
+        let Some(embedder) = embedder else { continue };
         for chunk in idxs.chunks(EMBED_BATCH_TEXTS_MAX) {
             let texts = chunk.iter().map(|&i| wants[i].text.clone()).collect();
             let vectors = embedder.embed(texts).map_err(|e| e.context(&format!("embedder {name:?}")))?;
@@ -239,17 +240,6 @@ fn compute(inner: &Inner, colls: &[(usize, Arc<Compiled>)], wants: &[Want]) -> R
         }
     }
     Ok(out)
-}
-
-fn model_changed(name: &str, have: &engram_core::embed::EmbedderInfo, g: &Generation) -> Error {
-    Error::new(
-        ErrorKind::Unavailable,
-        format!(
-            "embedder {name:?} here is {} {} ({} dimensions); the collection's spec records {} {} ({}): configure the \
-             same model, or declare the spec again to switch to this one",
-            have.model.name, have.model.version, have.dims, g.model.name, g.model.version, g.dims
-        ),
-    )
 }
 
 /// Puts the field's value into the operation: into a put's body, or into

@@ -2,7 +2,7 @@
 //! and next generation and how many documents still need embedding,
 //! counted from the documents themselves (so any server can answer).
 
-use super::fields::{CompiledEmbed, entry_matches, source_text};
+use super::fields::{CompiledEmbed, stale_generation};
 use crate::catalog::Compiled;
 use crate::query::Query;
 use crate::space::Space;
@@ -54,15 +54,11 @@ pub(crate) enum DocState {
 /// Whether `body` carries every generation `embed` requires.
 pub(crate) fn doc_state(body: &Value, value_path: &engram_core::path::JsonPath, embed: &CompiledEmbed) -> DocState {
     let value = value_path.lookup(body).filter(|v| !v.is_null());
-    for g in &embed.generations {
-        let Ok(text) = source_text(body, &g.from) else { return DocState::Unembeddable };
-        let entry = value.and_then(|v| v.get(&g.key)).filter(|e| !e.is_null());
-        let ok = if text.is_empty() { entry.is_none() } else { entry_matches(g, &text, entry) };
-        if !ok {
-            return DocState::Pending;
-        }
+    match stale_generation(body, value, embed) {
+        Err(_) => DocState::Unembeddable,
+        Ok(Some(_)) => DocState::Pending,
+        Ok(None) => DocState::UpToDate,
     }
-    DocState::UpToDate
 }
 
 /// Visits every live document of `collection` in id order, a page at a time.

@@ -97,6 +97,11 @@ impl Space {
                 // Plain words: a natural-language question may hold `:`,
                 // `-` or quotes, which the text syntax would read as
                 // operators.
+                if embed.is_none() && search.text.is_empty() {
+                    return Err(Error::invalid(
+                        "`query` needs text fields or a vector field with an embedder; this collection has neither",
+                    ));
+                }
                 let words: Vec<&str> = q.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
                 if !search.text.is_empty() && !words.is_empty() {
                     out.text = Some(words.join(" "));
@@ -104,24 +109,12 @@ impl Space {
                 if out.text.is_none() && embed.is_none() {
                     return Err(Error::invalid("`query` has no words to search for"));
                 }
-                if embed.is_none() && search.text.is_empty() {
-                    return Err(Error::invalid(
-                        "`query` needs text fields or a vector field with an embedder; this collection has neither",
-                    ));
-                }
                 embed.map(|_| q)
             }
             (None, None) => None,
         };
         if let (Some(text), Some((_, e))) = (wanted, embed) {
-            let g = &e.generations[0];
-            let embedder = self.inner.config.embedders.get(&g.embedder)?;
-            if embedder.info().model != g.model || embedder.info().dims != g.dims {
-                return Err(Error::new(
-                    engram_core::ErrorKind::Unavailable,
-                    format!("embedder {:?} here is not the model the field's vectors were made with", g.embedder),
-                ));
-            }
+            let embedder = crate::embedding::fields::embedder_for(&self.inner.config.embedders, &e.generations[0])?;
             let mut v = embedder.embed(vec![text.clone()])?;
             out.vector = v.pop();
         }
