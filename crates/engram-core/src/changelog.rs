@@ -3,7 +3,14 @@
 //! Invariant: entry `n` of a space has `position == n` (from 1, no gaps while
 //! the space lives), `prev_hash` equal to entry `n-1`'s `hash` (zeros for
 //! n = 1), and `hash = H(prev_hash, position, hlc, op, collection, doc_id,
-//! version, content_hash)`. Changing any stored field breaks the chain.
+//! version, content_hash, actor, request_id)`. Changing any stored field
+//! breaks the chain.
+//!
+//! Entries written before the log recorded who wrote them have an empty
+//! `actor` and are hashed without it (format `engram.change.v1`); every
+//! entry written since names its actor and is hashed with both (format
+//! `engram.change.v2`). Blanking a v2 entry's actor to pass it off as v1
+//! changes its hash, so the chain check catches it.
 
 use crate::json::hex;
 use crate::{Error, Result};
@@ -77,6 +84,12 @@ pub struct ChangeEntry {
     pub version: u64,
     #[serde(serialize_with = "ser_hex")]
     pub content_hash: Digest,
+    /// Who wrote it: `key:<id>` for an API key, `local` for a library
+    /// call, `engram:<task>` for the engine's own background work; empty
+    /// for entries written before the log recorded actors.
+    pub actor: String,
+    /// The request that wrote it (`X-Request-Id`); empty when none.
+    pub request_id: String,
     #[serde(serialize_with = "ser_hex")]
     pub prev_hash: Digest,
     #[serde(serialize_with = "ser_hex")]
@@ -96,6 +109,8 @@ pub struct ChangeDraft {
     pub doc_id: String,
     pub version: u64,
     pub content_hash: Digest,
+    pub actor: String,
+    pub request_id: String,
 }
 
 impl ChangeDraft {
@@ -109,6 +124,8 @@ impl ChangeDraft {
             doc_id: self.doc_id,
             version: self.version,
             content_hash: self.content_hash,
+            actor: self.actor,
+            request_id: self.request_id,
             prev_hash: head.hash,
             hash: [0; 32],
         };
@@ -120,7 +137,7 @@ impl ChangeDraft {
 /// The chained hash of an entry (its own `hash` field is ignored).
 pub fn entry_hash(e: &ChangeEntry) -> Digest {
     let mut h = blake3::Hasher::new();
-    h.update(b"engram.change.v1");
+    h.update(if e.actor.is_empty() { b"engram.change.v1" } else { b"engram.change.v2" });
     h.update(&e.prev_hash);
     h.update(&e.position.to_be_bytes());
     h.update(&e.hlc.to_be_bytes());
@@ -131,6 +148,12 @@ pub fn entry_hash(e: &ChangeEntry) -> Digest {
     }
     h.update(&e.version.to_be_bytes());
     h.update(&e.content_hash);
+    if !e.actor.is_empty() {
+        for s in [&e.actor, &e.request_id] {
+            h.update(&(s.len() as u64).to_be_bytes());
+            h.update(s.as_bytes());
+        }
+    }
     *h.finalize().as_bytes()
 }
 
@@ -162,6 +185,8 @@ mod tests {
             doc_id: doc.into(),
             version: 1,
             content_hash: [1; 32],
+            actor: "local".into(),
+            request_id: String::new(),
         }
     }
 
@@ -174,7 +199,13 @@ mod tests {
         let mut tampered = b.clone();
         tampered.doc_id = "x".into();
         assert!(verify_run(ChangeHead::default(), &[a.clone(), tampered]).is_err());
-        assert!(verify_run(ChangeHead::default(), &[b]).is_err());
+        assert!(verify_run(ChangeHead::default(), std::slice::from_ref(&b)).is_err());
+        let mut blanked = b.clone();
+        blanked.actor.clear();
+        assert!(verify_run(ChangeHead::of(&a), &[blanked]).is_err(), "a v2 entry cannot pass as v1");
+        let mut other = b;
+        other.request_id = "r".into();
+        assert!(verify_run(ChangeHead::of(&a), &[other]).is_err(), "the request id is hashed");
         for code in 0..8 {
             assert_eq!(ChangeOp::from_code(code).expect("known").code(), code);
         }

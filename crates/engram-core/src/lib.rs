@@ -4,6 +4,7 @@
 //! [`backend::Reader`] and [`backend::WriteTx`] seams. Everything here is pure
 //! so that it is the same whatever the storage underneath.
 
+pub mod audit;
 pub mod backend;
 pub mod breaker;
 pub mod changelog;
@@ -17,6 +18,7 @@ pub mod json_numbers;
 pub mod keys;
 pub mod limits;
 pub mod memory;
+pub mod merkle;
 pub mod migration;
 pub mod names;
 pub mod number;

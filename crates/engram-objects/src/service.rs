@@ -333,7 +333,9 @@ pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce(&Space) -> Result<T> + Send + 'static,
 ) -> Result<T> {
     let space = space.clone();
-    tokio::task::spawn_blocking(move || f(&space))
+    // The caller's actor (a server request's) names this work's changes.
+    let actor = engram::current_actor();
+    tokio::task::spawn_blocking(move || engram::with_actor(actor, || f(&space)))
         .await
         .map_err(|e| Error::internal(format!("an engine call failed: {e}")))?
 }

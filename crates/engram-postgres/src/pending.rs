@@ -21,9 +21,9 @@ use engram_core::sql_int::to_sql_int;
 pub(crate) const PENDING_ROWS_MAX: usize = 4_096;
 
 const INSERT: &str = "INSERT INTO changes \
-     (space_id, position, hlc, op, collection, doc_id, version, content_hash, hash) \
+     (space_id, position, hlc, op, collection, doc_id, version, content_hash, hash, actor, request_id) \
      SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::smallint[], $5::text[], \
-     $6::text[], $7::bigint[], $8::bytea[], $9::bytea[])";
+     $6::text[], $7::bigint[], $8::bytea[], $9::bytea[], $10::text[], $11::text[])";
 
 /// Buffered rows, column by column (the statement's arrays).
 #[derive(Debug, Default)]
@@ -37,6 +37,9 @@ pub(crate) struct PendingChanges {
     version: Vec<i64>,
     content_hash: Vec<Vec<u8>>,
     hash: Vec<Vec<u8>>,
+    /// NULL for an entry from before actors were recorded (copied).
+    actor: Vec<Option<String>>,
+    request_id: Vec<Option<String>>,
 }
 
 impl PendingChanges {
@@ -55,6 +58,8 @@ impl PendingChanges {
         self.version.push(version);
         self.content_hash.push(entry.content_hash.to_vec());
         self.hash.push(entry.hash.to_vec());
+        self.actor.push((!entry.actor.is_empty()).then(|| entry.actor.clone()));
+        self.request_id.push((!entry.request_id.is_empty()).then(|| entry.request_id.clone()));
         Ok(())
     }
 
@@ -80,6 +85,8 @@ impl PendingChanges {
             &rows.version,
             &rows.content_hash,
             &rows.hash,
+            &rows.actor,
+            &rows.request_id,
         ];
         conn.execute("appending to the change log", INSERT, args)?;
         Ok(())

@@ -102,6 +102,8 @@ fn change_row(r: &Row, prev: Digest) -> Result<ChangeEntry> {
         doc_id: get(r, 4, what)?,
         version: from_sql_int(get(r, 5, what)?, "change version")?,
         content_hash: digest(get(r, 6, what)?, "change content hash")?,
+        actor: get::<Option<String>>(r, 8, what)?.unwrap_or_default(),
+        request_id: get::<Option<String>>(r, 9, what)?.unwrap_or_default(),
         prev_hash: prev,
         hash: digest(get(r, 7, what)?, "change hash")?,
     })
@@ -266,7 +268,7 @@ impl Reader for Queries<'_> {
     }
 }
 
-const CHANGES: &str = "SELECT position, hlc, op, collection, doc_id, version, content_hash, hash \
+const CHANGES: &str = "SELECT position, hlc, op, collection, doc_id, version, content_hash, hash, actor, request_id \
                        FROM changes WHERE space_id = $1 AND position >= $2 ORDER BY position LIMIT $3";
 const MAX_HLC: &str = "SELECT max(c.hlc) FROM spaces s CROSS JOIN LATERAL \
                        (SELECT hlc FROM changes WHERE space_id = s.id ORDER BY position DESC LIMIT 1) c";

@@ -106,7 +106,10 @@ impl Embedded {
         let objects = ObjectSettings::new(engram_objects::Objects::new(store, engram_objects::GRACE_DEFAULT));
         // In-process calls have no other client to share with: no rate limit.
         let limits = Limits { rate_per_key: 0.0, ..Limits::default() };
-        let state = AppState::new(engine.clone(), Arc::new(keys), limits).with_objects(objects);
+        let local_key =
+            keys.verify(&token)?.ok_or_else(|| engram::Error::internal("the embedded key does not verify"))?.id;
+        let state =
+            AppState::new(engine.clone(), Arc::new(keys), limits).with_objects(objects).with_local_key(local_key);
         let background = {
             let _entered = runtime.enter();
             let webhooks = crate::webhooks::dispatch::start(state.engine.clone(), state.webhooks.clone());

@@ -23,6 +23,62 @@ fn valid_id(v: &HeaderValue) -> Option<String> {
     ok.then(|| s.to_owned())
 }
 
+/// Who is calling, for the change log: the request id (set by
+/// [`observe`]) and, once the authorization layer knows it, the actor.
+#[derive(Debug)]
+struct Caller {
+    request_id: String,
+    actor: Option<engram::Actor>,
+}
+
+tokio::task_local! {
+    static CALLER: std::cell::RefCell<Caller>;
+}
+
+/// Records the authenticated key of the request being served: its writes
+/// name `key:<id>`.
+pub fn set_caller_key(key_id: &str) {
+    let _ = CALLER.try_with(|c| {
+        let mut c = c.borrow_mut();
+        // The request id's characters and length were checked, and key ids
+        // are short; a key id over the limit records the request as `anonymous`.
+        let actor = engram::Actor::new(format!("key:{key_id}"), c.request_id.clone())
+            .or_else(|_| engram::Actor::new("anonymous", c.request_id.clone()));
+        c.actor = actor.ok();
+        if let Some(a) = &c.actor {
+            // For the rest of this poll too (`with_caller` set the actor
+            // the poll started with).
+            engram::set_current_actor(a.clone());
+        }
+    });
+}
+
+/// Marks the request being served as the embedding process's own call
+/// (recorded as `local`).
+pub fn set_caller_local() {
+    let _ = CALLER.try_with(|c| {
+        let mut c = c.borrow_mut();
+        let actor = engram::Actor::local(&c.request_id);
+        engram::set_current_actor(actor.clone());
+        c.actor = Some(actor);
+    });
+}
+
+/// Polls `fut` inside the request's caller scope with the engine's actor
+/// set around each poll, so engine calls made while serving the request
+/// (and work handed from them to other threads) record who made them.
+async fn with_caller<F: Future>(request_id: String, fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    // Until the key is known, `anonymous` (no write route is public).
+    let anonymous = engram::Actor::new("anonymous", request_id.clone()).ok();
+    let caller = Caller { request_id, actor: anonymous };
+    let scoped = std::future::poll_fn(move |cx| match CALLER.with(|c| c.borrow().actor.clone()) {
+        Some(actor) => engram::with_actor(actor, || fut.as_mut().poll(cx)),
+        None => fut.as_mut().poll(cx),
+    });
+    CALLER.scope(std::cell::RefCell::new(caller), scoped).await
+}
+
 /// Request id, access log, metrics.
 pub async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Response {
     let id = req.headers().get(&REQUEST_ID).and_then(valid_id).unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
@@ -31,7 +87,7 @@ pub async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Res
     let route = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
     let started = Instant::now();
     let span = tracing::info_span!("request", request_id = %id, %method, %path);
-    let mut res = next.run(req).instrument(span.clone()).await;
+    let mut res = with_caller(id.clone(), next.run(req).instrument(span.clone())).await;
     let seconds = started.elapsed().as_secs_f64();
     let status = res.status().as_u16();
     s.metrics.observe(&route, &method, status, seconds);

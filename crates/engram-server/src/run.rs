@@ -189,7 +189,8 @@ pub async fn shutdown_signal() {
 pub(crate) fn start_collector(state: &AppState) -> AbortOnDrop {
     let collector = engram_objects::Collector::with_stats(state.objects.collected.clone());
     let (engine, objects) = (state.engine.clone(), state.objects.service.clone());
-    AbortOnDrop(tokio::spawn(collector.run(engine, objects, state.objects.collect_every)))
+    let run = collector.run(engine, objects, state.objects.collect_every);
+    AbortOnDrop(tokio::spawn(engram::with_actor_async(engram::Actor::engine("objects-collector"), run)))
 }
 
 /// Stops a background task when dropped.

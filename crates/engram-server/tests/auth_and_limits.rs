@@ -324,3 +324,47 @@ fn request_ids_readiness_metrics_and_reference() {
     page.expect_status(200, "docs page");
     assert!(page.text.contains("/openapi.json") && !page.text.contains("https://"), "self-contained page");
 }
+
+/// Every change-log entry names who wrote it: the key and request id of an
+/// HTTP write (a document, an object, a transaction), `local` for a
+/// library call on the same engine.
+#[test]
+fn the_change_log_records_each_writes_key_and_request() {
+    let srv = TestServer::start();
+    srv.create_space("acme");
+    let (id, writer) = key(&srv, Some("acme"), "write", None);
+    let auth = format!("Bearer {writer}");
+    let headers = [("authorization", auth.as_str()), ("x-request-id", "req-doc-1")];
+    srv.request("PUT", "/v1/spaces/acme/collections/n/docs/a", &headers, Some(b"{}".to_vec()))
+        .expect_status(201, "put");
+    let object = [("authorization", auth.as_str()), ("x-request-id", "req-obj-1"), ("content-type", "text/plain")];
+    srv.request("PUT", "/v1/spaces/acme/objects/f.txt", &object, Some(b"hello".to_vec())).expect_status(201, "object");
+    // No request id sent: the server's own (returned in the response) is recorded.
+    let r = as_key(&srv, &writer, "DELETE", "/v1/spaces/acme/collections/n/docs/a", None);
+    r.expect_status(200, "delete");
+    let generated = r.header("x-request-id").expect("request id").to_owned();
+    let changes = srv.get("/v1/spaces/acme/changes?limit=100");
+    changes.expect_status(200, "changes");
+    let entries = changes.json["entries"].as_array().expect("entries").clone();
+    let by = |op: &str, coll: &str| {
+        entries
+            .iter()
+            .find(|e| e["op"] == op && e["collection"] == coll)
+            .unwrap_or_else(|| panic!("no {op} in {coll}: {entries:?}"))
+            .clone()
+    };
+    let key_actor = format!("key:{id}");
+    let put = by("put", "n");
+    assert_eq!((put["actor"].as_str(), put["request_id"].as_str()), (Some(key_actor.as_str()), Some("req-doc-1")));
+    let obj = by("put", "_objects");
+    assert_eq!((obj["actor"].as_str(), obj["request_id"].as_str()), (Some(key_actor.as_str()), Some("req-obj-1")));
+    let del = by("delete", "n");
+    assert_eq!(
+        (del["actor"].as_str(), del["request_id"].as_str()),
+        (Some(key_actor.as_str()), Some(generated.as_str()))
+    );
+    // The admin key created the space.
+    let create = by("space_create", "");
+    assert!(create["actor"].as_str().is_some_and(|a| a.starts_with("key:") && a != key_actor), "{create}");
+    srv.get("/v1/spaces/acme/changes/verify").expect_status(200, "the chain verifies with actors");
+}

@@ -85,6 +85,8 @@ struct RawChange {
     version: i64,
     content_hash: Vec<u8>,
     hash: Vec<u8>,
+    actor: Option<String>,
+    request_id: Option<String>,
 }
 
 impl RawChange {
@@ -98,6 +100,8 @@ impl RawChange {
             version: r.get(5)?,
             content_hash: r.get(6)?,
             hash: r.get(7)?,
+            actor: r.get(8)?,
+            request_id: r.get(9)?,
         })
     }
 
@@ -114,6 +118,8 @@ impl RawChange {
             doc_id: self.doc_id,
             version: from_sql_int(self.version, "change version")?,
             content_hash: digest(self.content_hash, "content hash")?,
+            actor: self.actor.unwrap_or_default(),
+            request_id: self.request_id.unwrap_or_default(),
             prev_hash,
             hash: digest(self.hash, "change hash")?,
         })
@@ -310,7 +316,7 @@ impl Reader for Queries<'_> {
     }
 }
 
-const CHANGES: &str = "SELECT position, hlc, op, collection, doc_id, version, content_hash, hash \
+const CHANGES: &str = "SELECT position, hlc, op, collection, doc_id, version, content_hash, hash, actor, request_id \
                        FROM changes WHERE space_id = ?1 AND position >= ?2 ORDER BY position LIMIT ?3";
 /// One primary-key probe per space (the join form made SQLite scan the
 /// whole change log: 0.76 s at open with 2.4M entries).
@@ -467,7 +473,7 @@ mod tests {
         let conn = migrated_in_memory();
         conn.execute_batch(
             "INSERT INTO spaces (name, created_hlc) VALUES ('bad name!', 1);
-             INSERT INTO changes VALUES (7, 1, 1, 99, '', '', 0, x'00', x'00');
+             INSERT INTO changes VALUES (7, 1, 1, 99, '', '', 0, x'00', x'00', NULL, NULL);
              INSERT INTO index_entries VALUES (3, 1, x'01', 'ghost');",
         )
         .expect("damage");

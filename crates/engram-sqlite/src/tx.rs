@@ -323,7 +323,7 @@ impl WriteTx for SqliteTx<'_> {
             return Err(Error::internal("change appended out of order"));
         }
         let sql_text = "INSERT INTO changes (space_id, position, hlc, op, collection, doc_id, version, \
-                        content_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+                        content_hash, hash, actor, request_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
         let args = params![
             space.0,
             to_sql_int(entry.position, "change position")?,
@@ -333,7 +333,11 @@ impl WriteTx for SqliteTx<'_> {
             entry.doc_id,
             to_sql_int(entry.version, "change version")?,
             entry.content_hash,
-            entry.hash
+            entry.hash,
+            // Empty (an entry from before actors were recorded, copied) is
+            // stored as NULL, as the migration left such entries.
+            (!entry.actor.is_empty()).then_some(&entry.actor),
+            (!entry.request_id.is_empty()).then_some(&entry.request_id)
         ];
         Self::exec_held(self.conn, &mut self.insert_change, "appending to the change log", sql_text, args)?;
         self.cache.heads.get_mut().insert(space, ChangeHead::of(entry));
@@ -377,6 +381,8 @@ mod tests {
             doc_id: doc.into(),
             version: 1,
             content_hash: [2; 32],
+            actor: "local".into(),
+            request_id: String::new(),
         }
     }
 

@@ -5,6 +5,7 @@
 //! Invariant: every document mutation appends exactly one change-log entry in
 //! the same transaction, so the log and the records can never disagree.
 
+use crate::actor::Actor;
 use crate::catalog::{Catalog, Compiled, prepare_spec};
 use crate::ops::{Expect, Op, OpResult, check_ttl};
 use engram_core::backend::{CollectionId, CollectionRow, CollectionSpec, DocUpsert, SpaceId, StoredDoc, WriteTx};
@@ -44,6 +45,8 @@ pub(crate) struct Writer<'a> {
     space_checked: bool,
     hlc: &'a Hlc,
     catalog: &'a Catalog,
+    /// Who this transaction's entries name.
+    actor: &'a Actor,
     pub now_ms: u64,
     colls: HashMap<String, Arc<Compiled>>,
     /// Names looked up and found missing in this transaction (every delete
@@ -70,6 +73,7 @@ impl<'a> Writer<'a> {
         name: &'a SpaceName,
         hlc: &'a Hlc,
         catalog: &'a Catalog,
+        actor: &'a Actor,
     ) -> Result<Self> {
         // The space's write lock first (see `WriteTx::lock_space`): from here
         // to the commit no other writer, in this process or another, can
@@ -85,7 +89,20 @@ impl<'a> Writer<'a> {
         let now_ms = hlc.wall_ms().max(engram_core::hlc::physical_ms(head.hlc));
         let (colls, absent) = (HashMap::new(), HashSet::new());
         let readied = Vec::new();
-        Ok(Self { tx, space, name, space_checked: false, hlc, catalog, now_ms, colls, absent, logged: false, readied })
+        Ok(Self {
+            tx,
+            space,
+            name,
+            space_checked: false,
+            hlc,
+            catalog,
+            actor,
+            now_ms,
+            colls,
+            absent,
+            logged: false,
+            readied,
+        })
     }
 
     /// Fails when the space was deleted after the handle was obtained.
@@ -128,6 +145,8 @@ impl<'a> Writer<'a> {
             doc_id: doc_id.to_owned(),
             version,
             content_hash: content,
+            actor: self.actor.id().to_owned(),
+            request_id: self.actor.request_id().to_owned(),
         };
         let entry = draft.seal(&head);
         self.tx.append_change(self.space, &entry)?;

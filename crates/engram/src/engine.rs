@@ -250,6 +250,7 @@ impl Engine {
 
     fn create_space_named(&self, name: SpaceName) -> Result<SpaceInfo> {
         let inner = self.inner.clone();
+        let actor = crate::actor::current();
         let info = self.inner.write_with(move |tx| {
             if tx.space(&name)?.is_some() {
                 return Err(Error::new(ErrorKind::AlreadyExists, format!("space {name:?} already exists")));
@@ -263,6 +264,8 @@ impl Engine {
                 doc_id: String::new(),
                 version: 0,
                 content_hash: [0; 32],
+                actor: actor.id().to_owned(),
+                request_id: actor.request_id().to_owned(),
             };
             tx.append_change(id, &draft.seal(&tx.change_head(id)?))?;
             Ok(SpaceInfo { name: name.to_string(), created_at_ms: physical_ms(hlc) })
@@ -277,11 +280,12 @@ impl Engine {
         // in the system space, in the same transaction.
         let system = self.system_space()?;
         let inner = self.inner.clone();
+        let actor = crate::actor::current();
         let id = self.inner.write_with(move |tx| {
             let row = tx.space(&name)?.ok_or_else(|| Error::not_found(format!("space {name:?} does not exist")))?;
             tx.delete_space(row.id)?;
             let system_name = system_name();
-            let mut w = crate::apply::Writer::open(tx, system.id, &system_name, &inner.hlc, &inner.catalog)?;
+            let mut w = crate::apply::Writer::open(tx, system.id, &system_name, &inner.hlc, &inner.catalog, &actor)?;
             w.log_space_deletion(&name, row.id)?;
             Ok(row.id)
         })?;

@@ -16,6 +16,7 @@
 //! # Ok::<(), engram::Error>(())
 //! ```
 
+mod actor;
 mod apply;
 mod catalog;
 pub mod config;
@@ -49,6 +50,7 @@ mod wake;
 mod webhooks;
 mod worker;
 
+pub use actor::{ACTOR_BYTES_MAX, Actor, current_actor, set_current_actor, with_actor, with_actor_async};
 pub use config::{EngineConfig, Storage};
 pub use embedding::{EmbeddingFieldStatus, EmbeddingStatus};
 pub use engram_core::hlc::{Clock, SystemClock};

@@ -69,12 +69,13 @@ impl Inner {
 
     fn purge_space(self: &Arc<Self>, space: SpaceId, docs: Vec<(CollectionId, String)>) -> Result<usize> {
         let me = self.clone();
+        let actor = crate::actor::Actor::engine("purge");
         self.write_with(move |tx| {
             fail::fail_point!("engram.purge.documents", |_| Err(engram_core::Error::internal(
                 "injected failure purging"
             )));
             let Some(row) = tx.spaces()?.into_iter().find(|s| s.id == space) else { return Ok(0) };
-            let mut w = Writer::open(tx, space, &row.name, &me.hlc, &me.catalog)?;
+            let mut w = Writer::open(tx, space, &row.name, &me.hlc, &me.catalog, &actor)?;
             let mut n = 0;
             for (coll, id) in &docs {
                 n += usize::from(w.expire(*coll, id)?);

@@ -112,8 +112,11 @@ impl Space {
         F: FnMut(&mut Writer<'_>) -> Result<T> + Send + 'static,
     {
         let (inner, id, name) = (self.inner.clone(), self.id, self.name.clone());
+        // Captured here, on the caller's thread: the transaction may run on
+        // another (the backend's writer).
+        let actor = crate::actor::current();
         let (out, logged, readied) = self.inner.write_with(move |tx: &mut dyn WriteTx| {
-            let mut w = Writer::open(tx, id, &name, &inner.hlc, &inner.catalog)?;
+            let mut w = Writer::open(tx, id, &name, &inner.hlc, &inner.catalog, &actor)?;
             let out = f(&mut w)?;
             Ok((out, w.logged, std::mem::take(&mut w.readied)))
         })?;

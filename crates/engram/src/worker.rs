@@ -12,6 +12,11 @@ use std::time::Duration;
 /// One pass of a worker; errors are logged and the pass retried next time.
 pub(crate) type Pass = fn(&Arc<Inner>) -> Result<()>;
 
+/// The task name of a worker thread's name, for its actor.
+fn name_of_task(thread: &str) -> String {
+    thread.strip_prefix("engram-").unwrap_or(thread).to_owned()
+}
+
 /// A running worker thread.
 pub(crate) struct Worker {
     stop: Sender<()>,
@@ -24,18 +29,33 @@ impl Worker {
     /// weakly, so it never keeps a dropped engine alive.
     pub fn start(name: &str, inner: Weak<Inner>, interval: Duration, pass: Pass, failure: &'static str) -> Self {
         let (stop, stopped) = channel::<()>();
+        let name = name.to_owned();
         let thread = std::thread::Builder::new()
-            .name(name.into())
+            .name(name.clone())
             .spawn(move || {
-                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
-                    let Some(inner) = inner.upgrade() else { return };
-                    if let Err(e) = pass(&inner) {
-                        tracing::warn!(error = %e, "{failure}; will retry");
-                    }
-                }
+                // Its writes name the worker (`engram-purge` → `engram:purge`).
+                let task = name_of_task(&name);
+                crate::actor::with_actor(crate::actor::Actor::engine(&task), || {
+                    Self::run(&stopped, &inner, interval, pass, failure)
+                })
             })
             .expect("spawning a background worker thread");
         Self { stop, thread }
+    }
+
+    fn run(
+        stopped: &std::sync::mpsc::Receiver<()>,
+        inner: &Weak<Inner>,
+        interval: Duration,
+        pass: Pass,
+        failure: &str,
+    ) {
+        while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
+            let Some(inner) = inner.upgrade() else { return };
+            if let Err(e) = pass(&inner) {
+                tracing::warn!(error = %e, "{failure}; will retry");
+            }
+        }
     }
 
     /// Stops the thread and waits for it, unless called from it.

@@ -13,7 +13,7 @@ use engram_core::migration::{Applied, Ledger, Migration, checksum};
 use engram_core::{Error, ErrorKind, Result};
 
 /// The newest format this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Key of the advisory lock held while migrating ("EngrMigr" in ASCII).
 /// Advisory locks are scoped to one database, so separate databases on one
@@ -21,8 +21,10 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const MIGRATION_LOCK_KEY: i64 = 0x456E_6772_4D69_6772;
 
 /// Every migration, in version order from 1 without gaps.
-const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "0001_initial", sql: include_str!("0001_initial.sql") }];
+const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "0001_initial", sql: include_str!("0001_initial.sql") },
+    Migration { version: 2, name: "0002_change_actors", sql: include_str!("0002_change_actors.sql") },
+];
 
 const LEDGER: Ledger = Ledger { migrations: MIGRATIONS, format: FORMAT_VERSION, store: "the database" };
 
@@ -132,7 +134,7 @@ mod tests {
         assert!(LEDGER.verify(&[good]).is_ok());
         let newer = LEDGER.verify(&[Applied { version: 9, checksum: String::new() }]).expect_err("newer");
         assert_eq!(newer.kind(), ErrorKind::UnsupportedFormat);
-        assert!(newer.message().contains("format v9; this build reads up to v1"), "{newer}");
+        assert!(newer.message().contains("format v9; this build reads up to v2"), "{newer}");
         let altered = LEDGER.verify(&[Applied { version: 1, checksum: "x".into() }]).expect_err("altered");
         assert_eq!(altered.kind(), ErrorKind::Corrupted);
         let unknown = LEDGER.verify(&[Applied { version: 0, checksum: "x".into() }]).expect_err("unknown");

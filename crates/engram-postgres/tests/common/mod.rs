@@ -43,6 +43,8 @@ pub fn log_change(tx: &mut dyn WriteTx, space: SpaceId, doc_id: &str) -> Result<
         doc_id: doc_id.into(),
         version: 1,
         content_hash: *blake3::hash(doc_id.as_bytes()).as_bytes(),
+        actor: "local".into(),
+        request_id: String::new(),
     };
     let entry = draft.seal(&head);
     tx.append_change(space, &entry)?;

@@ -117,6 +117,11 @@ async fn check(s: AppState, mut req: Request, next: Next) -> Response {
         let e = ApiError::too_many(format!("the key's request rate is exceeded; retry in {wait} s"), wait);
         return refused(e.into_response());
     }
+    if s.local_key_id.as_deref() == Some(principal.key_id.as_str()) {
+        crate::observe::set_caller_local();
+    } else {
+        crate::observe::set_caller_key(&principal.key_id);
+    }
     req.extensions_mut().insert(principal);
     next.run(req).await
 }

@@ -25,7 +25,9 @@ pub struct ChangesParams {
 /// A run of change-log entries.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ChangesPage {
-    /// Entries: position, hlc, op, collection, doc_id, version, content_hash, prev_hash, hash.
+    /// Entries: position, hlc, op, collection, doc_id, version, content_hash, actor
+    /// (`key:<id>`, `local`, `engram:<task>`; empty before actors were recorded),
+    /// request_id, prev_hash, hash.
     #[schema(value_type = Vec<Object>)]
     pub entries: Vec<Value>,
     /// Pass as `after` to continue.

@@ -84,6 +84,9 @@ pub struct SharedState {
     pub stopping: Arc<Stopping>,
     /// Where objects' bytes are kept, and how they are collected.
     pub objects: ObjectSettings,
+    /// The key of an embedded process's own calls (`Embedded`): its writes
+    /// are recorded as `local`, a library call, not as a key's.
+    pub local_key_id: Option<String>,
 }
 
 /// The object store the server uses and its collector's pace.
@@ -189,7 +192,14 @@ impl AppState {
             webhooks: crate::webhooks::WebhookSettings::default(),
             stopping: Arc::default(),
             objects: ObjectSettings::in_memory(),
+            local_key_id: None,
         }))
+    }
+
+    /// Records the writes of calls made with key `id` as `local`.
+    pub fn with_local_key(mut self, id: String) -> Self {
+        Arc::make_mut(&mut self.0).local_key_id = Some(id);
+        self
     }
 
     /// Keeps objects in this store.
@@ -323,7 +333,11 @@ where
     T: Send + 'static,
     F: FnOnce() -> engram::Result<T> + Send + 'static,
 {
-    match crate::work_pool::run(f).await {
+    // The request's actor (see `observe::with_caller`) goes with the work
+    // to the pool thread, where the engine records it in the change log.
+    let actor = engram::current_actor();
+    let work = move || engram::with_actor(actor, f);
+    match crate::work_pool::run(work).await {
         Ok(r) => r.map_err(ApiError::from),
         Err(_) => Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,

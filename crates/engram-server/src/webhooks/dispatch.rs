@@ -49,7 +49,7 @@ pub fn start(engine: Engine, settings: WebhookSettings) -> Dispatcher {
     let flag = stop.clone();
     let thread = std::thread::Builder::new()
         .name("engram-webhooks".into())
-        .spawn(move || run(&engine, &settings, &flag))
+        .spawn(move || engram::with_actor(engram::Actor::engine("webhooks"), || run(&engine, &settings, &flag)))
         .expect("spawn the webhook dispatcher");
     Dispatcher { stop, thread: Some(thread) }
 }
@@ -149,8 +149,9 @@ fn pass(
                 b.insert(key.clone());
             }
             let (space, settings, agent, busy) = (space.clone(), settings.clone(), agent.clone(), busy.clone());
+            let actor = engram::current_actor();
             let spawned = std::thread::Builder::new().name("engram-webhook".into()).spawn(move || {
-                deliver_batch(&space, &key.1, &settings, &agent);
+                engram::with_actor(actor, || deliver_batch(&space, &key.1, &settings, &agent));
                 busy.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&key);
             });
             if let Err(e) = spawned {

@@ -16,12 +16,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub const APPLICATION_ID: i32 = 0x456E_6772;
 
 /// The newest data format this build reads and writes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Every migration, in version order from 1 without gaps.
 const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "0001_initial", sql: include_str!("0001_initial.sql") },
     Migration { version: 2, name: "0002_exact_number_keys", sql: include_str!("0002_exact_number_keys.sql") },
+    Migration { version: 3, name: "0003_change_actors", sql: include_str!("0003_change_actors.sql") },
 ];
 
 const LEDGER: Ledger = Ledger { migrations: MIGRATIONS, format: FORMAT_VERSION, store: "data directory" };
@@ -194,7 +195,7 @@ mod tests {
         conn.execute("INSERT INTO schema_migrations VALUES (9, 'future', 'x', 0)", []).expect("bump");
         let e = migrate(&mut conn).expect_err("newer");
         assert_eq!(e.kind(), ErrorKind::UnsupportedFormat);
-        assert!(e.message().contains("format v9; this build reads up to v2"), "{e}");
+        assert!(e.message().contains("format v9; this build reads up to v3"), "{e}");
     }
 
     #[test]

@@ -1,0 +1,7 @@
+-- Format 2: each change-log entry records who wrote it (an API key id,
+-- `local` for a library call, `engram:<task>` for background work) and the
+-- request id, both covered by the entry's hash. Entries written before keep
+-- NULL in both and their format-1 hash. The format bump keeps older builds,
+-- which would append entries without an actor, from using the database.
+ALTER TABLE changes ADD COLUMN actor text;
+ALTER TABLE changes ADD COLUMN request_id text;
