@@ -1,6 +1,7 @@
 //! The conformance cases. Each takes a fixture factory and panics on the
 //! first behaviour that differs from the documented contract.
 
+pub use crate::audit_conformance::*;
 pub use crate::embed_conformance::*;
 pub use crate::feed_conformance::*;
 pub use crate::memory_conformance::*;

@@ -5,6 +5,7 @@
 //! reference; the suite states expected behaviour explicitly, so a backend
 //! passes by being right, not by agreeing with another backend's bugs.
 
+pub mod audit_conformance;
 pub mod clock;
 pub mod conformance;
 pub mod consistency;
@@ -66,7 +67,8 @@ macro_rules! conformance_tests {
             feed_selects_entries_in_order_with_documents, outbox_delivers_only_what_committed,
             consumers_resume_from_their_acknowledged_position, objects_metadata_follows_the_log,
             embeddings_follow_the_text, embedding_model_switch_backfills_then_promotes,
-            embedded_field_added_later_is_backfilled);
+            embedded_field_added_later_is_backfilled, audit_entries_record_their_actor,
+            audit_tree_proves_every_entry, audit_rows_agree_with_the_log);
     };
     (@cases $factory:path, $guard:expr; $($case:ident),* $(,)?) => {
         $(

@@ -78,6 +78,8 @@ pub(crate) struct Inner {
     pub search: SearchIndexes,
     /// Graph adjacency derived from the change logs.
     pub graph: GraphIndexes,
+    /// Cached Merkle chunk roots of each space's log (`audit/tree.rs`).
+    pub audit: crate::audit::TreeCache,
     /// Completed writes (see `epoch.rs`).
     pub(crate) writes: Arc<AtomicU64>,
     /// Other processes write the same storage: name caches are not used
@@ -175,6 +177,7 @@ impl Engine {
             colls_version: AtomicU64::new(0),
             search: SearchIndexes::new(search_store, fresh.clone(), save_after),
             graph: GraphIndexes::new(fresh.clone()),
+            audit: Default::default(),
             shared,
             signals: Arc::default(),
             receives: Default::default(),
@@ -300,6 +303,7 @@ impl Engine {
             self.inner.colls_version.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
         self.inner.graph.forget(id);
+        self.inner.audit.forget(id);
         self.inner.search.forget(id)
     }
 

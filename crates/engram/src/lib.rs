@@ -18,6 +18,7 @@
 
 mod actor;
 mod apply;
+mod audit;
 mod catalog;
 pub mod config;
 pub mod copy;
@@ -51,6 +52,7 @@ mod webhooks;
 mod worker;
 
 pub use actor::{ACTOR_BYTES_MAX, Actor, current_actor, set_current_actor, with_actor, with_actor_async};
+pub use audit::{AuditReport, TreeHead};
 pub use config::{EngineConfig, Storage};
 pub use embedding::{EmbeddingFieldStatus, EmbeddingStatus};
 pub use engram_core::hlc::{Clock, SystemClock};
