@@ -81,6 +81,10 @@ pub enum Command {
     /// Copy spaces between storages (a data directory, a postgres:// URL),
     /// resumably, and verify them.
     Copy(CopyArgs),
+    /// Audit: signing keys, signed checkpoints and receipts of a space's
+    /// log, and `verify` (chain, stored rows, published checkpoints, receipts).
+    #[command(subcommand)]
+    Audit(crate::audit::AuditCommand),
     /// Serve memory tools to agents over the Model Context Protocol: on
     /// standard input and output, or over streamable HTTP with --http.
     Mcp(McpArgs),
@@ -338,6 +342,11 @@ pub struct ServeArgs {
     /// endpoint). In the environment, separate several with `;`.
     #[arg(long = "embedder", env = "ENGRAM_EMBEDDERS", value_delimiter = ';')]
     pub embedders: Vec<String>,
+    /// The key that signs audit checkpoints and receipts: a file of 64 hex
+    /// characters (`engram audit keygen`). Default: audit.key in the data
+    /// directory, created at first start. Give servers sharing a database one key.
+    #[arg(long, env = "ENGRAM_AUDIT_KEY_FILE")]
+    pub audit_key_file: Option<PathBuf>,
     /// PEM certificate chain: serve HTTPS (with --tls-key).
     #[arg(long, env = "ENGRAM_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

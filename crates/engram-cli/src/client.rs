@@ -40,6 +40,8 @@ pub trait Client {
     fn feed(&self, space: &str, call: crate::feed::FeedCall) -> Out;
     /// An object operation (`data_dir` holds the bytes of a local one).
     fn object(&self, data_dir: &Path, space: &str, call: crate::object::ObjectCall) -> Out;
+    /// A signed checkpoint or receipt (`data_dir` holds a local one's key).
+    fn audit(&self, data_dir: &Path, space: &str, call: crate::audit::AuditCall) -> Out;
 }
 
 /// Opens the data directory, or connects to the server holding it.
@@ -148,6 +150,9 @@ impl Client for Local {
     }
     fn object(&self, data_dir: &Path, space: &str, call: crate::object::ObjectCall) -> Out {
         crate::object::call_local(&self.0, data_dir, space, call)
+    }
+    fn audit(&self, data_dir: &Path, space: &str, call: crate::audit::AuditCall) -> Out {
+        crate::audit::call_local(&self.0, data_dir, space, call)
     }
 }
 
@@ -311,6 +316,9 @@ impl Client for Remote {
     }
     fn object(&self, _data_dir: &Path, space: &str, call: crate::object::ObjectCall) -> Out {
         crate::object::call_remote(&self.agent, &self.base, space, call)
+    }
+    fn audit(&self, _data_dir: &Path, space: &str, call: crate::audit::AuditCall) -> Out {
+        reply(self.agent.get(self.url(&crate::audit::http_path(space, &call))).call())
     }
 }
 

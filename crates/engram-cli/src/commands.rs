@@ -20,6 +20,9 @@ pub fn run(cli: Cli) -> Result<(), String> {
     if let Command::Mcp(a) = cli.command {
         return crate::mcp::run(&cli.data_dir, cli.server.as_deref(), cli.key.as_deref(), a);
     }
+    if let Command::Audit(a) = cli.command {
+        return crate::audit::run(&cli.data_dir, cli.server.as_deref(), cli.key.as_deref(), a);
+    }
     if let Command::Object(o) = cli.command {
         let client = connect(&cli.data_dir, cli.server.as_deref(), cli.key.as_deref(), "object")?;
         return crate::object::run(client.as_ref(), &cli.data_dir, o);
@@ -55,6 +58,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Feed(_) => "feed",
         Command::Webhook(_) => "webhook",
         Command::Copy(_) => "copy",
+        Command::Audit(_) => "audit",
         Command::Object(_) => "object",
         Command::Mcp(_) => "mcp",
     }
@@ -124,13 +128,14 @@ fn serve(data_dir: std::path::PathBuf, a: crate::args::ServeArgs) -> Result<(), 
         objects_collect_every: std::time::Duration::from_secs(a.objects_collect_seconds),
         objects_transfer_timeout: std::time::Duration::from_secs(a.objects_transfer_timeout_seconds),
         embedders,
+        audit_key_file: a.audit_key_file,
     };
     rt.block_on(engram_server::serve(config)).map_err(|e| e.to_string())
 }
 
 fn dispatch(c: &dyn Client, command: Command) -> Result<Value, String> {
     match command {
-        Command::Serve(_) | Command::Copy(_) | Command::Object(_) | Command::Mcp(_) => {
+        Command::Serve(_) | Command::Copy(_) | Command::Object(_) | Command::Mcp(_) | Command::Audit(_) => {
             unreachable!("handled before connecting")
         }
         Command::Space(SpaceCommand::Create { name }) => c.create_space(&name),

@@ -2,6 +2,7 @@
 //! people that work on a data directory directly or through a running server.
 
 mod args;
+mod audit;
 mod client;
 mod commands;
 mod config_file;

@@ -161,7 +161,12 @@ pub fn entry_hash(e: &ChangeEntry) -> Digest {
 pub fn verify_run(before: ChangeHead, entries: &[ChangeEntry]) -> Result<ChangeHead> {
     entries.iter().try_fold(before, |head, e| {
         if e.position != head.position + 1 {
-            return Err(Error::corrupted(format!("change log gap: position {} follows {}", e.position, head.position)));
+            return Err(Error::corrupted(format!(
+                "change {}: missing from the log (position {} follows {})",
+                head.position + 1,
+                e.position,
+                head.position
+            )));
         }
         if e.prev_hash != head.hash {
             return Err(Error::corrupted(format!("change {}: previous-hash link broken", e.position)));

@@ -91,6 +91,14 @@ fn collection_row(r: &Row) -> Result<CollectionRow> {
 
 /// A change row, linked to `prev` (the hash of the row before it).
 fn change_row(r: &Row, prev: Digest) -> Result<ChangeEntry> {
+    // A damaged row names its position, as the chain check does.
+    parse_change(r, prev).map_err(|e| match get::<i64>(r, 0, "reading the change log") {
+        Ok(position) => e.context(&format!("change {position}")),
+        Err(_) => e,
+    })
+}
+
+fn parse_change(r: &Row, prev: Digest) -> Result<ChangeEntry> {
     let what = "reading the change log";
     let op: i16 = get(r, 2, what)?;
     let op = u8::try_from(op).map_err(|_| Error::corrupted(format!("unknown change op code {op}")))?;

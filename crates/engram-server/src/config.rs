@@ -50,6 +50,10 @@ pub struct ServerConfig {
     pub objects_transfer_timeout: std::time::Duration,
     /// The embedders collections' embedded vector fields name.
     pub embedders: engram_core::embed::Embedders,
+    /// The file of the key that signs audit checkpoints (64 hex characters,
+    /// an Ed25519 seed); `None` is `audit.key` in the data directory,
+    /// created at first start.
+    pub audit_key_file: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -70,6 +74,7 @@ impl Default for ServerConfig {
             objects_collect_every: std::time::Duration::from_secs(60),
             objects_transfer_timeout: std::time::Duration::from_secs(3600),
             embedders: engram_core::embed::Embedders::default(),
+            audit_key_file: None,
         }
     }
 }

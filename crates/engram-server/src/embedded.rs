@@ -108,8 +108,11 @@ impl Embedded {
         let limits = Limits { rate_per_key: 0.0, ..Limits::default() };
         let local_key =
             keys.verify(&token)?.ok_or_else(|| engram::Error::internal("the embedded key does not verify"))?.id;
-        let state =
-            AppState::new(engine.clone(), Arc::new(keys), limits).with_objects(objects).with_local_key(local_key);
+        let audit_key = crate::audit_key::load(dir, None)?;
+        let state = AppState::new(engine.clone(), Arc::new(keys), limits)
+            .with_objects(objects)
+            .with_local_key(local_key)
+            .with_audit_key(audit_key);
         let background = {
             let _entered = runtime.enter();
             let webhooks = crate::webhooks::dispatch::start(state.engine.clone(), state.webhooks.clone());

@@ -5,6 +5,7 @@
 //! RFC 9457 problem+json in exactly one place ([`problem`]). It holds no
 //! storage logic.
 
+pub mod audit_key;
 pub mod auth;
 pub mod config;
 mod conn_limit;

@@ -39,9 +39,12 @@ pub async fn serve(config: ServerConfig) -> io::Result<()> {
         config.data_dir.display(),
         objects.service.store().kind()
     );
+    let audit_key = crate::audit_key::load(&config.data_dir, config.audit_key_file.as_deref())
+        .map_err(|e| io::Error::other(e.to_string()))?;
     let mut state = AppState::new(engine.clone(), Arc::new(keys), config.limits)
         .with_webhooks(config.webhooks.clone())
-        .with_objects(objects);
+        .with_objects(objects)
+        .with_audit_key(audit_key);
     if let Some(url) = &config.redis {
         let shared = crate::shared_rate::SharedRate::connect(url, "engram").map_err(io::Error::other)?;
         state = state.with_shared_rates(shared);

@@ -108,6 +108,12 @@ impl RawChange {
     /// The entry, linked after `prev_hash` (the previous row's hash: it is
     /// not stored twice, and the chain check recomputes every hash from it).
     fn into_entry(self, prev_hash: Digest) -> Result<ChangeEntry> {
+        // A damaged row names its position, as the chain check does.
+        let position = self.position;
+        self.parse(prev_hash).map_err(|e| e.context(&format!("change {position}")))
+    }
+
+    fn parse(self, prev_hash: Digest) -> Result<ChangeEntry> {
         let op =
             u8::try_from(self.op).map_err(|_| Error::corrupted(format!("stored change op {} is invalid", self.op)))?;
         Ok(ChangeEntry {

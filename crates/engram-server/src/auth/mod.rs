@@ -74,7 +74,7 @@ pub fn policy(method: &Method, route: &str) -> Access {
         "/bulk/get",
     ];
     match (method.as_str(), route) {
-        ("GET", "/healthz" | "/readyz" | "/openapi.json" | "/docs") => Access::Public,
+        ("GET", "/healthz" | "/readyz" | "/openapi.json" | "/docs" | "/v1/audit/public-key") => Access::Public,
         ("GET", "/metrics") => global(Role::Read),
         (_, r) if r.starts_with("/v1/keys") => global(Role::Admin),
         ("GET", "/v1/spaces") => key(Role::Read),
@@ -88,6 +88,7 @@ pub fn policy(method: &Method, route: &str) -> Access {
         ("POST", "/v1/spaces/{space}/queues/{queue}/purge") => key(Role::Admin),
         ("POST", r) if r.starts_with("/v1/spaces/{space}/search-index/") => key(Role::Admin),
         ("POST", r) if r.ends_with("/embeddings/backfill") => key(Role::Admin),
+        ("POST", "/v1/spaces/{space}/audit/verify") => key(Role::Admin),
         ("POST", r) if READ_POSTS.iter().any(|s| r.ends_with(s)) => key(Role::Read),
         _ => key(Role::Write),
     }
@@ -120,6 +121,9 @@ mod tests {
         assert_eq!(p("HEAD", "/v1/spaces/{space}/objects/{*key}"), key(Role::Read));
         assert_eq!(p("PUT", "/v1/spaces/{space}/objects/{*key}"), key(Role::Write));
         assert_eq!(p("POST", "/v1/spaces/{space}/blobs"), key(Role::Write));
+        assert_eq!(p("GET", "/v1/audit/public-key"), Access::Public);
+        assert_eq!(p("GET", "/v1/spaces/{space}/changes/{position}/receipt"), key(Role::Read));
+        assert_eq!(p("POST", "/v1/spaces/{space}/audit/verify"), key(Role::Admin));
         assert_eq!(p("POST", "/v1/unknown"), global(Role::Admin), "unlisted routes are admin-only");
     }
 }

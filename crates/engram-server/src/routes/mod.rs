@@ -1,5 +1,6 @@
 //! The routes: one file per resource, all under `/v1`.
 
+mod audit;
 mod changes;
 mod collections;
 mod documents;
@@ -34,6 +35,7 @@ use engram::{Engine, ErrorKind};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
+pub(crate) use audit::*;
 pub(crate) use changes::*;
 pub(crate) use collections::*;
 pub(crate) use documents::*;
@@ -84,6 +86,8 @@ pub struct SharedState {
     pub stopping: Arc<Stopping>,
     /// Where objects' bytes are kept, and how they are collected.
     pub objects: ObjectSettings,
+    /// The key that signs audit checkpoints and receipts.
+    pub audit: Arc<engram_core::audit::SigningKey>,
     /// The key of an embedded process's own calls (`Embedded`): its writes
     /// are recorded as `local`, a library call, not as a key's.
     pub local_key_id: Option<String>,
@@ -193,7 +197,15 @@ impl AppState {
             stopping: Arc::default(),
             objects: ObjectSettings::in_memory(),
             local_key_id: None,
+            // A key of this process only, until the server configures its own.
+            audit: Arc::new(engram_core::audit::SigningKey::generate().expect("the system random generator works").0),
         }))
+    }
+
+    /// Signs audit checkpoints with `key`.
+    pub fn with_audit_key(mut self, key: engram_core::audit::SigningKey) -> Self {
+        Arc::make_mut(&mut self.0).audit = Arc::new(key);
+        self
     }
 
     /// Records the writes of calls made with key `id` as `local`.
@@ -300,6 +312,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/spaces/{space}/transactions", post(commit_transaction))
         .route("/v1/spaces/{space}/changes", get(list_changes))
         .route("/v1/spaces/{space}/changes/verify", get(verify_changes))
+        .route("/v1/spaces/{space}/changes/{position}/receipt", get(change_receipt))
+        .route("/v1/spaces/{space}/audit/checkpoint", get(audit_checkpoint))
+        .route("/v1/spaces/{space}/audit/consistency", get(audit_consistency))
+        .route("/v1/spaces/{space}/audit/verify", post(audit_verify))
+        .route("/v1/audit/public-key", get(audit_public_key))
         .route("/v1/keys", get(list_keys).post(create_key))
         .route("/v1/keys/{key}", axum::routing::delete(revoke_key))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize))

@@ -64,6 +64,7 @@ impl Space {
             )));
         }
         let (mut documents, collections) = (0u64, reader.collections(self.id)?);
+        let mut findings = Findings::default();
         for coll in &collections {
             let mut expected = live.remove(coll.name.as_str()).unwrap_or_default();
             let mut after: Option<String> = None;
@@ -73,18 +74,16 @@ impl Space {
                 after = Some(last.id.clone());
                 for doc in &page {
                     documents += 1;
-                    check_doc(coll.name.as_str(), doc, expected.remove(&doc.id))?;
+                    findings.check_doc(coll.name.as_str(), doc, expected.remove(&doc.id));
                 }
             }
-            if let Some((id, last)) = expected.into_iter().min_by_key(|(_, l)| l.position) {
-                return Err(missing(coll.name.as_str(), &id, &last));
-            }
+            expected.iter().for_each(|(id, last)| findings.missing(coll.name.as_str(), id, last));
         }
         // Documents of collections the log says exist but storage lacks.
-        let lost = live.iter().flat_map(|(c, docs)| docs.iter().map(move |(id, l)| (c, id, l)));
-        if let Some((c, id, last)) = lost.min_by_key(|(_, _, l)| l.position) {
-            return Err(missing(c, id, last));
+        for (c, docs) in &live {
+            docs.iter().for_each(|(id, last)| findings.missing(c, id, last));
         }
+        findings.into_result()?;
         Ok(AuditReport {
             entries,
             head_position: head.position,
@@ -114,31 +113,53 @@ fn replay(live: &mut LiveDocs, e: &ChangeEntry) {
     }
 }
 
-fn check_doc(coll: &str, doc: &engram_core::backend::StoredDoc, last: Option<Last>) -> Result<()> {
-    let Some(last) = last else {
-        return Err(Error::corrupted(format!(
-            "document {coll}/{} (version {}) is stored but no change in the log wrote it",
-            doc.id, doc.version
-        )));
-    };
-    if doc.version != last.version {
-        return Err(Error::corrupted(format!(
-            "change {}: document {coll}/{} is stored at version {}, the log wrote version {}",
-            last.position, doc.id, doc.version, last.version
-        )));
-    }
-    if content_hash(doc.body.as_bytes()) != last.content {
-        return Err(Error::corrupted(format!(
-            "change {}: document {coll}/{}'s stored body does not match the hash the log recorded",
-            last.position, doc.id
-        )));
-    }
-    Ok(())
+/// What disagrees with the log: by the position each contradicts, and
+/// rows no change wrote.
+#[derive(Default)]
+struct Findings {
+    positioned: Vec<(u64, String)>,
+    unlogged: Vec<String>,
 }
 
-fn missing(coll: &str, id: &str, last: &Last) -> Error {
-    Error::corrupted(format!(
-        "change {}: document {coll}/{id} (version {}) is missing from storage",
-        last.position, last.version
-    ))
+/// Findings named in the error, at most.
+const FINDINGS_SHOWN: usize = 5;
+
+impl Findings {
+    fn check_doc(&mut self, coll: &str, doc: &engram_core::backend::StoredDoc, last: Option<Last>) {
+        let Some(last) = last else {
+            self.unlogged.push(format!(
+                "document {coll}/{} (version {}) is stored but no change in the log wrote it",
+                doc.id, doc.version
+            ));
+            return;
+        };
+        if doc.version != last.version {
+            let why = format!(
+                "document {coll}/{} is stored at version {}, the log wrote version {}",
+                doc.id, doc.version, last.version
+            );
+            self.positioned.push((last.position, why));
+        } else if content_hash(doc.body.as_bytes()) != last.content {
+            let why = format!("document {coll}/{}'s stored body does not match the hash the log recorded", doc.id);
+            self.positioned.push((last.position, why));
+        }
+    }
+
+    fn missing(&mut self, coll: &str, id: &str, last: &Last) {
+        let why = format!("document {coll}/{id} (version {}) is missing from storage", last.version);
+        self.positioned.push((last.position, why));
+    }
+
+    /// Fails with the findings, earliest position first.
+    fn into_result(mut self) -> Result<()> {
+        self.positioned.sort();
+        let total = self.positioned.len() + self.unlogged.len();
+        if total == 0 {
+            return Ok(());
+        }
+        let named = self.positioned.into_iter().map(|(p, why)| format!("change {p}: {why}"));
+        let shown: Vec<String> = named.chain(self.unlogged).take(FINDINGS_SHOWN).collect();
+        let more = if total > shown.len() { format!(" (and {} more)", total - shown.len()) } else { String::new() };
+        Err(Error::corrupted(format!("{}{more}", shown.join("; "))))
+    }
 }

@@ -106,7 +106,7 @@ impl Space {
 
     /// The tree head of the log's first `size` entries (all when `None`).
     pub fn audit_head(&self, size: Option<u64>) -> Result<TreeHead> {
-        self.with_tree(size, |tree, leaves| head_of(tree, leaves))
+        self.with_tree(size, head_of)
     }
 
     /// Entry `position` and its inclusion proof in the tree of the first
