@@ -6,6 +6,7 @@
 //! measured back to back, in interleaved rounds, and the median is kept.
 
 mod args;
+mod audit;
 mod bulk;
 mod data;
 mod disk;
@@ -40,6 +41,9 @@ fn main() {
     }
     if argv.get(1).map(String::as_str) == Some("queues") {
         return queues::main(argv[1..].to_vec());
+    }
+    if argv.get(1).map(String::as_str) == Some("audit") {
+        return audit::main(argv[1..].to_vec());
     }
     if argv.get(1).map(String::as_str) == Some("objects") {
         return objects::main(argv[1..].to_vec());

@@ -33,7 +33,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP server on the data directory.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create, list or delete spaces.
     #[command(subcommand)]
     Space(SpaceCommand),

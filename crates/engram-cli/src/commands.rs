@@ -12,7 +12,7 @@ const STDIN_BYTES_MAX: u64 = 64 * 1024 * 1024;
 
 pub fn run(cli: Cli) -> Result<(), String> {
     if let Command::Serve(a) = cli.command {
-        return serve(cli.data_dir, a);
+        return serve(cli.data_dir, *a);
     }
     if let Command::Copy(a) = cli.command {
         return crate::copy::run(&a);

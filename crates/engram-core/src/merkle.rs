@@ -11,10 +11,11 @@
 //!
 //! Computing a node needs the leaves under it. [`Tree`] takes them from a
 //! [`LeafSource`] in aligned chunks of [`CHUNK_LEAVES`] and uses the
-//! source's cached roots of complete chunks: every aligned complete chunk is
-//! a node of every tree that contains it (the splits of any node wider than
-//! a chunk fall on chunk boundaries), so a proof reads at most two chunks'
-//! leaves and combines `n / CHUNK_LEAVES` cached roots.
+//! source's cached roots of complete, aligned power-of-two runs of chunks:
+//! every such run is a node of every tree that contains it (the splits of
+//! any node wider than a chunk fall on chunk boundaries, and a left child's
+//! width is a power of two aligned to it), so a root or a proof reads at
+//! most two chunks' leaves and O(log n) cached roots.
 
 use crate::{Error, Result};
 use std::cell::RefCell;
@@ -75,8 +76,9 @@ pub trait LeafSource {
     /// Leaf hashes `chunk · CHUNK_LEAVES ..` up to `CHUNK_LEAVES` of them
     /// (fewer only for the log's last, partial chunk).
     fn chunk_leaves(&self, chunk: u64) -> Result<Vec<Hash>>;
-    /// The root of complete chunk `chunk`, if cached.
-    fn chunk_root(&self, chunk: u64) -> Result<Hash>;
+    /// The root of complete chunks `index · 2^level ..` (`2^level` of them;
+    /// level 0 is one chunk), all within the tree.
+    fn subtree_root(&self, level: u32, index: u64) -> Result<Hash>;
 }
 
 /// The tree of the first `size` leaves of a source.
@@ -114,11 +116,21 @@ impl<'a> Tree<'a> {
         Ok(root_of(&leaves[a..b]))
     }
 
+    /// Leaf `index`'s hash.
+    pub fn leaf(&self, index: u64) -> Result<Hash> {
+        if index >= self.size {
+            return Err(Error::invalid(format!("leaf {index} is outside a tree of {} leaves", self.size)));
+        }
+        let chunk = index / CHUNK_LEAVES;
+        self.leaves(chunk, index, index + 1)
+    }
+
     /// The hash of node `[lo, hi)` (a node of this tree).
     fn node(&self, lo: u64, hi: u64) -> Result<Hash> {
-        let chunk = lo / CHUNK_LEAVES;
-        if hi - lo == CHUNK_LEAVES && lo.is_multiple_of(CHUNK_LEAVES) {
-            return self.source.chunk_root(chunk);
+        let (chunk, width) = (lo / CHUNK_LEAVES, hi - lo);
+        if width >= CHUNK_LEAVES && width.is_power_of_two() && lo.is_multiple_of(width) {
+            let level = (width / CHUNK_LEAVES).trailing_zeros();
+            return self.source.subtree_root(level, lo / width);
         }
         if (hi - 1) / CHUNK_LEAVES == chunk {
             return self.leaves(chunk, lo, hi);
@@ -279,6 +291,47 @@ pub fn verify_consistency(
     Ok(())
 }
 
+/// Roots of complete, aligned power-of-two runs of chunks, built as chunk
+/// roots are appended: `levels[k][j]` covers chunks `j·2^k .. (j+1)·2^k`.
+#[derive(Debug, Default, Clone)]
+pub struct ChunkLevels {
+    levels: Vec<Vec<Hash>>,
+}
+
+impl ChunkLevels {
+    /// Complete chunks held.
+    pub fn chunks(&self) -> u64 {
+        self.levels.first().map_or(0, |l| l.len() as u64)
+    }
+
+    /// Appends the next chunk's root, completing the runs it ends.
+    pub fn push(&mut self, root: Hash) {
+        let mut node = root;
+        let mut level = 0;
+        loop {
+            if self.levels.len() == level {
+                self.levels.push(Vec::new());
+            }
+            self.levels[level].push(node);
+            let row = &self.levels[level];
+            if row.len() % 2 == 1 {
+                return;
+            }
+            node = node_hash(&row[row.len() - 2], &row[row.len() - 1]);
+            level += 1;
+        }
+    }
+
+    /// A run's root (see [`LeafSource::subtree_root`]).
+    pub fn get(&self, level: u32, index: u64) -> Result<Hash> {
+        self.levels
+            .get(level as usize)
+            .and_then(|row| row.get(index as usize))
+            .copied()
+            .ok_or_else(|| Error::internal(format!("Merkle run {index} of level {level} is not cached")))
+    }
+}
+
 /// A [`LeafSource`] over leaf hashes held in memory (tests, and a
 /// verifier that has read a whole log).
 pub struct MemoryLeaves(pub Vec<Hash>);
@@ -290,8 +343,10 @@ impl LeafSource for MemoryLeaves {
         Ok(self.0.get(lo..hi).unwrap_or_default().to_vec())
     }
 
-    fn chunk_root(&self, chunk: u64) -> Result<Hash> {
-        Ok(root_of(&self.chunk_leaves(chunk)?))
+    fn subtree_root(&self, level: u32, index: u64) -> Result<Hash> {
+        let width = (CHUNK_LEAVES << level) as usize;
+        let lo = index as usize * width;
+        Ok(root_of(self.0.get(lo..lo + width).unwrap_or_default()))
     }
 }
 
@@ -317,6 +372,23 @@ mod tests {
 
     fn hex(h: &Hash) -> String {
         h.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn chunk_levels_hold_every_aligned_run() {
+        let l = leaves(CHUNK_LEAVES as usize * 11);
+        let src = MemoryLeaves(l.clone());
+        let mut levels = ChunkLevels::default();
+        for c in 0..11 {
+            levels.push(src.subtree_root(0, c).expect("chunk"));
+        }
+        assert_eq!(levels.chunks(), 11);
+        for (level, count) in [(0u32, 11u64), (1, 5), (2, 2), (3, 1)] {
+            for i in 0..count {
+                assert_eq!(levels.get(level, i).expect("cached"), src.subtree_root(level, i).expect("direct"));
+            }
+            assert!(levels.get(level, count).is_err());
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The Merkle tree of each space's change log, with the roots of complete
-//! chunks of [`CHUNK_LEAVES`] entries cached in memory (32 + 32 bytes per
-//! chunk: 256 KiB per million entries), so a proof reads at most two chunks
-//! of the log. Chunks are read with their chain checked, so no root is ever
+//! chunks of [`CHUNK_LEAVES`] entries and of their aligned power-of-two runs
+//! cached in memory (about 96 bytes per chunk: 384 KiB per million
+//! entries), so a root or proof reads at most two chunks of the log and
+//! O(log n) cached roots. Chunks are read with their chain checked, so no root is ever
 //! computed over a log whose links are broken.
 //!
 //! Invariant: an entry at a position never changes once written (a space's
@@ -11,16 +12,48 @@
 use crate::space::Space;
 use engram_core::backend::{Reader, SpaceId};
 use engram_core::changelog::{ChangeEntry, ChangeHead, Digest, verify_run};
-use engram_core::merkle::{CHUNK_LEAVES, Hash, LeafSource, Tree, leaf_hash, root_of};
+use engram_core::merkle::{CHUNK_LEAVES, ChunkLevels, Hash, LeafSource, Tree, leaf_hash, root_of};
 use engram_core::{Error, Result};
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
-/// One space's cached chunks: root and last entry's hash of each.
+/// One space's cached chunks: the roots of chunks and their runs, each
+/// chunk's last entry's hash, and the leaves after the last complete chunk.
 #[derive(Default)]
 struct Chunks {
-    roots: Vec<Hash>,
+    roots: ChunkLevels,
     ends: Vec<Digest>,
+    tail: Vec<Hash>,
+    /// The hash of the last entry read (the chain's link for the next).
+    last: Digest,
+}
+
+impl Chunks {
+    /// Entries cached (complete chunks and tail).
+    fn len(&self) -> u64 {
+        self.roots.chunks() * CHUNK_LEAVES + self.tail.len() as u64
+    }
+
+    /// Reads and chain-checks entries until `size` are cached.
+    fn extend(&mut self, reader: &dyn Reader, space: SpaceId, size: u64) -> Result<()> {
+        while self.len() < size {
+            let after = self.len();
+            let want = (size - after).min(CHUNK_LEAVES - self.tail.len() as u64);
+            let run = reader.changes(space, after, want as usize)?;
+            if run.is_empty() {
+                return Err(Error::corrupted(format!("change {}: missing from the log", after + 1)));
+            }
+            let head = verify_run(ChangeHead { position: after, hash: self.last, hlc: 0 }, &run)?;
+            self.last = head.hash;
+            self.tail.extend(run.iter().map(|e| leaf_hash(&e.hash)));
+            if self.tail.len() as u64 == CHUNK_LEAVES {
+                self.roots.push(root_of(&self.tail));
+                self.ends.push(self.last);
+                self.tail.clear();
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Every space's cached chunks.
@@ -70,11 +103,14 @@ impl LogLeaves<'_> {
 
 impl LeafSource for LogLeaves<'_> {
     fn chunk_leaves(&self, chunk: u64) -> Result<Vec<Hash>> {
+        if chunk == self.chunks.roots.chunks() {
+            return Ok(self.chunks.tail.clone());
+        }
         Ok(self.entries(chunk)?.iter().map(|e| leaf_hash(&e.hash)).collect())
     }
 
-    fn chunk_root(&self, chunk: u64) -> Result<Hash> {
-        self.chunks.roots.get(chunk as usize).copied().ok_or_else(|| Error::internal("chunk root not cached"))
+    fn subtree_root(&self, level: u32, index: u64) -> Result<Hash> {
+        self.chunks.roots.get(level, index)
     }
 }
 
@@ -90,16 +126,7 @@ impl Space {
         }
         let mut cache = self.inner.audit.0.lock().unwrap_or_else(PoisonError::into_inner);
         let chunks = cache.entry(self.id).or_default();
-        while (chunks.roots.len() as u64) < size / CHUNK_LEAVES {
-            let leaves = LogLeaves { reader: &*reader, space: self.id, chunks };
-            let entries = leaves.entries(chunks.roots.len() as u64)?;
-            let (Some(last), true) = (entries.last(), entries.len() as u64 == CHUNK_LEAVES) else {
-                return Err(Error::corrupted("the change log is shorter than its head says"));
-            };
-            let end = last.hash;
-            chunks.roots.push(root_of(&entries.iter().map(|e| leaf_hash(&e.hash)).collect::<Vec<_>>()));
-            chunks.ends.push(end);
-        }
+        chunks.extend(&*reader, self.id, size)?;
         let leaves = LogLeaves { reader: &*reader, space: self.id, chunks };
         f(&Tree::new(&leaves, size), &leaves)
     }
@@ -119,13 +146,15 @@ impl Space {
                     tree.size()
                 )));
             }
-            let chunk = (position - 1) / CHUNK_LEAVES;
-            let entry = leaves
-                .entries(chunk)?
-                .into_iter()
-                .find(|e| e.position == position)
-                .ok_or_else(|| Error::corrupted(format!("change {position} is missing from the log")))?;
-            Ok((entry, head_of(tree, leaves)?, tree.inclusion_proof(position - 1)?))
+            let entry = entry_at(leaves, position)?;
+            let proof = tree.inclusion_proof(position - 1)?;
+            // The proof came from chain-checked leaves: the entry read alone
+            // must be the one they hold.
+            if leaf_hash(&entry.hash) == leaf_of(tree, position)? {
+                Ok((entry, head_of(tree, leaves)?, proof))
+            } else {
+                Err(Error::corrupted(format!("change {position}: its hash differs from the one the tree holds")))
+            }
         })
     }
 
@@ -136,17 +165,31 @@ impl Space {
     }
 }
 
+/// The entry at `position`, read alone.
+fn entry_at(leaves: &LogLeaves<'_>, position: u64) -> Result<ChangeEntry> {
+    leaves
+        .reader
+        .changes(leaves.space, position - 1, 1)?
+        .into_iter()
+        .find(|e| e.position == position)
+        .ok_or_else(|| Error::corrupted(format!("change {position}: missing from the log")))
+}
+
+/// The leaf hash the tree holds for `position`.
+fn leaf_of(tree: &Tree<'_>, position: u64) -> Result<Hash> {
+    tree.leaf(position - 1)
+}
+
 fn head_of(tree: &Tree<'_>, leaves: &LogLeaves<'_>) -> Result<TreeHead> {
     let size = tree.size();
     let head_hash = match size {
         0 => [0; 32],
         n => {
-            let entries = leaves.entries((n - 1) / CHUNK_LEAVES)?;
-            entries
-                .iter()
-                .find(|e| e.position == n)
-                .map(|e| e.hash)
-                .ok_or_else(|| Error::corrupted(format!("change {n} is missing from the log")))?
+            let entry = entry_at(leaves, n)?;
+            if leaf_hash(&entry.hash) != leaf_of(tree, n)? {
+                return Err(Error::corrupted(format!("change {n}: its hash differs from the one the tree holds")));
+            }
+            entry.hash
         }
     };
     Ok(TreeHead { tree_size: size, root: tree.root()?, head_hash })
