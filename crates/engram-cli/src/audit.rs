@@ -5,7 +5,7 @@
 use crate::client::{Out, connect};
 use clap::{Args, Subcommand};
 use engram::{Engine, EngineConfig, Space};
-use engram_core::audit::{Checkpoint, PublicKey, Receipt, ReceiptEntry, SigningKey, hex};
+use engram_core::audit::{Checkpoint, ConsistencyProof, PublicKey, Receipt, ReceiptEntry, SigningKey, hex};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -99,7 +99,10 @@ pub fn run(data_dir: &Path, server: Option<&str>, key: Option<&str>, cmd: AuditC
             let client = connect(data_dir, server, key, "audit")?;
             client.audit(data_dir, &space, AuditCall::Receipt(position, size))?
         }
-        AuditCommand::Verify(a) => verify(data_dir, &a)?,
+        AuditCommand::Verify(a) => match server {
+            Some(url) => verify_remote(url, key, &a)?,
+            None => verify(data_dir, &a)?,
+        },
     };
     println!("{}", serde_json::to_string_pretty(&out).expect("JSON prints"));
     Ok(())
@@ -221,6 +224,40 @@ fn verify(data_dir: &Path, a: &VerifyArgs) -> Result<Value, String> {
     }
     out.insert("ok".into(), json!(true));
     Ok(Value::Object(out))
+}
+
+/// Without database access: each published checkpoint must be a prefix of
+/// the server's log now, by a consistency proof the server signs.
+fn verify_remote(url: &str, key: Option<&str>, a: &VerifyArgs) -> Result<Value, String> {
+    let public = PublicKey::from_hex(a.public_key.as_deref().ok_or("--public-key is needed with --server")?)
+        .map_err(|e| e.to_string())?;
+    let path = a.checkpoints.as_ref().ok_or("--checkpoints is needed with --server")?;
+    let client = crate::client::Remote::new(url, key.map(str::to_owned));
+    let mut proved = Vec::new();
+    for c in parse_checkpoints(path)? {
+        if a.space.as_ref().is_some_and(|s| *s != c.space) {
+            continue;
+        }
+        c.verify(&public).map_err(|e| format!("{}: {e}", c.space))?;
+        let route = format!("/v1/spaces/{}/audit/consistency?old={}", crate::client::enc(&c.space), c.tree_size);
+        let answer = client.get(&route).map_err(|e| {
+            format!(
+                "space {}: change {}: the server cannot prove its log holds the published checkpoint's \
+                 entries: {e} (the history was cut short or rewritten)",
+                c.space, c.tree_size
+            )
+        })?;
+        let proof: ConsistencyProof = serde_json::from_value(answer.clone()).map_err(|e| e.to_string())?;
+        let now: Checkpoint = serde_json::from_value(answer["checkpoint"].clone()).map_err(|e| e.to_string())?;
+        if now.space_id != c.space_id {
+            return Err(format!("space {}: the space was deleted and created again since the checkpoint", c.space));
+        }
+        proof
+            .verify(&public, &c, &now)
+            .map_err(|e| format!("space {}: change {}: {e} (the history was rewritten)", c.space, c.tree_size))?;
+        proved.push(json!({"space": c.space, "tree_size": c.tree_size, "now": now.tree_size}));
+    }
+    Ok(json!({"ok": true, "consistent": proved}))
 }
 
 fn parse_checkpoints(path: &Path) -> Result<Vec<Checkpoint>, String> {

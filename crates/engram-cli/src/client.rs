@@ -191,6 +191,11 @@ impl Remote {
         format!("{}{path}", self.base)
     }
 
+    /// A GET of `path` (with its query string).
+    pub fn get(&self, path: &str) -> Out {
+        reply(self.agent.get(self.url(path)).call())
+    }
+
     fn doc_url(&self, space: &str, coll: &str, id: &str) -> String {
         self.url(&format!("/v1/spaces/{}/collections/{}/docs/{}", enc(space), enc(coll), enc(id)))
     }
