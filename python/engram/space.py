@@ -72,6 +72,32 @@ class Space:
         """Checks the log's hash chain end to end."""
         return self._call.json("GET", f"{self._path}/changes/verify")
 
+    # -- audit -------------------------------------------------------------
+
+    def checkpoint(self, *, size: int | None = None) -> dict[str, Any]:
+        """A checkpoint of the log's first ``size`` entries (default: all),
+        signed with the server's Ed25519 audit key: ``{space, space_id,
+        tree_size, root_hash, head_hash, timestamp_ms, key_id, signature}``.
+        Keep (publish) them: a later log must prove itself consistent."""
+        return self._call.json("GET", f"{self._path}/audit/checkpoint", params={"size": size})
+
+    def receipt(self, position: int, *, size: int | None = None) -> dict[str, Any]:
+        """The entry at ``position`` with its inclusion proof in a signed
+        checkpoint: ``{entry, checkpoint, inclusion_proof}``. Anyone with the
+        public key checks it offline (``engram audit verify --receipt``)."""
+        return self._call.json("GET", f"{self._path}/changes/{int(position)}/receipt", params={"size": size})
+
+    def audit_consistency(self, old: int, *, new: int | None = None) -> dict[str, Any]:
+        """Proof that the log's first ``old`` entries are a prefix of its
+        first ``new`` (default: all): ``{old_size, new_size, proof, checkpoint}``."""
+        return self._call.json("GET", f"{self._path}/audit/consistency", params={"old": old, "new": new})
+
+    def audit_verify(self) -> dict[str, Any]:
+        """The full audit (admin keys): the chain and every stored document
+        against the last change the log records for it. Raises
+        :class:`engram.EngramError` naming the position of the first fault."""
+        return self._call.json("POST", f"{self._path}/audit/verify")
+
     def feed(self, *, after: int = 0, wait_seconds: float | None = None, **selection: Any) -> dict[str, Any]:
         """Selected log entries after a position (``source``,
         ``collections``, ``ops``, ``topics``, ``include_documents``,

@@ -263,6 +263,30 @@ def test_change_log_feed_and_chain(space: engram.Space) -> None:
     assert [e["id"] for e in waiting["page"]["entries"]] == ["late"]
 
 
+def test_audit_entries_name_their_actor_and_receipts_verify(space: engram.Space) -> None:
+    notes = space.collection("notes")
+    for i in range(3):
+        notes.put(f"a{i}", {"i": i})
+    entries = list(space.iter_changes())
+    # Embedded calls are the library's own; remote ones name their key.
+    actors = {e["actor"] for e in entries}
+    assert len(actors) == 1 and (actors == {"local"} or next(iter(actors)).startswith("key:")), actors
+    assert all(e["request_id"] for e in entries)
+    head = entries[-1]["position"]
+    checkpoint = space.checkpoint()
+    assert checkpoint["tree_size"] == head and checkpoint["head_hash"] == entries[-1]["hash"]
+    receipt = space.receipt(2)
+    assert receipt["entry"]["position"] == 2 and receipt["checkpoint"]["tree_size"] == head
+    assert receipt["entry"]["hash"] == entries[1]["hash"] and receipt["inclusion_proof"]
+    proof = space.audit_consistency(2)
+    assert proof["old_size"] == 2 and proof["new_size"] == head
+    report = space.audit_verify()
+    assert report["head_position"] == head and report["documents"] >= 3
+    with pytest.raises(engram.EngramError) as bad:
+        space.receipt(head + 10)
+    assert bad.value.status == 404
+
+
 def test_threads_share_one_connection(space: engram.Space) -> None:
     notes = space.collection("notes")
     errors: list[BaseException] = []
