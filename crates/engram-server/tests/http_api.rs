@@ -1137,6 +1137,11 @@ fn openapi_document_lists_every_route() {
         ("/v1/spaces/{space}/transactions".to_owned(), vec!["post"]),
         ("/v1/spaces/{space}/changes".to_owned(), vec!["get"]),
         ("/v1/spaces/{space}/changes/verify".to_owned(), vec!["get"]),
+        ("/v1/spaces/{space}/changes/{position}/receipt".to_owned(), vec!["get"]),
+        ("/v1/spaces/{space}/audit/checkpoint".to_owned(), vec!["get"]),
+        ("/v1/spaces/{space}/audit/consistency".to_owned(), vec!["get"]),
+        ("/v1/spaces/{space}/audit/verify".to_owned(), vec!["post"]),
+        ("/v1/audit/public-key".to_owned(), vec!["get"]),
     ]
     .into_iter()
     .map(|(p, m)| (p, m.into_iter().collect()))
