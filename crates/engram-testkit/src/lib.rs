@@ -68,7 +68,7 @@ macro_rules! conformance_tests {
             consumers_resume_from_their_acknowledged_position, objects_metadata_follows_the_log,
             embeddings_follow_the_text, embedding_model_switch_backfills_then_promotes,
             embedded_field_added_later_is_backfilled, audit_entries_record_their_actor,
-            audit_tree_proves_every_entry, audit_rows_agree_with_the_log);
+            audit_tree_proves_every_entry, audit_rows_agree_with_the_log, audit_rows_tolerate_concurrent_writes);
     };
     (@cases $factory:path, $guard:expr; $($case:ident),* $(,)?) => {
         $(
