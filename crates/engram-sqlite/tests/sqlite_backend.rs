@@ -140,6 +140,7 @@ fn fresh_file_records_format_version_and_checksum() {
     let want = vec![
         (1, "0001_initial".to_owned(), sum(include_bytes!("../src/migrations/0001_initial.sql"))),
         (2, "0002_exact_number_keys".to_owned(), sum(include_bytes!("../src/migrations/0002_exact_number_keys.sql"))),
+        (3, "0003_change_actors".to_owned(), sum(include_bytes!("../src/migrations/0003_change_actors.sql"))),
     ];
     assert_eq!(rows, want);
     let user_version: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("pragma");
@@ -163,11 +164,11 @@ fn reopening_is_idempotent() {
 fn newer_format_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     drop(open(&db_path(&dir)));
-    raw(&db_path(&dir)).execute("INSERT INTO schema_migrations VALUES (3, '0003_future', 'abc', 0)", []).expect("bump");
+    raw(&db_path(&dir)).execute("INSERT INTO schema_migrations VALUES (4, '0004_future', 'abc', 0)", []).expect("bump");
     let e = open_err(&db_path(&dir));
     assert_eq!(e.kind(), ErrorKind::UnsupportedFormat, "{e}");
     assert!(
-        e.message().contains("data directory was written by a newer Engram (format v3; this build reads up to v2)"),
+        e.message().contains("data directory was written by a newer Engram (format v4; this build reads up to v3)"),
         "{e}"
     );
 
