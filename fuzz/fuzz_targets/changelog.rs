@@ -131,6 +131,9 @@ fn draft(d: &Draft) -> ChangeDraft {
         doc_id: d.doc_id.clone(),
         version: d.version,
         content_hash: d.content_hash,
+        // Alternating v1 (no actor) and v2 entries: both hash forms chain.
+        actor: if d.version % 2 == 0 { String::new() } else { d.collection.clone() },
+        request_id: d.doc_id.clone(),
     }
 }
 
