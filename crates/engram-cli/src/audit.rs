@@ -127,8 +127,7 @@ pub fn call_local(engine: &Engine, data_dir: &Path, space: &str, call: AuditCall
     let key = read_key(data_dir, None)?;
     let space = engine.space(space).map_err(|e| e.to_string())?;
     let sign = |head: &engram::TreeHead| {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
-        Checkpoint::sign(&key, space.name(), space.id(), head.tree_size, &head.root, &head.head_hash, now as u64)
+        Checkpoint::sign_now(&key, space.name(), space.id(), head.tree_size, &head.root, &head.head_hash)
     };
     let value = match call {
         AuditCall::Checkpoint(size) => serde_json::to_value(sign(&space.audit_head(size).map_err(|e| e.to_string())?)),

@@ -19,6 +19,7 @@
 //! that checkpoint's tree: it shows the entry was in the log the key signed.
 
 use crate::changelog::{ChangeEntry, ChangeOp, Digest, entry_hash};
+pub use crate::json::hex;
 use crate::merkle::{self, Hash};
 use crate::{Error, Result};
 use base64::Engine as _;
@@ -142,6 +143,12 @@ impl Checkpoint {
         };
         c.signature = key.sign(c.text().as_bytes());
         c
+    }
+
+    /// [`Checkpoint::sign`] stamped with the system clock.
+    pub fn sign_now(key: &SigningKey, space: &str, space_id: i64, tree_size: u64, root: &Hash, head: &Digest) -> Self {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        Self::sign(key, space, space_id, tree_size, root, head, u64::try_from(now).unwrap_or(u64::MAX))
     }
 
     /// The signed text.
@@ -303,11 +310,6 @@ impl ConsistencyProof {
             ))
         })
     }
-}
-
-/// Lowercase hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {

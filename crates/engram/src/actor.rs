@@ -109,10 +109,6 @@ pub fn current_actor() -> Actor {
     CURRENT.with(|c| c.borrow().clone()).unwrap_or_else(|| Actor::local(""))
 }
 
-pub(crate) fn current() -> Actor {
-    current_actor()
-}
-
 /// Runs `fut` with `actor` set around each of its polls: the actor of the
 /// engine calls an async task makes (and of the work it hands to blocking
 /// threads through [`current_actor`]).
@@ -127,14 +123,14 @@ mod tests {
 
     #[test]
     fn scoped_and_validated() {
-        assert_eq!(current().id(), "local");
+        assert_eq!(current_actor().id(), "local");
         let a = Actor::new("key:abc", "req-1").expect("valid");
         with_actor(a.clone(), || {
-            assert_eq!(current(), a);
-            with_actor(Actor::new("key:b", "").expect("valid"), || assert_eq!(current().id(), "key:b"));
-            assert_eq!(current(), a);
+            assert_eq!(current_actor(), a);
+            with_actor(Actor::new("key:b", "").expect("valid"), || assert_eq!(current_actor().id(), "key:b"));
+            assert_eq!(current_actor(), a);
         });
-        assert_eq!(current().id(), "local");
+        assert_eq!(current_actor().id(), "local");
         assert!(Actor::new("", "").is_err());
         assert!(Actor::new("a b", "").is_err());
         assert!(Actor::new("a", "x".repeat(129)).is_err());

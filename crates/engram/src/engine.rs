@@ -253,7 +253,7 @@ impl Engine {
 
     fn create_space_named(&self, name: SpaceName) -> Result<SpaceInfo> {
         let inner = self.inner.clone();
-        let actor = crate::actor::current();
+        let actor = crate::actor::current_actor();
         let info = self.inner.write_with(move |tx| {
             if tx.space(&name)?.is_some() {
                 return Err(Error::new(ErrorKind::AlreadyExists, format!("space {name:?} already exists")));
@@ -283,7 +283,7 @@ impl Engine {
         // in the system space, in the same transaction.
         let system = self.system_space()?;
         let inner = self.inner.clone();
-        let actor = crate::actor::current();
+        let actor = crate::actor::current_actor();
         let id = self.inner.write_with(move |tx| {
             let row = tx.space(&name)?.ok_or_else(|| Error::not_found(format!("space {name:?} does not exist")))?;
             tx.delete_space(row.id)?;

@@ -114,7 +114,7 @@ impl Space {
         let (inner, id, name) = (self.inner.clone(), self.id, self.name.clone());
         // Captured here, on the caller's thread: the transaction may run on
         // another (the backend's writer).
-        let actor = crate::actor::current();
+        let actor = crate::actor::current_actor();
         let (out, logged, readied) = self.inner.write_with(move |tx: &mut dyn WriteTx| {
             let mut w = Writer::open(tx, id, &name, &inner.hlc, &inner.catalog, &actor)?;
             let out = f(&mut w)?;

@@ -50,8 +50,7 @@ pub struct ConsistencyAnswer {
 }
 
 fn sign(key: &SigningKey, space: &engram::Space, head: &TreeHead) -> Checkpoint {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    Checkpoint::sign(key, space.name(), space.id(), head.tree_size, &head.root, &head.head_hash, now)
+    Checkpoint::sign_now(key, space.name(), space.id(), head.tree_size, &head.root, &head.head_hash)
 }
 
 #[utoipa::path(get, path = "/v1/audit/public-key", tag = "audit",
